@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs every tool the fleet, the tests and the bench need, on a fresh machine.
+# Idempotent: each tool is skipped when present at the pinned version.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+mkdir -p "$JETTY_TOOLS/bin"
+
+have_version() { # have_version BIN EXPECTED -> 0 when `BIN --version` mentions EXPECTED
+  command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | grep -qF "$2"
+}
+
+if ! rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
+  log "adding rust target wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if ! command -v node >/dev/null 2>&1; then
+  log "installing node.js (Debian package)"
+  apt-get update -qq && apt-get install -y -qq nodejs npm
+fi
+if [ ! -x "$REPO_ROOT/node_modules/.bin/miniflare" ] || [ "$REPO_ROOT/package-lock.json" -nt "$REPO_ROOT/node_modules/.package-lock.json" ]; then
+  log "installing npm dev tools (miniflare, wrangler, binaryen, esbuild)"
+  (cd "$REPO_ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+if ! command -v aws >/dev/null 2>&1; then
+  log "installing awscli (independent S3 client for tests and bench)"
+  python3 -m pip install --quiet awscli
+fi
+
+WB_VERSION="$(wasm_bindgen_version)"
+[ -n "$WB_VERSION" ] || die "could not read the wasm-bindgen version from Cargo.lock"
+if ! have_version wasm-bindgen "$WB_VERSION"; then
+  log "installing wasm-bindgen-cli $WB_VERSION (about 3 min)"
+  cargo install wasm-bindgen-cli --version "$WB_VERSION" --root "$JETTY_TOOLS" --force
+fi
+if ! have_version worker-build "$WORKER_BUILD_VERSION"; then
+  log "installing worker-build $WORKER_BUILD_VERSION (about 4 min)"
+  cargo install worker-build --version "$WORKER_BUILD_VERSION" --root "$JETTY_TOOLS" --locked --force
+fi
+if ! have_version garage "$GARAGE_VERSION"; then
+  log "installing garage $GARAGE_VERSION, the local S3 server (about 11 min, once)"
+  cargo install garage --version "$GARAGE_VERSION" --root "$JETTY_TOOLS" --locked
+fi
+log "tools ready in $JETTY_TOOLS"

@@ -35,10 +35,10 @@ if ! have_version wasm-bindgen "$WB_VERSION"; then
 fi
 if ! have_version worker-build "$WORKER_BUILD_VERSION"; then
   log "installing worker-build $WORKER_BUILD_VERSION (about 4 min)"
-  cargo install worker-build --version "$WORKER_BUILD_VERSION" --root "$JETTY_TOOLS" --locked --force
+  cargo install worker-build --version "$WORKER_BUILD_VERSION" --root "$JETTY_TOOLS" --force
 fi
 if ! have_version garage "$GARAGE_VERSION"; then
   log "installing garage $GARAGE_VERSION, the local S3 server (about 11 min, once)"
-  cargo install garage --version "$GARAGE_VERSION" --root "$JETTY_TOOLS" --locked
+  cargo install garage --version "$GARAGE_VERSION" --root "$JETTY_TOOLS"
 fi
 log "tools ready in $JETTY_TOOLS"

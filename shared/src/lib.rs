@@ -1,1 +1,10 @@
+//! JettySpeed protocol types and pure logic, shared by the workers and the client.
+//! No I/O and no clock: callers pass time and bytes in and act on what comes out.
 
+pub mod error;
+pub mod hash;
+pub mod plan;
+pub mod s3;
+pub mod token;
+
+pub use error::{ApiError, ErrorCode};

@@ -1,9 +1,13 @@
 //! JettySpeed protocol types and pure logic, shared by the workers and the client.
-//! No I/O and no clock: callers pass time and bytes in and act on what comes out.
+//! No I/O and no clock: callers pass time, randomness and bytes in and act on what comes out.
 
+pub mod auth;
+pub mod edges;
 pub mod error;
 pub mod hash;
 pub mod plan;
+pub mod protocol;
+pub mod routes;
 pub mod s3;
 pub mod token;
 

@@ -1,0 +1,179 @@
+//! Wire types of the public API (camelCase JSON, names from the product seeds) and of the
+//! edge → coordinator part report.
+
+use crate::plan::PartPlan;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Location {
+    pub lat: f64,
+    pub lng: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    #[default]
+    Speed,
+    Cost,
+    Balanced,
+}
+
+/// `POST /api/jetty/optimal-edges`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OptimalEdgesRequest {
+    /// Accepted for compatibility with the seed clients and ignored: the account is always
+    /// the API key's, never a client-chosen id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    pub file_size: u64,
+    /// SHA-256 of the whole file, `sha256:<hex>` or `<hex>`.
+    pub file_hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_location: Option<Location>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<f64>,
+    /// Preferred part size; the server clamps it to S3's rules and the body limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk_size: Option<u64>,
+    /// Parallel requests the client intends to run (sizes the parts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Strategy {
+    pub chunk_size: u64,
+    pub threads: u32,
+    pub compression: String,
+    /// Seconds, from the edges' expected throughput.
+    pub estimated_time: f64,
+    /// US dollars at the transfer price.
+    pub estimated_cost: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EdgeInfo {
+    pub id: String,
+    pub url: String,
+    /// Estimated round trip in ms.
+    pub latency: u32,
+    /// Load in percent.
+    pub load: u32,
+    /// Great-circle distance to the client in km (0 when the client sent no location).
+    pub distance: u32,
+    /// Share of the parts this edge should take; the weights sum to 1.
+    pub weight: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Duplicate {
+    pub file_id: String,
+    pub url: String,
+    pub saved_bytes: u64,
+    pub saved_cost: f64,
+    pub message: String,
+}
+
+/// What the client needs to send parts: the session and the capability for the edges.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadTicket {
+    pub file_id: String,
+    pub session_id: String,
+    pub part_size: u64,
+    pub part_count: u32,
+    pub upload_token: String,
+    /// Seconds since the Unix epoch.
+    pub expires_at: u64,
+}
+
+impl UploadTicket {
+    pub fn plan(&self, file_size: u64) -> PartPlan {
+        PartPlan { file_size, part_size: self.part_size, part_count: self.part_count }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OptimalEdgesResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<Strategy>,
+    #[serde(default)]
+    pub edges: Vec<EdgeInfo>,
+    pub duplicate: Option<Duplicate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<UploadTicket>,
+}
+
+/// The edge's answer to an accepted chunk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChunkReceipt {
+    pub part_number: u32,
+    pub size: u64,
+    pub sha256: String,
+    pub etag: String,
+    pub edge_id: String,
+}
+
+/// Edge → coordinator (service binding): a part S3 accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartRecord {
+    pub session_id: String,
+    pub account_id: String,
+    pub part_number: u32,
+    pub size: u64,
+    /// Hex SHA-256 of the part.
+    pub sha256: String,
+    pub etag: String,
+    pub edge_id: String,
+}
+
+/// `POST /api/edge/finalize-upload`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinalizeRequest {
+    pub file_id: String,
+    /// Optional cross-check against the plan (the seed's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_chunks: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileInfo {
+    pub id: String,
+    pub url: String,
+    pub size: u64,
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalizeResponse {
+    pub file: FileInfo,
+}
+
+/// Header carrying the chunk's SHA-256 (hex) on `upload-chunk`.
+pub const CHUNK_SHA256_HEADER: &str = "x-chunk-sha256";
+/// Header carrying the part number on `upload-chunk` (also accepted as `?part=`).
+pub const PART_NUMBER_HEADER: &str = "x-part-number";
+/// HMAC of an internal (edge → coordinator) request body.
+pub const INTERNAL_SIGNATURE_HEADER: &str = "x-jetty-signature";
+/// SHA-256 (hex) of a stored file, on downloads.
+pub const FILE_SHA256_HEADER: &str = "x-jetty-sha256";

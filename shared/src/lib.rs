@@ -9,6 +9,7 @@ pub mod plan;
 pub mod protocol;
 pub mod routes;
 pub mod s3;
+pub mod session;
 pub mod token;
 
 pub use error::{ApiError, ErrorCode};

@@ -1,1 +1,134 @@
+//! JettySpeed edge: accepts a chunk as the raw request body, checks the upload token and the
+//! declared size, streams the body to S3 `UploadPart` without buffering it, and reports the
+//! accepted part to the coordinator over the service binding.
+//!
+//! Integrity is part of the forward: the S3 request is signed with the declared SHA-256 as
+//! the payload hash and carries `x-amz-checksum-sha256`, so the store refuses a body that does
+//! not match and nothing is recorded.
 
+use jetty_shared::auth::internal_signature;
+use jetty_shared::hash::Sha256Digest;
+use jetty_shared::protocol::*;
+use jetty_shared::routes::EdgeEndpoint;
+use jetty_shared::s3::PartPayload;
+use jetty_shared::session::{check_part, classify_part_refusal, part_out_of_range};
+use jetty_shared::token;
+use jetty_shared::{ApiError, ErrorCode};
+use jetty_worker_runtime::*;
+use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response};
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    respond(handle(req, &env).await)
+}
+
+async fn handle(req: Request, env: &Env) -> ApiResult<Response> {
+    match EdgeEndpoint::from_request(req.method().as_ref(), &req.path())? {
+        EdgeEndpoint::Health => {
+            let id = var_or(env, "EDGE_ID", "edge");
+            json_response(200, &serde_json::json!({"ok": true, "service": "edge", "edgeId": id})).map_err(internal)
+        }
+        EdgeEndpoint::UploadChunk => upload_chunk(req, env).await,
+    }
+}
+
+fn part_number(req: &Request) -> ApiResult<u32> {
+    let from_query = req
+        .url()
+        .ok()
+        .and_then(|u| u.query_pairs().find(|(k, _)| k == "part").map(|(_, v)| v.into_owned()));
+    let raw = header(req, PART_NUMBER_HEADER)
+        .or(from_query)
+        .ok_or_else(|| ApiError::with_message(ErrorCode::InvalidPartNumber, "send the part number in x-part-number or ?part="))?;
+    raw.trim()
+        .parse()
+        .map_err(|_| ApiError::with_message(ErrorCode::InvalidPartNumber, "part number must be a positive integer"))
+}
+
+async fn upload_chunk(req: Request, env: &Env) -> ApiResult<Response> {
+    // 1. Capability: the token says which session, object, upload and plan this is.
+    let token = bearer_token(&req).ok_or_else(|| ApiError::new(ErrorCode::MissingToken))?;
+    let claims = token::verify(&token, secret(env, "TOKEN_SECRET")?.as_bytes(), now_secs())?;
+    let plan = claims.plan;
+
+    // 2. Part number, declared length and declared hash, all checked before any byte moves.
+    let number = part_number(&req)?;
+    let expected_len = plan.part_len(number).ok_or_else(|| part_out_of_range(&plan, number))?;
+    let declared_len = header(&req, "content-length")
+        .ok_or_else(|| ApiError::new(ErrorCode::LengthRequired))?
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| ApiError::new(ErrorCode::LengthRequired))?;
+    check_part(&plan, number, declared_len)?;
+    let digest = Sha256Digest::parse(
+        &header(&req, CHUNK_SHA256_HEADER)
+            .ok_or_else(|| ApiError::with_message(ErrorCode::InvalidHash, format!("send the chunk's SHA-256 in {CHUNK_SHA256_HEADER}")))?,
+    )?;
+
+    // 3. Forward the raw stream to S3; the signature binds the declared hash and length.
+    let s3 = s3_from_env(env)?;
+    let put = s3.upload_part(&claims.key, &claims.uid, number, expected_len, PartPayload::Declared(digest), now_system_time())?;
+    let body = req.inner().body().map(wasm_bindgen::JsValue::from);
+    let mut resp = send_signed(&put, body).await?;
+    if resp.status_code() != 200 {
+        let (status, code) = s3_error(resp, "UploadPart").await;
+        return Err(ApiError::new(classify_part_refusal(status, &code)));
+    }
+    let etag = resp
+        .headers()
+        .get("etag")
+        .ok()
+        .flatten()
+        .ok_or_else(|| storage_failure("UploadPart answered without an ETag"))?;
+    // Drain the (empty) body so the connection can be reused.
+    let _ = resp.text().await;
+
+    // 4. Report the part to the coordinator (service binding, HMAC-signed body).
+    let edge_id = var_or(env, "EDGE_ID", "edge");
+    let record = PartRecord {
+        session_id: claims.sid,
+        account_id: claims.acc,
+        part_number: number,
+        size: expected_len,
+        sha256: digest.to_hex(),
+        etag: etag.clone(),
+        edge_id: edge_id.clone(),
+    };
+    report_part(env, &record).await?;
+    json_response(
+        200,
+        &ChunkReceipt { part_number: number, size: expected_len, sha256: digest.to_prefixed(), etag, edge_id },
+    )
+    .map_err(internal)
+}
+
+async fn report_part(env: &Env, record: &PartRecord) -> ApiResult<()> {
+    let body = serde_json::to_string(record).map_err(internal)?;
+    let signature = internal_signature(secret(env, "INTERNAL_SECRET")?.as_bytes(), body.as_bytes());
+    let headers = Headers::new();
+    headers.set("content-type", "application/json").map_err(internal)?;
+    headers.set(INTERNAL_SIGNATURE_HEADER, &signature).map_err(internal)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
+    let request = Request::new_with_init("https://coordinator/internal/parts", &init).map_err(internal)?;
+    let coordinator = env.service("COORDINATOR").map_err(internal)?;
+    let mut resp = coordinator.fetch_request(request).await.map_err(|e| storage_failure(format!("coordinator unreachable: {e}")))?;
+    match resp.status_code() {
+        200 => Ok(()),
+        status => {
+            // Pass the coordinator's own refusal (session aborted, bad size) through.
+            let text = resp.text().await.unwrap_or_default();
+            match serde_json::from_str::<jetty_shared::error::ErrorEnvelope>(&text).ok().and_then(|e| {
+                ErrorCode::from_wire(&e.error.code).map(|c| ApiError::with_message(c, e.error.message))
+            }) {
+                Some(err) if status < 500 => Err(err),
+                _ => Err(storage_failure(format!("coordinator refused the part record: {status}"))),
+            }
+        }
+    }
+}

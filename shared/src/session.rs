@@ -1,0 +1,148 @@
+//! Upload-session decisions, sans-IO: what a recorded part must look like, whether a
+//! session can be finalized, and what a store's refusal of a part means for the client.
+
+use crate::error::{ApiError, ErrorCode};
+use crate::hash::Sha256Digest;
+use crate::plan::PartPlan;
+use crate::s3::CompletedPart;
+use serde::{Deserialize, Serialize};
+
+/// A part as recorded in the session store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedPart {
+    pub part_number: u32,
+    pub size: u64,
+    pub sha256: String,
+    pub etag: String,
+    pub edge_id: String,
+}
+
+/// Checks a part report against the plan before it is recorded.
+pub fn check_part(plan: &PartPlan, part_number: u32, size: u64) -> Result<(), ApiError> {
+    let expected = plan.part_len(part_number).ok_or_else(|| part_out_of_range(plan, part_number))?;
+    if size != expected {
+        return Err(ApiError::with_message(
+            ErrorCode::ChunkSizeMismatch,
+            format!("part {part_number} must be {expected} bytes, got {size}"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn part_out_of_range(plan: &PartPlan, part_number: u32) -> ApiError {
+    ApiError::with_message(
+        ErrorCode::InvalidPartNumber,
+        format!("part number {part_number} is outside 1..={}", plan.part_count),
+    )
+}
+
+/// The parts to complete the multipart upload with, in order, or `parts_missing` listing
+/// every part not yet recorded (and `part_size_mismatch` for any recorded with a wrong size).
+pub fn completion(plan: &PartPlan, recorded: &[RecordedPart]) -> Result<Vec<CompletedPart>, ApiError> {
+    let mut by_number: Vec<Option<&RecordedPart>> = vec![None; plan.part_count as usize];
+    for part in recorded {
+        if let Some(slot) = part.part_number.checked_sub(1).and_then(|i| by_number.get_mut(i as usize)) {
+            *slot = Some(part);
+        }
+    }
+    let missing: Vec<u32> = plan.part_numbers().filter(|n| by_number[(*n - 1) as usize].is_none()).collect();
+    if !missing.is_empty() {
+        return Err(ApiError::with_message(
+            ErrorCode::PartsMissing,
+            format!("{} of {} parts have not been uploaded", missing.len(), plan.part_count),
+        )
+        .details(serde_json::json!({ "missing": missing, "partCount": plan.part_count })));
+    }
+    let mut out = Vec::with_capacity(by_number.len());
+    for (i, part) in by_number.into_iter().flatten().enumerate() {
+        let number = i as u32 + 1;
+        if Some(part.size) != plan.part_len(number) {
+            return Err(ApiError::new(ErrorCode::PartSizeMismatch).details(serde_json::json!({ "part": number })));
+        }
+        let sha256 = Sha256Digest::parse(&part.sha256)
+            .map_err(|_| ApiError::with_message(ErrorCode::Internal, "a recorded part has a corrupt hash"))?;
+        out.push(CompletedPart { number, etag: part.etag.clone(), sha256 });
+    }
+    Ok(out)
+}
+
+/// Maps an object store's refusal of `UploadPart` to the client-facing error.
+pub fn classify_part_refusal(status: u16, s3_code: &str) -> ErrorCode {
+    match s3_code {
+        // The body did not match the signed payload hash or the SHA-256 checksum header.
+        "BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch" | "InvalidChecksum" => ErrorCode::ChunkHashMismatch,
+        "IncompleteBody" | "RequestTimeout" => ErrorCode::ChunkSizeMismatch,
+        "NoSuchUpload" => ErrorCode::SessionNotActive,
+        "EntityTooLarge" => ErrorCode::PayloadTooLarge,
+        _ if status == 400 && s3_code.is_empty() => ErrorCode::ChunkHashMismatch,
+        _ => ErrorCode::StorageError,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::MIB;
+
+    fn plan() -> PartPlan {
+        PartPlan { file_size: 17 * MIB + 3, part_size: 8 * MIB, part_count: 3 }
+    }
+
+    fn part(n: u32, size: u64) -> RecordedPart {
+        RecordedPart {
+            part_number: n,
+            size,
+            sha256: Sha256Digest::of(&[n as u8]).to_hex(),
+            etag: format!("\"etag{n}\""),
+            edge_id: "sfo-1".into(),
+        }
+    }
+
+    #[test]
+    fn part_reports_are_checked_against_the_plan() {
+        assert!(check_part(&plan(), 1, 8 * MIB).is_ok());
+        assert!(check_part(&plan(), 3, MIB + 3).is_ok());
+        assert_eq!(check_part(&plan(), 3, 8 * MIB).unwrap_err().code, ErrorCode::ChunkSizeMismatch);
+        assert_eq!(check_part(&plan(), 0, 1).unwrap_err().code, ErrorCode::InvalidPartNumber);
+        assert_eq!(check_part(&plan(), 4, 1).unwrap_err().code, ErrorCode::InvalidPartNumber);
+    }
+
+    #[test]
+    fn completion_lists_every_missing_part() {
+        let err = completion(&plan(), &[part(2, 8 * MIB)]).unwrap_err();
+        assert_eq!(err.code, ErrorCode::PartsMissing);
+        assert_eq!(err.details.unwrap()["missing"], serde_json::json!([1, 3]));
+        let none = completion(&plan(), &[]).unwrap_err();
+        assert_eq!(none.details.unwrap()["missing"], serde_json::json!([1, 2, 3]));
+    }
+
+    #[test]
+    fn completion_orders_parts_whatever_the_record_order() {
+        let parts = [part(3, MIB + 3), part(1, 8 * MIB), part(2, 8 * MIB), part(9, 1)];
+        let done = completion(&plan(), &parts).unwrap();
+        assert_eq!(done.iter().map(|p| p.number).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(done[0].etag, "\"etag1\"");
+    }
+
+    #[test]
+    fn completion_refuses_a_wrongly_sized_part() {
+        let parts = [part(1, 8 * MIB), part(2, 8 * MIB - 1), part(3, MIB + 3)];
+        assert_eq!(completion(&plan(), &parts).unwrap_err().code, ErrorCode::PartSizeMismatch);
+    }
+
+    #[test]
+    fn store_refusals_map_to_stable_codes() {
+        let table = [
+            (400, "InvalidDigest", ErrorCode::ChunkHashMismatch),
+            (400, "BadDigest", ErrorCode::ChunkHashMismatch),
+            (400, "XAmzContentSHA256Mismatch", ErrorCode::ChunkHashMismatch),
+            (400, "IncompleteBody", ErrorCode::ChunkSizeMismatch),
+            (404, "NoSuchUpload", ErrorCode::SessionNotActive),
+            (403, "SignatureDoesNotMatch", ErrorCode::StorageError),
+            (500, "InternalError", ErrorCode::StorageError),
+        ];
+        for (status, code, want) in table {
+            assert_eq!(classify_part_refusal(status, code), want, "{code}");
+        }
+    }
+}

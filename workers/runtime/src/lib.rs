@@ -1,0 +1,158 @@
+//! The I/O shell shared by both workers. Everything here touches the Workers runtime;
+//! decisions live in `jetty-shared`.
+
+use jetty_shared::s3::{S3Config, S3Credentials, SignedRequest, S3};
+use jetty_shared::{ApiError, ErrorCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::time::SystemTime;
+use wasm_bindgen::JsValue;
+use worker::{console_error, Env, Fetch, Headers, Method, Request, RequestInit, Response};
+
+pub type ApiResult<T> = std::result::Result<T, ApiError>;
+
+/// Wall-clock time from the Workers runtime (`SystemTime::now` panics on wasm32).
+pub fn now_millis() -> u64 {
+    worker::Date::now().as_millis()
+}
+
+pub fn now_secs() -> u64 {
+    now_millis() / 1000
+}
+
+pub fn now_system_time() -> SystemTime {
+    jetty_shared::s3::unix_time(now_millis())
+}
+
+/// Cryptographically secure random bytes (crypto.getRandomValues).
+pub fn random_bytes<const N: usize>() -> ApiResult<[u8; N]> {
+    let mut buf = [0u8; N];
+    getrandom::getrandom(&mut buf).map_err(|_| internal("random source unavailable"))?;
+    Ok(buf)
+}
+
+/// Logs the cause server-side and returns an opaque internal error for the client.
+pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+    console_error!("internal error: {cause}");
+    ApiError::new(ErrorCode::Internal)
+}
+
+/// Logs a storage failure server-side; the client gets `storage_error` only.
+pub fn storage_failure(cause: impl std::fmt::Display) -> ApiError {
+    console_error!("storage error: {cause}");
+    ApiError::new(ErrorCode::StorageError)
+}
+
+pub fn json_response<T: Serialize>(status: u16, value: &T) -> worker::Result<Response> {
+    Ok(Response::from_json(value)?.with_status(status))
+}
+
+pub fn error_response(err: &ApiError) -> worker::Result<Response> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    Ok(Response::ok(err.to_json())?.with_status(err.status()).with_headers(headers))
+}
+
+/// Turns a handler result into a response; only runtime failures escape as `Err`.
+pub fn respond(result: ApiResult<Response>) -> worker::Result<Response> {
+    match result {
+        Ok(resp) => Ok(resp),
+        Err(err) => error_response(&err),
+    }
+}
+
+pub fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+pub fn bearer_token(req: &Request) -> Option<String> {
+    header(req, "authorization").and_then(|h| jetty_shared::auth::bearer(&h).map(str::to_owned))
+}
+
+/// Reads a JSON body of at most `limit` bytes; malformed input is `invalid_json` with serde's
+/// description (which names fields and positions, never server internals).
+pub async fn read_json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> ApiResult<T> {
+    if let Some(len) = header(req, "content-length").and_then(|v| v.parse::<usize>().ok()) {
+        if len > limit {
+            return Err(ApiError::with_message(ErrorCode::PayloadTooLarge, format!("JSON bodies are limited to {limit} bytes")));
+        }
+    }
+    let bytes = req.bytes().await.map_err(|_| ApiError::new(ErrorCode::InvalidJson))?;
+    if bytes.len() > limit {
+        return Err(ApiError::with_message(ErrorCode::PayloadTooLarge, format!("JSON bodies are limited to {limit} bytes")));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::with_message(ErrorCode::InvalidJson, format!("invalid JSON body: {e}")))
+}
+
+/// A plain-text variable with a default.
+pub fn var_or(env: &Env, name: &str, default: &str) -> String {
+    env.var(name).map(|v| v.to_string()).unwrap_or_else(|_| default.to_owned())
+}
+
+pub fn var_u64(env: &Env, name: &str, default: u64) -> ApiResult<u64> {
+    match env.var(name) {
+        Ok(v) => v.to_string().parse().map_err(|_| internal(format!("variable {name} is not an integer"))),
+        Err(_) => Ok(default),
+    }
+}
+
+/// A secret (or, for local development, a variable of the same name). Missing is a deploy error.
+pub fn secret(env: &Env, name: &str) -> ApiResult<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| internal(format!("secret {name} is not configured")))
+}
+
+pub fn s3_from_env(env: &Env) -> ApiResult<S3> {
+    let config = S3Config {
+        endpoint: var_or(env, "S3_ENDPOINT", "").trim_end_matches('/').to_owned(),
+        region: var_or(env, "S3_REGION", "us-east-1"),
+        bucket: var_or(env, "S3_BUCKET", ""),
+        path_style: var_or(env, "S3_PATH_STYLE", "true") == "true",
+        checksums: var_or(env, "S3_CHECKSUMS", "true") == "true",
+    };
+    if config.endpoint.is_empty() || config.bucket.is_empty() {
+        return Err(internal("S3_ENDPOINT and S3_BUCKET must be configured"));
+    }
+    let credentials = S3Credentials {
+        access_key_id: secret(env, "S3_ACCESS_KEY_ID")?,
+        secret_access_key: secret(env, "S3_SECRET_ACCESS_KEY")?,
+        session_token: secret(env, "S3_SESSION_TOKEN").ok(),
+    };
+    Ok(S3::new(config, credentials))
+}
+
+/// Sends a signed request. `stream_body` replaces the request's own body (used to pass a
+/// client's `ReadableStream` straight through without copying it into WASM memory).
+pub async fn send_signed(req: &SignedRequest, stream_body: Option<JsValue>) -> ApiResult<Response> {
+    let headers = Headers::new();
+    for (name, value) in &req.headers {
+        headers.set(name, value).map_err(|e| internal(format!("bad header {name}: {e}")))?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::from(req.method.to_owned())).with_headers(headers);
+    if let Some(body) = stream_body {
+        init.with_body(Some(body));
+    } else if let Some(bytes) = &req.body {
+        init.with_body(Some(js_sys::Uint8Array::from(bytes.as_slice()).into()));
+    }
+    let request = Request::new_with_init(&req.url, &init).map_err(|e| internal(format!("building storage request: {e}")))?;
+    Fetch::Request(request).send().await.map_err(|e| storage_failure(format!("{} {}: {e}", req.method, redact_query(&req.url))))
+}
+
+fn redact_query(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+/// Reads an S3 error response into (status, code), logging the store's message server-side.
+pub async fn s3_error(mut resp: Response, operation: &str) -> (u16, String) {
+    let status = resp.status_code();
+    let text = resp.text().await.unwrap_or_default();
+    let doc = jetty_shared::s3::parse_error(&text);
+    let code = doc.as_ref().map(|d| d.code.clone()).unwrap_or_default();
+    console_error!("S3 {operation} refused: status {status}, code {code:?}, message {:?}", doc.map(|d| d.message).unwrap_or_default());
+    (status, code)
+}

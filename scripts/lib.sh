@@ -19,3 +19,40 @@ die() { printf '\033[1;31m[jetty] error:\033[0m %s\n' "$*" >&2; exit 1; }
 wasm_bindgen_version() {
   awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$REPO_ROOT/Cargo.lock"
 }
+
+GARAGE_S3_PORT="${GARAGE_S3_PORT:-3900}"
+GARAGE_RPC_PORT="${GARAGE_RPC_PORT:-3901}"
+GARAGE_ADMIN_PORT="${GARAGE_ADMIN_PORT:-3903}"
+
+# Per-machine development secrets, generated once into $JETTY_STATE/dev.env (never in git),
+# and mirrored into the .dev.vars files wrangler reads.
+ensure_dev_secrets() {
+  mkdir -p "$JETTY_STATE"
+  local env_file="$JETTY_STATE/dev.env"
+  if [ ! -f "$env_file" ]; then
+    log "generating development secrets in $env_file"
+    umask 077
+    cat > "$env_file" <<VARS
+S3_ACCESS_KEY_ID=GK$(openssl rand -hex 12)
+S3_SECRET_ACCESS_KEY=$(openssl rand -hex 32)
+TOKEN_SECRET=$(openssl rand -hex 32)
+INTERNAL_SECRET=$(openssl rand -hex 32)
+GARAGE_RPC_SECRET=$(openssl rand -hex 32)
+GARAGE_ADMIN_TOKEN=$(openssl rand -hex 32)
+VARS
+  fi
+  set -a; source "$env_file"; set +a
+  local vars
+  vars=$(printf 'TOKEN_SECRET=%s\nINTERNAL_SECRET=%s\nS3_ACCESS_KEY_ID=%s\nS3_SECRET_ACCESS_KEY=%s\n' \
+    "$TOKEN_SECRET" "$INTERNAL_SECRET" "$S3_ACCESS_KEY_ID" "$S3_SECRET_ACCESS_KEY")
+  (umask 077; printf '%s\n' "$vars" > "$REPO_ROOT/.dev.vars"; printf '%s\n' "$vars" > "$REPO_ROOT/workers/edge/.dev.vars")
+}
+
+wait_for_http() { # wait_for_http URL SECONDS
+  local url=$1 secs=${2:-30} i
+  for ((i = 0; i < secs * 10; i++)); do
+    curl -s -o /dev/null "$url" && return 0
+    sleep 0.1
+  done
+  return 1
+}

@@ -1,0 +1,159 @@
+// Runs the local JettySpeed fleet on workerd (via Miniflare): the coordinator with local D1
+// and KV, and one edge per wrangler environment in workers/edge/wrangler.toml, each on its own
+// loopback port, the edges bound to the coordinator by a real service binding.
+// Applies migrations/ to D1, creates the development account and API key (stored hashed),
+// registers the edges, writes $JETTY_STATE/fleet.json, and runs until SIGINT/SIGTERM.
+import { Miniflare } from "miniflare";
+import { parse as parseToml } from "smol-toml";
+import { createHash, randomBytes } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
+const state = process.env.JETTY_STATE ?? path.join(root, ".jetty");
+const coordinatorPort = Number(process.env.COORDINATOR_PORT ?? 8787);
+const edgePortOffset = Number(process.env.EDGE_PORT_OFFSET ?? 0);
+const s3Endpoint = process.env.S3_ENDPOINT_OVERRIDE;
+const verifyMode = process.env.VERIFY_MODE_OVERRIDE;
+
+function readDevVars(file) {
+  const vars = {};
+  for (const line of fs.readFileSync(file, "utf8").split("\n")) {
+    const m = line.match(/^([A-Z0-9_]+)=(.*)$/);
+    if (m) vars[m[1]] = m[2];
+  }
+  return vars;
+}
+
+const secrets = readDevVars(path.join(state, "dev.env"));
+const workerSecrets = {
+  TOKEN_SECRET: secrets.TOKEN_SECRET,
+  INTERNAL_SECRET: secrets.INTERNAL_SECRET,
+  S3_ACCESS_KEY_ID: secrets.S3_ACCESS_KEY_ID,
+  S3_SECRET_ACCESS_KEY: secrets.S3_SECRET_ACCESS_KEY,
+};
+
+const coordinatorToml = parseToml(fs.readFileSync(path.join(root, "wrangler.toml"), "utf8"));
+const edgeDir = path.join(root, "workers/edge");
+const edgeToml = parseToml(fs.readFileSync(path.join(edgeDir, "wrangler.toml"), "utf8"));
+
+const wasmRules = [
+  { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+  { type: "CompiledWasm", include: ["**/*.wasm"] },
+];
+
+function overrides(vars) {
+  const out = { ...vars };
+  if (s3Endpoint) out.S3_ENDPOINT = s3Endpoint;
+  if (verifyMode && "VERIFY_MODE" in out) out.VERIFY_MODE = verifyMode;
+  return out;
+}
+
+const coordinatorMain = path.join(root, coordinatorToml.main);
+const coordinator = {
+  name: coordinatorToml.name,
+  modules: true,
+  scriptPath: coordinatorMain,
+  modulesRoot: path.dirname(coordinatorMain),
+  modulesRules: wasmRules,
+  compatibilityDate: coordinatorToml.compatibility_date,
+  bindings: { ...overrides(coordinatorToml.vars), PUBLIC_URL: `http://127.0.0.1:${coordinatorPort}`, ...workerSecrets },
+  d1Databases: Object.fromEntries(coordinatorToml.d1_databases.map((d) => [d.binding, d.database_id])),
+  kvNamespaces: Object.fromEntries((coordinatorToml.kv_namespaces ?? []).map((k) => [k.binding, k.id])),
+  unsafeDirectSockets: [{ host: "127.0.0.1", port: coordinatorPort }],
+};
+
+const edgeMain = path.join(edgeDir, edgeToml.main);
+const edges = Object.entries(edgeToml.env ?? {}).map(([envName, env]) => {
+  const port = Number(env.vars.LOCAL_PORT) + edgePortOffset;
+  return {
+    envName,
+    id: env.vars.EDGE_ID,
+    city: env.vars.EDGE_CITY,
+    lat: Number(env.vars.EDGE_LAT),
+    lng: Number(env.vars.EDGE_LNG),
+    url: `http://127.0.0.1:${port}`,
+    worker: {
+      name: env.name,
+      modules: true,
+      scriptPath: edgeMain,
+      modulesRoot: path.dirname(edgeMain),
+      modulesRules: wasmRules,
+      compatibilityDate: edgeToml.compatibility_date,
+      bindings: { ...overrides(env.vars), ...workerSecrets },
+      serviceBindings: Object.fromEntries((env.services ?? []).map((s) => [s.binding, s.service])),
+      unsafeDirectSockets: [{ host: "127.0.0.1", port }],
+    },
+  };
+});
+
+const mf = new Miniflare({
+  workers: [coordinator, ...edges.map((e) => e.worker)],
+  d1Persist: path.join(state, "d1"),
+  kvPersist: path.join(state, "kv"),
+  host: "127.0.0.1",
+  port: 0,
+});
+await mf.ready;
+
+// --- D1 migrations (same bookkeeping table as `wrangler d1 migrations apply`) ---
+const db = await mf.getD1Database("DB", coordinator.name);
+await db.prepare(
+  "CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+).run();
+const applied = new Set((await db.prepare("SELECT name FROM d1_migrations").all()).results.map((r) => r.name));
+const migrationsDir = path.join(root, coordinatorToml.d1_databases[0].migrations_dir ?? "migrations");
+for (const file of fs.readdirSync(migrationsDir).filter((f) => f.endsWith(".sql")).sort()) {
+  if (applied.has(file)) continue;
+  const sql = fs.readFileSync(path.join(migrationsDir, file), "utf8").replace(/--.*$/gm, "");
+  const statements = sql.split(";").map((s) => s.trim()).filter(Boolean).map((s) => db.prepare(s));
+  statements.push(db.prepare("INSERT INTO d1_migrations (name) VALUES (?1)").bind(file));
+  await db.batch(statements);
+  console.log(`[fleet] applied migration ${file}`);
+}
+
+// --- Development account and API key (only the hash is stored) ---
+const now = Date.now();
+const keyFile = path.join(state, "dev-api-key");
+let apiKey = fs.existsSync(keyFile) ? fs.readFileSync(keyFile, "utf8").trim() : "";
+const keyHash = (k) => createHash("sha256").update(k).digest("hex");
+if (!apiKey || !(await db.prepare("SELECT 1 FROM api_keys WHERE key_hash = ?1").bind(keyHash(apiKey)).first())) {
+  apiKey = "jsk_" + randomBytes(32).toString("base64url");
+  await db.batch([
+    db.prepare("INSERT OR IGNORE INTO accounts (id, name, tier, created_at) VALUES ('acc_dev', 'Development', 'pro', ?1)").bind(now),
+    db.prepare("INSERT INTO api_keys (key_hash, account_id, label, created_at) VALUES (?1, 'acc_dev', 'dev', ?2)").bind(keyHash(apiKey), now),
+  ]);
+  fs.writeFileSync(keyFile, apiKey + "\n", { mode: 0o600 });
+}
+
+// --- Edge registry: the local fleet's edges replace whatever was registered before ---
+await db.batch([
+  db.prepare("UPDATE edge_locations SET is_active = 0"),
+  ...edges.map((e) =>
+    db
+      .prepare(
+        "INSERT INTO edge_locations (id, url, city, lat, lng, is_active, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6) " +
+          "ON CONFLICT (id) DO UPDATE SET url = excluded.url, city = excluded.city, lat = excluded.lat, lng = excluded.lng, is_active = 1",
+      )
+      .bind(e.id, e.url, e.city, e.lat, e.lng, now),
+  ),
+]);
+
+const fleet = {
+  coordinator: `http://127.0.0.1:${coordinatorPort}`,
+  edges: edges.map((e) => ({ id: e.id, url: e.url })),
+  apiKey,
+  s3: { endpoint: s3Endpoint ?? coordinatorToml.vars.S3_ENDPOINT, bucket: coordinatorToml.vars.S3_BUCKET, region: coordinatorToml.vars.S3_REGION },
+  pid: process.pid,
+};
+fs.writeFileSync(path.join(state, "fleet.json"), JSON.stringify(fleet, null, 2), { mode: 0o600 });
+console.log(`[fleet] coordinator ${fleet.coordinator}`);
+for (const e of edges) console.log(`[fleet] edge ${e.id} (${e.envName}) ${e.url}`);
+console.log("[fleet] ready");
+
+const shutdown = async () => {
+  await mf.dispose().catch(() => {});
+  process.exit(0);
+};
+process.on("SIGINT", shutdown);
+process.on("SIGTERM", shutdown);

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Starts a single-node Garage S3 server on loopback (real SigV4 checks), with a bucket and a
+# key for JettySpeed. Idempotent: reuses a running server and existing layout/bucket/key.
+#   scripts/garage.sh start   # start (if needed) and configure; prints nothing else
+#   scripts/garage.sh stop
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ensure_dev_secrets
+
+GDIR="$JETTY_STATE/garage"
+CONF="$GDIR/garage.toml"
+BUCKET="${S3_BUCKET:-jetty}"
+garage_cli() { garage -c "$CONF" "$@"; }
+
+write_config() {
+  mkdir -p "$GDIR/meta" "$GDIR/data"
+  cat > "$CONF" <<TOML
+metadata_dir = "$GDIR/meta"
+data_dir = "$GDIR/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$GARAGE_RPC_PORT"
+rpc_public_addr = "127.0.0.1:$GARAGE_RPC_PORT"
+rpc_secret = "$GARAGE_RPC_SECRET"
+
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:$GARAGE_S3_PORT"
+root_domain = ".s3.garage.localhost"
+
+[admin]
+api_bind_addr = "127.0.0.1:$GARAGE_ADMIN_PORT"
+admin_token = "$GARAGE_ADMIN_TOKEN"
+TOML
+}
+
+start() {
+  command -v garage >/dev/null || die "garage is not installed: run scripts/install-tools.sh"
+  write_config
+  if ! curl -s -o /dev/null "http://127.0.0.1:$GARAGE_S3_PORT/"; then
+    log "starting garage on 127.0.0.1:$GARAGE_S3_PORT"
+    nohup garage -c "$CONF" server > "$GDIR/garage.log" 2>&1 &
+    echo $! > "$GDIR/garage.pid"
+    wait_for_http "http://127.0.0.1:$GARAGE_S3_PORT/" 30 || die "garage did not start; see $GDIR/garage.log"
+  fi
+  # Layout: one node, one zone.
+  if garage_cli layout show 2>/dev/null | grep -q "No nodes currently have a role"; then
+    local node
+    node=$(garage_cli node id -q 2>/dev/null | cut -d@ -f1)
+    garage_cli layout assign -z local -c 10G "$node" >/dev/null
+    garage_cli layout apply --version 1 >/dev/null
+  fi
+  # Wait for the layout to be live before creating the bucket.
+  local i
+  for ((i = 0; i < 50; i++)); do
+    garage_cli bucket list >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  garage_cli bucket info "$BUCKET" >/dev/null 2>&1 || garage_cli bucket create "$BUCKET" >/dev/null
+  garage_cli key info "$S3_ACCESS_KEY_ID" >/dev/null 2>&1 ||
+    garage_cli key import --yes -n jetty-dev "$S3_ACCESS_KEY_ID" "$S3_SECRET_ACCESS_KEY" >/dev/null
+  garage_cli bucket allow --read --write --owner "$BUCKET" --key "$S3_ACCESS_KEY_ID" >/dev/null
+}
+
+stop() {
+  if [ -f "$GDIR/garage.pid" ]; then
+    kill "$(cat "$GDIR/garage.pid")" 2>/dev/null || true
+    rm -f "$GDIR/garage.pid"
+  fi
+}
+
+case "${1:-start}" in
+  start) start ;;
+  stop) stop ;;
+  *) die "usage: scripts/garage.sh start|stop" ;;
+esac

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test, installing whatever is missing first:
+#   1. format and lint gates (cargo fmt --check, clippy -D warnings, native and wasm32);
+#   2. unit tests of the pure crates (shared/, client/);
+#   3. builds the workers and the CLI, starts a separate test fleet (Garage + coordinator +
+#      three edges on workerd, own ports and state) and runs the fleet integration tests.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+
+"$REPO_ROOT/scripts/install-tools.sh"
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "clippy (native crates)"
+cargo clippy -q -p jetty-shared -p jetty-client -p jetty-fleet-tests --all-targets -- -D warnings
+log "clippy (workers, wasm32)"
+cargo clippy -q -p jetty-worker-runtime -p jetty-coordinator -p jetty-edge --target wasm32-unknown-unknown -- -D warnings
+
+log "unit tests"
+cargo test -q -p jetty-shared -p jetty-client
+
+# An isolated fleet for the tests, so a running dev fleet is left alone.
+export JETTY_STATE="$REPO_ROOT/.jetty/test"
+export GARAGE_S3_PORT=3910 GARAGE_RPC_PORT=3911 GARAGE_ADMIN_PORT=3913
+export COORDINATOR_PORT=8790 EDGE_PORT_OFFSET=100
+cleanup() { "$REPO_ROOT/scripts/fleet.sh" down >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+"$REPO_ROOT/scripts/fleet.sh" up
+
+log "fleet integration tests"
+JETTY_BIN="$REPO_ROOT/target/release/jetty" cargo test -p jetty-fleet-tests -- --test-threads=2

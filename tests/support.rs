@@ -35,10 +35,12 @@ pub struct S3Entry {
 impl Fleet {
     /// The fleet described by `$JETTY_STATE/fleet.json`; scripts/test.sh starts it.
     pub fn get() -> Fleet {
-        let state = PathBuf::from(std::env::var("JETTY_STATE").expect(
-            "JETTY_STATE is not set: run the fleet tests through scripts/test.sh, which starts the fleet",
-        ));
-        let text = std::fs::read_to_string(state.join("fleet.json")).expect("fleet.json missing: is the fleet running?");
+        let state = PathBuf::from(
+            std::env::var("JETTY_STATE")
+                .expect("JETTY_STATE is not set: run the fleet tests through scripts/test.sh, which starts the fleet"),
+        );
+        let text =
+            std::fs::read_to_string(state.join("fleet.json")).expect("fleet.json missing: is the fleet running?");
         let mut fleet: Fleet = serde_json::from_str(&text).expect("fleet.json is malformed");
         fleet.state = state;
         fleet
@@ -81,7 +83,11 @@ impl Fleet {
             .env("AWS_DEFAULT_REGION", &self.s3.region)
             .output()
             .expect("run aws s3 cp");
-        assert!(out.status.success(), "aws s3 cp failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "aws s3 cp failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         hex::encode(Sha256::digest(&out.stdout))
     }
 }

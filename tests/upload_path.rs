@@ -9,7 +9,10 @@ use serde_json::{json, Value};
 const FIVE_MIB: u64 = 5 * MIB;
 
 async fn post_json(url: &str, auth: Option<&str>, body: String) -> (u16, Value) {
-    let mut req = reqwest::Client::new().post(url).header("content-type", "application/json").body(body);
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body);
     if let Some(a) = auth {
         req = req.header("authorization", a);
     }
@@ -64,7 +67,11 @@ fn boundary_sized_files_round_trip_through_three_edges_and_read_back_with_aws_cl
         assert_eq!(out["sha256"], format!("sha256:{sha}"));
         assert_eq!(out["parts"], size.div_ceil(FIVE_MIB).max(1), "{out}");
         assert_eq!(out["edges"].as_array().unwrap().len(), 3, "{out}");
-        assert_eq!(fleet.s3_object_sha256(&dev_object_key(&id)), sha, "S3 object for {size} bytes differs");
+        assert_eq!(
+            fleet.s3_object_sha256(&dev_object_key(&id)),
+            sha,
+            "S3 object for {size} bytes differs"
+        );
         if size == 37 * MIB + 3 {
             let back = path.with_extension("back");
             let (code, dl) = fleet.jetty(&["download", &id, back.to_str().unwrap()]);
@@ -79,7 +86,10 @@ async fn a_chunk_whose_body_does_not_match_its_hash_is_refused_and_not_recorded(
     let fleet = Fleet::get();
     let client = fleet.client();
     let data: Vec<u8> = (0..FIVE_MIB + 10).map(|i| (i % 251) as u8).collect();
-    let answer = client.optimal_edges(&edges_request(data.len() as u64, &sha256_hex(&data))).await.unwrap();
+    let answer = client
+        .optimal_edges(&edges_request(data.len() as u64, &sha256_hex(&data)))
+        .await
+        .unwrap();
     let ticket = answer.upload.unwrap();
     assert_eq!(ticket.part_count, 2);
     let part1 = data[..FIVE_MIB as usize].to_vec();
@@ -87,12 +97,18 @@ async fn a_chunk_whose_body_does_not_match_its_hash_is_refused_and_not_recorded(
     tampered[12345] ^= 0xff;
     let edge = &fleet.edges[0].url;
     let (status, body) = put_chunk(edge, &ticket.upload_token, 1, tampered, &sha256_hex(&part1)).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("chunk_hash_mismatch")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("chunk_hash_mismatch")),
+        "{body}"
+    );
 
     // Nothing was recorded: finalize still lists part 1 as missing.
     let err = client.finalize(&ticket.file_id, 2).await.unwrap_err();
     match err {
-        jetty_client::ClientError::Refused { status, code, details, .. } => {
+        jetty_client::ClientError::Refused {
+            status, code, details, ..
+        } => {
             assert_eq!((status, code.as_str()), (409, "parts_missing"));
             assert_eq!(details.unwrap()["missing"], json!([1, 2]));
         }
@@ -103,7 +119,14 @@ async fn a_chunk_whose_body_does_not_match_its_hash_is_refused_and_not_recorded(
     let (status, body) = put_chunk(edge, &ticket.upload_token, 1, part1.clone(), &sha256_hex(&part1)).await;
     assert_eq!(status, 200, "{body}");
     let part2 = data[FIVE_MIB as usize..].to_vec();
-    let (status, body) = put_chunk(&fleet.edges[1].url, &ticket.upload_token, 2, part2.clone(), &sha256_hex(&part2)).await;
+    let (status, body) = put_chunk(
+        &fleet.edges[1].url,
+        &ticket.upload_token,
+        2,
+        part2.clone(),
+        &sha256_hex(&part2),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["edgeId"], fleet.edges[1].id);
     let file = client.finalize(&ticket.file_id, 2).await.unwrap().file;
@@ -115,7 +138,12 @@ async fn finalize_with_a_missing_part_is_refused_with_the_list_and_finalizing_tw
     let fleet = Fleet::get();
     let client = fleet.client();
     let data: Vec<u8> = (0..2 * FIVE_MIB + 7).map(|i| (i % 253) as u8).collect();
-    let ticket = client.optimal_edges(&edges_request(data.len() as u64, &sha256_hex(&data))).await.unwrap().upload.unwrap();
+    let ticket = client
+        .optimal_edges(&edges_request(data.len() as u64, &sha256_hex(&data)))
+        .await
+        .unwrap()
+        .upload
+        .unwrap();
     assert_eq!(ticket.part_count, 3);
     let parts: Vec<Vec<u8>> = data.chunks(FIVE_MIB as usize).map(<[u8]>::to_vec).collect();
     for n in [1u32, 3] {
@@ -129,10 +157,21 @@ async fn finalize_with_a_missing_part_is_refused_with_the_list_and_finalizing_tw
         json!({"fileId": ticket.file_id}).to_string(),
     )
     .await;
-    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("parts_missing")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("parts_missing")),
+        "{body}"
+    );
     assert_eq!(body["error"]["details"]["missing"], json!([2]));
 
-    let (status, _) = put_chunk(&fleet.edges[0].url, &ticket.upload_token, 2, parts[1].clone(), &sha256_hex(&parts[1])).await;
+    let (status, _) = put_chunk(
+        &fleet.edges[0].url,
+        &ticket.upload_token,
+        2,
+        parts[1].clone(),
+        &sha256_hex(&parts[1]),
+    )
+    .await;
     assert_eq!(status, 200);
     let first = client.finalize(&ticket.file_id, 3).await.unwrap().file;
     let second = client.finalize(&ticket.file_id, 3).await.unwrap().file;
@@ -148,15 +187,29 @@ async fn malformed_json_and_missing_or_wrong_api_keys_get_their_codes() {
     let valid = json!({"fileSize": 1, "fileHash": sha256_hex(b"x")}).to_string();
     let cases: [(Option<&str>, String, u16, &str); 6] = [
         (Some(&good_key), "{not json".into(), 400, "invalid_json"),
-        (Some(&good_key), json!({"fileSize": -1, "fileHash": "x"}).to_string(), 400, "invalid_json"),
-        (Some(&good_key), json!({"fileSize": 1, "fileHash": "sha256:zz"}).to_string(), 400, "invalid_hash"),
+        (
+            Some(&good_key),
+            json!({"fileSize": -1, "fileHash": "x"}).to_string(),
+            400,
+            "invalid_json",
+        ),
+        (
+            Some(&good_key),
+            json!({"fileSize": 1, "fileHash": "sha256:zz"}).to_string(),
+            400,
+            "invalid_hash",
+        ),
         (None, valid.clone(), 401, "missing_api_key"),
         (Some("Bearer jsk_not-a-real-key"), valid.clone(), 401, "invalid_api_key"),
         (Some("Basic dXNlcjpwYXNz"), valid.clone(), 401, "missing_api_key"),
     ];
     for (auth, body, want_status, want_code) in cases {
         let (status, answer) = post_json(&url, auth, body.clone()).await;
-        assert_eq!((status, answer["error"]["code"].as_str()), (want_status, Some(want_code)), "{body}: {answer}");
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (want_status, Some(want_code)),
+            "{body}: {answer}"
+        );
         assert!(answer["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
     let (status, answer) = post_json(&format!("{}/api/nope", fleet.coordinator), Some(&good_key), "{}".into()).await;
@@ -168,7 +221,12 @@ async fn forged_expired_and_missing_upload_tokens_and_wrong_lengths_are_refused(
     let fleet = Fleet::get();
     let client = fleet.client();
     let data = vec![7u8; 1000];
-    let ticket = client.optimal_edges(&edges_request(1000, &sha256_hex(&data))).await.unwrap().upload.unwrap();
+    let ticket = client
+        .optimal_edges(&edges_request(1000, &sha256_hex(&data)))
+        .await
+        .unwrap()
+        .upload
+        .unwrap();
     let edge = &fleet.edges[0].url;
     let hash = sha256_hex(&data);
 
@@ -176,28 +234,58 @@ async fn forged_expired_and_missing_upload_tokens_and_wrong_lengths_are_refused(
     let last = forged.pop().unwrap();
     forged.push(if last == 'A' { 'B' } else { 'A' });
     let (status, body) = put_chunk(edge, &forged, 1, data.clone(), &hash).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("invalid_upload_token")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("invalid_upload_token")),
+        "{body}"
+    );
 
     let secret = fleet.dev_vars()["TOKEN_SECRET"].clone();
     let (payload, _) = ticket.upload_token.split_once('.').unwrap();
     let mut claims: UploadClaims = {
         use base64::Engine;
-        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap()
     };
     claims.exp = 1_000_000_000;
     let expired = token::sign(&claims, secret.as_bytes());
     let (status, body) = put_chunk(edge, &expired, 1, data.clone(), &hash).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("upload_token_expired")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("upload_token_expired")),
+        "{body}"
+    );
 
-    let resp = reqwest::Client::new().put(format!("{edge}/api/edge/upload-chunk?part=1")).body(data.clone()).send().await.unwrap();
+    let resp = reqwest::Client::new()
+        .put(format!("{edge}/api/edge/upload-chunk?part=1"))
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 401);
 
     let (status, body) = put_chunk(edge, &ticket.upload_token, 1, data[..999].to_vec(), &hash).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("chunk_size_mismatch")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("chunk_size_mismatch")),
+        "{body}"
+    );
     let (status, body) = put_chunk(edge, &ticket.upload_token, 2, data.clone(), &hash).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_part_number")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_part_number")),
+        "{body}"
+    );
     let (status, body) = put_chunk(edge, &ticket.upload_token, 1, data.clone(), "nothex").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_hash")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_hash")),
+        "{body}"
+    );
 
     let (status, body) = put_chunk(edge, &ticket.upload_token, 1, data.clone(), &hash).await;
     assert_eq!(status, 200, "{body}");

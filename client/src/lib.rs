@@ -20,7 +20,12 @@ const READ_BUF: usize = 1 << 20;
 pub enum ClientError {
     /// The server refused the request (4xx): retrying the same request will not help.
     #[error("refused by server ({status} {code}): {message}")]
-    Refused { status: u16, code: String, message: String, details: Option<serde_json::Value> },
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+        details: Option<serde_json::Value>,
+    },
     /// The server failed (5xx) or answered something unreadable.
     #[error("server error ({status}): {message}")]
     Server { status: u16, message: String },
@@ -59,7 +64,13 @@ pub struct UploadOptions {
 
 impl Default for UploadOptions {
     fn default() -> Self {
-        UploadOptions { concurrency: 16, part_size: None, location: None, attempts: 5, content_type: None }
+        UploadOptions {
+            concurrency: 16,
+            part_size: None,
+            location: None,
+            attempts: 5,
+            content_type: None,
+        }
     }
 }
 
@@ -92,22 +103,47 @@ impl Client {
             .connect_timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(64)
             .build()?;
-        Ok(Client { base_url: base_url.trim_end_matches('/').to_owned(), api_key: api_key.to_owned(), http })
+        Ok(Client {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key: api_key.to_owned(),
+            http,
+        })
     }
 
     pub async fn optimal_edges(&self, req: &OptimalEdgesRequest) -> Result<OptimalEdgesResponse, ClientError> {
-        let resp = self.http.post(format!("{}/api/jetty/optimal-edges", self.base_url)).bearer_auth(&self.api_key).json(req).send().await?;
+        let resp = self
+            .http
+            .post(format!("{}/api/jetty/optimal-edges", self.base_url))
+            .bearer_auth(&self.api_key)
+            .json(req)
+            .send()
+            .await?;
         json_or_error(resp).await
     }
 
     pub async fn finalize(&self, file_id: &str, total_chunks: u32) -> Result<FinalizeResponse, ClientError> {
-        let body = FinalizeRequest { file_id: file_id.to_owned(), total_chunks: Some(total_chunks), user_id: None };
-        let resp = self.http.post(format!("{}/api/edge/finalize-upload", self.base_url)).bearer_auth(&self.api_key).json(&body).send().await?;
+        let body = FinalizeRequest {
+            file_id: file_id.to_owned(),
+            total_chunks: Some(total_chunks),
+            user_id: None,
+        };
+        let resp = self
+            .http
+            .post(format!("{}/api/edge/finalize-upload", self.base_url))
+            .bearer_auth(&self.api_key)
+            .json(&body)
+            .send()
+            .await?;
         json_or_error(resp).await
     }
 
     /// Uploads `path`; returns the file id and URL.
-    pub async fn upload(&self, path: &Path, opts: &UploadOptions, progress: Option<Progress>) -> Result<UploadOutcome, ClientError> {
+    pub async fn upload(
+        &self,
+        path: &Path,
+        opts: &UploadOptions,
+        progress: Option<Progress>,
+    ) -> Result<UploadOutcome, ClientError> {
         let started = std::time::Instant::now();
         let size = tokio::fs::metadata(path).await?.len();
         let file_hash = hash_file(path.to_owned(), 0, size).await?;
@@ -136,10 +172,16 @@ impl Client {
                 seconds: started.elapsed().as_secs_f64(),
             });
         }
-        let ticket = answer.upload.ok_or_else(|| ClientError::Server { status: 200, message: "no upload ticket in the answer".into() })?;
+        let ticket = answer.upload.ok_or_else(|| ClientError::Server {
+            status: 200,
+            message: "no upload ticket in the answer".into(),
+        })?;
         let plan = ticket.plan(size);
         if answer.edges.is_empty() {
-            return Err(ClientError::Server { status: 200, message: "no edges in the answer".into() });
+            return Err(ClientError::Server {
+                status: 200,
+                message: "no edges in the answer".into(),
+            });
         }
         let weights: Vec<f64> = answer.edges.iter().map(|e| e.weight).collect();
         let assignment = assign_weighted(&weights, plan.part_count as usize);
@@ -147,13 +189,23 @@ impl Client {
         let jobs = plan.part_numbers().zip(assignment).map(|(number, edge_index)| {
             let edge = answer.edges[edge_index].clone();
             let fallback: Vec<EdgeInfo> = answer.edges.clone();
-            let (client, path, token, progress, done) = (self.clone(), path.to_owned(), ticket.upload_token.clone(), progress.clone(), done.clone());
+            let (client, path, token, progress, done) = (
+                self.clone(),
+                path.to_owned(),
+                ticket.upload_token.clone(),
+                progress.clone(),
+                done.clone(),
+            );
             async move {
                 let len = plan.part_len(number).unwrap_or(0);
                 let mut attempt = 0;
                 loop {
                     // Retries rotate to the next edge: a failing edge should not sink the part.
-                    let target = if attempt == 0 { &edge } else { &fallback[(edge_index_of(&fallback, &edge.id) + attempt as usize) % fallback.len()] };
+                    let target = if attempt == 0 {
+                        &edge
+                    } else {
+                        &fallback[(edge_index_of(&fallback, &edge.id) + attempt as usize) % fallback.len()]
+                    };
                     match client.send_part(target, &token, &path, &plan, number).await {
                         Ok(_) => {
                             let total = done.fetch_add(len, std::sync::atomic::Ordering::Relaxed) + len;
@@ -164,7 +216,8 @@ impl Client {
                         }
                         Err(e) if e.is_retryable() && attempt + 1 < opts.attempts => {
                             attempt += 1;
-                            let backoff = Duration::from_millis(200 * 2u64.pow(attempt.min(6)) + rand::random::<u64>() % 200);
+                            let backoff =
+                                Duration::from_millis(200 * 2u64.pow(attempt.min(6)) + rand::random::<u64>() % 200);
                             tokio::time::sleep(backoff).await;
                         }
                         Err(e) => return Err(e),
@@ -172,7 +225,10 @@ impl Client {
                 }
             }
         });
-        stream::iter(jobs).buffer_unordered(opts.concurrency.max(1)).try_collect::<Vec<()>>().await?;
+        stream::iter(jobs)
+            .buffer_unordered(opts.concurrency.max(1))
+            .try_collect::<Vec<()>>()
+            .await?;
         let file = self.finalize(&ticket.file_id, plan.part_count).await?.file;
         Ok(UploadOutcome {
             file_id: file.id,
@@ -187,7 +243,14 @@ impl Client {
     }
 
     /// Sends one part: hash it, then stream it from disk to the edge.
-    pub async fn send_part(&self, edge: &EdgeInfo, token: &str, path: &Path, plan: &PartPlan, number: u32) -> Result<ChunkReceipt, ClientError> {
+    pub async fn send_part(
+        &self,
+        edge: &EdgeInfo,
+        token: &str,
+        path: &Path,
+        plan: &PartPlan,
+        number: u32,
+    ) -> Result<ChunkReceipt, ClientError> {
         let (offset, len) = match (plan.part_offset(number), plan.part_len(number)) {
             (Some(o), Some(l)) => (o, l),
             _ => return Err(ClientError::Integrity(format!("part {number} is outside the plan"))),
@@ -198,7 +261,10 @@ impl Client {
         let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 * 1024));
         let resp = self
             .http
-            .put(format!("{}/api/edge/upload-chunk?part={number}", edge.url.trim_end_matches('/')))
+            .put(format!(
+                "{}/api/edge/upload-chunk?part={number}",
+                edge.url.trim_end_matches('/')
+            ))
             .bearer_auth(token)
             .header(CHUNK_SHA256_HEADER, digest.to_hex())
             .header(reqwest::header::CONTENT_LENGTH, len)
@@ -210,11 +276,20 @@ impl Client {
 
     /// Downloads a file to `out`, checking its SHA-256 against the server's record.
     pub async fn download(&self, file_id: &str, out: &Path) -> Result<(u64, Sha256Digest), ClientError> {
-        let resp = self.http.get(format!("{}/api/files/{file_id}", self.base_url)).bearer_auth(&self.api_key).send().await?;
+        let resp = self
+            .http
+            .get(format!("{}/api/files/{file_id}", self.base_url))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await?;
         if !resp.status().is_success() {
             return Err(error_from(resp).await);
         }
-        let expected = resp.headers().get(FILE_SHA256_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let expected = resp
+            .headers()
+            .get(FILE_SHA256_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let tmp = out.with_extension("jetty-part");
         let mut file = tokio::fs::File::create(&tmp).await?;
         let mut hasher = Sha256::new();
@@ -231,7 +306,10 @@ impl Client {
         if let Some(expected) = expected {
             if Sha256Digest::parse(&expected).ok() != Some(digest) {
                 let _ = tokio::fs::remove_file(&tmp).await;
-                return Err(ClientError::Integrity(format!("downloaded bytes hash to {} but the file is {expected}", digest.to_hex())));
+                return Err(ClientError::Integrity(format!(
+                    "downloaded bytes hash to {} but the file is {expected}",
+                    digest.to_hex()
+                )));
             }
         }
         tokio::fs::rename(&tmp, out).await?;
@@ -269,7 +347,10 @@ pub async fn hash_file(path: PathBuf, offset: u64, len: u64) -> Result<Sha256Dig
 async fn json_or_error<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
     if resp.status().is_success() {
         let status = resp.status().as_u16();
-        resp.json().await.map_err(|e| ClientError::Server { status, message: format!("unreadable answer: {e}") })
+        resp.json().await.map_err(|e| ClientError::Server {
+            status,
+            message: format!("unreadable answer: {e}"),
+        })
     } else {
         Err(error_from(resp).await)
     }
@@ -280,9 +361,25 @@ async fn error_from(resp: reqwest::Response) -> ClientError {
     let text = resp.text().await.unwrap_or_default();
     let parsed = serde_json::from_str::<ErrorEnvelope>(&text).ok();
     match parsed {
-        Some(env) if status < 500 => ClientError::Refused { status, code: env.error.code, message: env.error.message, details: env.error.details },
-        Some(env) => ClientError::Server { status, message: format!("{}: {}", env.error.code, env.error.message) },
-        None if status < 500 => ClientError::Refused { status, code: "http_error".into(), message: text.chars().take(200).collect(), details: None },
-        None => ClientError::Server { status, message: text.chars().take(200).collect() },
+        Some(env) if status < 500 => ClientError::Refused {
+            status,
+            code: env.error.code,
+            message: env.error.message,
+            details: env.error.details,
+        },
+        Some(env) => ClientError::Server {
+            status,
+            message: format!("{}: {}", env.error.code, env.error.message),
+        },
+        None if status < 500 => ClientError::Refused {
+            status,
+            code: "http_error".into(),
+            message: text.chars().take(200).collect(),
+            details: None,
+        },
+        None => ClientError::Server {
+            status,
+            message: text.chars().take(200).collect(),
+        },
     }
 }

@@ -77,7 +77,10 @@ fn report_error(json: bool, err: &ClientError) {
             ClientError::Integrity(_) => ("integrity_error".into(), None),
             ClientError::Io(_) => ("io_error".into(), None),
         };
-        println!("{}", serde_json::json!({"error": {"code": code, "message": err.to_string(), "details": details}}));
+        println!(
+            "{}",
+            serde_json::json!({"error": {"code": code, "message": err.to_string(), "details": details}})
+        );
     } else {
         eprintln!("jetty: {err}");
     }
@@ -103,7 +106,13 @@ async fn main() -> ExitCode {
 async fn run(cli: &Cli, api_key: &str) -> Result<(), ClientError> {
     let client = Client::new(&cli.url, api_key)?;
     match &cli.command {
-        Command::Upload { file, concurrency, part_size_mib, location, content_type } => {
+        Command::Upload {
+            file,
+            concurrency,
+            part_size_mib,
+            location,
+            content_type,
+        } => {
             let opts = UploadOptions {
                 concurrency: (*concurrency).clamp(1, 256),
                 part_size: part_size_mib.map(|m| m * 1024 * 1024),
@@ -117,9 +126,11 @@ async fn run(cli: &Cli, api_key: &str) -> Result<(), ClientError> {
                 let len = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
                 let bar = ProgressBar::new(len);
                 bar.set_style(
-                    ProgressStyle::with_template("{spinner} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar())
-                        .progress_chars("=> "),
+                    ProgressStyle::with_template(
+                        "{spinner} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
                 );
                 bar
             };
@@ -151,9 +162,16 @@ async fn run(cli: &Cli, api_key: &str) -> Result<(), ClientError> {
         Command::Download { file_id, out } => {
             let (size, digest) = client.download(file_id, out).await?;
             if cli.json {
-                println!("{}", serde_json::json!({"fileId": file_id, "path": out, "size": size, "sha256": digest.to_prefixed()}));
+                println!(
+                    "{}",
+                    serde_json::json!({"fileId": file_id, "path": out, "size": size, "sha256": digest.to_prefixed()})
+                );
             } else {
-                println!("wrote {size} bytes to {} (sha256 {} verified)", out.display(), digest.to_hex());
+                println!(
+                    "wrote {size} bytes to {} (sha256 {} verified)",
+                    out.display(),
+                    digest.to_hex()
+                );
             }
         }
     }

@@ -47,7 +47,10 @@ pub fn internal_signature(secret: &[u8], body: &[u8]) -> String {
 }
 
 pub fn verify_internal_signature(secret: &[u8], body: &[u8], signature_hex: &str) -> bool {
-    constant_time_eq(internal_signature(secret, body).as_bytes(), signature_hex.trim().to_ascii_lowercase().as_bytes())
+    constant_time_eq(
+        internal_signature(secret, body).as_bytes(),
+        signature_hex.trim().to_ascii_lowercase().as_bytes(),
+    )
 }
 
 #[cfg(test)]

@@ -34,7 +34,9 @@ pub fn select_edges(edges: &[EdgeLocation], client: Option<Location>, max: usize
     let mut ranked: Vec<(f64, &EdgeLocation)> = edges
         .iter()
         .map(|e| {
-            let d = client.map(|c| haversine_km(c, Location { lat: e.lat, lng: e.lng })).unwrap_or(0.0);
+            let d = client
+                .map(|c| haversine_km(c, Location { lat: e.lat, lng: e.lng }))
+                .unwrap_or(0.0);
             (d, e)
         })
         .collect();
@@ -63,7 +65,10 @@ pub fn assign_weighted(weights: &[f64], count: usize) -> Vec<usize> {
     if weights.is_empty() {
         return Vec::new();
     }
-    let w: Vec<f64> = weights.iter().map(|x| if x.is_finite() && *x > 0.0 { *x } else { 0.0 }).collect();
+    let w: Vec<f64> = weights
+        .iter()
+        .map(|x| if x.is_finite() && *x > 0.0 { *x } else { 0.0 })
+        .collect();
     let total: f64 = w.iter().sum();
     let w = if total > 0.0 { w } else { vec![1.0; weights.len()] };
     let total: f64 = w.iter().sum();
@@ -85,17 +90,32 @@ mod tests {
     use super::*;
 
     fn edge(id: &str, lat: f64, lng: f64) -> EdgeLocation {
-        EdgeLocation { id: id.into(), url: format!("http://{id}"), lat, lng }
+        EdgeLocation {
+            id: id.into(),
+            url: format!("http://{id}"),
+            lat,
+            lng,
+        }
     }
 
     fn fleet() -> Vec<EdgeLocation> {
-        vec![edge("nyc-1", 40.7128, -74.0060), edge("sfo-1", 37.7749, -122.4194), edge("lax-1", 34.0522, -118.2437)]
+        vec![
+            edge("nyc-1", 40.7128, -74.0060),
+            edge("sfo-1", 37.7749, -122.4194),
+            edge("lax-1", 34.0522, -118.2437),
+        ]
     }
 
     #[test]
     fn haversine_matches_known_distances() {
-        let sf = Location { lat: 37.7749, lng: -122.4194 };
-        let la = Location { lat: 34.0522, lng: -118.2437 };
+        let sf = Location {
+            lat: 37.7749,
+            lng: -122.4194,
+        };
+        let la = Location {
+            lat: 34.0522,
+            lng: -118.2437,
+        };
         let d = haversine_km(sf, la);
         assert!((d - 559.0).abs() < 2.0, "{d}");
         assert_eq!(haversine_km(sf, sf), 0.0);
@@ -103,7 +123,10 @@ mod tests {
 
     #[test]
     fn nearest_edges_come_first_with_larger_weights() {
-        let sf = Location { lat: 37.7749, lng: -122.4194 };
+        let sf = Location {
+            lat: 37.7749,
+            lng: -122.4194,
+        };
         let picked = select_edges(&fleet(), Some(sf), 5);
         let ids: Vec<_> = picked.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids, ["sfo-1", "lax-1", "nyc-1"]);

@@ -88,11 +88,19 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode) -> Self {
-        ApiError { code, message: code.default_message().to_owned(), details: None }
+        ApiError {
+            code,
+            message: code.default_message().to_owned(),
+            details: None,
+        }
     }
 
     pub fn with_message(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into(), details: None }
+        ApiError {
+            code,
+            message: message.into(),
+            details: None,
+        }
     }
 
     pub fn details(mut self, details: serde_json::Value) -> Self {

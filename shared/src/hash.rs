@@ -59,8 +59,20 @@ mod tests {
 
     #[test]
     fn rejects_malformed_hashes() {
-        for bad in ["", "sha256:", "abc", &EMPTY[..63], &format!("{EMPTY}00"), &EMPTY.replace('e', "g"), "md5:00"] {
-            assert_eq!(Sha256Digest::parse(bad).unwrap_err().code, ErrorCode::InvalidHash, "{bad}");
+        for bad in [
+            "",
+            "sha256:",
+            "abc",
+            &EMPTY[..63],
+            &format!("{EMPTY}00"),
+            &EMPTY.replace('e', "g"),
+            "md5:00",
+        ] {
+            assert_eq!(
+                Sha256Digest::parse(bad).unwrap_err().code,
+                ErrorCode::InvalidHash,
+                "{bad}"
+            );
         }
     }
 }

@@ -55,7 +55,11 @@ impl PartPlan {
         part_size = part_size.max(needed).min(max_part);
         let part_count = file_size.div_ceil(part_size).max(1);
         debug_assert!(part_count <= S3_MAX_PARTS);
-        Ok(PartPlan { file_size, part_size, part_count: part_count as u32 })
+        Ok(PartPlan {
+            file_size,
+            part_size,
+            part_count: part_count as u32,
+        })
     }
 
     /// The part size we prefer for a file: enough parts to keep `threads` requests busy
@@ -177,9 +181,17 @@ mod tests {
     #[test]
     fn tampered_plans_are_invalid() {
         let p = plan(37 * MIB + 3);
-        assert!(!PartPlan { part_count: p.part_count + 1, ..p }.is_valid(DEFAULT_BODY_LIMIT));
+        assert!(!PartPlan {
+            part_count: p.part_count + 1,
+            ..p
+        }
+        .is_valid(DEFAULT_BODY_LIMIT));
         assert!(!PartPlan { part_size: MIB, ..p }.is_valid(DEFAULT_BODY_LIMIT));
-        assert!(!PartPlan { part_size: 200 * MIB, ..p }.is_valid(DEFAULT_BODY_LIMIT));
+        assert!(!PartPlan {
+            part_size: 200 * MIB,
+            ..p
+        }
+        .is_valid(DEFAULT_BODY_LIMIT));
     }
 
     #[test]

@@ -100,7 +100,11 @@ pub struct UploadTicket {
 
 impl UploadTicket {
     pub fn plan(&self, file_size: u64) -> PartPlan {
-        PartPlan { file_size, part_size: self.part_size, part_count: self.part_count }
+        PartPlan {
+            file_size,
+            part_size: self.part_size,
+            part_count: self.part_count,
+        }
     }
 }
 

@@ -9,7 +9,9 @@ pub enum CoordinatorEndpoint {
     OptimalEdges,
     FinalizeUpload,
     /// Download a finalized file's bytes.
-    GetFile { file_id: String },
+    GetFile {
+        file_id: String,
+    },
     /// Edge → coordinator over the service binding (HMAC-signed body).
     RecordPart,
 }
@@ -24,7 +26,10 @@ fn route<T>(method: &str, allowed: &[&str], endpoint: T) -> Result<T, ApiError> 
     if allowed.contains(&method) {
         Ok(endpoint)
     } else {
-        Err(ApiError::with_message(ErrorCode::MethodNotAllowed, format!("use {} on this path", allowed.join(" or "))))
+        Err(ApiError::with_message(
+            ErrorCode::MethodNotAllowed,
+            format!("use {} on this path", allowed.join(" or ")),
+        ))
     }
 }
 
@@ -39,7 +44,13 @@ impl CoordinatorEndpoint {
             ["health"] => route(method, &["GET", "HEAD"], Health),
             ["api", "jetty", "optimal-edges"] => route(method, &["POST"], OptimalEdges),
             ["api", "edge", "finalize-upload"] => route(method, &["POST"], FinalizeUpload),
-            ["api", "files", id] => route(method, &["GET"], GetFile { file_id: (*id).to_owned() }),
+            ["api", "files", id] => route(
+                method,
+                &["GET"],
+                GetFile {
+                    file_id: (*id).to_owned(),
+                },
+            ),
             ["internal", "parts"] => route(method, &["POST"], RecordPart),
             _ => Err(ApiError::new(ErrorCode::NotFound)),
         }
@@ -66,7 +77,13 @@ mod tests {
         let table = [
             ("POST", "/api/jetty/optimal-edges", Ok(OptimalEdges)),
             ("POST", "/api/edge/finalize-upload/", Ok(FinalizeUpload)),
-            ("GET", "/api/files/fil_1", Ok(GetFile { file_id: "fil_1".into() })),
+            (
+                "GET",
+                "/api/files/fil_1",
+                Ok(GetFile {
+                    file_id: "fil_1".into(),
+                }),
+            ),
             ("POST", "/internal/parts", Ok(RecordPart)),
             ("GET", "/health", Ok(Health)),
             ("GET", "/api/jetty/optimal-edges", Err(ErrorCode::MethodNotAllowed)),
@@ -74,15 +91,33 @@ mod tests {
             ("GET", "/", Err(ErrorCode::NotFound)),
         ];
         for (method, path, want) in table {
-            assert_eq!(CoordinatorEndpoint::from_request(method, path).map_err(|e| e.code), want, "{method} {path}");
+            assert_eq!(
+                CoordinatorEndpoint::from_request(method, path).map_err(|e| e.code),
+                want,
+                "{method} {path}"
+            );
         }
     }
 
     #[test]
     fn edge_routes_parse() {
-        assert_eq!(EdgeEndpoint::from_request("PUT", "/api/edge/upload-chunk"), Ok(EdgeEndpoint::UploadChunk));
-        assert_eq!(EdgeEndpoint::from_request("POST", "/api/edge/upload-chunk"), Ok(EdgeEndpoint::UploadChunk));
-        assert_eq!(EdgeEndpoint::from_request("GET", "/api/edge/upload-chunk").unwrap_err().code, ErrorCode::MethodNotAllowed);
-        assert_eq!(EdgeEndpoint::from_request("GET", "/x").unwrap_err().code, ErrorCode::NotFound);
+        assert_eq!(
+            EdgeEndpoint::from_request("PUT", "/api/edge/upload-chunk"),
+            Ok(EdgeEndpoint::UploadChunk)
+        );
+        assert_eq!(
+            EdgeEndpoint::from_request("POST", "/api/edge/upload-chunk"),
+            Ok(EdgeEndpoint::UploadChunk)
+        );
+        assert_eq!(
+            EdgeEndpoint::from_request("GET", "/api/edge/upload-chunk")
+                .unwrap_err()
+                .code,
+            ErrorCode::MethodNotAllowed
+        );
+        assert_eq!(
+            EdgeEndpoint::from_request("GET", "/x").unwrap_err().code,
+            ErrorCode::NotFound
+        );
     }
 }

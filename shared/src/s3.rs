@@ -9,8 +9,8 @@ use crate::error::{ApiError, ErrorCode};
 use crate::hash::Sha256Digest;
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
-    SigningSettings, UriPathNormalizationMode,
+    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode,
 };
 use aws_sigv4::sign::v4;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -44,7 +44,9 @@ pub struct S3Credentials {
 
 impl std::fmt::Debug for S3Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Credentials").field("access_key_id", &self.access_key_id).finish_non_exhaustive()
+        f.debug_struct("S3Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -59,7 +61,10 @@ pub struct SignedRequest {
 
 impl SignedRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -102,12 +107,21 @@ impl S3 {
         if self.config.path_style {
             format!("{}/{}/{}", self.config.endpoint, self.config.bucket, encoded_key)
         } else {
-            let (scheme, host) = self.config.endpoint.split_once("://").unwrap_or(("https", &self.config.endpoint));
+            let (scheme, host) = self
+                .config
+                .endpoint
+                .split_once("://")
+                .unwrap_or(("https", &self.config.endpoint));
             format!("{scheme}://{}.{host}/{encoded_key}", self.config.bucket)
         }
     }
 
-    pub fn create_multipart_upload(&self, key: &str, content_type: &str, now: SystemTime) -> Result<SignedRequest, ApiError> {
+    pub fn create_multipart_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+        now: SystemTime,
+    ) -> Result<SignedRequest, ApiError> {
         let mut headers = vec![("content-type".to_owned(), content_type.to_owned())];
         if self.config.checksums {
             headers.push(("x-amz-checksum-algorithm".to_owned(), "SHA256".to_owned()));
@@ -125,7 +139,11 @@ impl S3 {
         payload: PartPayload,
         now: SystemTime,
     ) -> Result<SignedRequest, ApiError> {
-        let url = format!("{}?partNumber={part_number}&uploadId={}", self.object_url(key), query_escape(upload_id));
+        let url = format!(
+            "{}?partNumber={part_number}&uploadId={}",
+            self.object_url(key),
+            query_escape(upload_id)
+        );
         let mut headers = vec![("content-length".to_owned(), content_length.to_string())];
         let payload_hash = match payload {
             PartPayload::Declared(digest) => {
@@ -156,14 +174,21 @@ impl S3 {
         self.signed("POST", url, headers, &payload_hash, Some(body), now)
     }
 
-    pub fn abort_multipart_upload(&self, key: &str, upload_id: &str, now: SystemTime) -> Result<SignedRequest, ApiError> {
+    pub fn abort_multipart_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        now: SystemTime,
+    ) -> Result<SignedRequest, ApiError> {
         let url = format!("{}?uploadId={}", self.object_url(key), query_escape(upload_id));
         self.signed("DELETE", url, vec![], EMPTY_SHA256_HEX, None, now)
     }
 
     /// GetObject, optionally with an HTTP `Range` header value such as `bytes=0-9`.
     pub fn get_object(&self, key: &str, range: Option<&str>, now: SystemTime) -> Result<SignedRequest, ApiError> {
-        let headers = range.map(|r| vec![("range".to_owned(), r.to_owned())]).unwrap_or_default();
+        let headers = range
+            .map(|r| vec![("range".to_owned(), r.to_owned())])
+            .unwrap_or_default();
         self.signed("GET", self.object_url(key), headers, EMPTY_SHA256_HEX, None, now)
     }
 
@@ -210,7 +235,12 @@ impl S3 {
         for (name, value) in instructions.headers() {
             headers.push((name.to_owned(), value.to_owned()));
         }
-        Ok(SignedRequest { method, url, headers, body })
+        Ok(SignedRequest {
+            method,
+            url,
+            headers,
+            body,
+        })
     }
 }
 
@@ -222,7 +252,11 @@ fn complete_body(parts: &[CompletedPart], checksums: bool) -> String {
     use quick_xml::escape::escape;
     let mut xml = String::from(r#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#);
     for p in parts {
-        xml.push_str(&format!("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag>", p.number, escape(p.etag.as_str())));
+        xml.push_str(&format!(
+            "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag>",
+            p.number,
+            escape(p.etag.as_str())
+        ));
         if checksums {
             xml.push_str(&format!("<ChecksumSHA256>{}</ChecksumSHA256>", p.sha256.to_base64()));
         }
@@ -303,7 +337,9 @@ mod tests {
 
     #[test]
     fn get_object_matches_the_aws_documented_signature() {
-        let req = example_s3().get_object("test.txt", Some("bytes=0-9"), example_time()).unwrap();
+        let req = example_s3()
+            .get_object("test.txt", Some("bytes=0-9"), example_time())
+            .unwrap();
         assert_eq!(req.url, "https://examplebucket.s3.amazonaws.com/test.txt");
         assert_eq!(req.header("x-amz-date"), Some("20130524T000000Z"));
         assert_eq!(req.header("x-amz-content-sha256"), Some(EMPTY_SHA256_HEX));
@@ -311,7 +347,10 @@ mod tests {
             "Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, \
              SignedHeaders=host;range;x-amz-content-sha256;x-amz-date"
         ));
-        assert_eq!(signature(&req), "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+        assert_eq!(
+            signature(&req),
+            "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+        );
     }
 
     #[test]
@@ -319,37 +358,91 @@ mod tests {
         // AWS example "GET Bucket Lifecycle": GET /?lifecycle, the same shape as ?uploads.
         let s3 = example_s3();
         let req = s3
-            .signed("GET", "https://examplebucket.s3.amazonaws.com/?lifecycle".into(), vec![], EMPTY_SHA256_HEX, None, example_time())
+            .signed(
+                "GET",
+                "https://examplebucket.s3.amazonaws.com/?lifecycle".into(),
+                vec![],
+                EMPTY_SHA256_HEX,
+                None,
+                example_time(),
+            )
             .unwrap();
-        assert_eq!(signature(&req), "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
+        assert_eq!(
+            signature(&req),
+            "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"
+        );
     }
 
     #[test]
     fn upload_part_signs_the_declared_hash_and_sends_the_checksum() {
         let digest = Sha256Digest::of(b"hello");
-        let req = example_s3().upload_part("a/b c.bin", "up/1+2", 3, 5, PartPayload::Declared(digest), example_time()).unwrap();
+        let req = example_s3()
+            .upload_part(
+                "a/b c.bin",
+                "up/1+2",
+                3,
+                5,
+                PartPayload::Declared(digest),
+                example_time(),
+            )
+            .unwrap();
         assert_eq!(req.method, "PUT");
-        assert_eq!(req.url, "https://examplebucket.s3.amazonaws.com/a/b%20c.bin?partNumber=3&uploadId=up%2F1%2B2");
+        assert_eq!(
+            req.url,
+            "https://examplebucket.s3.amazonaws.com/a/b%20c.bin?partNumber=3&uploadId=up%2F1%2B2"
+        );
         assert_eq!(req.header("x-amz-content-sha256"), Some(digest.to_hex().as_str()));
         assert_eq!(req.header("x-amz-checksum-sha256"), Some(digest.to_base64().as_str()));
         assert_eq!(req.header("content-length"), Some("5"));
         let auth = req.header("authorization").unwrap();
-        assert!(auth.contains("content-length;host;x-amz-checksum-sha256;x-amz-content-sha256;x-amz-date"), "{auth}");
+        assert!(
+            auth.contains("content-length;host;x-amz-checksum-sha256;x-amz-content-sha256;x-amz-date"),
+            "{auth}"
+        );
     }
 
     #[test]
     fn a_different_declared_hash_gives_a_different_signature() {
         let s3 = example_s3();
-        let a = s3.upload_part("k", "u", 1, 5, PartPayload::Declared(Sha256Digest::of(b"a")), example_time()).unwrap();
-        let b = s3.upload_part("k", "u", 1, 5, PartPayload::Declared(Sha256Digest::of(b"b")), example_time()).unwrap();
+        let a = s3
+            .upload_part(
+                "k",
+                "u",
+                1,
+                5,
+                PartPayload::Declared(Sha256Digest::of(b"a")),
+                example_time(),
+            )
+            .unwrap();
+        let b = s3
+            .upload_part(
+                "k",
+                "u",
+                1,
+                5,
+                PartPayload::Declared(Sha256Digest::of(b"b")),
+                example_time(),
+            )
+            .unwrap();
         assert_ne!(signature(&a), signature(&b));
-        let later = s3.upload_part("k", "u", 1, 5, PartPayload::Declared(Sha256Digest::of(b"a")), example_time() + Duration::from_secs(1)).unwrap();
+        let later = s3
+            .upload_part(
+                "k",
+                "u",
+                1,
+                5,
+                PartPayload::Declared(Sha256Digest::of(b"a")),
+                example_time() + Duration::from_secs(1),
+            )
+            .unwrap();
         assert_ne!(signature(&a), signature(&later));
     }
 
     #[test]
     fn unsigned_parts_carry_no_checksum_header() {
-        let req = example_s3().upload_part("k", "u", 1, 5, PartPayload::Unsigned, example_time()).unwrap();
+        let req = example_s3()
+            .upload_part("k", "u", 1, 5, PartPayload::Unsigned, example_time())
+            .unwrap();
         assert_eq!(req.header("x-amz-content-sha256"), Some(UNSIGNED_PAYLOAD));
         assert_eq!(req.header("x-amz-checksum-sha256"), None);
     }
@@ -359,18 +452,32 @@ mod tests {
         let mut s3 = example_s3();
         s3.config.endpoint = "http://127.0.0.1:3900".into();
         s3.config.path_style = true;
-        let req = s3.create_multipart_upload("accounts/a/files/f", "application/octet-stream", example_time()).unwrap();
-        assert_eq!(req.url, "http://127.0.0.1:3900/examplebucket/accounts/a/files/f?uploads");
+        let req = s3
+            .create_multipart_upload("accounts/a/files/f", "application/octet-stream", example_time())
+            .unwrap();
+        assert_eq!(
+            req.url,
+            "http://127.0.0.1:3900/examplebucket/accounts/a/files/f?uploads"
+        );
         assert_eq!(req.header("x-amz-checksum-algorithm"), Some("SHA256"));
     }
 
     #[test]
     fn complete_body_lists_parts_with_escaped_etags_and_checksums() {
-        let parts = [CompletedPart { number: 1, etag: "\"abc\"".into(), sha256: Sha256Digest::of(b"") }];
-        let req = example_s3().complete_multipart_upload("k", "u", &parts, example_time()).unwrap();
+        let parts = [CompletedPart {
+            number: 1,
+            etag: "\"abc\"".into(),
+            sha256: Sha256Digest::of(b""),
+        }];
+        let req = example_s3()
+            .complete_multipart_upload("k", "u", &parts, example_time())
+            .unwrap();
         let body = String::from_utf8(req.body.clone().unwrap()).unwrap();
         assert!(body.contains("<Part><PartNumber>1</PartNumber><ETag>&quot;abc&quot;</ETag><ChecksumSHA256>47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=</ChecksumSHA256></Part>"), "{body}");
-        assert_eq!(req.header("x-amz-content-sha256"), Some(Sha256Digest::of(req.body.as_deref().unwrap()).to_hex().as_str()));
+        assert_eq!(
+            req.header("x-amz-content-sha256"),
+            Some(Sha256Digest::of(req.body.as_deref().unwrap()).to_hex().as_str())
+        );
     }
 
     #[test]
@@ -379,7 +486,13 @@ mod tests {
         assert_eq!(parse_upload_id(init).as_deref(), Some("VXBsb2FkIElE"));
         assert_eq!(parse_error(init), None);
         let err = r#"<?xml version="1.0"?><Error><Code>InvalidDigest</Code><Message>checksum &amp; body differ</Message></Error>"#;
-        assert_eq!(parse_error(err), Some(S3ErrorDoc { code: "InvalidDigest".into(), message: "checksum & body differ".into() }));
+        assert_eq!(
+            parse_error(err),
+            Some(S3ErrorDoc {
+                code: "InvalidDigest".into(),
+                message: "checksum & body differ".into()
+            })
+        );
         assert_eq!(parse_upload_id("<x/>"), None);
         assert_eq!(parse_upload_id("not xml <<<"), None);
     }

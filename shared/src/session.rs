@@ -19,7 +19,9 @@ pub struct RecordedPart {
 
 /// Checks a part report against the plan before it is recorded.
 pub fn check_part(plan: &PartPlan, part_number: u32, size: u64) -> Result<(), ApiError> {
-    let expected = plan.part_len(part_number).ok_or_else(|| part_out_of_range(plan, part_number))?;
+    let expected = plan
+        .part_len(part_number)
+        .ok_or_else(|| part_out_of_range(plan, part_number))?;
     if size != expected {
         return Err(ApiError::with_message(
             ErrorCode::ChunkSizeMismatch,
@@ -41,11 +43,18 @@ pub fn part_out_of_range(plan: &PartPlan, part_number: u32) -> ApiError {
 pub fn completion(plan: &PartPlan, recorded: &[RecordedPart]) -> Result<Vec<CompletedPart>, ApiError> {
     let mut by_number: Vec<Option<&RecordedPart>> = vec![None; plan.part_count as usize];
     for part in recorded {
-        if let Some(slot) = part.part_number.checked_sub(1).and_then(|i| by_number.get_mut(i as usize)) {
+        if let Some(slot) = part
+            .part_number
+            .checked_sub(1)
+            .and_then(|i| by_number.get_mut(i as usize))
+        {
             *slot = Some(part);
         }
     }
-    let missing: Vec<u32> = plan.part_numbers().filter(|n| by_number[(*n - 1) as usize].is_none()).collect();
+    let missing: Vec<u32> = plan
+        .part_numbers()
+        .filter(|n| by_number[(*n - 1) as usize].is_none())
+        .collect();
     if !missing.is_empty() {
         return Err(ApiError::with_message(
             ErrorCode::PartsMissing,
@@ -61,7 +70,11 @@ pub fn completion(plan: &PartPlan, recorded: &[RecordedPart]) -> Result<Vec<Comp
         }
         let sha256 = Sha256Digest::parse(&part.sha256)
             .map_err(|_| ApiError::with_message(ErrorCode::Internal, "a recorded part has a corrupt hash"))?;
-        out.push(CompletedPart { number, etag: part.etag.clone(), sha256 });
+        out.push(CompletedPart {
+            number,
+            etag: part.etag.clone(),
+            sha256,
+        });
     }
     Ok(out)
 }
@@ -85,7 +98,11 @@ mod tests {
     use crate::plan::MIB;
 
     fn plan() -> PartPlan {
-        PartPlan { file_size: 17 * MIB + 3, part_size: 8 * MIB, part_count: 3 }
+        PartPlan {
+            file_size: 17 * MIB + 3,
+            part_size: 8 * MIB,
+            part_count: 3,
+        }
     }
 
     fn part(n: u32, size: u64) -> RecordedPart {
@@ -102,9 +119,18 @@ mod tests {
     fn part_reports_are_checked_against_the_plan() {
         assert!(check_part(&plan(), 1, 8 * MIB).is_ok());
         assert!(check_part(&plan(), 3, MIB + 3).is_ok());
-        assert_eq!(check_part(&plan(), 3, 8 * MIB).unwrap_err().code, ErrorCode::ChunkSizeMismatch);
-        assert_eq!(check_part(&plan(), 0, 1).unwrap_err().code, ErrorCode::InvalidPartNumber);
-        assert_eq!(check_part(&plan(), 4, 1).unwrap_err().code, ErrorCode::InvalidPartNumber);
+        assert_eq!(
+            check_part(&plan(), 3, 8 * MIB).unwrap_err().code,
+            ErrorCode::ChunkSizeMismatch
+        );
+        assert_eq!(
+            check_part(&plan(), 0, 1).unwrap_err().code,
+            ErrorCode::InvalidPartNumber
+        );
+        assert_eq!(
+            check_part(&plan(), 4, 1).unwrap_err().code,
+            ErrorCode::InvalidPartNumber
+        );
     }
 
     #[test]
@@ -127,7 +153,10 @@ mod tests {
     #[test]
     fn completion_refuses_a_wrongly_sized_part() {
         let parts = [part(1, 8 * MIB), part(2, 8 * MIB - 1), part(3, MIB + 3)];
-        assert_eq!(completion(&plan(), &parts).unwrap_err().code, ErrorCode::PartSizeMismatch);
+        assert_eq!(
+            completion(&plan(), &parts).unwrap_err().code,
+            ErrorCode::PartSizeMismatch
+        );
     }
 
     #[test]

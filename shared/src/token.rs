@@ -75,7 +75,11 @@ mod tests {
             acc: "acc_1".into(),
             key: "accounts/acc_1/files/fil_1".into(),
             uid: "upload-xyz".into(),
-            plan: PartPlan { file_size: 37 * 1024 * 1024 + 3, part_size: 8 * 1024 * 1024, part_count: 5 },
+            plan: PartPlan {
+                file_size: 37 * 1024 * 1024 + 3,
+                part_size: 8 * 1024 * 1024,
+                part_count: 5,
+            },
             exp: NOW + 3600,
         }
     }
@@ -90,7 +94,10 @@ mod tests {
     #[test]
     fn an_expired_token_is_refused_with_its_own_code() {
         let t = sign(&claims(), SECRET);
-        assert_eq!(verify(&t, SECRET, NOW + 3600).unwrap_err().code, ErrorCode::TokenExpired);
+        assert_eq!(
+            verify(&t, SECRET, NOW + 3600).unwrap_err().code,
+            ErrorCode::TokenExpired
+        );
     }
 
     #[test]

@@ -65,7 +65,11 @@ pub struct SessionRow {
 
 impl SessionRow {
     pub fn plan(&self) -> PartPlan {
-        PartPlan { file_size: self.file_size, part_size: self.part_size, part_count: self.part_count }
+        PartPlan {
+            file_size: self.file_size,
+            part_size: self.part_size,
+            part_count: self.part_count,
+        }
     }
 }
 
@@ -129,12 +133,14 @@ pub async fn session_by_id(db: &D1Database, session_id: &str) -> ApiResult<Optio
 
 /// A session by file id, only if it belongs to `account_id` (tenant isolation in the query).
 pub async fn session_by_file(db: &D1Database, account_id: &str, file_id: &str) -> ApiResult<Option<SessionRow>> {
-    db.prepare(format!("SELECT {SESSION_COLUMNS} FROM upload_sessions WHERE file_id = ?1 AND account_id = ?2"))
-        .bind(&[text(file_id), text(account_id)])
-        .map_err(db_err)?
-        .first(None)
-        .await
-        .map_err(db_err)
+    db.prepare(format!(
+        "SELECT {SESSION_COLUMNS} FROM upload_sessions WHERE file_id = ?1 AND account_id = ?2"
+    ))
+    .bind(&[text(file_id), text(account_id)])
+    .map_err(db_err)?
+    .first(None)
+    .await
+    .map_err(db_err)
 }
 
 pub async fn upsert_part(db: &D1Database, session_id: &str, part: &RecordedPart, now: u64) -> ApiResult<()> {
@@ -161,14 +167,16 @@ pub async fn upsert_part(db: &D1Database, session_id: &str, part: &RecordedPart,
 }
 
 pub async fn parts(db: &D1Database, session_id: &str) -> ApiResult<Vec<RecordedPart>> {
-    db.prepare("SELECT part_number, size, sha256, etag, edge_id FROM upload_parts WHERE session_id = ?1 ORDER BY part_number")
-        .bind(&[text(session_id)])
-        .map_err(db_err)?
-        .all()
-        .await
-        .map_err(db_err)?
-        .results()
-        .map_err(db_err)
+    db.prepare(
+        "SELECT part_number, size, sha256, etag, edge_id FROM upload_parts WHERE session_id = ?1 ORDER BY part_number",
+    )
+    .bind(&[text(session_id)])
+    .map_err(db_err)?
+    .all()
+    .await
+    .map_err(db_err)?
+    .results()
+    .map_err(db_err)
 }
 
 #[derive(Debug, Clone, Deserialize)]

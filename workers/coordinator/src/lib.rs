@@ -58,7 +58,9 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
 /// The account behind the request's bearer API key.
 async fn authenticate(req: &Request, db: &D1Database) -> ApiResult<String> {
     let key = bearer_token(req).ok_or_else(|| ApiError::new(ErrorCode::MissingApiKey))?;
-    db::account_for_key_hash(db, &api_key_hash(&key)).await?.ok_or_else(|| ApiError::new(ErrorCode::InvalidApiKey))
+    db::account_for_key_hash(db, &api_key_hash(&key))
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidApiKey))
 }
 
 fn file_url(req_origin: &str, file_id: &str) -> String {
@@ -74,16 +76,27 @@ async fn optimal_edges(req: &mut Request, env: &Env, db: &D1Database, account: &
     let file_hash = Sha256Digest::parse(&body.file_hash)?;
     if let Some(name) = &body.file_name {
         if name.len() > 1024 || name.chars().any(char::is_control) {
-            return Err(ApiError::with_message(ErrorCode::InvalidRequest, "fileName must be at most 1024 printable characters"));
+            return Err(ApiError::with_message(
+                ErrorCode::InvalidRequest,
+                "fileName must be at most 1024 printable characters",
+            ));
         }
     }
-    let content_type = body.content_type.clone().unwrap_or_else(|| "application/octet-stream".to_owned());
+    let content_type = body
+        .content_type
+        .clone()
+        .unwrap_or_else(|| "application/octet-stream".to_owned());
     if content_type.len() > 255 || !content_type.is_ascii() || content_type.chars().any(|c| c.is_ascii_control()) {
-        return Err(ApiError::with_message(ErrorCode::InvalidRequest, "contentType must be a printable ASCII media type"));
+        return Err(ApiError::with_message(
+            ErrorCode::InvalidRequest,
+            "contentType must be a printable ASCII media type",
+        ));
     }
     let threads = body.threads.unwrap_or(DEFAULT_THREADS).clamp(1, 64);
     let body_limit = var_u64(env, "MAX_PART_BYTES", DEFAULT_BODY_LIMIT)?;
-    let preferred = body.chunk_size.unwrap_or_else(|| PartPlan::preferred_part_size(body.file_size, threads));
+    let preferred = body
+        .chunk_size
+        .unwrap_or_else(|| PartPlan::preferred_part_size(body.file_size, threads));
     let plan = PartPlan::new(body.file_size, preferred, body_limit)?;
 
     let edges = select_edges(&db::active_edges(db).await?, body.user_location, MAX_EDGES);
@@ -104,7 +117,8 @@ async fn optimal_edges(req: &mut Request, env: &Env, db: &D1Database, account: &
     }
     let mut resp = resp;
     let xml = resp.text().await.map_err(storage_failure)?;
-    let upload_id = s3::parse_upload_id(&xml).ok_or_else(|| storage_failure("CreateMultipartUpload answered without an UploadId"))?;
+    let upload_id = s3::parse_upload_id(&xml)
+        .ok_or_else(|| storage_failure("CreateMultipartUpload answered without an UploadId"))?;
 
     let ttl_secs = var_u64(env, "SESSION_TTL_SECS", 24 * 3600)?;
     let expires_at_ms = now + ttl_secs * 1000;
@@ -144,7 +158,8 @@ async fn optimal_edges(req: &mut Request, env: &Env, db: &D1Database, account: &
         chunk_size: plan.part_size,
         threads,
         compression: "none".to_owned(),
-        estimated_time: (body.file_size as f64 / (ASSUMED_EDGE_THROUGHPUT * total_weighted_edges) * 10.0).round() / 10.0,
+        estimated_time: (body.file_size as f64 / (ASSUMED_EDGE_THROUGHPUT * total_weighted_edges) * 10.0).round()
+            / 10.0,
         estimated_cost: (body.file_size as f64 / 1e9 * PRICE_PER_GB * 10_000.0).round() / 10_000.0,
     };
     let answer = OptimalEdgesResponse {
@@ -166,13 +181,18 @@ async fn optimal_edges(req: &mut Request, env: &Env, db: &D1Database, account: &
 /// Edge → coordinator: S3 accepted a part. The body is HMAC-signed with INTERNAL_SECRET.
 async fn record_part(req: &mut Request, env: &Env, db: &D1Database) -> ApiResult<Response> {
     let signature = header(req, INTERNAL_SIGNATURE_HEADER).ok_or_else(|| ApiError::new(ErrorCode::InvalidSignature))?;
-    let body = req.bytes().await.map_err(|_| ApiError::new(ErrorCode::InvalidRequest))?;
+    let body = req
+        .bytes()
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::InvalidRequest))?;
     if !verify_internal_signature(secret(env, "INTERNAL_SECRET")?.as_bytes(), &body, &signature) {
         return Err(ApiError::new(ErrorCode::InvalidSignature));
     }
-    let record: PartRecord =
-        serde_json::from_slice(&body).map_err(|e| ApiError::with_message(ErrorCode::InvalidJson, format!("invalid part record: {e}")))?;
-    let session = db::session_by_id(db, &record.session_id).await?.ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    let record: PartRecord = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::with_message(ErrorCode::InvalidJson, format!("invalid part record: {e}")))?;
+    let session = db::session_by_id(db, &record.session_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
     if session.account_id != record.account_id {
         return Err(ApiError::new(ErrorCode::NotFound));
     }
@@ -195,7 +215,9 @@ async fn record_part(req: &mut Request, env: &Env, db: &D1Database) -> ApiResult
 async fn finalize_upload(req: &mut Request, env: &Env, db: &D1Database, account: &str) -> ApiResult<Response> {
     let body: FinalizeRequest = read_json(req, JSON_LIMIT).await?;
     let origin = request_origin(req, env);
-    let session = db::session_by_file(db, account, &body.file_id).await?.ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    let session = db::session_by_file(db, account, &body.file_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
     if session.status == "completed" {
         return finalized_file(db, account, &session.file_id, &origin).await;
     }
@@ -213,7 +235,8 @@ async fn finalize_upload(req: &mut Request, env: &Env, db: &D1Database, account:
     }
     let parts = completion(&plan, &db::parts(db, &session.id).await?)?;
     let s3 = s3_from_env(env)?;
-    let complete = s3.complete_multipart_upload(&session.object_key, &session.s3_upload_id, &parts, now_system_time())?;
+    let complete =
+        s3.complete_multipart_upload(&session.object_key, &session.s3_upload_id, &parts, now_system_time())?;
     let mut resp = send_signed(&complete, None).await?;
     let status = resp.status_code();
     let text = resp.text().await.map_err(storage_failure)?;
@@ -226,14 +249,18 @@ async fn finalize_upload(req: &mut Request, env: &Env, db: &D1Database, account:
         if code == "NoSuchUpload" && db::file_for_account(db, account, &session.file_id).await?.is_some() {
             return finalized_file(db, account, &session.file_id, &origin).await;
         }
-        return Err(storage_failure(format!("CompleteMultipartUpload: {status} {code}: {message}")));
+        return Err(storage_failure(format!(
+            "CompleteMultipartUpload: {status} {code}: {message}"
+        )));
     }
     db::complete_session(db, &session, now_millis()).await?;
     finalized_file(db, account, &session.file_id, &origin).await
 }
 
 async fn finalized_file(db: &D1Database, account: &str, file_id: &str, origin: &str) -> ApiResult<Response> {
-    let file = db::file_for_account(db, account, file_id).await?.ok_or_else(|| internal("completed session without a file row"))?;
+    let file = db::file_for_account(db, account, file_id)
+        .await?
+        .ok_or_else(|| internal("completed session without a file row"))?;
     let answer = FinalizeResponse {
         file: FileInfo {
             url: file_url(origin, &file.id),
@@ -256,7 +283,9 @@ fn request_origin(req: &Request, env: &Env) -> String {
 
 /// Streams a finalized file from S3 to the caller (only the owning account may read it).
 async fn get_file(env: &Env, db: &D1Database, account: &str, file_id: &str) -> ApiResult<Response> {
-    let file = db::file_for_account(db, account, file_id).await?.ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    let file = db::file_for_account(db, account, file_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
     let s3 = s3_from_env(env)?;
     let get = s3.get_object(&file.object_key, None, now_system_time())?;
     let resp = send_signed(&get, None).await?;

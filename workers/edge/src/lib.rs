@@ -42,9 +42,12 @@ fn part_number(req: &Request) -> ApiResult<u32> {
         .url()
         .ok()
         .and_then(|u| u.query_pairs().find(|(k, _)| k == "part").map(|(_, v)| v.into_owned()));
-    let raw = header(req, PART_NUMBER_HEADER)
-        .or(from_query)
-        .ok_or_else(|| ApiError::with_message(ErrorCode::InvalidPartNumber, "send the part number in x-part-number or ?part="))?;
+    let raw = header(req, PART_NUMBER_HEADER).or(from_query).ok_or_else(|| {
+        ApiError::with_message(
+            ErrorCode::InvalidPartNumber,
+            "send the part number in x-part-number or ?part=",
+        )
+    })?;
     raw.trim()
         .parse()
         .map_err(|_| ApiError::with_message(ErrorCode::InvalidPartNumber, "part number must be a positive integer"))
@@ -65,14 +68,23 @@ async fn upload_chunk(req: Request, env: &Env) -> ApiResult<Response> {
         .parse::<u64>()
         .map_err(|_| ApiError::new(ErrorCode::LengthRequired))?;
     check_part(&plan, number, declared_len)?;
-    let digest = Sha256Digest::parse(
-        &header(&req, CHUNK_SHA256_HEADER)
-            .ok_or_else(|| ApiError::with_message(ErrorCode::InvalidHash, format!("send the chunk's SHA-256 in {CHUNK_SHA256_HEADER}")))?,
-    )?;
+    let digest = Sha256Digest::parse(&header(&req, CHUNK_SHA256_HEADER).ok_or_else(|| {
+        ApiError::with_message(
+            ErrorCode::InvalidHash,
+            format!("send the chunk's SHA-256 in {CHUNK_SHA256_HEADER}"),
+        )
+    })?)?;
 
     // 3. Forward the raw stream to S3; the signature binds the declared hash and length.
     let s3 = s3_from_env(env)?;
-    let put = s3.upload_part(&claims.key, &claims.uid, number, expected_len, PartPayload::Declared(digest), now_system_time())?;
+    let put = s3.upload_part(
+        &claims.key,
+        &claims.uid,
+        number,
+        expected_len,
+        PartPayload::Declared(digest),
+        now_system_time(),
+    )?;
     let body = req.inner().body().map(wasm_bindgen::JsValue::from);
     let mut resp = send_signed(&put, body).await?;
     if resp.status_code() != 200 {
@@ -102,7 +114,13 @@ async fn upload_chunk(req: Request, env: &Env) -> ApiResult<Response> {
     report_part(env, &record).await?;
     json_response(
         200,
-        &ChunkReceipt { part_number: number, size: expected_len, sha256: digest.to_prefixed(), etag, edge_id },
+        &ChunkReceipt {
+            part_number: number,
+            size: expected_len,
+            sha256: digest.to_prefixed(),
+            etag,
+            edge_id,
+        },
     )
     .map_err(internal)
 }
@@ -114,20 +132,28 @@ async fn report_part(env: &Env, record: &PartRecord) -> ApiResult<()> {
     headers.set("content-type", "application/json").map_err(internal)?;
     headers.set(INTERNAL_SIGNATURE_HEADER, &signature).map_err(internal)?;
     let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()));
     let request = Request::new_with_init("https://coordinator/internal/parts", &init).map_err(internal)?;
     let coordinator = env.service("COORDINATOR").map_err(internal)?;
-    let mut resp = coordinator.fetch_request(request).await.map_err(|e| storage_failure(format!("coordinator unreachable: {e}")))?;
+    let mut resp = coordinator
+        .fetch_request(request)
+        .await
+        .map_err(|e| storage_failure(format!("coordinator unreachable: {e}")))?;
     match resp.status_code() {
         200 => Ok(()),
         status => {
             // Pass the coordinator's own refusal (session aborted, bad size) through.
             let text = resp.text().await.unwrap_or_default();
-            match serde_json::from_str::<jetty_shared::error::ErrorEnvelope>(&text).ok().and_then(|e| {
-                ErrorCode::from_wire(&e.error.code).map(|c| ApiError::with_message(c, e.error.message))
-            }) {
+            match serde_json::from_str::<jetty_shared::error::ErrorEnvelope>(&text)
+                .ok()
+                .and_then(|e| ErrorCode::from_wire(&e.error.code).map(|c| ApiError::with_message(c, e.error.message)))
+            {
                 Some(err) if status < 500 => Err(err),
-                _ => Err(storage_failure(format!("coordinator refused the part record: {status}"))),
+                _ => Err(storage_failure(format!(
+                    "coordinator refused the part record: {status}"
+                ))),
             }
         }
     }

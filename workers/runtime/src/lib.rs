@@ -50,7 +50,9 @@ pub fn json_response<T: Serialize>(status: u16, value: &T) -> worker::Result<Res
 pub fn error_response(err: &ApiError) -> worker::Result<Response> {
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;
-    Ok(Response::ok(err.to_json())?.with_status(err.status()).with_headers(headers))
+    Ok(Response::ok(err.to_json())?
+        .with_status(err.status())
+        .with_headers(headers))
 }
 
 /// Turns a handler result into a response; only runtime failures escape as `Err`.
@@ -74,24 +76,36 @@ pub fn bearer_token(req: &Request) -> Option<String> {
 pub async fn read_json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> ApiResult<T> {
     if let Some(len) = header(req, "content-length").and_then(|v| v.parse::<usize>().ok()) {
         if len > limit {
-            return Err(ApiError::with_message(ErrorCode::PayloadTooLarge, format!("JSON bodies are limited to {limit} bytes")));
+            return Err(ApiError::with_message(
+                ErrorCode::PayloadTooLarge,
+                format!("JSON bodies are limited to {limit} bytes"),
+            ));
         }
     }
     let bytes = req.bytes().await.map_err(|_| ApiError::new(ErrorCode::InvalidJson))?;
     if bytes.len() > limit {
-        return Err(ApiError::with_message(ErrorCode::PayloadTooLarge, format!("JSON bodies are limited to {limit} bytes")));
+        return Err(ApiError::with_message(
+            ErrorCode::PayloadTooLarge,
+            format!("JSON bodies are limited to {limit} bytes"),
+        ));
     }
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::with_message(ErrorCode::InvalidJson, format!("invalid JSON body: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::with_message(ErrorCode::InvalidJson, format!("invalid JSON body: {e}")))
 }
 
 /// A plain-text variable with a default.
 pub fn var_or(env: &Env, name: &str, default: &str) -> String {
-    env.var(name).map(|v| v.to_string()).unwrap_or_else(|_| default.to_owned())
+    env.var(name)
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| default.to_owned())
 }
 
 pub fn var_u64(env: &Env, name: &str, default: u64) -> ApiResult<u64> {
     match env.var(name) {
-        Ok(v) => v.to_string().parse().map_err(|_| internal(format!("variable {name} is not an integer"))),
+        Ok(v) => v
+            .to_string()
+            .parse()
+            .map_err(|_| internal(format!("variable {name} is not an integer"))),
         Err(_) => Ok(default),
     }
 }
@@ -130,17 +144,24 @@ pub fn s3_from_env(env: &Env) -> ApiResult<S3> {
 pub async fn send_signed(req: &SignedRequest, stream_body: Option<JsValue>) -> ApiResult<Response> {
     let headers = Headers::new();
     for (name, value) in &req.headers {
-        headers.set(name, value).map_err(|e| internal(format!("bad header {name}: {e}")))?;
+        headers
+            .set(name, value)
+            .map_err(|e| internal(format!("bad header {name}: {e}")))?;
     }
     let mut init = RequestInit::new();
-    init.with_method(Method::from(req.method.to_owned())).with_headers(headers);
+    init.with_method(Method::from(req.method.to_owned()))
+        .with_headers(headers);
     if let Some(body) = stream_body {
         init.with_body(Some(body));
     } else if let Some(bytes) = &req.body {
         init.with_body(Some(js_sys::Uint8Array::from(bytes.as_slice()).into()));
     }
-    let request = Request::new_with_init(&req.url, &init).map_err(|e| internal(format!("building storage request: {e}")))?;
-    Fetch::Request(request).send().await.map_err(|e| storage_failure(format!("{} {}: {e}", req.method, redact_query(&req.url))))
+    let request =
+        Request::new_with_init(&req.url, &init).map_err(|e| internal(format!("building storage request: {e}")))?;
+    Fetch::Request(request)
+        .send()
+        .await
+        .map_err(|e| storage_failure(format!("{} {}: {e}", req.method, redact_query(&req.url))))
 }
 
 fn redact_query(url: &str) -> &str {
@@ -153,6 +174,9 @@ pub async fn s3_error(mut resp: Response, operation: &str) -> (u16, String) {
     let text = resp.text().await.unwrap_or_default();
     let doc = jetty_shared::s3::parse_error(&text);
     let code = doc.as_ref().map(|d| d.code.clone()).unwrap_or_default();
-    console_error!("S3 {operation} refused: status {status}, code {code:?}, message {:?}", doc.map(|d| d.message).unwrap_or_default());
+    console_error!(
+        "S3 {operation} refused: status {status}, code {code:?}, message {:?}",
+        doc.map(|d| d.message).unwrap_or_default()
+    );
     (status, code)
 }

@@ -73,8 +73,10 @@ impl SignedRequest {
 pub enum PartPayload {
     /// The declared SHA-256: the store checks the body against it.
     Declared(Sha256Digest),
-    /// `UNSIGNED-PAYLOAD`: the edge verifies the digest itself while streaming.
-    Unsigned,
+    /// `UNSIGNED-PAYLOAD`: the edge verifies the digest itself while streaming. The checksum
+    /// header is still sent (stores that check it do; multipart uploads created with a checksum
+    /// algorithm require it).
+    Unsigned(Sha256Digest),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,15 +147,13 @@ impl S3 {
             query_escape(upload_id)
         );
         let mut headers = vec![("content-length".to_owned(), content_length.to_string())];
-        let payload_hash = match payload {
-            PartPayload::Declared(digest) => {
-                if self.config.checksums {
-                    headers.push(("x-amz-checksum-sha256".to_owned(), digest.to_base64()));
-                }
-                digest.to_hex()
-            }
-            PartPayload::Unsigned => UNSIGNED_PAYLOAD.to_owned(),
+        let (digest, payload_hash) = match payload {
+            PartPayload::Declared(digest) => (digest, digest.to_hex()),
+            PartPayload::Unsigned(digest) => (digest, UNSIGNED_PAYLOAD.to_owned()),
         };
+        if self.config.checksums {
+            headers.push(("x-amz-checksum-sha256".to_owned(), digest.to_base64()));
+        }
         self.signed("PUT", url, headers, &payload_hash, None, now)
     }
 
@@ -439,11 +439,18 @@ mod tests {
     }
 
     #[test]
-    fn unsigned_parts_carry_no_checksum_header() {
-        let req = example_s3()
-            .upload_part("k", "u", 1, 5, PartPayload::Unsigned, example_time())
+    fn unsigned_parts_still_carry_the_checksum_header() {
+        let digest = Sha256Digest::of(b"hello");
+        let mut s3 = example_s3();
+        let req = s3
+            .upload_part("k", "u", 1, 5, PartPayload::Unsigned(digest), example_time())
             .unwrap();
         assert_eq!(req.header("x-amz-content-sha256"), Some(UNSIGNED_PAYLOAD));
+        assert_eq!(req.header("x-amz-checksum-sha256"), Some(digest.to_base64().as_str()));
+        s3.config.checksums = false;
+        let req = s3
+            .upload_part("k", "u", 1, 5, PartPayload::Unsigned(digest), example_time())
+            .unwrap();
         assert_eq!(req.header("x-amz-checksum-sha256"), None);
     }
 

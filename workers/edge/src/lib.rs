@@ -15,6 +15,8 @@ use jetty_shared::session::{check_part, classify_part_refusal, part_out_of_range
 use jetty_shared::token;
 use jetty_shared::{ApiError, ErrorCode};
 use jetty_worker_runtime::*;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::crypto::{DigestStream, DigestStreamAlgorithm};
 use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response};
 
 #[event(start)]
@@ -75,21 +77,41 @@ async fn upload_chunk(req: Request, env: &Env) -> ApiResult<Response> {
         )
     })?)?;
 
-    // 3. Forward the raw stream to S3; the signature binds the declared hash and length.
+    // 3. Forward the raw stream to S3. In "store" mode the signature binds the declared hash
+    //    and S3 checks it; in "worker" mode the edge hashes a tee of the stream itself.
     let s3 = s3_from_env(env)?;
+    let verify_in_worker = var_or(env, "VERIFY_MODE", "store") == "worker";
+    let payload = if verify_in_worker {
+        PartPayload::Unsigned(digest)
+    } else {
+        PartPayload::Declared(digest)
+    };
     let put = s3.upload_part(
         &claims.key,
         &claims.uid,
         number,
         expected_len,
-        PartPayload::Declared(digest),
+        payload,
         now_system_time(),
     )?;
-    let body = req.inner().body().map(wasm_bindgen::JsValue::from);
+    let (body, hashing) = match req.inner().body() {
+        Some(stream) if verify_in_worker => {
+            let (forward, digest_stream) = tee_through_digest(stream, expected_len)?;
+            (Some(forward), Some(digest_stream))
+        }
+        other => (other.map(JsValue::from), None),
+    };
     let mut resp = send_signed(&put, body).await?;
     if resp.status_code() != 200 {
         let (status, code) = s3_error(resp, "UploadPart").await;
         return Err(ApiError::new(classify_part_refusal(status, &code)));
+    }
+    if let Some(digest_stream) = hashing {
+        let computed = digest_stream.digest().await.map_err(internal)?.to_vec();
+        if computed.as_slice() != digest.0.as_slice() {
+            // The part sits in S3 unrecorded; a correct re-upload of the same number replaces it.
+            return Err(ApiError::new(ErrorCode::ChunkHashMismatch));
+        }
     }
     let etag = resp
         .headers()
@@ -157,4 +179,20 @@ async fn report_part(env: &Env, record: &PartRecord) -> ApiResult<()> {
             }
         }
     }
+}
+
+/// Splits the request stream: one branch is hashed by a `DigestStream`, the other is wrapped
+/// in a `FixedLengthStream` so the forward keeps its Content-Length. Neither is buffered.
+fn tee_through_digest(stream: web_sys::ReadableStream, len: u64) -> ApiResult<(JsValue, DigestStream)> {
+    let branches = stream.tee();
+    let to_hash: web_sys::ReadableStream = branches.get(0).unchecked_into();
+    let to_forward: web_sys::ReadableStream = branches.get(1).unchecked_into();
+    let digest_stream = DigestStream::new(DigestStreamAlgorithm::Sha256);
+    // The pipe's promise settles with the digest; errors surface through `digest()`.
+    let _ = to_hash.pipe_to(digest_stream.raw());
+    let fixed = worker::worker_sys::FixedLengthStream::new_big_int(js_sys::BigInt::from(len))
+        .map_err(|e| internal(format!("{e:?}")))?;
+    let transform: &web_sys::TransformStream = fixed.unchecked_ref();
+    let _ = to_forward.pipe_to(&transform.writable());
+    Ok((transform.readable().into(), digest_stream))
 }

@@ -1,9 +1,10 @@
 //! Part plans: how a file of a given size is cut into S3 multipart parts.
 //!
 //! Invariants (S3 multipart rules plus the Workers body limit):
-//! - 1 ≤ part_count ≤ 10,000; an empty file is one empty part;
+//! - 1 ≤ part_count ≤ 10,000, except the empty file, which has no parts (S3 has no empty
+//!   multipart upload; the coordinator writes an empty object with PutObject instead);
 //! - every part but the last is exactly `part_size` bytes, `part_size` ≥ 5 MiB;
-//! - the last part is 1..=part_size bytes (0 only for the empty file);
+//! - the last part is 1..=part_size bytes;
 //! - `part_size` ≤ the request-body limit of the edge (100 MB by default) and ≤ 5 GiB.
 
 use crate::error::{ApiError, ErrorCode};
@@ -53,7 +54,7 @@ impl PartPlan {
         // Round the preferred size to whole MiB; never below S3's floor or what 10,000 parts need.
         let mut part_size = preferred.max(S3_MIN_PART_SIZE).div_ceil(MIB) * MIB;
         part_size = part_size.max(needed).min(max_part);
-        let part_count = file_size.div_ceil(part_size).max(1);
+        let part_count = file_size.div_ceil(part_size);
         debug_assert!(part_count <= S3_MAX_PARTS);
         Ok(PartPlan {
             file_size,
@@ -76,8 +77,8 @@ impl PartPlan {
         let count = u64::from(self.part_count);
         self.part_size >= S3_MIN_PART_SIZE
             && self.part_size <= body_limit.min(S3_MAX_PART_SIZE)
-            && (1..=S3_MAX_PARTS).contains(&count)
-            && count == self.file_size.div_ceil(self.part_size).max(1)
+            && count <= S3_MAX_PARTS
+            && count == self.file_size.div_ceil(self.part_size)
     }
 
     /// Byte length of part `number` (1-based), or None when outside the plan.
@@ -114,9 +115,14 @@ mod tests {
         for n in 1..p.part_count {
             assert_eq!(p.part_len(n), Some(p.part_size));
         }
+        if p.file_size == 0 {
+            assert_eq!(p.part_count, 0);
+            assert_eq!(p.part_len(1), None);
+            return;
+        }
         let last = p.part_len(p.part_count).unwrap();
         assert!(last <= p.part_size);
-        assert!(last > 0 || p.file_size == 0);
+        assert!(last > 0);
         assert_eq!(p.part_len(0), None);
         assert_eq!(p.part_len(p.part_count + 1), None);
     }
@@ -125,7 +131,7 @@ mod tests {
     fn small_and_boundary_sizes_plan_correctly() {
         // (file size, expected part count, expected last part length)
         let cases = [
-            (0, 1, 0),
+            (0, 0, 0),
             (1, 1, 1),
             (5 * MIB - 1, 1, 5 * MIB - 1),
             (5 * MIB, 1, 5 * MIB),
@@ -137,7 +143,9 @@ mod tests {
             let p = plan(size);
             assert_invariants(&p, DEFAULT_BODY_LIMIT);
             assert_eq!(p.part_count, count, "size {size}");
-            assert_eq!(p.part_len(count), Some(last), "size {size}");
+            if count > 0 {
+                assert_eq!(p.part_len(count), Some(last), "size {size}");
+            }
         }
     }
 

@@ -174,6 +174,25 @@ impl S3 {
         self.signed("POST", url, headers, &payload_hash, Some(body), now)
     }
 
+    /// PutObject with an empty body: how an empty file is stored (no multipart upload).
+    pub fn put_empty_object(&self, key: &str, content_type: &str, now: SystemTime) -> Result<SignedRequest, ApiError> {
+        let mut headers = vec![
+            ("content-type".to_owned(), content_type.to_owned()),
+            ("content-length".to_owned(), "0".to_owned()),
+        ];
+        if self.config.checksums {
+            headers.push(("x-amz-checksum-sha256".to_owned(), Sha256Digest::of(b"").to_base64()));
+        }
+        self.signed(
+            "PUT",
+            self.object_url(key),
+            headers,
+            EMPTY_SHA256_HEX,
+            Some(Vec::new()),
+            now,
+        )
+    }
+
     pub fn abort_multipart_upload(
         &self,
         key: &str,
@@ -452,6 +471,19 @@ mod tests {
             .upload_part("k", "u", 1, 5, PartPayload::Unsigned(digest), example_time())
             .unwrap();
         assert_eq!(req.header("x-amz-checksum-sha256"), None);
+    }
+
+    #[test]
+    fn empty_objects_are_put_whole_with_the_empty_hash() {
+        let req = example_s3()
+            .put_empty_object("k", "text/plain", example_time())
+            .unwrap();
+        assert_eq!(
+            (req.method, req.url.as_str()),
+            ("PUT", "https://examplebucket.s3.amazonaws.com/k")
+        );
+        assert_eq!(req.header("x-amz-content-sha256"), Some(EMPTY_SHA256_HEX));
+        assert_eq!(req.header("content-length"), Some("0"));
     }
 
     #[test]

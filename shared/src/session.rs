@@ -143,6 +143,12 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_file_completes_with_no_parts() {
+        let empty = PartPlan::new(0, 8 * MIB, crate::plan::DEFAULT_BODY_LIMIT).unwrap();
+        assert_eq!(completion(&empty, &[]).unwrap(), vec![]);
+    }
+
+    #[test]
     fn completion_orders_parts_whatever_the_record_order() {
         let parts = [part(3, MIB + 3), part(1, 8 * MIB), part(2, 8 * MIB), part(9, 1)];
         let done = completion(&plan(), &parts).unwrap();

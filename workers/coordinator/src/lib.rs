@@ -108,17 +108,12 @@ async fn optimal_edges(req: &mut Request, env: &Env, db: &D1Database, account: &
     let session_id = new_id("ses", &random_bytes()?);
     let file_id = new_id("fil", &random_bytes()?);
     let object_key = format!("accounts/{account}/files/{file_id}");
-    let s3 = s3_from_env(env)?;
-    let create = s3.create_multipart_upload(&object_key, &content_type, now_system_time())?;
-    let resp = send_signed(&create, None).await?;
-    if resp.status_code() != 200 {
-        let (status, code) = s3_error(resp, "CreateMultipartUpload").await;
-        return Err(storage_failure(format!("CreateMultipartUpload: {status} {code}")));
-    }
-    let mut resp = resp;
-    let xml = resp.text().await.map_err(storage_failure)?;
-    let upload_id = s3::parse_upload_id(&xml)
-        .ok_or_else(|| storage_failure("CreateMultipartUpload answered without an UploadId"))?;
+    // An empty file has no parts: no multipart upload; finalize writes the empty object.
+    let upload_id = if plan.part_count == 0 {
+        String::new()
+    } else {
+        start_multipart(env, &object_key, &content_type).await?
+    };
 
     let ttl_secs = var_u64(env, "SESSION_TTL_SECS", 24 * 3600)?;
     let expires_at_ms = now + ttl_secs * 1000;
@@ -178,6 +173,18 @@ async fn optimal_edges(req: &mut Request, env: &Env, db: &D1Database, account: &
     json_response(200, &answer).map_err(internal)
 }
 
+async fn start_multipart(env: &Env, object_key: &str, content_type: &str) -> ApiResult<String> {
+    let s3 = s3_from_env(env)?;
+    let create = s3.create_multipart_upload(object_key, content_type, now_system_time())?;
+    let mut resp = send_signed(&create, None).await?;
+    if resp.status_code() != 200 {
+        let (status, code) = s3_error(resp, "CreateMultipartUpload").await;
+        return Err(storage_failure(format!("CreateMultipartUpload: {status} {code}")));
+    }
+    let xml = resp.text().await.map_err(storage_failure)?;
+    s3::parse_upload_id(&xml).ok_or_else(|| storage_failure("CreateMultipartUpload answered without an UploadId"))
+}
+
 /// Edge → coordinator: S3 accepted a part. The body is HMAC-signed with INTERNAL_SECRET.
 async fn record_part(req: &mut Request, env: &Env, db: &D1Database) -> ApiResult<Response> {
     let signature = header(req, INTERNAL_SIGNATURE_HEADER).ok_or_else(|| ApiError::new(ErrorCode::InvalidSignature))?;
@@ -235,9 +242,12 @@ async fn finalize_upload(req: &mut Request, env: &Env, db: &D1Database, account:
     }
     let parts = completion(&plan, &db::parts(db, &session.id).await?)?;
     let s3 = s3_from_env(env)?;
-    let complete =
-        s3.complete_multipart_upload(&session.object_key, &session.s3_upload_id, &parts, now_system_time())?;
-    let mut resp = send_signed(&complete, None).await?;
+    let request = if parts.is_empty() {
+        s3.put_empty_object(&session.object_key, &session.content_type, now_system_time())?
+    } else {
+        s3.complete_multipart_upload(&session.object_key, &session.s3_upload_id, &parts, now_system_time())?
+    };
+    let mut resp = send_signed(&request, None).await?;
     let status = resp.status_code();
     let text = resp.text().await.map_err(storage_failure)?;
     // S3 can report a failed Complete inside a 200 response, so look for an error document

@@ -110,6 +110,11 @@ pub fn var_u64(env: &Env, name: &str, default: u64) -> ApiResult<u64> {
     }
 }
 
+/// A secret that may legitimately be absent.
+pub fn optional_secret(env: &Env, name: &str) -> Option<String> {
+    env.secret(name).map(|s| s.to_string()).ok().filter(|s| !s.is_empty())
+}
+
 /// A secret (or, for local development, a variable of the same name). Missing is a deploy error.
 pub fn secret(env: &Env, name: &str) -> ApiResult<String> {
     env.secret(name)
@@ -134,7 +139,7 @@ pub fn s3_from_env(env: &Env) -> ApiResult<S3> {
     let credentials = S3Credentials {
         access_key_id: secret(env, "S3_ACCESS_KEY_ID")?,
         secret_access_key: secret(env, "S3_SECRET_ACCESS_KEY")?,
-        session_token: secret(env, "S3_SESSION_TOKEN").ok(),
+        session_token: optional_secret(env, "S3_SESSION_TOKEN"),
     };
     Ok(S3::new(config, credentials))
 }

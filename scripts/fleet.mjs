@@ -14,7 +14,11 @@ const state = process.env.JETTY_STATE ?? path.join(root, ".jetty");
 const coordinatorPort = Number(process.env.COORDINATOR_PORT ?? 8787);
 const edgePortOffset = Number(process.env.EDGE_PORT_OFFSET ?? 0);
 const s3Endpoint = process.env.S3_ENDPOINT_OVERRIDE;
-const verifyMode = process.env.VERIFY_MODE_OVERRIDE;
+// JETTY_VAR_OVERRIDES="VERIFY_MODE=worker,S3_CHECKSUMS=false": replaces those vars in every
+// worker that defines them (used by the bench to compare settings on the same fleet).
+const varOverrides = Object.fromEntries(
+  (process.env.JETTY_VAR_OVERRIDES ?? "").split(",").filter(Boolean).map((kv) => kv.split("=", 2)),
+);
 
 function readDevVars(file) {
   const vars = {};
@@ -45,7 +49,7 @@ const wasmRules = [
 function overrides(vars) {
   const out = { ...vars };
   if (s3Endpoint) out.S3_ENDPOINT = s3Endpoint;
-  if (verifyMode && "VERIFY_MODE" in out) out.VERIFY_MODE = verifyMode;
+  for (const [k, v] of Object.entries(varOverrides)) if (k in out) out[k] = v;
   return out;
 }
 

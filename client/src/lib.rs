@@ -6,7 +6,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use jetty_shared::edges::assign_weighted;
 use jetty_shared::error::ErrorEnvelope;
 use jetty_shared::hash::Sha256Digest;
-use jetty_shared::plan::PartPlan;
+use jetty_shared::plan::{PartPlan, DEFAULT_BODY_LIMIT};
 use jetty_shared::protocol::*;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -146,7 +146,18 @@ impl Client {
     ) -> Result<UploadOutcome, ClientError> {
         let started = std::time::Instant::now();
         let size = tokio::fs::metadata(path).await?.len();
-        let file_hash = hash_file(path.to_owned(), 0, size).await?;
+        // The server honours a valid part-size hint, so the plan is known before asking: hash
+        // the parts on a second core while the whole-file hash runs, and the upload phase (where
+        // the CPU is shared with the network stack) does no hashing at all.
+        let threads = opts.concurrency.clamp(1, 64) as u32;
+        let preferred = opts
+            .part_size
+            .unwrap_or_else(|| PartPlan::preferred_part_size(size, threads));
+        let expected_plan = PartPlan::new(size, preferred, DEFAULT_BODY_LIMIT).ok();
+        let (file_hash, part_hashes) = tokio::try_join!(
+            hash_file(path.to_owned(), 0, size),
+            hash_parts(path.to_owned(), expected_plan)
+        )?;
         let request = OptimalEdgesRequest {
             user_id: None,
             file_size: size,
@@ -156,8 +167,8 @@ impl Client {
             user_location: opts.location,
             priority: Some(Priority::Speed),
             budget: None,
-            chunk_size: opts.part_size,
-            threads: Some(opts.concurrency as u32),
+            chunk_size: Some(preferred),
+            threads: Some(threads),
         };
         let answer = self.optimal_edges(&request).await?;
         if let Some(dup) = answer.duplicate {
@@ -177,6 +188,11 @@ impl Client {
             message: "no upload ticket in the answer".into(),
         })?;
         let plan = ticket.plan(size);
+        let part_hashes = Arc::new(if expected_plan == Some(plan) {
+            part_hashes
+        } else {
+            Vec::new()
+        });
         if answer.edges.is_empty() {
             return Err(ClientError::Server {
                 status: 200,
@@ -196,6 +212,7 @@ impl Client {
                 progress.clone(),
                 done.clone(),
             );
+            let known_hash = part_hashes.get(number as usize - 1).copied();
             async move {
                 let len = plan.part_len(number).unwrap_or(0);
                 let mut attempt = 0;
@@ -206,7 +223,7 @@ impl Client {
                     } else {
                         &fallback[(edge_index_of(&fallback, &edge.id) + attempt as usize) % fallback.len()]
                     };
-                    match client.send_part(target, &token, &path, &plan, number).await {
+                    match client.send_part(target, &token, &path, &plan, number, known_hash).await {
                         Ok(_) => {
                             let total = done.fetch_add(len, std::sync::atomic::Ordering::Relaxed) + len;
                             if let Some(p) = &progress {
@@ -242,7 +259,7 @@ impl Client {
         })
     }
 
-    /// Sends one part: hash it, then stream it from disk to the edge.
+    /// Sends one part, streamed from disk; hashes it first unless its SHA-256 is given.
     pub async fn send_part(
         &self,
         edge: &EdgeInfo,
@@ -250,12 +267,16 @@ impl Client {
         path: &Path,
         plan: &PartPlan,
         number: u32,
+        known_hash: Option<Sha256Digest>,
     ) -> Result<ChunkReceipt, ClientError> {
         let (offset, len) = match (plan.part_offset(number), plan.part_len(number)) {
             (Some(o), Some(l)) => (o, l),
             _ => return Err(ClientError::Integrity(format!("part {number} is outside the plan"))),
         };
-        let digest = hash_file(path.to_owned(), offset, len).await?;
+        let digest = match known_hash {
+            Some(d) => d,
+            None => hash_file(path.to_owned(), offset, len).await?,
+        };
         let mut file = tokio::fs::File::open(path).await?;
         file.seek(std::io::SeekFrom::Start(offset)).await?;
         let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 * 1024));
@@ -321,23 +342,47 @@ fn edge_index_of(edges: &[EdgeInfo], id: &str) -> usize {
     edges.iter().position(|e| e.id == id).unwrap_or(0)
 }
 
+/// SHA-256 of every part of `plan` (empty without a plan), in order, on one blocking thread.
+pub async fn hash_parts(path: PathBuf, plan: Option<PartPlan>) -> Result<Vec<Sha256Digest>, ClientError> {
+    let Some(plan) = plan else { return Ok(Vec::new()) };
+    tokio::task::spawn_blocking(move || -> std::io::Result<Vec<Sha256Digest>> {
+        let mut file = std::fs::File::open(&path)?;
+        let mut buf = vec![0u8; READ_BUF];
+        plan.part_numbers()
+            .map(|n| {
+                hash_range(
+                    &mut file,
+                    &mut buf,
+                    plan.part_offset(n).unwrap_or(0),
+                    plan.part_len(n).unwrap_or(0),
+                )
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| ClientError::Io(std::io::Error::other(e)))?
+    .map_err(ClientError::Io)
+}
+
+fn hash_range(file: &mut std::fs::File, buf: &mut [u8], offset: u64, len: u64) -> std::io::Result<Sha256Digest> {
+    use std::io::{Read, Seek};
+    file.seek(std::io::SeekFrom::Start(offset))?;
+    let mut reader = file.take(len);
+    let mut hasher = Sha256::new();
+    loop {
+        let n = reader.read(buf)?;
+        if n == 0 {
+            return Ok(Sha256Digest(hasher.finalize().into()));
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
 /// SHA-256 of `len` bytes of `path` from `offset`, on a blocking thread (sha2 uses SHA-NI).
 pub async fn hash_file(path: PathBuf, offset: u64, len: u64) -> Result<Sha256Digest, ClientError> {
     tokio::task::spawn_blocking(move || -> std::io::Result<Sha256Digest> {
-        use std::io::{Read, Seek};
         let mut file = std::fs::File::open(&path)?;
-        file.seek(std::io::SeekFrom::Start(offset))?;
-        let mut reader = file.take(len);
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; READ_BUF];
-        loop {
-            let n = reader.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
-        Ok(Sha256Digest(hasher.finalize().into()))
+        hash_range(&mut file, &mut vec![0u8; READ_BUF], offset, len)
     })
     .await
     .map_err(|e| ClientError::Io(std::io::Error::other(e)))?

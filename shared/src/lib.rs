@@ -10,6 +10,7 @@ pub mod protocol;
 pub mod routes;
 pub mod s3;
 pub mod session;
+pub mod state;
 pub mod token;
 
 pub use error::{ApiError, ErrorCode};

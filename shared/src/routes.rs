@@ -14,6 +14,21 @@ pub enum CoordinatorEndpoint {
     },
     /// Edge → coordinator over the service binding (HMAC-signed body).
     RecordPart,
+    CheckDuplicate,
+    CacheChunk,
+    TrackUpload,
+    SaveState,
+    /// The seed's `GET /api/jetty/get-state/:userId/:fileId`.
+    GetState {
+        user_id: String,
+        file_id: String,
+    },
+    /// A fresh upload ticket for an active session (resume on any device).
+    Resume,
+    /// Abort an upload session (and its S3 multipart upload).
+    AbortUpload {
+        file_id: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +67,26 @@ impl CoordinatorEndpoint {
                 },
             ),
             ["internal", "parts"] => route(method, &["POST"], RecordPart),
+            ["api", "jetty", "check-duplicate"] => route(method, &["POST"], CheckDuplicate),
+            ["api", "jetty", "cache-chunk"] => route(method, &["POST"], CacheChunk),
+            ["api", "jetty", "track-upload"] => route(method, &["POST"], TrackUpload),
+            ["api", "jetty", "save-state"] => route(method, &["POST"], SaveState),
+            ["api", "jetty", "get-state", user, file] => route(
+                method,
+                &["GET"],
+                GetState {
+                    user_id: (*user).to_owned(),
+                    file_id: (*file).to_owned(),
+                },
+            ),
+            ["api", "jetty", "resume"] => route(method, &["POST"], Resume),
+            ["api", "jetty", "uploads", id] => route(
+                method,
+                &["DELETE"],
+                AbortUpload {
+                    file_id: (*id).to_owned(),
+                },
+            ),
             _ => Err(ApiError::new(ErrorCode::NotFound)),
         }
     }
@@ -86,6 +121,28 @@ mod tests {
             ),
             ("POST", "/internal/parts", Ok(RecordPart)),
             ("GET", "/health", Ok(Health)),
+            ("POST", "/api/jetty/check-duplicate", Ok(CheckDuplicate)),
+            ("POST", "/api/jetty/cache-chunk", Ok(CacheChunk)),
+            ("POST", "/api/jetty/track-upload", Ok(TrackUpload)),
+            ("POST", "/api/jetty/save-state", Ok(SaveState)),
+            (
+                "GET",
+                "/api/jetty/get-state/me/fil_1",
+                Ok(GetState {
+                    user_id: "me".into(),
+                    file_id: "fil_1".into(),
+                }),
+            ),
+            ("POST", "/api/jetty/resume", Ok(Resume)),
+            (
+                "DELETE",
+                "/api/jetty/uploads/fil_1",
+                Ok(AbortUpload {
+                    file_id: "fil_1".into(),
+                }),
+            ),
+            ("GET", "/api/jetty/uploads/fil_1", Err(ErrorCode::MethodNotAllowed)),
+            ("GET", "/api/jetty/get-state/me", Err(ErrorCode::NotFound)),
             ("GET", "/api/jetty/optimal-edges", Err(ErrorCode::MethodNotAllowed)),
             ("POST", "/api/nope", Err(ErrorCode::NotFound)),
             ("GET", "/", Err(ErrorCode::NotFound)),

@@ -7,11 +7,13 @@ import { Miniflare } from "miniflare";
 import { parse as parseToml } from "smol-toml";
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
+import http from "node:http";
 import path from "node:path";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const state = process.env.JETTY_STATE ?? path.join(root, ".jetty");
 const coordinatorPort = Number(process.env.COORDINATOR_PORT ?? 8787);
+const controlPort = Number(process.env.CONTROL_PORT ?? coordinatorPort + 1000);
 const edgePortOffset = Number(process.env.EDGE_PORT_OFFSET ?? 0);
 const s3Endpoint = process.env.S3_ENDPOINT_OVERRIDE;
 // JETTY_VAR_OVERRIDES="VERIFY_MODE=worker,S3_CHECKSUMS=false": replaces those vars in every
@@ -116,19 +118,25 @@ for (const file of fs.readdirSync(migrationsDir).filter((f) => f.endsWith(".sql"
   console.log(`[fleet] applied migration ${file}`);
 }
 
-// --- Development account and API key (only the hash is stored) ---
+// --- Development accounts and API keys (only the hashes are stored). The second account
+// exists so that tenant isolation can be exercised locally. ---
 const now = Date.now();
-const keyFile = path.join(state, "dev-api-key");
-let apiKey = fs.existsSync(keyFile) ? fs.readFileSync(keyFile, "utf8").trim() : "";
 const keyHash = (k) => createHash("sha256").update(k).digest("hex");
-if (!apiKey || !(await db.prepare("SELECT 1 FROM api_keys WHERE key_hash = ?1").bind(keyHash(apiKey)).first())) {
-  apiKey = "jsk_" + randomBytes(32).toString("base64url");
-  await db.batch([
-    db.prepare("INSERT OR IGNORE INTO accounts (id, name, tier, created_at) VALUES ('acc_dev', 'Development', 'pro', ?1)").bind(now),
-    db.prepare("INSERT INTO api_keys (key_hash, account_id, label, created_at) VALUES (?1, 'acc_dev', 'dev', ?2)").bind(keyHash(apiKey), now),
-  ]);
-  fs.writeFileSync(keyFile, apiKey + "\n", { mode: 0o600 });
+async function devKey(accountId, name, file) {
+  const keyFile = path.join(state, file);
+  let key = fs.existsSync(keyFile) ? fs.readFileSync(keyFile, "utf8").trim() : "";
+  if (!key || !(await db.prepare("SELECT 1 FROM api_keys WHERE key_hash = ?1").bind(keyHash(key)).first())) {
+    key = "jsk_" + randomBytes(32).toString("base64url");
+    await db.batch([
+      db.prepare("INSERT OR IGNORE INTO accounts (id, name, tier, created_at) VALUES (?1, ?2, 'pro', ?3)").bind(accountId, name, now),
+      db.prepare("INSERT INTO api_keys (key_hash, account_id, label, created_at) VALUES (?1, ?2, 'dev', ?3)").bind(keyHash(key), accountId, now),
+    ]);
+    fs.writeFileSync(keyFile, key + "\n", { mode: 0o600 });
+  }
+  return key;
 }
+const apiKey = await devKey("acc_dev", "Development", "dev-api-key");
+const otherApiKey = await devKey("acc_other", "Another tenant", "other-api-key");
 
 // --- Edge registry: the local fleet's edges replace whatever was registered before ---
 await db.batch([
@@ -147,12 +155,32 @@ const fleet = {
   coordinator: `http://127.0.0.1:${coordinatorPort}`,
   edges: edges.map((e) => ({ id: e.id, url: e.url })),
   apiKey,
+  otherApiKey,
+  control: `http://127.0.0.1:${controlPort}`,
   s3: { endpoint: s3Endpoint ?? coordinatorToml.vars.S3_ENDPOINT, bucket: coordinatorToml.vars.S3_BUCKET, region: coordinatorToml.vars.S3_REGION },
   pid: process.pid,
 };
 fs.writeFileSync(path.join(state, "fleet.json"), JSON.stringify(fleet, null, 2), { mode: 0o600 });
 console.log(`[fleet] coordinator ${fleet.coordinator}`);
 for (const e of edges) console.log(`[fleet] edge ${e.id} (${e.envName}) ${e.url}`);
+// Control port (loopback): POST /scheduled fires the coordinator's cron handler through workerd.
+const coordinatorCron = coordinatorToml.triggers?.crons?.[0] ?? "*/5 * * * *";
+http
+  .createServer(async (req, res) => {
+    if (req.method === "POST" && req.url === "/scheduled") {
+      try {
+        const worker = await mf.getWorker(coordinator.name);
+        const result = await worker.scheduled({ cron: coordinatorCron, scheduledTime: new Date() });
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(result));
+      } catch (e) {
+        res.writeHead(500).end(String(e));
+      }
+    } else {
+      res.writeHead(404).end();
+    }
+  })
+  .listen(controlPort, "127.0.0.1");
+console.log(`[fleet] control ${fleet.control}`);
 console.log("[fleet] ready");
 
 const shutdown = async () => {

@@ -33,6 +33,7 @@ fn edges_request(size: u64, hash: &str) -> OptimalEdgesRequest {
         budget: None,
         chunk_size: Some(FIVE_MIB),
         threads: None,
+        expires_in: None,
     }
 }
 

@@ -1,11 +1,11 @@
-//! `jetty`: upload and download files through a JettySpeed fleet.
+//! `jetty`: upload, resume, inspect, abort and download files through a JettySpeed fleet.
 //!
 //! Exit codes: 0 ok, 1 local I/O error, 2 usage error, 3 refused by the server (4xx),
 //! 4 network or server failure (5xx), 5 integrity check failed.
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use jetty_client::{Client, ClientError, UploadOptions};
+use jetty_client::{Client, ClientError, StateStore, UploadOptions};
 use jetty_shared::protocol::Location;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -24,29 +24,60 @@ struct Cli {
     /// Print one JSON object instead of human output.
     #[arg(long, global = true)]
     json: bool,
+    /// Where unfinished uploads are remembered (default: $XDG_STATE_HOME/jetty or
+    /// ~/.local/state/jetty).
+    #[arg(long, env = "JETTY_STATE_DIR", global = true)]
+    state_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Upload a file through the fleet's edges.
+    /// Upload a file through the fleet's edges; re-running after an interruption resumes.
     Upload {
         file: PathBuf,
-        /// Parts in flight at once.
-        #[arg(long, short = 'j', default_value_t = 16)]
-        concurrency: usize,
-        /// Preferred part size in MiB (clamped by the server to S3's rules).
-        #[arg(long)]
-        part_size_mib: Option<u64>,
+        #[command(flatten)]
+        transfer: TransferArgs,
         /// Your location as LAT,LNG, for edge selection.
         #[arg(long, value_parser = parse_location)]
         location: Option<Location>,
         #[arg(long)]
         content_type: Option<String>,
+        /// Seconds the server keeps the session open for resuming.
+        #[arg(long)]
+        expires_in: Option<u64>,
+        /// Start afresh even if an unfinished upload of this file is remembered.
+        #[arg(long)]
+        no_resume: bool,
     },
+    /// Finish an upload started elsewhere (no local record needed): re-hashes FILE, checks it
+    /// is the session's file, and sends only the parts the server has not recorded.
+    Resume {
+        file_id: String,
+        file: PathBuf,
+        #[command(flatten)]
+        transfer: TransferArgs,
+    },
+    /// Show an upload session's state as the server recorded it.
+    Status { file_id: String },
+    /// Abort an upload session and discard its uploaded parts.
+    Abort { file_id: String },
     /// Download a file and check its SHA-256.
     Download { file_id: String, out: PathBuf },
+}
+
+#[derive(clap::Args)]
+struct TransferArgs {
+    /// Parts in flight at once.
+    #[arg(long, short = 'j', default_value_t = 16)]
+    concurrency: usize,
+    /// Preferred part size in MiB (clamped by the server to S3's rules).
+    #[arg(long)]
+    part_size_mib: Option<u64>,
+    /// Upper bound on upload throughput, MiB/s.
+    #[arg(long)]
+    limit_rate: Option<f64>,
 }
 
 fn parse_location(s: &str) -> Result<Location, String> {
@@ -103,60 +134,123 @@ async fn main() -> ExitCode {
     }
 }
 
+fn upload_options(cli: &Cli, transfer: &TransferArgs) -> UploadOptions {
+    UploadOptions {
+        concurrency: transfer.concurrency.clamp(1, 256),
+        part_size: transfer.part_size_mib.map(|m| m * 1024 * 1024),
+        limit_rate: transfer.limit_rate.map(|r| (r * 1024.0 * 1024.0) as u64),
+        state: cli
+            .state_dir
+            .clone()
+            .or_else(StateStore::default_dir)
+            .map(StateStore::new),
+        ..UploadOptions::default()
+    }
+}
+
+fn progress_bar(cli: &Cli, total: u64) -> ProgressBar {
+    if cli.json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn print_outcome(cli: &Cli, outcome: &jetty_client::UploadOutcome) {
+    if cli.json {
+        println!("{}", serde_json::to_string(outcome).unwrap_or_default());
+        return;
+    }
+    let mib = outcome.size as f64 / (1024.0 * 1024.0);
+    println!("file id: {}", outcome.file_id);
+    println!("url:     {}", outcome.url);
+    println!("sha256:  {}", outcome.sha256);
+    if outcome.duplicate {
+        println!("duplicate: already stored, nothing sent");
+    } else {
+        let sent = outcome.bytes_sent as f64 / (1024.0 * 1024.0);
+        println!(
+            "{}sent {sent:.1} MiB ({} of {} parts) via {} in {:.2} s ({:.1} MiB/s of {mib:.1} MiB)",
+            if outcome.resumed { "resumed: " } else { "" },
+            outcome.parts_sent,
+            outcome.parts,
+            outcome.edges.join(", "),
+            outcome.seconds,
+            sent / outcome.seconds.max(1e-9)
+        );
+    }
+}
+
 async fn run(cli: &Cli, api_key: &str) -> Result<(), ClientError> {
     let client = Client::new(&cli.url, api_key)?;
     match &cli.command {
         Command::Upload {
             file,
-            concurrency,
-            part_size_mib,
+            transfer,
             location,
             content_type,
+            expires_in,
+            no_resume,
         } => {
-            let opts = UploadOptions {
-                concurrency: (*concurrency).clamp(1, 256),
-                part_size: part_size_mib.map(|m| m * 1024 * 1024),
-                location: *location,
-                content_type: content_type.clone(),
-                ..UploadOptions::default()
-            };
-            let bar = if cli.json || !std::io::stderr().is_terminal() {
-                ProgressBar::hidden()
-            } else {
-                let len = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-                let bar = ProgressBar::new(len);
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{spinner} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-                );
-                bar
-            };
-            let progress_bar = bar.clone();
-            let progress: jetty_client::Progress = Arc::new(move |done, _total| progress_bar.set_position(done));
+            let mut opts = upload_options(cli, transfer);
+            opts.location = *location;
+            opts.content_type = content_type.clone();
+            opts.expires_in = *expires_in;
+            if *no_resume {
+                if let Some(store) = &opts.state {
+                    store.remove(file);
+                }
+            }
+            let bar = progress_bar(cli, std::fs::metadata(file).map(|m| m.len()).unwrap_or(0));
+            let on_progress = bar.clone();
+            let progress: jetty_client::Progress = Arc::new(move |done, _| on_progress.set_position(done));
             let outcome = client.upload(file, &opts, Some(progress)).await;
             bar.finish_and_clear();
-            let outcome = outcome?;
+            print_outcome(cli, &outcome?);
+        }
+        Command::Resume {
+            file_id,
+            file,
+            transfer,
+        } => {
+            let opts = upload_options(cli, transfer);
+            let bar = progress_bar(cli, std::fs::metadata(file).map(|m| m.len()).unwrap_or(0));
+            let on_progress = bar.clone();
+            let progress: jetty_client::Progress = Arc::new(move |done, _| on_progress.set_position(done));
+            let outcome = client.resume(file_id, file, &opts, Some(progress)).await;
+            bar.finish_and_clear();
+            print_outcome(cli, &outcome?);
+        }
+        Command::Status { file_id } => {
+            let state = client.get_state(file_id).await?;
             if cli.json {
-                println!("{}", serde_json::to_string(&outcome).unwrap_or_default());
+                println!("{}", serde_json::to_string(&state).unwrap_or_default());
             } else {
-                let mib = outcome.size as f64 / (1024.0 * 1024.0);
-                println!("file id: {}", outcome.file_id);
-                println!("url:     {}", outcome.url);
-                println!("sha256:  {}", outcome.sha256);
-                if outcome.duplicate {
-                    println!("duplicate: already stored, nothing sent");
-                } else {
-                    println!(
-                        "sent {mib:.1} MiB in {} parts via {} in {:.2} s ({:.1} MiB/s)",
-                        outcome.parts,
-                        outcome.edges.join(", "),
-                        outcome.seconds,
-                        mib / outcome.seconds.max(1e-9)
-                    );
+                println!("file id:   {}", state.file_id);
+                println!("status:    {}", state.status);
+                println!("progress:  {} / {} bytes", state.progress, state.total);
+                println!(
+                    "parts:     {} of {} recorded",
+                    state.chunks_uploaded.len(),
+                    state.part_count
+                );
+                if !state.chunks_remaining.is_empty() {
+                    println!("remaining: {:?}", state.chunks_remaining);
                 }
+                println!("expires:   {}", jetty_shared::state::iso8601(state.expires_at));
+            }
+        }
+        Command::Abort { file_id } => {
+            let answer = client.abort(file_id).await?;
+            if cli.json {
+                println!("{answer}");
+            } else {
+                println!("aborted {file_id}");
             }
         }
         Command::Download { file_id, out } => {

@@ -46,6 +46,10 @@ pub struct OptimalEdgesRequest {
     /// Parallel requests the client intends to run (sizes the parts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<u32>,
+    /// Seconds the session may stay open (at most the server's `SESSION_TTL_SECS`); after that
+    /// the sweeper aborts it and frees its parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

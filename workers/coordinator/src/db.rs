@@ -3,6 +3,7 @@
 use jetty_shared::edges::EdgeLocation;
 use jetty_shared::plan::PartPlan;
 use jetty_shared::session::RecordedPart;
+use jetty_shared::state::PartTally;
 use jetty_shared::ApiError;
 use jetty_worker_runtime::{internal, ApiResult};
 use serde::Deserialize;
@@ -61,6 +62,7 @@ pub struct SessionRow {
     pub s3_upload_id: String,
     pub status: String,
     pub expires_at: u64,
+    pub edges_used: String,
 }
 
 impl SessionRow {
@@ -70,6 +72,15 @@ impl SessionRow {
             part_size: self.part_size,
             part_count: self.part_count,
         }
+    }
+
+    pub fn edge_ids(&self) -> Vec<String> {
+        serde_json::from_str(&self.edges_used).unwrap_or_default()
+    }
+
+    /// Active and not past its expiry.
+    pub fn is_open(&self, now_ms: u64) -> bool {
+        self.status == "active" && now_ms < self.expires_at
     }
 }
 
@@ -120,7 +131,7 @@ pub async fn insert_session(db: &D1Database, s: &NewSession<'_>) -> ApiResult<()
 }
 
 const SESSION_COLUMNS: &str = "id, account_id, file_id, file_name, content_type, file_hash, file_size, part_size, \
-     part_count, object_key, s3_upload_id, status, expires_at";
+     part_count, object_key, s3_upload_id, status, expires_at, edges_used";
 
 pub async fn session_by_id(db: &D1Database, session_id: &str) -> ApiResult<Option<SessionRow>> {
     db.prepare(format!("SELECT {SESSION_COLUMNS} FROM upload_sessions WHERE id = ?1"))
@@ -148,7 +159,8 @@ pub async fn upsert_part(db: &D1Database, session_id: &str, part: &RecordedPart,
         "INSERT INTO upload_parts (session_id, part_number, size, sha256, etag, edge_id, recorded_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
          ON CONFLICT (session_id, part_number) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, \
-         etag = excluded.etag, edge_id = excluded.edge_id, recorded_at = excluded.recorded_at",
+         etag = excluded.etag, edge_id = excluded.edge_id, recorded_at = excluded.recorded_at, \
+         reports = upload_parts.reports + 1",
     )
     .bind(&[
         text(session_id),
@@ -223,4 +235,107 @@ pub async fn file_for_account(db: &D1Database, account_id: &str, file_id: &str) 
         .first(None)
         .await
         .map_err(db_err)
+}
+
+pub async fn part_tallies(db: &D1Database, session_id: &str) -> ApiResult<Vec<PartTally>> {
+    db.prepare("SELECT part_number, size, reports FROM upload_parts WHERE session_id = ?1 ORDER BY part_number")
+        .bind(&[text(session_id)])
+        .map_err(db_err)?
+        .all()
+        .await
+        .map_err(db_err)?
+        .results()
+        .map_err(db_err)
+}
+
+/// Marks an active session `status` ('aborted' or 'expired'); false if it was not active
+/// (a concurrent abort, finalize or sweep got there first).
+pub async fn close_session(db: &D1Database, session_id: &str, status: &str, reason: &str, now: u64) -> ApiResult<bool> {
+    let result = db
+        .prepare(
+            "UPDATE upload_sessions SET status = ?2, abort_reason = ?3, completed_at = ?4 \
+             WHERE id = ?1 AND status = 'active'",
+        )
+        .bind(&[text(session_id), text(status), text(reason), num(now)])
+        .map_err(db_err)?
+        .run()
+        .await
+        .map_err(db_err)?;
+    let changed = result.meta().map_err(db_err)?.and_then(|m| m.changes).unwrap_or(0);
+    Ok(changed > 0)
+}
+
+pub async fn mark_started(db: &D1Database, session_id: &str, now: u64) -> ApiResult<()> {
+    db.prepare("UPDATE upload_sessions SET started_at = COALESCE(started_at, ?2) WHERE id = ?1")
+        .bind(&[text(session_id), num(now)])
+        .map_err(db_err)?
+        .run()
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Active sessions past their expiry, oldest first.
+pub async fn expired_sessions(db: &D1Database, now: u64, limit: u32) -> ApiResult<Vec<SessionRow>> {
+    db.prepare(format!(
+        "SELECT {SESSION_COLUMNS} FROM upload_sessions WHERE status = 'active' AND expires_at <= ?1 \
+         ORDER BY expires_at LIMIT ?2"
+    ))
+    .bind(&[num(now), num(u64::from(limit))])
+    .map_err(db_err)?
+    .all()
+    .await
+    .map_err(db_err)?
+    .results()
+    .map_err(db_err)
+}
+
+/// A finalized file of `account_id` with these exact bytes (SHA-256 and size): the dedup index
+/// is scoped per account, so a hash never reveals or grants another account's file.
+pub async fn file_by_content(
+    db: &D1Database,
+    account_id: &str,
+    sha256_hex: &str,
+    size: u64,
+) -> ApiResult<Option<FileRow>> {
+    db.prepare(
+        "SELECT id, name, content_type, size, sha256, object_key FROM files \
+         WHERE account_id = ?1 AND sha256 = ?2 AND size = ?3 ORDER BY created_at LIMIT 1",
+    )
+    .bind(&[text(account_id), text(sha256_hex), num(size)])
+    .map_err(db_err)?
+    .first(None)
+    .await
+    .map_err(db_err)
+}
+
+/// A new file record sharing the object of `source` (a zero-byte clone).
+pub async fn insert_clone(
+    db: &D1Database,
+    account_id: &str,
+    file_id: &str,
+    name: Option<&str>,
+    source: &FileRow,
+    now: u64,
+) -> ApiResult<()> {
+    db.prepare(
+        "INSERT INTO files (id, account_id, session_id, name, content_type, size, sha256, object_key, created_at, \
+         deduplicated_from) VALUES (?1, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .bind(&[
+        text(file_id),
+        text(account_id),
+        name.map(text).unwrap_or(JsValue::NULL),
+        text(&source.content_type),
+        num(source.size),
+        text(&source.sha256),
+        text(&source.object_key),
+        num(now),
+        text(&source.id),
+    ])
+    .map_err(db_err)?
+    .run()
+    .await
+    .map_err(db_err)?;
+    Ok(())
 }

@@ -1,0 +1,271 @@
+//! The upload path: sessions and their S3 multipart uploads (optimal-edges), part records
+//! reported by edges, finalization. Deduplication answers before anything is started.
+
+use crate::{db, file_url, files, request_origin, MAX_EDGES};
+use jetty_shared::auth::{new_id, verify_internal_signature};
+use jetty_shared::edges::select_edges;
+use jetty_shared::hash::Sha256Digest;
+use jetty_shared::plan::{PartPlan, DEFAULT_BODY_LIMIT};
+use jetty_shared::protocol::*;
+use jetty_shared::session::{check_part, completion, RecordedPart};
+use jetty_shared::token::{self, UploadClaims};
+use jetty_shared::{s3, ApiError, ErrorCode};
+use jetty_worker_runtime::*;
+use worker::{D1Database, Env, Request, Response};
+
+pub const JSON_LIMIT: usize = 64 * 1024;
+const DEFAULT_THREADS: u32 = 16;
+/// Assumed per-edge throughput for the time estimate until live metrics exist (bytes/s).
+const ASSUMED_EDGE_THROUGHPUT: f64 = 50.0 * 1024.0 * 1024.0;
+/// Transfer price used for estimates, USD per GB (the seeds' over-quota price).
+pub const PRICE_PER_GB: f64 = 0.10;
+
+pub fn transfer_cost(bytes: u64) -> f64 {
+    (bytes as f64 / 1e9 * PRICE_PER_GB * 10_000.0).round() / 10_000.0
+}
+
+pub async fn optimal_edges(req: &mut Request, env: &Env, db: &D1Database, account: &str) -> ApiResult<Response> {
+    let body: OptimalEdgesRequest = read_json(req, JSON_LIMIT).await?;
+    let file_hash = Sha256Digest::parse(&body.file_hash)?;
+    if let Some(name) = &body.file_name {
+        if name.len() > 1024 || name.chars().any(char::is_control) {
+            return Err(ApiError::with_message(
+                ErrorCode::InvalidRequest,
+                "fileName must be at most 1024 printable characters",
+            ));
+        }
+    }
+    let content_type = body
+        .content_type
+        .clone()
+        .unwrap_or_else(|| "application/octet-stream".to_owned());
+    if content_type.len() > 255 || !content_type.is_ascii() || content_type.chars().any(|c| c.is_ascii_control()) {
+        return Err(ApiError::with_message(
+            ErrorCode::InvalidRequest,
+            "contentType must be a printable ASCII media type",
+        ));
+    }
+    let threads = body.threads.unwrap_or(DEFAULT_THREADS).clamp(1, 64);
+    let body_limit = var_u64(env, "MAX_PART_BYTES", DEFAULT_BODY_LIMIT)?;
+    let preferred = body
+        .chunk_size
+        .unwrap_or_else(|| PartPlan::preferred_part_size(body.file_size, threads));
+    let plan = PartPlan::new(body.file_size, preferred, body_limit)?;
+
+    // Exact-content dedup within the account: a new file record on the existing object.
+    if let Some(existing) = db::file_by_content(db, account, &file_hash.to_hex(), body.file_size).await? {
+        let clone = files::clone_file(db, account, body.file_name.as_deref(), &existing).await?;
+        let answer = OptimalEdgesResponse {
+            strategy: None,
+            edges: Vec::new(),
+            duplicate: Some(Duplicate {
+                url: file_url(&request_origin(req, env), &clone),
+                file_id: clone,
+                saved_bytes: body.file_size,
+                saved_cost: transfer_cost(body.file_size),
+                message: "File already exists. Zero-cost clone available.".to_owned(),
+            }),
+            upload: None,
+        };
+        return json_response(200, &answer).map_err(internal);
+    }
+
+    let edges = select_edges(&db::active_edges(db).await?, body.user_location, MAX_EDGES);
+    if edges.is_empty() {
+        return Err(ApiError::new(ErrorCode::NoEdges));
+    }
+
+    let now = now_millis();
+    let session_id = new_id("ses", &random_bytes()?);
+    let file_id = new_id("fil", &random_bytes()?);
+    let object_key = format!("accounts/{account}/files/{file_id}");
+    // An empty file has no parts: no multipart upload; finalize writes the empty object.
+    let upload_id = if plan.part_count == 0 {
+        String::new()
+    } else {
+        start_multipart(env, &object_key, &content_type).await?
+    };
+
+    let max_ttl = var_u64(env, "SESSION_TTL_SECS", 24 * 3600)?;
+    let ttl_secs = body.expires_in.map_or(max_ttl, |t| t.clamp(1, max_ttl));
+    let expires_at_ms = now + ttl_secs * 1000;
+    let edge_ids: Vec<&str> = edges.iter().map(|e| e.id.as_str()).collect();
+    let edges_json = serde_json::to_string(&edge_ids).map_err(internal)?;
+    db::insert_session(
+        db,
+        &db::NewSession {
+            id: &session_id,
+            account_id: account,
+            file_id: &file_id,
+            file_name: body.file_name.as_deref(),
+            content_type: &content_type,
+            file_hash_hex: &file_hash.to_hex(),
+            plan,
+            threads,
+            object_key: &object_key,
+            s3_upload_id: &upload_id,
+            edges_used_json: &edges_json,
+            created_at: now,
+            expires_at: expires_at_ms,
+        },
+    )
+    .await?;
+
+    let claims = UploadClaims {
+        sid: session_id.clone(),
+        acc: account.to_owned(),
+        key: object_key,
+        uid: upload_id,
+        plan,
+        exp: expires_at_ms / 1000,
+    };
+    let upload_token = token::sign(&claims, secret(env, "TOKEN_SECRET")?.as_bytes());
+    let total_weighted_edges = edges.len() as f64;
+    let strategy = Strategy {
+        chunk_size: plan.part_size,
+        threads,
+        compression: "none".to_owned(),
+        estimated_time: (body.file_size as f64 / (ASSUMED_EDGE_THROUGHPUT * total_weighted_edges) * 10.0).round()
+            / 10.0,
+        estimated_cost: transfer_cost(body.file_size),
+    };
+    let answer = OptimalEdgesResponse {
+        strategy: Some(strategy),
+        edges,
+        duplicate: None,
+        upload: Some(UploadTicket {
+            file_id,
+            session_id,
+            part_size: plan.part_size,
+            part_count: plan.part_count,
+            upload_token,
+            expires_at: expires_at_ms / 1000,
+        }),
+    };
+    json_response(200, &answer).map_err(internal)
+}
+
+pub async fn start_multipart(env: &Env, object_key: &str, content_type: &str) -> ApiResult<String> {
+    let s3 = s3_from_env(env)?;
+    let create = s3.create_multipart_upload(object_key, content_type, now_system_time())?;
+    let mut resp = send_signed(&create, None).await?;
+    if resp.status_code() != 200 {
+        let (status, code) = s3_error(resp, "CreateMultipartUpload").await;
+        return Err(storage_failure(format!("CreateMultipartUpload: {status} {code}")));
+    }
+    let xml = resp.text().await.map_err(storage_failure)?;
+    s3::parse_upload_id(&xml).ok_or_else(|| storage_failure("CreateMultipartUpload answered without an UploadId"))
+}
+
+/// Edge → coordinator: S3 accepted a part. The body is HMAC-signed with INTERNAL_SECRET.
+pub async fn record_part(req: &mut Request, env: &Env, db: &D1Database) -> ApiResult<Response> {
+    let signature = header(req, INTERNAL_SIGNATURE_HEADER).ok_or_else(|| ApiError::new(ErrorCode::InvalidSignature))?;
+    let body = req
+        .bytes()
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::InvalidRequest))?;
+    if !verify_internal_signature(secret(env, "INTERNAL_SECRET")?.as_bytes(), &body, &signature) {
+        return Err(ApiError::new(ErrorCode::InvalidSignature));
+    }
+    let record: PartRecord = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::with_message(ErrorCode::InvalidJson, format!("invalid part record: {e}")))?;
+    let session = db::session_by_id(db, &record.session_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    if session.account_id != record.account_id {
+        return Err(ApiError::new(ErrorCode::NotFound));
+    }
+    if session.status != "active" {
+        return Err(ApiError::new(ErrorCode::SessionNotActive));
+    }
+    check_part(&session.plan(), record.part_number, record.size)?;
+    Sha256Digest::parse(&record.sha256)?;
+    let part = RecordedPart {
+        part_number: record.part_number,
+        size: record.size,
+        sha256: record.sha256,
+        etag: record.etag,
+        edge_id: record.edge_id,
+    };
+    db::upsert_part(db, &session.id, &part, now_millis()).await?;
+    json_response(200, &serde_json::json!({"ok": true})).map_err(internal)
+}
+
+pub async fn finalize_upload(req: &mut Request, env: &Env, db: &D1Database, account: &str) -> ApiResult<Response> {
+    let body: FinalizeRequest = read_json(req, JSON_LIMIT).await?;
+    let origin = request_origin(req, env);
+    let session = db::session_by_file(db, account, &body.file_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    if let Some(total) = body.total_chunks {
+        if total != session.part_count {
+            return Err(ApiError::with_message(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "totalChunks is {total} but the session has {} parts",
+                    session.part_count
+                ),
+            ));
+        }
+    }
+    finalize_session(env, db, account, &session, &origin).await
+}
+
+/// Completes a session's object (once, whatever the number of concurrent callers) and answers
+/// with its file.
+pub async fn finalize_session(
+    env: &Env,
+    db: &D1Database,
+    account: &str,
+    session: &db::SessionRow,
+    origin: &str,
+) -> ApiResult<Response> {
+    if session.status == "completed" {
+        return finalized_file(db, account, &session.file_id, origin).await;
+    }
+    if !session.is_open(now_millis()) {
+        return Err(ApiError::new(ErrorCode::SessionNotActive));
+    }
+    let plan = session.plan();
+    let parts = completion(&plan, &db::parts(db, &session.id).await?)?;
+    let s3 = s3_from_env(env)?;
+    let request = if parts.is_empty() {
+        s3.put_empty_object(&session.object_key, &session.content_type, now_system_time())?
+    } else {
+        s3.complete_multipart_upload(&session.object_key, &session.s3_upload_id, &parts, now_system_time())?
+    };
+    let mut resp = send_signed(&request, None).await?;
+    let status = resp.status_code();
+    let text = resp.text().await.map_err(storage_failure)?;
+    // S3 can report a failed Complete inside a 200 response, so look for an error document
+    // whatever the status.
+    let refusal = s3::parse_error(&text);
+    if status != 200 || refusal.is_some() {
+        let (code, message) = refusal.map(|e| (e.code, e.message)).unwrap_or_default();
+        // A concurrent finalize completed it first: answer with the file it recorded.
+        if code == "NoSuchUpload" && db::file_for_account(db, account, &session.file_id).await?.is_some() {
+            return finalized_file(db, account, &session.file_id, origin).await;
+        }
+        return Err(storage_failure(format!(
+            "CompleteMultipartUpload: {status} {code}: {message}"
+        )));
+    }
+    db::complete_session(db, session, now_millis()).await?;
+    finalized_file(db, account, &session.file_id, origin).await
+}
+
+pub async fn finalized_file(db: &D1Database, account: &str, file_id: &str, origin: &str) -> ApiResult<Response> {
+    let file = db::file_for_account(db, account, file_id)
+        .await?
+        .ok_or_else(|| internal("completed session without a file row"))?;
+    let answer = FinalizeResponse {
+        file: FileInfo {
+            url: file_url(origin, &file.id),
+            id: file.id,
+            size: file.size,
+            sha256: format!("sha256:{}", file.sha256),
+            name: file.name,
+        },
+    };
+    json_response(200, &answer).map_err(internal)
+}

@@ -25,6 +25,9 @@ export GARAGE_S3_PORT=3910 GARAGE_RPC_PORT=3911 GARAGE_ADMIN_PORT=3913
 export COORDINATOR_PORT=8790 EDGE_PORT_OFFSET=100
 cleanup() { "$REPO_ROOT/scripts/fleet.sh" down >/dev/null 2>&1 || true; }
 trap cleanup EXIT
+cleanup
+# Every run starts from empty stores: tests never see a previous run's files or sessions.
+rm -rf "$JETTY_STATE/d1" "$JETTY_STATE/kv" "$JETTY_STATE/garage/meta" "$JETTY_STATE/garage/data" "$JETTY_STATE"/*-api-key
 "$REPO_ROOT/scripts/fleet.sh" up
 
 log "fleet integration tests"

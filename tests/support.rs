@@ -14,6 +14,11 @@ pub struct Fleet {
     pub edges: Vec<EdgeEntry>,
     #[serde(rename = "apiKey")]
     pub api_key: String,
+    /// A second tenant, for isolation tests.
+    #[serde(rename = "otherApiKey")]
+    pub other_api_key: String,
+    /// The fleet runner's control endpoint (fires the cron handler).
+    pub control: String,
     pub s3: S3Entry,
     #[serde(skip)]
     pub state: PathBuf,
@@ -58,14 +63,24 @@ impl Fleet {
         jetty_client::Client::new(&self.coordinator, &self.api_key).expect("client")
     }
 
-    /// Runs the `jetty` CLI with `--json`; returns (exit code, parsed stdout).
+    /// Runs the `jetty` CLI with `--json` and a private state dir; returns (exit code, stdout).
     pub fn jetty(&self, args: &[&str]) -> (i32, serde_json::Value) {
+        self.jetty_in(&fresh_dir(), args)
+    }
+
+    /// The `jetty` command for this fleet, with `state_dir` as its local state.
+    pub fn jetty_command(&self, state_dir: &Path, args: &[&str]) -> Command {
         let bin = std::env::var("JETTY_BIN").unwrap_or_else(|_| "../target/release/jetty".into());
-        let out = Command::new(bin)
-            .args(["--url", &self.coordinator, "--api-key", &self.api_key, "--json"])
+        let mut cmd = Command::new(bin);
+        cmd.args(["--url", &self.coordinator, "--api-key", &self.api_key, "--json"])
             .args(args)
-            .output()
-            .expect("run jetty");
+            .env("JETTY_STATE_DIR", state_dir);
+        cmd
+    }
+
+    /// Runs `jetty` with `state_dir` as its local state; returns (exit code, parsed stdout).
+    pub fn jetty_in(&self, state_dir: &Path, args: &[&str]) -> (i32, serde_json::Value) {
+        let out = self.jetty_command(state_dir, args).output().expect("run jetty");
         let stdout = String::from_utf8_lossy(&out.stdout);
         let value = serde_json::from_str(stdout.trim()).unwrap_or(serde_json::Value::Null);
         (out.status.code().unwrap_or(-1), value)
@@ -90,15 +105,75 @@ impl Fleet {
         );
         hex::encode(Sha256::digest(&out.stdout))
     }
+
+    /// Object keys with an unfinished multipart upload, as `aws s3api` lists them.
+    pub fn s3_multipart_keys(&self) -> Vec<String> {
+        let vars = self.dev_vars();
+        let out = Command::new("aws")
+            .args([
+                "s3api",
+                "list-multipart-uploads",
+                "--output",
+                "json",
+                "--endpoint-url",
+                &self.s3.endpoint,
+            ])
+            .args(["--bucket", &self.s3.bucket])
+            .env("AWS_ACCESS_KEY_ID", &vars["S3_ACCESS_KEY_ID"])
+            .env("AWS_SECRET_ACCESS_KEY", &vars["S3_SECRET_ACCESS_KEY"])
+            .env("AWS_DEFAULT_REGION", &self.s3.region)
+            .output()
+            .expect("run aws s3api");
+        assert!(
+            out.status.success(),
+            "list-multipart-uploads failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.trim().is_empty() {
+            return Vec::new();
+        }
+        let v: serde_json::Value = serde_json::from_str(&text).expect("aws json");
+        v["Uploads"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|u| u["Key"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Fires the coordinator's cron handler through workerd.
+    pub fn run_scheduled(&self) {
+        let status = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"])
+            .arg(format!("{}/scheduled", self.control))
+            .output()
+            .expect("curl");
+        assert_eq!(
+            String::from_utf8_lossy(&status.stdout),
+            "200",
+            "scheduled handler failed"
+        );
+    }
+}
+
+/// A fresh, empty temp directory.
+pub fn fresh_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("jetty-test-{}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `size` random bytes (random, so no two tests' data ever deduplicate).
+pub fn random_bytes(size: u64) -> Vec<u8> {
+    let mut data = vec![0u8; size as usize];
+    rand::thread_rng().fill_bytes(&mut data);
+    data
 }
 
 /// A file of `size` random bytes in a fresh temp dir; returns (path, hex sha256).
 pub fn random_file(size: u64) -> (PathBuf, String) {
-    let dir = std::env::temp_dir().join(format!("jetty-test-{}", rand::random::<u64>()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir();
     let path = dir.join(format!("random-{size}.bin"));
-    let mut data = vec![0u8; size as usize];
-    rand::thread_rng().fill_bytes(&mut data);
+    let data = random_bytes(size);
     std::fs::write(&path, &data).unwrap();
     (path, hex::encode(Sha256::digest(&data)))
 }

@@ -64,6 +64,11 @@ fn boundary_sized_files_round_trip_through_three_edges_and_read_back_with_aws_cl
         let (code, out) = fleet.jetty(&["upload", path.to_str().unwrap(), "--part-size-mib", "5"]);
         assert_eq!(code, 0, "upload of {size} bytes failed: {out}");
         let id = out["fileId"].as_str().unwrap().to_owned();
+        if out["duplicate"] == true {
+            // Only the empty file can repeat across runs on a long-lived fleet.
+            assert_eq!(size, 0, "{out}");
+            continue;
+        }
         assert_eq!(out["size"], size, "{out}");
         assert_eq!(out["sha256"], format!("sha256:{sha}"));
         assert_eq!(out["parts"], size.div_ceil(FIVE_MIB), "{out}");
@@ -86,7 +91,7 @@ fn boundary_sized_files_round_trip_through_three_edges_and_read_back_with_aws_cl
 async fn a_chunk_whose_body_does_not_match_its_hash_is_refused_and_not_recorded() {
     let fleet = Fleet::get();
     let client = fleet.client();
-    let data: Vec<u8> = (0..FIVE_MIB + 10).map(|i| (i % 251) as u8).collect();
+    let data = random_bytes(FIVE_MIB + 10);
     let answer = client
         .optimal_edges(&edges_request(data.len() as u64, &sha256_hex(&data)))
         .await
@@ -138,7 +143,7 @@ async fn a_chunk_whose_body_does_not_match_its_hash_is_refused_and_not_recorded(
 async fn finalize_with_a_missing_part_is_refused_with_the_list_and_finalizing_twice_returns_the_same_file() {
     let fleet = Fleet::get();
     let client = fleet.client();
-    let data: Vec<u8> = (0..2 * FIVE_MIB + 7).map(|i| (i % 253) as u8).collect();
+    let data = random_bytes(2 * FIVE_MIB + 7);
     let ticket = client
         .optimal_edges(&edges_request(data.len() as u64, &sha256_hex(&data)))
         .await
@@ -221,7 +226,7 @@ async fn malformed_json_and_missing_or_wrong_api_keys_get_their_codes() {
 async fn forged_expired_and_missing_upload_tokens_and_wrong_lengths_are_refused() {
     let fleet = Fleet::get();
     let client = fleet.client();
-    let data = vec![7u8; 1000];
+    let data = random_bytes(1000);
     let ticket = client
         .optimal_edges(&edges_request(1000, &sha256_hex(&data)))
         .await

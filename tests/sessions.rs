@@ -1,0 +1,480 @@
+//! Sessions that survive anything, on the local fleet: kill-and-resume, cross-device resume,
+//! dedup (and its tenant isolation), abort and the sweeper, races, bad input.
+
+use futures::future::join_all;
+use jetty_fleet_tests::*;
+use jetty_shared::hash::Sha256Digest;
+use jetty_shared::plan::MIB;
+use jetty_shared::protocol::*;
+use jetty_shared::state::UploadState;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const PART: u64 = 5 * MIB;
+
+async fn call(method: reqwest::Method, url: String, key: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = reqwest::Client::new().request(method, url).bearer_auth(key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(fleet: &Fleet, path: &str, key: &str, body: Value) -> (u16, Value) {
+    call(
+        reqwest::Method::POST,
+        format!("{}{path}", fleet.coordinator),
+        key,
+        Some(body),
+    )
+    .await
+}
+
+async fn get(fleet: &Fleet, path: &str, key: &str) -> (u16, Value) {
+    call(reqwest::Method::GET, format!("{}{path}", fleet.coordinator), key, None).await
+}
+
+async fn state(fleet: &Fleet, file_id: &str) -> UploadState {
+    fleet.client().get_state(file_id).await.unwrap()
+}
+
+/// Starts a rate-limited upload in its own state dir, waits until the coordinator has recorded
+/// about half its parts, and SIGKILLs it. Returns (file id, state at the kill).
+async fn start_and_kill_halfway(
+    fleet: &Fleet,
+    file: &Path,
+    state_dir: &Path,
+    parallelism: &str,
+) -> (String, UploadState) {
+    let mut child = fleet
+        .jetty_command(
+            state_dir,
+            &[
+                "upload",
+                file.to_str().unwrap(),
+                "--part-size-mib",
+                "5",
+                "-j",
+                parallelism,
+                "--limit-rate",
+                "24",
+            ],
+        )
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let file_id = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the upload never recorded its session locally"
+        );
+        let record = std::fs::read_dir(state_dir)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok());
+        if let Some(entry) = record {
+            if let Ok(v) = serde_json::from_str::<Value>(&std::fs::read_to_string(entry.path()).unwrap_or_default()) {
+                break v["fileId"].as_str().unwrap().to_owned();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    loop {
+        assert!(Instant::now() < deadline, "the upload made no progress");
+        let s = state(fleet, &file_id).await;
+        if s.chunks_uploaded.len() * 2 >= s.part_count as usize {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let at_kill = state(fleet, &file_id).await;
+    assert!(
+        at_kill.chunks_uploaded.len() < at_kill.part_count as usize,
+        "the upload finished before the kill"
+    );
+    (file_id, at_kill)
+}
+
+fn remaining_bytes(s: &UploadState) -> u64 {
+    s.total - s.progress
+}
+
+#[tokio::test]
+async fn a_killed_upload_run_again_resumes_and_sends_only_missing_parts() {
+    let fleet = Fleet::get();
+    let (file, sha) = random_file(64 * MIB + 11);
+    let state_dir = fresh_dir();
+    let (file_id, at_kill) = start_and_kill_halfway(&fleet, &file, &state_dir, "4").await;
+
+    let (code, out) = fleet.jetty_in(
+        &state_dir,
+        &["upload", file.to_str().unwrap(), "--part-size-mib", "5", "-j", "4"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["fileId"], file_id.as_str(), "the re-run continued the same session");
+    assert_eq!(out["resumed"], true);
+    let sent = out["bytesSent"].as_u64().unwrap();
+    assert!(
+        sent <= remaining_bytes(&at_kill),
+        "re-sent {sent} bytes, {} were missing",
+        remaining_bytes(&at_kill)
+    );
+    assert_eq!(fleet.s3_object_sha256(&dev_object_key(&file_id)), sha);
+
+    // From the coordinator's own counts: bytes edges delivered beyond the file's size are at
+    // most the parts that were in flight at the kill.
+    let done = state(&fleet, &file_id).await;
+    assert_eq!(done.status, "completed");
+    assert!(
+        done.bytes_received - done.total <= 4 * PART,
+        "{} bytes re-sent",
+        done.bytes_received - done.total
+    );
+    assert!(
+        std::fs::read_dir(&state_dir).unwrap().next().is_none(),
+        "the local record is removed when done"
+    );
+}
+
+#[tokio::test]
+async fn another_process_without_local_state_resumes_by_file_id() {
+    let fleet = Fleet::get();
+    let (file, sha) = random_file(60 * MIB + 1);
+    let (file_id, at_kill) = start_and_kill_halfway(&fleet, &file, &fresh_dir(), "2").await;
+
+    // A different file of the same size is not accepted for the session.
+    let (other, _) = random_file(60 * MIB + 1);
+    let (code, out) = fleet.jetty_in(&fresh_dir(), &["resume", &file_id, other.to_str().unwrap()]);
+    assert_eq!(
+        (code, out["error"]["code"].as_str()),
+        (5, Some("integrity_error")),
+        "{out}"
+    );
+
+    let (code, out) = fleet.jetty_in(&fresh_dir(), &["resume", &file_id, file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["fileId"], file_id.as_str());
+    assert!(out["bytesSent"].as_u64().unwrap() <= remaining_bytes(&at_kill));
+    assert_eq!(fleet.s3_object_sha256(&dev_object_key(&file_id)), sha);
+}
+
+#[tokio::test]
+async fn a_second_upload_of_the_same_bytes_is_a_duplicate_that_sends_nothing() {
+    let fleet = Fleet::get();
+    let (file, sha) = random_file(9 * MIB + 5);
+    let (code, first) = fleet.jetty(&["upload", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{first}");
+
+    let (status, hit) = post(
+        &fleet,
+        "/api/jetty/check-duplicate",
+        &fleet.api_key,
+        json!({"fileHash": format!("sha256:{sha}"), "fileName": "x", "fileSize": 9 * MIB + 5}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(hit["duplicate"]["type"], "exact");
+    assert_eq!(hit["duplicate"]["similarity"], 1.0);
+    let (_, miss) = post(
+        &fleet,
+        "/api/jetty/check-duplicate",
+        &fleet.api_key,
+        json!({"fileHash": sha, "fileSize": 1}),
+    )
+    .await;
+    assert_eq!(miss["duplicate"], Value::Null, "size is part of the identity");
+
+    let copy = file.with_extension("copy");
+    std::fs::copy(&file, &copy).unwrap();
+    let (code, second) = fleet.jetty(&["upload", copy.to_str().unwrap()]);
+    assert_eq!(code, 0, "{second}");
+    assert_eq!(second["duplicate"], true);
+    assert_eq!(second["bytesSent"], 0);
+    assert_ne!(second["fileId"], first["fileId"], "a clone is a file record of its own");
+    let back = copy.with_extension("back");
+    let (code, _) = fleet.jetty(&["download", second["fileId"].as_str().unwrap(), back.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(file_sha256(&back), sha);
+}
+
+#[tokio::test]
+async fn another_account_claiming_the_same_hash_gets_no_access() {
+    let fleet = Fleet::get();
+    let (file, sha) = random_file(6 * MIB);
+    let (code, mine) = fleet.jetty(&["upload", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{mine}");
+    let my_file = mine["fileId"].as_str().unwrap();
+    let other = &fleet.other_api_key;
+
+    let claim = json!({"fileHash": format!("sha256:{sha}"), "fileName": "stolen.bin", "fileSize": 6 * MIB});
+    let (status, dup) = post(&fleet, "/api/jetty/check-duplicate", other, claim.clone()).await;
+    assert_eq!((status, &dup["duplicate"]), (200, &Value::Null));
+    let (status, edges) = post(&fleet, "/api/jetty/optimal-edges", other, claim).await;
+    assert_eq!(status, 200, "{edges}");
+    assert_eq!(
+        edges["duplicate"],
+        Value::Null,
+        "a hash alone never grants another account's file"
+    );
+    assert!(
+        edges["upload"]["uploadToken"].is_string(),
+        "the other account must upload its own bytes"
+    );
+
+    let (status, body) = get(&fleet, &format!("/api/files/{my_file}"), other).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+    let (status, _) = get(&fleet, &format!("/api/jetty/get-state/me/{my_file}"), other).await;
+    assert_eq!(status, 404);
+    let (status, _) = post(&fleet, "/api/edge/finalize-upload", other, json!({"fileId": my_file})).await;
+    assert_eq!(status, 404);
+    let (status, _) = call(
+        reqwest::Method::DELETE,
+        format!("{}/api/jetty/uploads/{my_file}", fleet.coordinator),
+        other,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+/// A session with one part recorded, so it has a live multipart upload in S3.
+async fn session_with_one_part(fleet: &Fleet, expires_in: Option<u64>) -> (UploadTicket, String) {
+    let data = random_bytes(PART + 3);
+    let mut req: Value =
+        json!({"fileSize": data.len(), "fileHash": Sha256Digest::of(&data).to_hex(), "chunkSize": PART});
+    if let Some(t) = expires_in {
+        req["expiresIn"] = json!(t);
+    }
+    let (status, answer) = post(fleet, "/api/jetty/optimal-edges", &fleet.api_key, req).await;
+    assert_eq!(status, 200, "{answer}");
+    let ticket: UploadTicket = serde_json::from_value(answer["upload"].clone()).unwrap();
+    let part = &data[..PART as usize];
+    let resp = reqwest::Client::new()
+        .put(format!("{}/api/edge/upload-chunk?part=1", fleet.edges[0].url))
+        .bearer_auth(&ticket.upload_token)
+        .header(CHUNK_SHA256_HEADER, Sha256Digest::of(part).to_hex())
+        .body(part.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let key = dev_object_key(&ticket.file_id);
+    assert!(
+        fleet.s3_multipart_keys().contains(&key),
+        "the session's multipart upload exists"
+    );
+    (ticket, key)
+}
+
+#[tokio::test]
+async fn abort_track_fail_and_the_sweeper_leave_no_multipart_uploads() {
+    let fleet = Fleet::get();
+    let (aborted, aborted_key) = session_with_one_part(&fleet, None).await;
+    let (code, out) = fleet.jetty(&["abort", &aborted.file_id]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(state(&fleet, &aborted.file_id).await.status, "aborted");
+    let (code, again) = fleet.jetty(&["abort", &aborted.file_id]);
+    assert_eq!(
+        (code, again["status"].as_str()),
+        (0, Some("aborted")),
+        "abort is idempotent"
+    );
+
+    let (failed, failed_key) = session_with_one_part(&fleet, None).await;
+    let (status, body) = post(
+        &fleet,
+        "/api/jetty/track-upload",
+        &fleet.api_key,
+        json!({"action": "fail", "fileId": failed.file_id, "reason": "disk unplugged"}),
+    )
+    .await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("aborted")), "{body}");
+
+    let (expiring, expiring_key) = session_with_one_part(&fleet, Some(1)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    fleet.run_scheduled();
+    assert_eq!(state(&fleet, &expiring.file_id).await.status, "expired");
+
+    let open = fleet.s3_multipart_keys();
+    for key in [aborted_key, failed_key, expiring_key] {
+        assert!(!open.contains(&key), "{key} still has a multipart upload");
+    }
+    // A part for an aborted session is refused by the edge's store call, not recorded.
+    let resp = reqwest::Client::new()
+        .put(format!("{}/api/edge/upload-chunk?part=2", fleet.edges[1].url))
+        .bearer_auth(&aborted.upload_token)
+        .header(CHUNK_SHA256_HEADER, Sha256Digest::of(b"abc").to_hex())
+        .body(b"abc".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 409);
+}
+
+#[tokio::test]
+async fn racing_finalizes_and_duplicate_part_reports_make_exactly_one_file() {
+    let fleet = Fleet::get();
+    let data = random_bytes(2 * PART - 7);
+    let req = json!({"fileSize": data.len(), "fileHash": Sha256Digest::of(&data).to_hex(), "chunkSize": PART});
+    let (_, answer) = post(&fleet, "/api/jetty/optimal-edges", &fleet.api_key, req).await;
+    let ticket: UploadTicket = serde_json::from_value(answer["upload"].clone()).unwrap();
+    let send = |edge: String, n: u32, bytes: Vec<u8>| {
+        let token = ticket.upload_token.clone();
+        async move {
+            reqwest::Client::new()
+                .put(format!("{edge}/api/edge/upload-chunk?part={n}"))
+                .bearer_auth(token)
+                .header(CHUNK_SHA256_HEADER, Sha256Digest::of(&bytes).to_hex())
+                .body(bytes)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let p1 = data[..PART as usize].to_vec();
+    let p2 = data[PART as usize..].to_vec();
+    let statuses = join_all(vec![
+        send(fleet.edges[0].url.clone(), 1, p1.clone()),
+        send(fleet.edges[1].url.clone(), 1, p1.clone()),
+        send(fleet.edges[2].url.clone(), 1, p1),
+        send(fleet.edges[0].url.clone(), 2, p2),
+    ])
+    .await;
+    assert_eq!(statuses, vec![200; 4]);
+    let s = state(&fleet, &ticket.file_id).await;
+    assert_eq!(s.chunks_uploaded, vec![1, 2]);
+    assert_eq!(s.bytes_received, 3 * PART + (PART - 7), "every report is counted once");
+
+    let client = fleet.client();
+    let finals = join_all((0..4).map(|_| {
+        let (client, id) = (client.clone(), ticket.file_id.clone());
+        async move { client.finalize(&id, 2).await.map(|f| f.file) }
+    }))
+    .await;
+    let files: Vec<FileInfo> = finals
+        .into_iter()
+        .map(|r| r.expect("every finalize succeeds"))
+        .collect();
+    assert!(files.iter().all(|f| *f == files[0]), "{files:?}");
+    assert_eq!(
+        fleet.s3_object_sha256(&dev_object_key(&files[0].id)),
+        Sha256Digest::of(&data).to_hex()
+    );
+}
+
+#[tokio::test]
+async fn bad_input_to_session_endpoints_gets_4xx_codes() {
+    let fleet = Fleet::get();
+    let key = &fleet.api_key;
+    let (ticket, _) = session_with_one_part(&fleet, None).await;
+    let id = ticket.file_id.as_str();
+    let cases: Vec<(&str, Value, u16, &str)> = vec![
+        (
+            "/api/jetty/check-duplicate",
+            json!({"fileHash": "sha256:xyz", "fileSize": 1}),
+            400,
+            "invalid_hash",
+        ),
+        (
+            "/api/jetty/check-duplicate",
+            json!({"fileHash": "00", "fileSize": -5}),
+            400,
+            "invalid_json",
+        ),
+        (
+            "/api/jetty/optimal-edges",
+            json!({"fileHash": "0".repeat(64), "fileSize": 1u64 << 60}),
+            400,
+            "file_too_large",
+        ),
+        (
+            "/api/jetty/optimal-edges",
+            json!({"fileHash": "0".repeat(64), "fileSize": -1}),
+            400,
+            "invalid_json",
+        ),
+        ("/api/jetty/resume", json!({"fileId": "fil_unknown"}), 404, "not_found"),
+        (
+            "/api/jetty/track-upload",
+            json!({"action": "pause", "fileId": id}),
+            400,
+            "invalid_json",
+        ),
+        (
+            "/api/jetty/track-upload",
+            json!({"action": "start", "fileId": "fil_unknown"}),
+            404,
+            "not_found",
+        ),
+        (
+            "/api/jetty/cache-chunk",
+            json!({"fileId": id, "chunkIndex": 99, "hash": "0".repeat(64), "edgeId": "sfo-1"}),
+            400,
+            "invalid_part_number",
+        ),
+        (
+            "/api/jetty/cache-chunk",
+            json!({"fileId": id, "chunkIndex": 1, "hash": "nope", "edgeId": "sfo-1"}),
+            400,
+            "invalid_hash",
+        ),
+        (
+            "/api/jetty/save-state",
+            json!({"fileId": "fil_unknown", "state": {}}),
+            404,
+            "not_found",
+        ),
+    ];
+    for (path, body, want_status, want_code) in cases {
+        let (status, answer) = post(&fleet, path, key, body.clone()).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (want_status, Some(want_code)),
+            "{path} {body}: {answer}"
+        );
+    }
+    for path in [
+        "/api/jetty/get-state/me/fil_unknown",
+        &format!("/api/jetty/get-state/acc_other/{id}"),
+    ] {
+        let (status, answer) = get(&fleet, path, key).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (404, Some("not_found")),
+            "{path}"
+        );
+    }
+
+    // The happy paths of the cache endpoints answer as in the seeds.
+    let (status, ok) = post(
+        &fleet,
+        "/api/jetty/cache-chunk",
+        key,
+        json!({"fileId": id, "chunkIndex": 1, "hash": format!("sha256:{}", "0".repeat(64)), "edgeId": "sfo-1", "size": PART}),
+    )
+    .await;
+    assert_eq!(
+        (status, ok["ok"].as_bool(), ok["ttl"].as_u64()),
+        (200, Some(true), Some(3600))
+    );
+    let claimed = json!({"fileId": id, "state": {"chunksUploaded": [1, 2], "progress": 999_999_999}});
+    let (status, saved) = post(&fleet, "/api/jetty/save-state", key, claimed).await;
+    assert_eq!(status, 200);
+    assert!(saved["expiresAt"].as_str().unwrap().ends_with('Z'));
+    let (status, got) = get(&fleet, &format!("/api/jetty/get-state/me/{id}"), key).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        got["state"]["chunksUploaded"],
+        json!([1]),
+        "state comes from records, not from claims"
+    );
+    assert_eq!(got["state"]["progress"], PART);
+}

@@ -46,7 +46,7 @@ start() {
   if garage_cli layout show 2>/dev/null | grep -q "No nodes currently have a role"; then
     local node
     node=$(garage_cli node id -q 2>/dev/null | cut -d@ -f1)
-    garage_cli layout assign -z local -c 10G "$node" >/dev/null
+    garage_cli layout assign -z local -c 100G "$node" >/dev/null
     garage_cli layout apply --version 1 >/dev/null
   fi
   # Wait for the layout to be live before creating the bucket.

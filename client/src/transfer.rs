@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -227,10 +227,16 @@ impl Client {
             .unwrap_or_else(|| PartPlan::preferred_part_size(size, threads));
         let expected_plan = PartPlan::new(size, preferred, DEFAULT_BODY_LIMIT).ok();
         let all_parts: Vec<u32> = expected_plan.map(|p| p.part_numbers().collect()).unwrap_or_default();
-        let (file_hash, part_hashes) = tokio::try_join!(
-            hash_file(path.to_owned(), 0, size),
-            hash_parts(path.to_owned(), expected_plan, all_parts)
-        )?;
+        // Part hashing runs alongside; the coordinator is asked as soon as the whole-file hash is
+        // known, so a dedup hit returns without waiting for (and then cancels) the part hashes.
+        let cancel = Arc::new(AtomicBool::new(false));
+        let part_hashing = tokio::spawn(hash_parts_cancellable(
+            path.to_owned(),
+            expected_plan,
+            all_parts,
+            cancel.clone(),
+        ));
+        let file_hash = hash_file(path.to_owned(), 0, size).await?;
         let request = OptimalEdgesRequest {
             user_id: None,
             file_size: size,
@@ -244,7 +250,14 @@ impl Client {
             threads: Some(threads),
             expires_in: opts.expires_in,
         };
-        let answer = self.optimal_edges(&request).await?;
+        let answer = self.optimal_edges(&request).await;
+        let answer = match answer {
+            Ok(a) if a.duplicate.is_none() => a,
+            other => {
+                cancel.store(true, Ordering::Relaxed);
+                other?
+            }
+        };
         if let Some(dup) = answer.duplicate {
             return Ok(UploadOutcome {
                 file_id: dup.file_id,
@@ -276,6 +289,9 @@ impl Client {
             });
         }
         let plan = upload.plan(size);
+        let part_hashes = part_hashing
+            .await
+            .map_err(|e| ClientError::Io(std::io::Error::other(e)))??;
         let hashes = if expected_plan == Some(plan) {
             part_hashes
         } else {
@@ -506,12 +522,23 @@ pub async fn hash_parts(
     plan: Option<PartPlan>,
     numbers: Vec<u32>,
 ) -> Result<HashMap<u32, Sha256Digest>, ClientError> {
+    hash_parts_cancellable(path, plan, numbers, Arc::new(AtomicBool::new(false))).await
+}
+
+/// `hash_parts` that stops between parts once `cancel` is set (returning what it has).
+async fn hash_parts_cancellable(
+    path: PathBuf,
+    plan: Option<PartPlan>,
+    numbers: Vec<u32>,
+    cancel: Arc<AtomicBool>,
+) -> Result<HashMap<u32, Sha256Digest>, ClientError> {
     let Some(plan) = plan else { return Ok(HashMap::new()) };
     blocking(move || {
         let mut file = std::fs::File::open(&path)?;
         let mut buf = vec![0u8; READ_BUF];
         numbers
             .into_iter()
+            .take_while(|_| !cancel.load(Ordering::Relaxed))
             .filter_map(|n| Some((n, plan.part_offset(n)?, plan.part_len(n)?)))
             .map(|(n, offset, len)| Ok((n, hash_range(&mut file, &mut buf, offset, len)?)))
             .collect()

@@ -19,7 +19,7 @@ if ! command -v node >/dev/null 2>&1; then
 fi
 if [ ! -x "$REPO_ROOT/node_modules/.bin/miniflare" ] || [ "$REPO_ROOT/package-lock.json" -nt "$REPO_ROOT/node_modules/.package-lock.json" ]; then
   log "installing npm dev tools (miniflare, wrangler, binaryen, esbuild)"
-  (cd "$REPO_ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+  (cd "$REPO_ROOT" && npm install --no-audit --no-fund --loglevel=error)
 fi
 
 if ! command -v aws >/dev/null 2>&1; then

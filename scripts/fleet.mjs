@@ -34,6 +34,8 @@ function readDevVars(file) {
 const secrets = readDevVars(path.join(state, "dev.env"));
 const workerSecrets = {
   TOKEN_SECRET: secrets.TOKEN_SECRET,
+  INTERNAL_WEBHOOK_SECRET: secrets.INTERNAL_WEBHOOK_SECRET,
+  VENDOR_WEBHOOK_SECRET: secrets.VENDOR_WEBHOOK_SECRET,
   INTERNAL_SECRET: secrets.INTERNAL_SECRET,
   S3_ACCESS_KEY_ID: secrets.S3_ACCESS_KEY_ID,
   S3_SECRET_ACCESS_KEY: secrets.S3_SECRET_ACCESS_KEY,
@@ -63,7 +65,13 @@ const coordinator = {
   modulesRoot: path.dirname(coordinatorMain),
   modulesRules: wasmRules,
   compatibilityDate: coordinatorToml.compatibility_date,
-  bindings: { ...overrides(coordinatorToml.vars), PUBLIC_URL: `http://127.0.0.1:${coordinatorPort}`, ...workerSecrets },
+  bindings: {
+    ...overrides(coordinatorToml.vars),
+    PUBLIC_URL: `http://127.0.0.1:${coordinatorPort}`,
+    // The local coordinator is also the storage vendor the platform side provisions with.
+    VENDOR_API_URL: `http://127.0.0.1:${coordinatorPort}/api/agentcache`,
+    ...workerSecrets,
+  },
   d1Databases: Object.fromEntries(coordinatorToml.d1_databases.map((d) => [d.binding, d.database_id])),
   kvNamespaces: Object.fromEntries((coordinatorToml.kv_namespaces ?? []).map((k) => [k.binding, k.id])),
   unsafeDirectSockets: [{ host: "127.0.0.1", port: coordinatorPort }],
@@ -128,7 +136,9 @@ async function devKey(accountId, name, file) {
   if (!key || !(await db.prepare("SELECT 1 FROM api_keys WHERE key_hash = ?1").bind(keyHash(key)).first())) {
     key = "jsk_" + randomBytes(32).toString("base64url");
     await db.batch([
-      db.prepare("INSERT OR IGNORE INTO accounts (id, name, tier, created_at) VALUES (?1, ?2, 'pro', ?3)").bind(accountId, name, now),
+      db
+        .prepare("INSERT OR IGNORE INTO accounts (id, name, tier, created_at, s3_prefix) VALUES (?1, ?2, 'pro', ?3, ?4)")
+        .bind(accountId, name, now, `accounts/${accountId}/`),
       db.prepare("INSERT INTO api_keys (key_hash, account_id, label, created_at) VALUES (?1, ?2, 'dev', ?3)").bind(keyHash(key), accountId, now),
     ]);
     fs.writeFileSync(keyFile, key + "\n", { mode: 0o600 });

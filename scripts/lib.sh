@@ -28,23 +28,23 @@ GARAGE_ADMIN_PORT="${GARAGE_ADMIN_PORT:-3903}"
 # and mirrored into the .dev.vars files wrangler reads.
 ensure_dev_secrets() {
   mkdir -p "$JETTY_STATE"
-  local env_file="$JETTY_STATE/dev.env"
-  if [ ! -f "$env_file" ]; then
-    log "generating development secrets in $env_file"
-    umask 077
-    cat > "$env_file" <<VARS
-S3_ACCESS_KEY_ID=GK$(openssl rand -hex 12)
-S3_SECRET_ACCESS_KEY=$(openssl rand -hex 32)
-TOKEN_SECRET=$(openssl rand -hex 32)
-INTERNAL_SECRET=$(openssl rand -hex 32)
-GARAGE_RPC_SECRET=$(openssl rand -hex 32)
-GARAGE_ADMIN_TOKEN=$(openssl rand -hex 32)
-VARS
-  fi
+  local env_file="$JETTY_STATE/dev.env" name value
+  (umask 077; touch "$env_file")
+  # Each secret is generated once; older state files get the ones added since.
+  for name in S3_ACCESS_KEY_ID S3_SECRET_ACCESS_KEY TOKEN_SECRET INTERNAL_SECRET GARAGE_RPC_SECRET \
+    GARAGE_ADMIN_TOKEN INTERNAL_WEBHOOK_SECRET VENDOR_WEBHOOK_SECRET; do
+    grep -q "^$name=" "$env_file" && continue
+    case "$name" in
+      S3_ACCESS_KEY_ID) value="GK$(openssl rand -hex 12)" ;;
+      *_WEBHOOK_SECRET) value="whsec_$(openssl rand -base64 32)" ;;
+      *) value="$(openssl rand -hex 32)" ;;
+    esac
+    echo "$name=$value" >> "$env_file"
+  done
   set -a; source "$env_file"; set +a
   local vars
-  vars=$(printf 'TOKEN_SECRET=%s\nINTERNAL_SECRET=%s\nS3_ACCESS_KEY_ID=%s\nS3_SECRET_ACCESS_KEY=%s\n' \
-    "$TOKEN_SECRET" "$INTERNAL_SECRET" "$S3_ACCESS_KEY_ID" "$S3_SECRET_ACCESS_KEY")
+  vars=$(printf 'TOKEN_SECRET=%s\nINTERNAL_SECRET=%s\nS3_ACCESS_KEY_ID=%s\nS3_SECRET_ACCESS_KEY=%s\nINTERNAL_WEBHOOK_SECRET=%s\nVENDOR_WEBHOOK_SECRET=%s\n' \
+    "$TOKEN_SECRET" "$INTERNAL_SECRET" "$S3_ACCESS_KEY_ID" "$S3_SECRET_ACCESS_KEY" "$INTERNAL_WEBHOOK_SECRET" "$VENDOR_WEBHOOK_SECRET")
   (umask 077; printf '%s\n' "$vars" > "$REPO_ROOT/.dev.vars"; printf '%s\n' "$vars" > "$REPO_ROOT/workers/edge/.dev.vars")
 }
 

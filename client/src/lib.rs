@@ -126,6 +126,17 @@ impl Client {
         json_or_error(resp).await
     }
 
+    /// `GET /api/agentcache/quota`.
+    pub async fn quota(&self) -> Result<serde_json::Value, ClientError> {
+        let resp = self
+            .http
+            .get(format!("{}/api/agentcache/quota", self.base_url))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await?;
+        json_or_error(resp).await
+    }
+
     pub async fn abort(&self, file_id: &str) -> Result<serde_json::Value, ClientError> {
         let resp = self
             .http
@@ -176,6 +187,87 @@ impl Client {
         }
         tokio::fs::rename(&tmp, out).await?;
         Ok((size, digest))
+    }
+}
+
+/// Platform side of provisioning, as an administrator would trigger it: a signed
+/// (Standard Webhooks) `POST /api/webhooks/jettythunder/provision`.
+pub async fn provision(
+    base_url: &str,
+    webhook_secret: &str,
+    user_id: &str,
+    email: &str,
+    tier: &str,
+) -> Result<serde_json::Value, ClientError> {
+    use jetty_shared::webhook::{self, WebhookSecret};
+    let secret = WebhookSecret::parse(webhook_secret)
+        .ok_or_else(|| ClientError::Integrity("the webhook secret is empty or malformed".into()))?;
+    let body = serde_json::json!({"user_id": user_id, "email": email, "tier": tier}).to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let id = format!("msg_{}", hex::encode(rand::random::<[u8; 12]>()));
+    let signed = webhook::sign(&secret, &id, now, body.as_bytes());
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "{}/api/webhooks/jettythunder/provision",
+            base_url.trim_end_matches('/')
+        ))
+        .header("content-type", "application/json")
+        .header(webhook::ID_HEADER, signed.id)
+        .header(webhook::TIMESTAMP_HEADER, signed.timestamp)
+        .header(webhook::SIGNATURE_HEADER, signed.signature)
+        .body(body)
+        .send()
+        .await?;
+    json_or_error(resp).await
+}
+
+/// Saved client settings (`$JETTY_CONFIG`, else `$XDG_CONFIG_HOME/jetty/config.json`, else
+/// `~/.config/jetty/config.json`), written with owner-only permissions.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Config {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_secret: Option<String>,
+}
+
+impl Config {
+    pub fn path() -> Option<std::path::PathBuf> {
+        if let Some(p) = std::env::var_os("JETTY_CONFIG") {
+            return Some(p.into());
+        }
+        let base = std::env::var_os("XDG_CONFIG_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config")))?;
+        Some(base.join("jetty/config.json"))
+    }
+
+    pub fn load() -> Config {
+        Config::path()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn save(&self) -> std::io::Result<std::path::PathBuf> {
+        use std::io::Write;
+        let path = Config::path().ok_or_else(|| std::io::Error::other("no config directory (set JETTY_CONFIG)"))?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut file = opts.open(&path)?;
+        file.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
+        Ok(path)
     }
 }
 

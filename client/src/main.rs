@@ -5,7 +5,7 @@
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use jetty_client::{Client, ClientError, StateStore, UploadOptions};
+use jetty_client::{Client, ClientError, Config, StateStore, UploadOptions};
 use jetty_shared::protocol::Location;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -15,9 +15,9 @@ use std::sync::Arc;
 #[derive(Parser)]
 #[command(name = "jetty", version, about = "Edge-accelerated, resumable, verified uploads")]
 struct Cli {
-    /// Coordinator URL.
-    #[arg(long, env = "JETTY_URL", default_value = "http://127.0.0.1:8787", global = true)]
-    url: String,
+    /// Coordinator URL (default: the config file's, else http://127.0.0.1:8787).
+    #[arg(long, env = "JETTY_URL", global = true)]
+    url: Option<String>,
     /// API key (jsk_…).
     #[arg(long, env = "JETTY_API_KEY", hide_env_values = true, global = true)]
     api_key: Option<String>,
@@ -65,6 +65,41 @@ enum Command {
     Abort { file_id: String },
     /// Download a file and check its SHA-256.
     Download { file_id: String, out: PathBuf },
+    /// Your account.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// Operator commands.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Storage and bandwidth used against the tier's quotas.
+    Quota,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Provision a storage account for a platform user, through the signed provisioning webhook.
+    Provision {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "pro")]
+        tier: String,
+        /// The platform's webhook signing secret (whsec_…).
+        #[arg(long, env = "JETTY_WEBHOOK_SECRET", hide_env_values = true)]
+        webhook_secret: String,
+        /// Save the returned credentials and URL in the config file.
+        #[arg(long)]
+        save: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -120,11 +155,22 @@ fn report_error(json: bool, err: &ClientError) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Some(api_key) = cli.api_key.clone() else {
-        eprintln!("jetty: an API key is required (--api-key or JETTY_API_KEY)");
-        return ExitCode::from(2);
+    let config = Config::load();
+    let url = cli
+        .url
+        .clone()
+        .or(config.url.clone())
+        .unwrap_or_else(|| "http://127.0.0.1:8787".to_owned());
+    let result = match &cli.command {
+        Command::Admin { command } => admin(&cli, &url, command).await,
+        _ => match cli.api_key.clone().or(config.api_key) {
+            Some(key) => run(&cli, &url, &key).await,
+            None => {
+                eprintln!("jetty: an API key is required (--api-key, JETTY_API_KEY or the config file)");
+                return ExitCode::from(2);
+            }
+        },
     };
-    let result = run(&cli, &api_key).await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -132,6 +178,39 @@ async fn main() -> ExitCode {
             ExitCode::from(exit_code(&err))
         }
     }
+}
+
+async fn admin(cli: &Cli, url: &str, command: &AdminCommand) -> Result<(), ClientError> {
+    match command {
+        AdminCommand::Provision {
+            user,
+            email,
+            tier,
+            webhook_secret,
+            save,
+        } => {
+            let answer = jetty_client::provision(url, webhook_secret, user, email, tier).await?;
+            let credentials = &answer["credentials"];
+            if *save {
+                let config = Config {
+                    url: Some(url.to_owned()),
+                    api_key: credentials["api_key"].as_str().map(str::to_owned),
+                    api_secret: credentials["api_secret"].as_str().map(str::to_owned),
+                };
+                let path = config.save()?;
+                if !cli.json {
+                    eprintln!("saved credentials to {}", path.display());
+                }
+            }
+            if cli.json {
+                println!("{answer}");
+            } else {
+                println!("{}", answer["message"].as_str().unwrap_or("provisioned"));
+                println!("{}", serde_json::to_string_pretty(credentials).unwrap_or_default());
+            }
+        }
+    }
+    Ok(())
 }
 
 fn upload_options(cli: &Cli, transfer: &TransferArgs) -> UploadOptions {
@@ -186,8 +265,8 @@ fn print_outcome(cli: &Cli, outcome: &jetty_client::UploadOutcome) {
     }
 }
 
-async fn run(cli: &Cli, api_key: &str) -> Result<(), ClientError> {
-    let client = Client::new(&cli.url, api_key)?;
+async fn run(cli: &Cli, url: &str, api_key: &str) -> Result<(), ClientError> {
+    let client = Client::new(url, api_key)?;
     match &cli.command {
         Command::Upload {
             file,
@@ -253,6 +332,28 @@ async fn run(cli: &Cli, api_key: &str) -> Result<(), ClientError> {
                 println!("aborted {file_id}");
             }
         }
+        Command::Account {
+            command: AccountCommand::Quota,
+        } => {
+            let q = client.quota().await?;
+            if cli.json {
+                println!("{q}");
+            } else {
+                println!(
+                    "tier:       {} (JettySpeed {})",
+                    q["tier"].as_str().unwrap_or("?"),
+                    if q["jetty_speed_enabled"] == true { "on" } else { "off" }
+                );
+                for (name, line) in [("storage", &q["storage"]), ("bandwidth", &q["bandwidth"])] {
+                    println!(
+                        "{name:<11} {} / {} GB ({}%)",
+                        line["used_gb"], line["quota_gb"], line["percent"]
+                    );
+                }
+            }
+        }
+        // Operator commands run before authentication, in `admin`.
+        Command::Admin { .. } => {}
         Command::Download { file_id, out } => {
             let (size, digest) = client.download(file_id, out).await?;
             if cli.json {

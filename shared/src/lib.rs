@@ -5,12 +5,16 @@ pub mod auth;
 pub mod edges;
 pub mod error;
 pub mod hash;
+pub mod idempotency;
 pub mod plan;
 pub mod protocol;
+pub mod quota;
 pub mod routes;
 pub mod s3;
+pub mod seal;
 pub mod session;
 pub mod state;
 pub mod token;
+pub mod webhook;
 
 pub use error::{ApiError, ErrorCode};

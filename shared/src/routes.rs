@@ -29,6 +29,17 @@ pub enum CoordinatorEndpoint {
     AbortUpload {
         file_id: String,
     },
+    /// Platform side: a user signed up; provision storage with the vendor (signed webhook).
+    PlatformProvision,
+    /// Vendor side: create the storage account (signed webhook).
+    VendorProvision,
+    /// Vendor side: change an account's tier (signed webhook).
+    VendorUpgrade,
+    Quota,
+    /// Single-request upload of a small file.
+    SimpleUpload,
+    /// New API key, authenticated by the account's API secret.
+    RotateKey,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +98,12 @@ impl CoordinatorEndpoint {
                     file_id: (*id).to_owned(),
                 },
             ),
+            ["api", "webhooks", "jettythunder", "provision"] => route(method, &["POST"], PlatformProvision),
+            ["api", "agentcache", "provision"] => route(method, &["POST"], VendorProvision),
+            ["api", "agentcache", "upgrade"] => route(method, &["POST"], VendorUpgrade),
+            ["api", "agentcache", "quota"] => route(method, &["GET"], Quota),
+            ["api", "agentcache", "rotate-key"] => route(method, &["POST"], RotateKey),
+            ["api", "storage", "upload"] => route(method, &["POST"], SimpleUpload),
             _ => Err(ApiError::new(ErrorCode::NotFound)),
         }
     }
@@ -142,6 +159,13 @@ mod tests {
                 }),
             ),
             ("GET", "/api/jetty/uploads/fil_1", Err(ErrorCode::MethodNotAllowed)),
+            ("POST", "/api/webhooks/jettythunder/provision", Ok(PlatformProvision)),
+            ("POST", "/api/agentcache/provision", Ok(VendorProvision)),
+            ("POST", "/api/agentcache/upgrade", Ok(VendorUpgrade)),
+            ("GET", "/api/agentcache/quota", Ok(Quota)),
+            ("POST", "/api/agentcache/rotate-key", Ok(RotateKey)),
+            ("POST", "/api/storage/upload", Ok(SimpleUpload)),
+            ("GET", "/api/storage/upload", Err(ErrorCode::MethodNotAllowed)),
             ("GET", "/api/jetty/get-state/me", Err(ErrorCode::NotFound)),
             ("GET", "/api/jetty/optimal-edges", Err(ErrorCode::MethodNotAllowed)),
             ("POST", "/api/nope", Err(ErrorCode::NotFound)),

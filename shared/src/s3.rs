@@ -174,23 +174,28 @@ impl S3 {
         self.signed("POST", url, headers, &payload_hash, Some(body), now)
     }
 
-    /// PutObject with an empty body: how an empty file is stored (no multipart upload).
-    pub fn put_empty_object(&self, key: &str, content_type: &str, now: SystemTime) -> Result<SignedRequest, ApiError> {
+    /// PutObject of a whole (small) body, signed with its SHA-256 so the store verifies it.
+    pub fn put_object(
+        &self,
+        key: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        now: SystemTime,
+    ) -> Result<SignedRequest, ApiError> {
+        let digest = Sha256Digest::of(&body);
         let mut headers = vec![
             ("content-type".to_owned(), content_type.to_owned()),
-            ("content-length".to_owned(), "0".to_owned()),
+            ("content-length".to_owned(), body.len().to_string()),
         ];
         if self.config.checksums {
-            headers.push(("x-amz-checksum-sha256".to_owned(), Sha256Digest::of(b"").to_base64()));
+            headers.push(("x-amz-checksum-sha256".to_owned(), digest.to_base64()));
         }
-        self.signed(
-            "PUT",
-            self.object_url(key),
-            headers,
-            EMPTY_SHA256_HEX,
-            Some(Vec::new()),
-            now,
-        )
+        self.signed("PUT", self.object_url(key), headers, &digest.to_hex(), Some(body), now)
+    }
+
+    /// PutObject with an empty body: how an empty file is stored (no multipart upload).
+    pub fn put_empty_object(&self, key: &str, content_type: &str, now: SystemTime) -> Result<SignedRequest, ApiError> {
+        self.put_object(key, content_type, Vec::new(), now)
     }
 
     pub fn abort_multipart_upload(
@@ -484,6 +489,17 @@ mod tests {
         );
         assert_eq!(req.header("x-amz-content-sha256"), Some(EMPTY_SHA256_HEX));
         assert_eq!(req.header("content-length"), Some("0"));
+    }
+
+    #[test]
+    fn whole_objects_are_signed_with_their_own_hash() {
+        let req = example_s3()
+            .put_object("k", "text/plain", b"hello".to_vec(), example_time())
+            .unwrap();
+        let digest = Sha256Digest::of(b"hello");
+        assert_eq!(req.header("x-amz-content-sha256"), Some(digest.to_hex().as_str()));
+        assert_eq!(req.header("x-amz-checksum-sha256"), Some(digest.to_base64().as_str()));
+        assert_eq!(req.body.as_deref(), Some(&b"hello"[..]));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use jetty_shared::edges::EdgeLocation;
 use jetty_shared::plan::PartPlan;
+use jetty_shared::quota::{StorageUse, Tier};
 use jetty_shared::session::RecordedPart;
 use jetty_shared::state::PartTally;
 use jetty_shared::ApiError;
@@ -22,20 +23,48 @@ fn db_err(e: worker::Error) -> ApiError {
     internal(format!("d1: {e}"))
 }
 
-/// Account id of an unrevoked API key, looked up by the key's hash.
-pub async fn account_for_key_hash(db: &D1Database, key_hash: &str) -> ApiResult<Option<String>> {
-    #[derive(Deserialize)]
-    struct Row {
-        account_id: String,
+/// An account with its tier's limits.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub tier: String,
+    pub s3_prefix: Option<String>,
+    pub storage_quota_bytes: u64,
+    pub bandwidth_quota_bytes: u64,
+    pub jetty_speed_enabled: i64,
+}
+
+impl Account {
+    pub fn tier(&self) -> Tier {
+        Tier {
+            tier: self.tier.clone(),
+            storage_quota_bytes: self.storage_quota_bytes,
+            bandwidth_quota_bytes: self.bandwidth_quota_bytes,
+            jetty_speed_enabled: self.jetty_speed_enabled != 0,
+        }
     }
-    let row: Option<Row> = db
-        .prepare("SELECT account_id FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL")
-        .bind(&[text(key_hash)])
-        .map_err(db_err)?
-        .first(None)
-        .await
-        .map_err(db_err)?;
-    Ok(row.map(|r| r.account_id))
+
+    /// Where the account's objects live in the bucket (`users/<id>/` for provisioned ones).
+    pub fn prefix(&self) -> String {
+        self.s3_prefix
+            .clone()
+            .unwrap_or_else(|| format!("accounts/{}/", self.id))
+    }
+}
+
+const ACCOUNT_SELECT: &str = "SELECT a.id, a.tier, a.s3_prefix, t.storage_quota_bytes, t.bandwidth_quota_bytes, \
+     t.jetty_speed_enabled FROM api_keys k JOIN accounts a ON a.id = k.account_id JOIN tier_configs t ON t.tier = a.tier";
+
+/// The account of an unrevoked credential of `kind` ('key' or 'secret'), looked up by hash.
+pub async fn account_for_credential(db: &D1Database, hash: &str, kind: &str) -> ApiResult<Option<Account>> {
+    db.prepare(format!(
+        "{ACCOUNT_SELECT} WHERE k.key_hash = ?1 AND k.kind = ?2 AND k.revoked_at IS NULL"
+    ))
+    .bind(&[text(hash), text(kind)])
+    .map_err(db_err)?
+    .first(None)
+    .await
+    .map_err(db_err)
 }
 
 pub async fn active_edges(db: &D1Database) -> ApiResult<Vec<EdgeLocation>> {
@@ -100,33 +129,79 @@ pub struct NewSession<'a> {
     pub expires_at: u64,
 }
 
-pub async fn insert_session(db: &D1Database, s: &NewSession<'_>) -> ApiResult<()> {
-    db.prepare(
-        "INSERT INTO upload_sessions (id, account_id, file_id, file_name, content_type, file_hash, file_size, \
-         part_size, part_count, threads, object_key, s3_upload_id, edges_used, status, created_at, expires_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'active', ?14, ?15)",
-    )
-    .bind(&[
-        text(s.id),
-        text(s.account_id),
-        text(s.file_id),
-        s.file_name.map(text).unwrap_or(JsValue::NULL),
-        text(s.content_type),
-        text(s.file_hash_hex),
-        num(s.plan.file_size),
-        num(s.plan.part_size),
-        num(u64::from(s.plan.part_count)),
-        num(u64::from(s.threads)),
-        text(s.object_key),
-        text(s.s3_upload_id),
-        text(s.edges_used_json),
-        num(s.created_at),
-        num(s.expires_at),
-    ])
-    .map_err(db_err)?
-    .run()
-    .await
-    .map_err(db_err)?;
+/// SQL for an account's storage in use: distinct objects of its files (a dedup clone costs
+/// nothing) plus the reservations of its open sessions. `?1` account, `?2` now (ms).
+const STORAGE_IN_USE: &str = "(SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(size) AS size FROM files \
+     WHERE account_id = ?1 GROUP BY object_key)) + (SELECT COALESCE(SUM(file_size), 0) FROM upload_sessions \
+     WHERE account_id = ?1 AND status = 'active' AND expires_at > ?2)";
+
+pub async fn storage_use(db: &D1Database, account_id: &str, now: u64) -> ApiResult<StorageUse> {
+    #[derive(Deserialize)]
+    struct Row {
+        stored: u64,
+        reserved: u64,
+    }
+    let row: Option<Row> = db
+        .prepare(
+            "SELECT (SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(size) AS size FROM files WHERE account_id = ?1 \
+             GROUP BY object_key)) AS stored, (SELECT COALESCE(SUM(file_size), 0) FROM upload_sessions \
+             WHERE account_id = ?1 AND status = 'active' AND expires_at > ?2) AS reserved",
+        )
+        .bind(&[text(account_id), num(now)])
+        .map_err(db_err)?
+        .first(None)
+        .await
+        .map_err(db_err)?;
+    Ok(row
+        .map(|r| StorageUse {
+            stored: r.stored,
+            reserved: r.reserved,
+        })
+        .unwrap_or_default())
+}
+
+/// Inserts the session only if its file still fits the account's storage quota, in one
+/// statement, so concurrent sessions cannot together overrun the quota. False when it does not fit.
+pub async fn insert_session_within_quota(db: &D1Database, s: &NewSession<'_>, quota_bytes: u64) -> ApiResult<bool> {
+    let result = db
+        .prepare(format!(
+            "INSERT INTO upload_sessions (account_id, id, file_id, file_name, content_type, file_hash, file_size, \
+             part_size, part_count, threads, object_key, s3_upload_id, edges_used, status, created_at, expires_at) \
+             SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'active', ?2, ?15 \
+             WHERE {STORAGE_IN_USE} + ?8 <= ?16"
+        ))
+        .bind(&[
+            text(s.account_id),
+            num(s.created_at),
+            text(s.id),
+            text(s.file_id),
+            s.file_name.map(text).unwrap_or(JsValue::NULL),
+            text(s.content_type),
+            text(s.file_hash_hex),
+            num(s.plan.file_size),
+            num(s.plan.part_size),
+            num(u64::from(s.plan.part_count)),
+            num(u64::from(s.threads)),
+            text(s.object_key),
+            text(s.s3_upload_id),
+            text(s.edges_used_json),
+            num(s.expires_at),
+            num(quota_bytes),
+        ])
+        .map_err(db_err)?
+        .run()
+        .await
+        .map_err(db_err)?;
+    Ok(result.meta().map_err(db_err)?.and_then(|m| m.changes).unwrap_or(0) > 0)
+}
+
+pub async fn set_upload_id(db: &D1Database, session_id: &str, upload_id: &str) -> ApiResult<()> {
+    db.prepare("UPDATE upload_sessions SET s3_upload_id = ?2 WHERE id = ?1")
+        .bind(&[text(session_id), text(upload_id)])
+        .map_err(db_err)?
+        .run()
+        .await
+        .map_err(db_err)?;
     Ok(())
 }
 
@@ -337,5 +412,199 @@ pub async fn insert_clone(
     .run()
     .await
     .map_err(db_err)?;
+    Ok(())
+}
+
+pub async fn bandwidth_used(db: &D1Database, account_id: &str, period: &str) -> ApiResult<u64> {
+    #[derive(Deserialize)]
+    struct Row {
+        bytes: u64,
+    }
+    let row: Option<Row> = db
+        .prepare("SELECT bytes FROM bandwidth_usage WHERE account_id = ?1 AND period = ?2")
+        .bind(&[text(account_id), text(period)])
+        .map_err(db_err)?
+        .first(None)
+        .await
+        .map_err(db_err)?;
+    Ok(row.map(|r| r.bytes).unwrap_or(0))
+}
+
+pub async fn add_bandwidth(db: &D1Database, account_id: &str, period: &str, bytes: u64) -> ApiResult<()> {
+    db.prepare(
+        "INSERT INTO bandwidth_usage (account_id, period, bytes) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (account_id, period) DO UPDATE SET bytes = bytes + excluded.bytes",
+    )
+    .bind(&[text(account_id), text(period), num(bytes)])
+    .map_err(db_err)?
+    .run()
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProvisionedAccount {
+    pub id: String,
+    pub tier: String,
+    pub s3_prefix: Option<String>,
+    pub provisioned_at: Option<u64>,
+}
+
+pub async fn account_by_external_user(db: &D1Database, user_id: &str) -> ApiResult<Option<ProvisionedAccount>> {
+    db.prepare("SELECT id, tier, s3_prefix, provisioned_at FROM accounts WHERE external_user_id = ?1")
+        .bind(&[text(user_id)])
+        .map_err(db_err)?
+        .first(None)
+        .await
+        .map_err(db_err)
+}
+
+pub async fn tier(db: &D1Database, name: &str) -> ApiResult<Option<Tier>> {
+    #[derive(Deserialize)]
+    struct Row {
+        tier: String,
+        storage_quota_bytes: u64,
+        bandwidth_quota_bytes: u64,
+        jetty_speed_enabled: i64,
+    }
+    let row: Option<Row> = db
+        .prepare("SELECT tier, storage_quota_bytes, bandwidth_quota_bytes, jetty_speed_enabled FROM tier_configs WHERE tier = ?1")
+        .bind(&[text(name)])
+        .map_err(db_err)?
+        .first(None)
+        .await
+        .map_err(db_err)?;
+    Ok(row.map(|r| Tier {
+        tier: r.tier,
+        storage_quota_bytes: r.storage_quota_bytes,
+        bandwidth_quota_bytes: r.bandwidth_quota_bytes,
+        jetty_speed_enabled: r.jetty_speed_enabled != 0,
+    }))
+}
+
+pub struct NewAccount<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub email: &'a str,
+    pub tier: &'a str,
+    pub s3_prefix: &'a str,
+    pub key_hash: &'a str,
+    pub secret_hash: &'a str,
+    pub now: u64,
+}
+
+/// Creates the account with its key and secret; false if the platform user already has one.
+pub async fn insert_provisioned_account(db: &D1Database, a: &NewAccount<'_>) -> ApiResult<bool> {
+    let account = db
+        .prepare(
+            "INSERT INTO accounts (id, name, tier, created_at, external_user_id, email, s3_prefix, provisioned_at) \
+             VALUES (?1, ?2, ?3, ?4, ?2, ?5, ?6, ?4) ON CONFLICT (external_user_id) DO NOTHING",
+        )
+        .bind(&[
+            text(a.id),
+            text(a.user_id),
+            text(a.tier),
+            num(a.now),
+            text(a.email),
+            text(a.s3_prefix),
+        ])
+        .map_err(db_err)?;
+    let result = account.run().await.map_err(db_err)?;
+    if result.meta().map_err(db_err)?.and_then(|m| m.changes).unwrap_or(0) == 0 {
+        return Ok(false);
+    }
+    insert_credential(db, a.id, a.key_hash, "key", a.now).await?;
+    insert_credential(db, a.id, a.secret_hash, "secret", a.now).await?;
+    Ok(true)
+}
+
+pub async fn insert_credential(db: &D1Database, account_id: &str, hash: &str, kind: &str, now: u64) -> ApiResult<()> {
+    db.prepare("INSERT INTO api_keys (key_hash, account_id, label, created_at, kind) VALUES (?1, ?2, ?3, ?4, ?3)")
+        .bind(&[text(hash), text(account_id), text(kind), num(now)])
+        .map_err(db_err)?
+        .run()
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Revokes every bearer key of the account (its secret stays).
+pub async fn revoke_keys(db: &D1Database, account_id: &str, now: u64) -> ApiResult<()> {
+    db.prepare("UPDATE api_keys SET revoked_at = ?2 WHERE account_id = ?1 AND kind = 'key' AND revoked_at IS NULL")
+        .bind(&[text(account_id), num(now)])
+        .map_err(db_err)?
+        .run()
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+pub async fn set_tier(db: &D1Database, user_id: &str, tier: &str) -> ApiResult<bool> {
+    let result = db
+        .prepare("UPDATE accounts SET tier = ?2 WHERE external_user_id = ?1")
+        .bind(&[text(user_id), text(tier)])
+        .map_err(db_err)?
+        .run()
+        .await
+        .map_err(db_err)?;
+    Ok(result.meta().map_err(db_err)?.and_then(|m| m.changes).unwrap_or(0) > 0)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdempotencyRow {
+    pub request_hash: String,
+    pub status: Option<u16>,
+    pub response: Option<String>,
+}
+
+/// Claims (scope, key) for a first request; false if a record already exists.
+pub async fn claim_idempotency(
+    db: &D1Database,
+    scope: &str,
+    key: &str,
+    request_hash: &str,
+    now: u64,
+) -> ApiResult<bool> {
+    let result = db
+        .prepare(
+            "INSERT INTO idempotency_records (scope, key, request_hash, created_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (scope, key) DO NOTHING",
+        )
+        .bind(&[text(scope), text(key), text(request_hash), num(now)])
+        .map_err(db_err)?
+        .run()
+        .await
+        .map_err(db_err)?;
+    Ok(result.meta().map_err(db_err)?.and_then(|m| m.changes).unwrap_or(0) > 0)
+}
+
+pub async fn idempotency_record(db: &D1Database, scope: &str, key: &str) -> ApiResult<Option<IdempotencyRow>> {
+    db.prepare("SELECT request_hash, status, response FROM idempotency_records WHERE scope = ?1 AND key = ?2")
+        .bind(&[text(scope), text(key)])
+        .map_err(db_err)?
+        .first(None)
+        .await
+        .map_err(db_err)
+}
+
+pub async fn finish_idempotency(db: &D1Database, scope: &str, key: &str, status: u16, sealed: &str) -> ApiResult<()> {
+    db.prepare("UPDATE idempotency_records SET status = ?3, response = ?4 WHERE scope = ?1 AND key = ?2")
+        .bind(&[text(scope), text(key), num(u64::from(status)), text(sealed)])
+        .map_err(db_err)?
+        .run()
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Forgets a claim whose request failed, so the client can retry with the same key.
+pub async fn release_idempotency(db: &D1Database, scope: &str, key: &str) -> ApiResult<()> {
+    db.prepare("DELETE FROM idempotency_records WHERE scope = ?1 AND key = ?2 AND status IS NULL")
+        .bind(&[text(scope), text(key)])
+        .map_err(db_err)?
+        .run()
+        .await
+        .map_err(db_err)?;
     Ok(())
 }

@@ -5,16 +5,25 @@ use crate::{db, file_url};
 use jetty_shared::auth::new_id;
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::protocol::*;
+use jetty_shared::quota::{billing_period, check_bandwidth};
 use jetty_shared::state::{CheckDuplicateRequest, DuplicateMatch};
 use jetty_shared::{ApiError, ErrorCode};
 use jetty_worker_runtime::*;
 use worker::{D1Database, Env, Headers, Request, Response, ResponseBody};
 
 /// Streams a finalized file from S3 to the caller (only the owning account may read it).
-pub async fn get_file(env: &Env, db: &D1Database, account: &str, file_id: &str) -> ApiResult<Response> {
-    let file = db::file_for_account(db, account, file_id)
+pub async fn get_file(env: &Env, db: &D1Database, account: &db::Account, file_id: &str) -> ApiResult<Response> {
+    let file = db::file_for_account(db, &account.id, file_id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    // Downloads count against the month's bandwidth quota, checked before any byte moves.
+    let period = billing_period(now_secs());
+    check_bandwidth(
+        &account.tier(),
+        db::bandwidth_used(db, &account.id, &period).await?,
+        file.size,
+    )?;
+    db::add_bandwidth(db, &account.id, &period, file.size).await?;
     let s3 = s3_from_env(env)?;
     let get = s3.get_object(&file.object_key, None, now_system_time())?;
     let resp = send_signed(&get, None).await?;

@@ -1,6 +1,7 @@
 //! JettySpeed coordinator: API keys, edge selection, upload sessions (D1), S3 multipart
 //! lifecycle, part records reported by edges, finalization, resume, dedup and downloads.
 
+mod accounts;
 mod db;
 mod files;
 mod sessions;
@@ -39,16 +40,26 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
     if endpoint == Health {
         return json_response(200, &serde_json::json!({"ok": true, "service": "coordinator"})).map_err(internal);
     }
-    if endpoint == RecordPart {
-        return upload::record_part(&mut req, env, &db).await;
+    // Endpoints with their own authentication: signed internal reports, signed webhooks,
+    // and key rotation by API secret.
+    match endpoint {
+        RecordPart => return upload::record_part(&mut req, env, &db).await,
+        PlatformProvision => return accounts::platform_provision(&mut req, env, &db).await,
+        VendorProvision => return accounts::vendor_provision(&mut req, env, &db).await,
+        VendorUpgrade => return accounts::vendor_upgrade(&mut req, env, &db).await,
+        RotateKey => return accounts::rotate_key(&req, &db).await,
+        _ => {}
     }
-    let account = authenticate(&req, &db).await?;
+    let caller = authenticate(&req, &db).await?;
+    let account = caller.id.clone();
     let origin = request_origin(&req, env);
     let req = &mut req;
     match endpoint {
-        OptimalEdges => upload::optimal_edges(req, env, &db, &account).await,
+        OptimalEdges => upload::optimal_edges(req, env, &db, &caller).await,
         FinalizeUpload => upload::finalize_upload(req, env, &db, &account).await,
-        GetFile { file_id } => files::get_file(env, &db, &account, &file_id).await,
+        GetFile { file_id } => files::get_file(env, &db, &caller, &file_id).await,
+        Quota => accounts::quota(&db, &caller).await,
+        SimpleUpload => accounts::simple_upload(req, env, &db, &caller, &origin).await,
         CheckDuplicate => files::check_duplicate(req, &db, &account, &origin).await,
         CacheChunk => sessions::cache_chunk(req, env, &db, &account).await,
         TrackUpload => sessions::track_upload(req, env, &db, &account, &origin).await,
@@ -56,14 +67,16 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         GetState { user_id, file_id } => sessions::get_state(&db, &account, &user_id, &file_id).await,
         Resume => sessions::resume(req, env, &db, &account).await,
         AbortUpload { file_id } => sessions::abort(env, &db, &account, &file_id, "client_abort").await,
-        Health | RecordPart => Err(ApiError::new(ErrorCode::NotFound)),
+        Health | RecordPart | PlatformProvision | VendorProvision | VendorUpgrade | RotateKey => {
+            Err(ApiError::new(ErrorCode::NotFound))
+        }
     }
 }
 
-/// The account behind the request's bearer API key.
-async fn authenticate(req: &Request, db: &D1Database) -> ApiResult<String> {
+/// The account behind the request's bearer API key (revoked keys and API secrets do not count).
+async fn authenticate(req: &Request, db: &D1Database) -> ApiResult<db::Account> {
     let key = bearer_token(req).ok_or_else(|| ApiError::new(ErrorCode::MissingApiKey))?;
-    db::account_for_key_hash(db, &api_key_hash(&key))
+    db::account_for_credential(db, &api_key_hash(&key), "key")
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidApiKey))
 }

@@ -7,6 +7,7 @@ use jetty_shared::edges::select_edges;
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::plan::{PartPlan, DEFAULT_BODY_LIMIT};
 use jetty_shared::protocol::*;
+use jetty_shared::quota::check_storage;
 use jetty_shared::session::{check_part, completion, RecordedPart};
 use jetty_shared::token::{self, UploadClaims};
 use jetty_shared::{s3, ApiError, ErrorCode};
@@ -24,7 +25,12 @@ pub fn transfer_cost(bytes: u64) -> f64 {
     (bytes as f64 / 1e9 * PRICE_PER_GB * 10_000.0).round() / 10_000.0
 }
 
-pub async fn optimal_edges(req: &mut Request, env: &Env, db: &D1Database, account: &str) -> ApiResult<Response> {
+pub async fn optimal_edges(
+    req: &mut Request,
+    env: &Env,
+    db: &D1Database,
+    account: &db::Account,
+) -> ApiResult<Response> {
     let body: OptimalEdgesRequest = read_json(req, JSON_LIMIT).await?;
     let file_hash = Sha256Digest::parse(&body.file_hash)?;
     if let Some(name) = &body.file_name {
@@ -53,8 +59,8 @@ pub async fn optimal_edges(req: &mut Request, env: &Env, db: &D1Database, accoun
     let plan = PartPlan::new(body.file_size, preferred, body_limit)?;
 
     // Exact-content dedup within the account: a new file record on the existing object.
-    if let Some(existing) = db::file_by_content(db, account, &file_hash.to_hex(), body.file_size).await? {
-        let clone = files::clone_file(db, account, body.file_name.as_deref(), &existing).await?;
+    if let Some(existing) = db::file_by_content(db, &account.id, &file_hash.to_hex(), body.file_size).await? {
+        let clone = files::clone_file(db, &account.id, body.file_name.as_deref(), &existing).await?;
         let answer = OptimalEdgesResponse {
             strategy: None,
             edges: Vec::new(),
@@ -70,6 +76,10 @@ pub async fn optimal_edges(req: &mut Request, env: &Env, db: &D1Database, accoun
         return json_response(200, &answer).map_err(internal);
     }
 
+    let tier = account.tier();
+    if !tier.jetty_speed_enabled {
+        return Err(ApiError::new(ErrorCode::JettySpeedNotEnabled));
+    }
     let edges = select_edges(&db::active_edges(db).await?, body.user_location, MAX_EDGES);
     if edges.is_empty() {
         return Err(ApiError::new(ErrorCode::NoEdges));
@@ -78,42 +88,52 @@ pub async fn optimal_edges(req: &mut Request, env: &Env, db: &D1Database, accoun
     let now = now_millis();
     let session_id = new_id("ses", &random_bytes()?);
     let file_id = new_id("fil", &random_bytes()?);
-    let object_key = format!("accounts/{account}/files/{file_id}");
-    // An empty file has no parts: no multipart upload; finalize writes the empty object.
-    let upload_id = if plan.part_count == 0 {
-        String::new()
-    } else {
-        start_multipart(env, &object_key, &content_type).await?
-    };
-
+    let object_key = format!("{}files/{file_id}", account.prefix());
     let max_ttl = var_u64(env, "SESSION_TTL_SECS", 24 * 3600)?;
     let ttl_secs = body.expires_in.map_or(max_ttl, |t| t.clamp(1, max_ttl));
     let expires_at_ms = now + ttl_secs * 1000;
     let edge_ids: Vec<&str> = edges.iter().map(|e| e.id.as_str()).collect();
     let edges_json = serde_json::to_string(&edge_ids).map_err(internal)?;
-    db::insert_session(
-        db,
-        &db::NewSession {
-            id: &session_id,
-            account_id: account,
-            file_id: &file_id,
-            file_name: body.file_name.as_deref(),
-            content_type: &content_type,
-            file_hash_hex: &file_hash.to_hex(),
-            plan,
-            threads,
-            object_key: &object_key,
-            s3_upload_id: &upload_id,
-            edges_used_json: &edges_json,
-            created_at: now,
-            expires_at: expires_at_ms,
-        },
-    )
-    .await?;
+    let session = db::NewSession {
+        id: &session_id,
+        account_id: &account.id,
+        file_id: &file_id,
+        file_name: body.file_name.as_deref(),
+        content_type: &content_type,
+        file_hash_hex: &file_hash.to_hex(),
+        plan,
+        threads,
+        object_key: &object_key,
+        s3_upload_id: "",
+        edges_used_json: &edges_json,
+        created_at: now,
+        expires_at: expires_at_ms,
+    };
+    // The session is the quota reservation; it is taken before any call to the store.
+    if !db::insert_session_within_quota(db, &session, tier.storage_quota_bytes).await? {
+        check_storage(&tier, db::storage_use(db, &account.id, now).await?, body.file_size)?;
+        return Err(ApiError::new(ErrorCode::StorageQuotaExceeded));
+    }
+    // An empty file has no parts: no multipart upload; finalize writes the empty object.
+    let upload_id = if plan.part_count == 0 {
+        String::new()
+    } else {
+        match start_multipart(env, &object_key, &content_type).await {
+            Ok(id) => {
+                db::set_upload_id(db, &session_id, &id).await?;
+                id
+            }
+            Err(e) => {
+                // Release the reservation; nothing was created in the store.
+                let _ = db::close_session(db, &session_id, "aborted", "storage_error", now_millis()).await;
+                return Err(e);
+            }
+        }
+    };
 
     let claims = UploadClaims {
         sid: session_id.clone(),
-        acc: account.to_owned(),
+        acc: account.id.clone(),
         key: object_key,
         uid: upload_id,
         plan,

@@ -35,7 +35,8 @@ const secrets = readDevVars(path.join(state, "dev.env"));
 const workerSecrets = {
   TOKEN_SECRET: secrets.TOKEN_SECRET,
   INTERNAL_WEBHOOK_SECRET: secrets.INTERNAL_WEBHOOK_SECRET,
-  VENDOR_WEBHOOK_SECRET: secrets.VENDOR_WEBHOOK_SECRET,
+  // Current secret first, then the one being rotated out: both verify, the first signs.
+  VENDOR_WEBHOOK_SECRET: `${secrets.VENDOR_WEBHOOK_SECRET} ${secrets.VENDOR_WEBHOOK_SECRET_PREVIOUS ?? ""}`.trim(),
   INTERNAL_SECRET: secrets.INTERNAL_SECRET,
   S3_ACCESS_KEY_ID: secrets.S3_ACCESS_KEY_ID,
   S3_SECRET_ACCESS_KEY: secrets.S3_SECRET_ACCESS_KEY,
@@ -137,7 +138,7 @@ async function devKey(accountId, name, file) {
     key = "jsk_" + randomBytes(32).toString("base64url");
     await db.batch([
       db
-        .prepare("INSERT OR IGNORE INTO accounts (id, name, tier, created_at, s3_prefix) VALUES (?1, ?2, 'pro', ?3, ?4)")
+        .prepare("INSERT OR IGNORE INTO accounts (id, name, tier, created_at, s3_prefix) VALUES (?1, ?2, 'enterprise', ?3, ?4)")
         .bind(accountId, name, now, `accounts/${accountId}/`),
       db.prepare("INSERT INTO api_keys (key_hash, account_id, label, created_at) VALUES (?1, ?2, 'dev', ?3)").bind(keyHash(key), accountId, now),
     ]);
@@ -145,6 +146,8 @@ async function devKey(accountId, name, file) {
   }
   return key;
 }
+// Development accounts get the largest tier, so a long-lived local fleet does not run out.
+await db.prepare("UPDATE accounts SET tier = 'enterprise' WHERE id IN ('acc_dev', 'acc_other')").run();
 const apiKey = await devKey("acc_dev", "Development", "dev-api-key");
 const otherApiKey = await devKey("acc_other", "Another tenant", "other-api-key");
 

@@ -32,11 +32,11 @@ ensure_dev_secrets() {
   (umask 077; touch "$env_file")
   # Each secret is generated once; older state files get the ones added since.
   for name in S3_ACCESS_KEY_ID S3_SECRET_ACCESS_KEY TOKEN_SECRET INTERNAL_SECRET GARAGE_RPC_SECRET \
-    GARAGE_ADMIN_TOKEN INTERNAL_WEBHOOK_SECRET VENDOR_WEBHOOK_SECRET; do
+    GARAGE_ADMIN_TOKEN INTERNAL_WEBHOOK_SECRET VENDOR_WEBHOOK_SECRET VENDOR_WEBHOOK_SECRET_PREVIOUS; do
     grep -q "^$name=" "$env_file" && continue
     case "$name" in
       S3_ACCESS_KEY_ID) value="GK$(openssl rand -hex 12)" ;;
-      *_WEBHOOK_SECRET) value="whsec_$(openssl rand -base64 32)" ;;
+      *_WEBHOOK_SECRET*) value="whsec_$(openssl rand -base64 32)" ;;
       *) value="$(openssl rand -hex 32)" ;;
     esac
     echo "$name=$value" >> "$env_file"
@@ -44,7 +44,8 @@ ensure_dev_secrets() {
   set -a; source "$env_file"; set +a
   local vars
   vars=$(printf 'TOKEN_SECRET=%s\nINTERNAL_SECRET=%s\nS3_ACCESS_KEY_ID=%s\nS3_SECRET_ACCESS_KEY=%s\nINTERNAL_WEBHOOK_SECRET=%s\nVENDOR_WEBHOOK_SECRET=%s\n' \
-    "$TOKEN_SECRET" "$INTERNAL_SECRET" "$S3_ACCESS_KEY_ID" "$S3_SECRET_ACCESS_KEY" "$INTERNAL_WEBHOOK_SECRET" "$VENDOR_WEBHOOK_SECRET")
+    "$TOKEN_SECRET" "$INTERNAL_SECRET" "$S3_ACCESS_KEY_ID" "$S3_SECRET_ACCESS_KEY" "$INTERNAL_WEBHOOK_SECRET" \
+    "$VENDOR_WEBHOOK_SECRET $VENDOR_WEBHOOK_SECRET_PREVIOUS")
   (umask 077; printf '%s\n' "$vars" > "$REPO_ROOT/.dev.vars"; printf '%s\n' "$vars" > "$REPO_ROOT/workers/edge/.dev.vars")
 }
 

@@ -70,9 +70,14 @@ impl Fleet {
 
     /// The `jetty` command for this fleet, with `state_dir` as its local state.
     pub fn jetty_command(&self, state_dir: &Path, args: &[&str]) -> Command {
+        self.jetty_command_as(&self.api_key, state_dir, args)
+    }
+
+    /// The `jetty` command acting with `api_key`.
+    pub fn jetty_command_as(&self, api_key: &str, state_dir: &Path, args: &[&str]) -> Command {
         let bin = std::env::var("JETTY_BIN").unwrap_or_else(|_| "../target/release/jetty".into());
         let mut cmd = Command::new(bin);
-        cmd.args(["--url", &self.coordinator, "--api-key", &self.api_key, "--json"])
+        cmd.args(["--url", &self.coordinator, "--api-key", api_key, "--json"])
             .args(args)
             .env("JETTY_STATE_DIR", state_dir);
         cmd

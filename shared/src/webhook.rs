@@ -152,7 +152,15 @@ mod tests {
         let good = sign(&current, "msg_1", NOW, body).signature;
         let by_old = sign(&old, "msg_1", NOW, body).signature;
         let both = [current.clone(), old.clone()];
-        let cases: Vec<(&str, String, u64, &[u8], &[WebhookSecret], Result<String, ErrorCode>)> = vec![
+        type Case<'a> = (
+            &'a str,
+            String,
+            u64,
+            &'a [u8],
+            &'a [WebhookSecret],
+            Result<String, ErrorCode>,
+        );
+        let cases: Vec<Case> = vec![
             ("valid", good.clone(), NOW, body, &both, Ok("msg_1".into())),
             (
                 "old secret during rotation",

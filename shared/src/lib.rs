@@ -2,6 +2,7 @@
 //! No I/O and no clock: callers pass time, randomness and bytes in and act on what comes out.
 
 pub mod auth;
+pub mod download;
 pub mod edges;
 pub mod error;
 pub mod hash;

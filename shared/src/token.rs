@@ -1,18 +1,28 @@
-//! Upload tokens: capabilities the coordinator issues and edges verify offline.
+//! Signed capabilities the coordinator issues and edges verify offline: upload tokens and
+//! download links.
 //!
-//! Format: `base64url(json claims) "." base64url(HMAC-SHA256(secret, "jetty-upload-v1." + claims))`.
-//! The MAC covers every field an edge acts on (session, account, object key, S3 upload id,
-//! part plan, expiry), so a client cannot redirect bytes to another object or change sizes.
+//! Format: `base64url(json claims) "." base64url(HMAC-SHA256(secret, domain + claims))`, the
+//! domain separating kinds (an upload token is never a valid download link). The MAC covers
+//! every field an edge acts on (for uploads: session, account, object key, S3 upload id, part
+//! plan, expiry), so a client cannot redirect bytes to another object or change sizes.
 
 use crate::error::{ApiError, ErrorCode};
 use crate::plan::PartPlan;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-const DOMAIN: &[u8] = b"jetty-upload-v1.";
+/// A kind of signed claims.
+pub trait Claims: Serialize + DeserializeOwned {
+    const DOMAIN: &'static [u8];
+    const INVALID: ErrorCode;
+    const EXPIRED: ErrorCode;
+    /// Expiry, seconds since the Unix epoch.
+    fn exp(&self) -> u64;
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadClaims {
@@ -29,35 +39,44 @@ pub struct UploadClaims {
     pub exp: u64,
 }
 
-pub fn sign(claims: &UploadClaims, secret: &[u8]) -> String {
+impl Claims for UploadClaims {
+    const DOMAIN: &'static [u8] = b"jetty-upload-v1.";
+    const INVALID: ErrorCode = ErrorCode::InvalidToken;
+    const EXPIRED: ErrorCode = ErrorCode::TokenExpired;
+    fn exp(&self) -> u64 {
+        self.exp
+    }
+}
+
+pub fn sign<C: Claims>(claims: &C, secret: &[u8]) -> String {
     // Serializing a struct of strings and integers cannot fail.
     let json = serde_json::to_vec(claims).unwrap_or_default();
     let payload = B64.encode(json);
-    let tag = mac(secret, payload.as_bytes());
+    let tag = mac(C::DOMAIN, secret, payload.as_bytes());
     format!("{payload}.{}", B64.encode(tag))
 }
 
 /// Verifies signature first (constant time), then expiry against `now_secs`.
-pub fn verify(token: &str, secret: &[u8], now_secs: u64) -> Result<UploadClaims, ApiError> {
-    let invalid = || ApiError::new(ErrorCode::InvalidToken);
+pub fn verify<C: Claims>(token: &str, secret: &[u8], now_secs: u64) -> Result<C, ApiError> {
+    let invalid = || ApiError::new(C::INVALID);
     let (payload, tag_b64) = token.split_once('.').ok_or_else(invalid)?;
     let tag = B64.decode(tag_b64).map_err(|_| invalid())?;
     let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret).map_err(|_| invalid())?;
-    m.update(DOMAIN);
+    m.update(C::DOMAIN);
     m.update(payload.as_bytes());
     m.verify_slice(&tag).map_err(|_| invalid())?;
     let json = B64.decode(payload).map_err(|_| invalid())?;
-    let claims: UploadClaims = serde_json::from_slice(&json).map_err(|_| invalid())?;
-    if now_secs >= claims.exp {
-        return Err(ApiError::new(ErrorCode::TokenExpired));
+    let claims: C = serde_json::from_slice(&json).map_err(|_| invalid())?;
+    if now_secs >= claims.exp() {
+        return Err(ApiError::new(C::EXPIRED));
     }
     Ok(claims)
 }
 
-fn mac(secret: &[u8], payload: &[u8]) -> Vec<u8> {
+fn mac(domain: &[u8], secret: &[u8], payload: &[u8]) -> Vec<u8> {
     // HMAC accepts keys of any length; new_from_slice cannot fail for Hmac<Sha256>.
     let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("hmac takes any key length");
-    m.update(DOMAIN);
+    m.update(domain);
     m.update(payload);
     m.finalize().into_bytes().to_vec()
 }
@@ -87,15 +106,15 @@ mod tests {
     #[test]
     fn a_signed_token_verifies_before_expiry() {
         let t = sign(&claims(), SECRET);
-        assert_eq!(verify(&t, SECRET, NOW).unwrap(), claims());
-        assert_eq!(verify(&t, SECRET, NOW + 3599).unwrap(), claims());
+        assert_eq!(verify::<UploadClaims>(&t, SECRET, NOW).unwrap(), claims());
+        assert_eq!(verify::<UploadClaims>(&t, SECRET, NOW + 3599).unwrap(), claims());
     }
 
     #[test]
     fn an_expired_token_is_refused_with_its_own_code() {
         let t = sign(&claims(), SECRET);
         assert_eq!(
-            verify(&t, SECRET, NOW + 3600).unwrap_err().code,
+            verify::<UploadClaims>(&t, SECRET, NOW + 3600).unwrap_err().code,
             ErrorCode::TokenExpired
         );
     }
@@ -117,7 +136,7 @@ mod tests {
             format!("{payload}x.{tag}"),
         ];
         for bad in cases {
-            let err = verify(&bad, SECRET, NOW).unwrap_err();
+            let err = verify::<UploadClaims>(&bad, SECRET, NOW).unwrap_err();
             assert_eq!(err.code, ErrorCode::InvalidToken, "{bad}");
         }
     }
@@ -127,6 +146,9 @@ mod tests {
         let mut c = claims();
         c.exp = NOW - 1;
         let t = sign(&c, b"another-secret");
-        assert_eq!(verify(&t, SECRET, NOW).unwrap_err().code, ErrorCode::InvalidToken);
+        assert_eq!(
+            verify::<UploadClaims>(&t, SECRET, NOW).unwrap_err().code,
+            ErrorCode::InvalidToken
+        );
     }
 }

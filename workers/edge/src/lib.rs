@@ -58,7 +58,7 @@ fn part_number(req: &Request) -> ApiResult<u32> {
 async fn upload_chunk(req: Request, env: &Env) -> ApiResult<Response> {
     // 1. Capability: the token says which session, object, upload and plan this is.
     let token = bearer_token(&req).ok_or_else(|| ApiError::new(ErrorCode::MissingToken))?;
-    let claims = token::verify(&token, secret(env, "TOKEN_SECRET")?.as_bytes(), now_secs())?;
+    let claims: token::UploadClaims = token::verify(&token, secret(env, "TOKEN_SECRET")?.as_bytes(), now_secs())?;
     let plan = claims.plan;
 
     // 2. Part number, declared length and declared hash, all checked before any byte moves.

@@ -97,6 +97,7 @@ const edges = Object.entries(edgeToml.env ?? {}).map(([envName, env]) => {
       compatibilityDate: edgeToml.compatibility_date,
       bindings: { ...overrides(env.vars), ...workerSecrets },
       serviceBindings: Object.fromEntries((env.services ?? []).map((s) => [s.binding, s.service])),
+      kvNamespaces: Object.fromEntries((env.kv_namespaces ?? []).map((k) => [k.binding, k.id])),
       unsafeDirectSockets: [{ host: "127.0.0.1", port }],
     },
   };

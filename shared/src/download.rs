@@ -42,8 +42,13 @@ impl DownloadClaims {
 
     /// The edge cache key: per account and file, so one tenant is never served another's bytes.
     pub fn cache_key(&self) -> String {
-        format!("https://jetty-cache.internal/{}/{}", self.acc, self.fid)
+        cache_key(&self.acc, &self.fid)
     }
+}
+
+/// The edge cache key of a file: scoped by account, never shared between tenants.
+pub fn cache_key(account_id: &str, file_id: &str) -> String {
+    format!("https://jetty-cache.internal/{account_id}/{file_id}")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -185,3 +185,78 @@ pub const PART_NUMBER_HEADER: &str = "x-part-number";
 pub const INTERNAL_SIGNATURE_HEADER: &str = "x-jetty-signature";
 /// SHA-256 (hex) of a stored file, on downloads.
 pub const FILE_SHA256_HEADER: &str = "x-jetty-sha256";
+
+/// `POST /api/files/:id/link`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkRequest {
+    /// Seconds the link stays valid (default 1 hour, at most 7 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+    /// `attachment` disposition (a browser saves instead of showing).
+    #[serde(default)]
+    pub download: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkResponse {
+    pub url: String,
+    pub edge_id: String,
+    /// Seconds since the Unix epoch.
+    pub expires_at: u64,
+}
+
+/// `GET /api/files/:id/info`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileInfoResponse {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub size: u64,
+    /// `sha256:<hex>`.
+    pub sha256: String,
+    pub content_type: String,
+    pub edges: Vec<EdgeInfo>,
+}
+
+/// Edge → coordinator: a request for a file with an API key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizeDownload {
+    pub file_id: String,
+    pub api_key: String,
+    /// The request's `Range` header, so the coordinator counts the bytes that will be served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<String>,
+    /// HEAD answers move no bytes.
+    #[serde(default)]
+    pub no_body: bool,
+    /// Conditional headers: a 304 moves no bytes either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_none_match: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_modified_since: Option<String>,
+}
+
+/// Edge → coordinator: bytes served through a download link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageRecord {
+    pub account_id: String,
+    pub bytes: u64,
+}
+
+/// Coordinator → edge: forget a file's cached copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PurgeRequest {
+    pub account_id: String,
+    pub file_id: String,
+}
+
+/// KV key of the tombstone left by a deleted file (edges refuse to serve it).
+pub fn tombstone_key(file_id: &str) -> String {
+    format!("deleted:{file_id}")
+}

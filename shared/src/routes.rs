@@ -40,12 +40,34 @@ pub enum CoordinatorEndpoint {
     SimpleUpload,
     /// New API key, authenticated by the account's API secret.
     RotateKey,
+    /// A signed, expiring download link served by the edges.
+    CreateLink {
+        file_id: String,
+    },
+    /// Size, hash and the edges to download from.
+    FileInfo {
+        file_id: String,
+    },
+    DeleteFile {
+        file_id: String,
+    },
+    /// Edge → coordinator: may this API key read this file (and count the bytes)?
+    AuthorizeDownload,
+    /// Edge → coordinator: bytes served through a download link.
+    RecordUsage,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EdgeEndpoint {
     Health,
     UploadChunk,
+    /// `GET`/`HEAD` a file, by API key or download link.
+    GetFile {
+        file_id: String,
+        head: bool,
+    },
+    /// Coordinator → edge: drop a file from this edge's cache (HMAC-signed body).
+    Purge,
 }
 
 fn route<T>(method: &str, allowed: &[&str], endpoint: T) -> Result<T, ApiError> {
@@ -70,13 +92,32 @@ impl CoordinatorEndpoint {
             ["health"] => route(method, &["GET", "HEAD"], Health),
             ["api", "jetty", "optimal-edges"] => route(method, &["POST"], OptimalEdges),
             ["api", "edge", "finalize-upload"] => route(method, &["POST"], FinalizeUpload),
+            ["api", "files", id] if method == "DELETE" => Ok(DeleteFile {
+                file_id: (*id).to_owned(),
+            }),
             ["api", "files", id] => route(
                 method,
-                &["GET"],
+                &["GET", "DELETE"],
                 GetFile {
                     file_id: (*id).to_owned(),
                 },
             ),
+            ["api", "files", id, "link"] => route(
+                method,
+                &["POST"],
+                CreateLink {
+                    file_id: (*id).to_owned(),
+                },
+            ),
+            ["api", "files", id, "info"] => route(
+                method,
+                &["GET"],
+                FileInfo {
+                    file_id: (*id).to_owned(),
+                },
+            ),
+            ["internal", "downloads", "authorize"] => route(method, &["POST"], AuthorizeDownload),
+            ["internal", "downloads", "usage"] => route(method, &["POST"], RecordUsage),
             ["internal", "parts"] => route(method, &["POST"], RecordPart),
             ["api", "jetty", "check-duplicate"] => route(method, &["POST"], CheckDuplicate),
             ["api", "jetty", "cache-chunk"] => route(method, &["POST"], CacheChunk),
@@ -114,6 +155,15 @@ impl EdgeEndpoint {
         match segments(path).as_slice() {
             ["health"] => route(method, &["GET", "HEAD"], EdgeEndpoint::Health),
             ["api", "edge", "upload-chunk"] => route(method, &["POST", "PUT"], EdgeEndpoint::UploadChunk),
+            ["api", "files", id] => route(
+                method,
+                &["GET", "HEAD"],
+                EdgeEndpoint::GetFile {
+                    file_id: (*id).to_owned(),
+                    head: method == "HEAD",
+                },
+            ),
+            ["internal", "purge"] => route(method, &["POST"], EdgeEndpoint::Purge),
             _ => Err(ApiError::new(ErrorCode::NotFound)),
         }
     }
@@ -166,6 +216,30 @@ mod tests {
             ("POST", "/api/agentcache/rotate-key", Ok(RotateKey)),
             ("POST", "/api/storage/upload", Ok(SimpleUpload)),
             ("GET", "/api/storage/upload", Err(ErrorCode::MethodNotAllowed)),
+            (
+                "DELETE",
+                "/api/files/fil_1",
+                Ok(DeleteFile {
+                    file_id: "fil_1".into(),
+                }),
+            ),
+            (
+                "POST",
+                "/api/files/fil_1/link",
+                Ok(CreateLink {
+                    file_id: "fil_1".into(),
+                }),
+            ),
+            (
+                "GET",
+                "/api/files/fil_1/info",
+                Ok(FileInfo {
+                    file_id: "fil_1".into(),
+                }),
+            ),
+            ("POST", "/internal/downloads/authorize", Ok(AuthorizeDownload)),
+            ("POST", "/internal/downloads/usage", Ok(RecordUsage)),
+            ("PUT", "/api/files/fil_1", Err(ErrorCode::MethodNotAllowed)),
             ("GET", "/api/jetty/get-state/me", Err(ErrorCode::NotFound)),
             ("GET", "/api/jetty/optimal-edges", Err(ErrorCode::MethodNotAllowed)),
             ("POST", "/api/nope", Err(ErrorCode::NotFound)),

@@ -274,6 +274,7 @@ pub struct FileRow {
     pub size: u64,
     pub sha256: String,
     pub object_key: String,
+    pub created_at: u64,
 }
 
 /// Records the finalized file (once: a second finalize finds the row) and closes the session.
@@ -304,7 +305,7 @@ pub async fn complete_session(db: &D1Database, s: &SessionRow, now: u64) -> ApiR
 }
 
 pub async fn file_for_account(db: &D1Database, account_id: &str, file_id: &str) -> ApiResult<Option<FileRow>> {
-    db.prepare("SELECT id, name, content_type, size, sha256, object_key FROM files WHERE id = ?1 AND account_id = ?2")
+    db.prepare("SELECT id, name, content_type, size, sha256, object_key, created_at FROM files WHERE id = ?1 AND account_id = ?2")
         .bind(&[text(file_id), text(account_id)])
         .map_err(db_err)?
         .first(None)
@@ -374,7 +375,7 @@ pub async fn file_by_content(
     size: u64,
 ) -> ApiResult<Option<FileRow>> {
     db.prepare(
-        "SELECT id, name, content_type, size, sha256, object_key FROM files \
+        "SELECT id, name, content_type, size, sha256, object_key, created_at FROM files \
          WHERE account_id = ?1 AND sha256 = ?2 AND size = ?3 ORDER BY created_at LIMIT 1",
     )
     .bind(&[text(account_id), text(sha256_hex), num(size)])
@@ -607,4 +608,32 @@ pub async fn release_idempotency(db: &D1Database, scope: &str, key: &str) -> Api
         .await
         .map_err(db_err)?;
     Ok(())
+}
+
+/// Deletes the file record; true if it existed (and belonged to the account).
+pub async fn delete_file(db: &D1Database, account_id: &str, file_id: &str) -> ApiResult<bool> {
+    let result = db
+        .prepare("DELETE FROM files WHERE id = ?1 AND account_id = ?2")
+        .bind(&[text(file_id), text(account_id)])
+        .map_err(db_err)?
+        .run()
+        .await
+        .map_err(db_err)?;
+    Ok(result.meta().map_err(db_err)?.and_then(|m| m.changes).unwrap_or(0) > 0)
+}
+
+/// How many file records still point at an object (dedup clones share objects).
+pub async fn object_references(db: &D1Database, object_key: &str) -> ApiResult<u64> {
+    #[derive(Deserialize)]
+    struct Row {
+        n: u64,
+    }
+    let row: Option<Row> = db
+        .prepare("SELECT COUNT(*) AS n FROM files WHERE object_key = ?1")
+        .bind(&[text(object_key)])
+        .map_err(db_err)?
+        .first(None)
+        .await
+        .map_err(db_err)?;
+    Ok(row.map(|r| r.n).unwrap_or(0))
 }

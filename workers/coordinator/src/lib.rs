@@ -48,6 +48,8 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         VendorProvision => return accounts::vendor_provision(&mut req, env, &db).await,
         VendorUpgrade => return accounts::vendor_upgrade(&mut req, env, &db).await,
         RotateKey => return accounts::rotate_key(&req, &db).await,
+        AuthorizeDownload => return files::authorize_download(&mut req, env, &db).await,
+        RecordUsage => return files::record_usage(&mut req, env, &db).await,
         _ => {}
     }
     let caller = authenticate(&req, &db).await?;
@@ -59,6 +61,9 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         FinalizeUpload => upload::finalize_upload(req, env, &db, &account).await,
         GetFile { file_id } => files::get_file(env, &db, &caller, &file_id).await,
         Quota => accounts::quota(&db, &caller).await,
+        CreateLink { file_id } => files::create_link(req, env, &db, &caller, &file_id).await,
+        FileInfo { file_id } => files::file_info(&db, &caller, &file_id).await,
+        DeleteFile { file_id } => files::delete_file(env, &db, &caller, &file_id).await,
         SimpleUpload => accounts::simple_upload(req, env, &db, &caller, &origin).await,
         CheckDuplicate => files::check_duplicate(req, &db, &account, &origin).await,
         CacheChunk => sessions::cache_chunk(req, env, &db, &account).await,
@@ -67,9 +72,8 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         GetState { user_id, file_id } => sessions::get_state(&db, &account, &user_id, &file_id).await,
         Resume => sessions::resume(req, env, &db, &account).await,
         AbortUpload { file_id } => sessions::abort(env, &db, &account, &file_id, "client_abort").await,
-        Health | RecordPart | PlatformProvision | VendorProvision | VendorUpgrade | RotateKey => {
-            Err(ApiError::new(ErrorCode::NotFound))
-        }
+        Health | RecordPart | PlatformProvision | VendorProvision | VendorUpgrade | RotateKey | AuthorizeDownload
+        | RecordUsage => Err(ApiError::new(ErrorCode::NotFound)),
     }
 }
 

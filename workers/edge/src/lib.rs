@@ -6,6 +6,8 @@
 //! the payload hash and carries `x-amz-checksum-sha256`, so the store refuses a body that does
 //! not match and nothing is recorded.
 
+mod serve;
+
 use jetty_shared::auth::internal_signature;
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::protocol::*;
@@ -25,17 +27,19 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    respond(handle(req, &env).await)
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    respond(handle(req, &env, &ctx).await)
 }
 
-async fn handle(req: Request, env: &Env) -> ApiResult<Response> {
+async fn handle(req: Request, env: &Env, ctx: &Context) -> ApiResult<Response> {
     match EdgeEndpoint::from_request(req.method().as_ref(), &req.path())? {
         EdgeEndpoint::Health => {
             let id = var_or(env, "EDGE_ID", "edge");
             json_response(200, &serde_json::json!({"ok": true, "service": "edge", "edgeId": id})).map_err(internal)
         }
         EdgeEndpoint::UploadChunk => upload_chunk(req, env).await,
+        EdgeEndpoint::GetFile { file_id, head } => serve::get_file(req, env, ctx, &file_id, head).await,
+        EdgeEndpoint::Purge => serve::purge(req, env).await,
     }
 }
 
@@ -148,7 +152,16 @@ async fn upload_chunk(req: Request, env: &Env) -> ApiResult<Response> {
 }
 
 async fn report_part(env: &Env, record: &PartRecord) -> ApiResult<()> {
-    let body = serde_json::to_string(record).map_err(internal)?;
+    let resp = call_coordinator(env, "/internal/parts", record).await?;
+    match resp.status_code() {
+        200 => Ok(()),
+        _ => Err(coordinator_refusal(resp).await),
+    }
+}
+
+/// POSTs an HMAC-signed (INTERNAL_SECRET) JSON body to the coordinator over the service binding.
+pub(crate) async fn call_coordinator<T: serde::Serialize>(env: &Env, path: &str, body: &T) -> ApiResult<Response> {
+    let body = serde_json::to_string(body).map_err(internal)?;
     let signature = internal_signature(secret(env, "INTERNAL_SECRET")?.as_bytes(), body.as_bytes());
     let headers = Headers::new();
     headers.set("content-type", "application/json").map_err(internal)?;
@@ -157,27 +170,24 @@ async fn report_part(env: &Env, record: &PartRecord) -> ApiResult<()> {
     init.with_method(Method::Post)
         .with_headers(headers)
         .with_body(Some(body.into()));
-    let request = Request::new_with_init("https://coordinator/internal/parts", &init).map_err(internal)?;
+    let request = Request::new_with_init(&format!("https://coordinator{path}"), &init).map_err(internal)?;
     let coordinator = env.service("COORDINATOR").map_err(internal)?;
-    let mut resp = coordinator
+    coordinator
         .fetch_request(request)
         .await
-        .map_err(|e| storage_failure(format!("coordinator unreachable: {e}")))?;
-    match resp.status_code() {
-        200 => Ok(()),
-        status => {
-            // Pass the coordinator's own refusal (session aborted, bad size) through.
-            let text = resp.text().await.unwrap_or_default();
-            match serde_json::from_str::<jetty_shared::error::ErrorEnvelope>(&text)
-                .ok()
-                .and_then(|e| ErrorCode::from_wire(&e.error.code).map(|c| ApiError::with_message(c, e.error.message)))
-            {
-                Some(err) if status < 500 => Err(err),
-                _ => Err(storage_failure(format!(
-                    "coordinator refused the part record: {status}"
-                ))),
-            }
-        }
+        .map_err(|e| storage_failure(format!("coordinator unreachable: {e}")))
+}
+
+/// The coordinator's own refusal (4xx) passed through; its failures hidden as storage errors.
+pub(crate) async fn coordinator_refusal(mut resp: Response) -> ApiError {
+    let status = resp.status_code();
+    let text = resp.text().await.unwrap_or_default();
+    let refusal = serde_json::from_str::<jetty_shared::error::ErrorEnvelope>(&text)
+        .ok()
+        .and_then(|e| ErrorCode::from_wire(&e.error.code).map(|c| ApiError::with_message(c, e.error.message)));
+    match refusal {
+        Some(err) if status < 500 => err,
+        _ => storage_failure(format!("coordinator answered {status}")),
     }
 }
 

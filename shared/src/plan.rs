@@ -51,9 +51,10 @@ impl PartPlan {
                 ),
             ));
         }
-        // Round the preferred size to whole MiB; never below S3's floor or what 10,000 parts need.
-        let mut part_size = preferred.max(S3_MIN_PART_SIZE).div_ceil(MIB) * MIB;
-        part_size = part_size.max(needed).min(max_part);
+        // Clamp before rounding (a client-chosen size must not overflow), round to whole MiB,
+        // and never go below S3's floor or what 10,000 parts need.
+        let rounded = preferred.clamp(S3_MIN_PART_SIZE, max_part).div_ceil(MIB) * MIB;
+        let part_size = rounded.max(needed).min(max_part);
         let part_count = file_size.div_ceil(part_size);
         debug_assert!(part_count <= S3_MAX_PARTS);
         Ok(PartPlan {
@@ -179,6 +180,16 @@ mod tests {
         let capped = PartPlan::new(10 * 1024 * MIB, 64 * MIB, 6 * MIB).unwrap();
         assert!(capped.part_size <= 6 * MIB);
         assert_invariants(&capped, 6 * MIB);
+    }
+
+    #[test]
+    fn absurd_preferred_sizes_are_clamped_not_overflowed() {
+        for preferred in [0, 1, u64::MAX, u64::MAX - MIB] {
+            for size in [0, 10 * MIB, 37 * MIB + 3] {
+                let p = PartPlan::new(size, preferred, DEFAULT_BODY_LIMIT).unwrap();
+                assert_invariants(&p, DEFAULT_BODY_LIMIT);
+            }
+        }
     }
 
     #[test]

@@ -198,6 +198,10 @@ impl S3 {
         self.put_object(key, content_type, Vec::new(), now)
     }
 
+    pub fn head_object(&self, key: &str, now: SystemTime) -> Result<SignedRequest, ApiError> {
+        self.signed("HEAD", self.object_url(key), vec![], EMPTY_SHA256_HEX, None, now)
+    }
+
     pub fn delete_object(&self, key: &str, now: SystemTime) -> Result<SignedRequest, ApiError> {
         self.signed("DELETE", self.object_url(key), vec![], EMPTY_SHA256_HEX, None, now)
     }

@@ -8,7 +8,7 @@
 use crate::{db, file_url};
 use jetty_shared::auth::{api_key_hash, bearer, new_id};
 use jetty_shared::hash::Sha256Digest;
-use jetty_shared::idempotency::{decide, request_hash, valid_key, Decision, Recorded};
+use jetty_shared::idempotency::{decide, is_final, request_hash, valid_key, Decision, Recorded};
 use jetty_shared::plan::{PartPlan, S3_MIN_PART_SIZE};
 use jetty_shared::quota::{check_storage, quota_line, GB};
 use jetty_shared::seal;
@@ -84,13 +84,7 @@ async fn verified_webhook(req: &mut Request, env: &Env, secret_name: &str) -> Ap
     if secrets.is_empty() {
         return Err(internal(format!("{secret_name} has no usable secret")));
     }
-    let body = req
-        .bytes()
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::InvalidRequest))?;
-    if body.len() > WEBHOOK_BODY_LIMIT {
-        return Err(ApiError::new(ErrorCode::PayloadTooLarge));
-    }
+    let body = read_body(req, WEBHOOK_BODY_LIMIT).await?;
     let id = webhook::verify(
         &secrets,
         header(req, webhook::ID_HEADER).as_deref(),
@@ -127,36 +121,70 @@ async fn begin(env: &Env, db: &D1Database, keys: Vec<(String, String)>, hash: &s
     let key = seal_key(env, "idempotency")?;
     let mut claimed: Vec<(String, String)> = Vec::new();
     for (scope, k) in keys {
-        if db::claim_idempotency(db, &scope, &k, hash, now_millis()).await? {
-            claimed.push((scope, k));
-            continue;
+        // At most two rounds: a first claim, and one more after dropping an abandoned record.
+        let mut decided = None;
+        for _ in 0..2 {
+            if db::claim_idempotency(db, &scope, &k, hash, now_millis()).await? {
+                decided = Some(Ok(None));
+                break;
+            }
+            let Some(row) = db::idempotency_record(db, &scope, &k).await? else {
+                continue;
+            };
+            let context = format!("{scope}:{k}");
+            let recorded = match (row.status, row.response.as_deref()) {
+                (Some(status), Some(sealed)) => match seal::open(&key, &context, sealed) {
+                    Some(body) => Recorded::Answered {
+                        request_hash: row.request_hash.clone(),
+                        status,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    },
+                    None => Recorded::Unreadable {
+                        request_hash: row.request_hash.clone(),
+                    },
+                },
+                _ => Recorded::Running {
+                    request_hash: row.request_hash.clone(),
+                    started_ms: row.created_at,
+                },
+            };
+            match decide(Some(&recorded), hash, now_millis()) {
+                Ok(Decision::Reclaim) => db::drop_idempotency(db, &scope, &k, row.created_at).await?,
+                Ok(Decision::Replay(status, body)) => {
+                    decided = Some(Ok(Some((status, body))));
+                    break;
+                }
+                Ok(Decision::Proceed) => {}
+                Err(e) => {
+                    decided = Some(Err(e));
+                    break;
+                }
+            }
         }
-        let row = db::idempotency_record(db, &scope, &k).await?;
-        let recorded = row.map(|r| Recorded {
-            request_hash: r.request_hash,
-            response: r
-                .status
-                .zip(r.response.and_then(|s| seal::open(&key, &format!("{scope}:{k}"), &s)))
-                .map(|(status, body)| (status, String::from_utf8_lossy(&body).into_owned())),
-        });
-        let outcome = match decide(recorded.as_ref(), hash) {
-            Ok(Decision::Replay(status, body)) => {
+        match decided {
+            Some(Ok(None)) => claimed.push((scope, k)),
+            Some(Ok(Some((status, body)))) => {
+                release(db, &claimed).await;
                 let headers = Headers::new();
                 headers.set("content-type", "application/json").map_err(internal)?;
                 headers.set("idempotent-replayed", "true").map_err(internal)?;
-                Ok(Begin::Replay(
+                return Ok(Begin::Replay(
                     Response::ok(body)
                         .map_err(internal)?
                         .with_status(status)
                         .with_headers(headers),
-                ))
+                ));
             }
-            // The record vanished between the two statements: the first request just failed.
-            Ok(Decision::Proceed) => Err(ApiError::new(ErrorCode::IdempotencyInProgress)),
-            Err(e) => Err(e),
-        };
-        release(db, &claimed).await;
-        return outcome;
+            Some(Err(e)) => {
+                release(db, &claimed).await;
+                return Err(e);
+            }
+            // Lost both races for this key: another request holds it right now.
+            None => {
+                release(db, &claimed).await;
+                return Err(ApiError::new(ErrorCode::IdempotencyInProgress));
+            }
+        }
     }
     Ok(Begin::Proceed(claimed))
 }
@@ -177,12 +205,16 @@ async fn finish(
 ) -> ApiResult<Response> {
     let (status, body) = match result {
         Ok(ok) => ok,
-        Err(e) if e.status() < 500 => (e.status(), serde_json::to_value(e.to_body()).map_err(internal)?),
+        Err(e) if is_final(e.status()) => (e.status(), serde_json::to_value(e.to_body()).map_err(internal)?),
         Err(e) => {
             release(db, &claimed).await;
             return Err(e);
         }
     };
+    if !is_final(status) {
+        release(db, &claimed).await;
+        return json_response(status, &body).map_err(internal);
+    }
     let text = body.to_string();
     let key = seal_key(env, "idempotency")?;
     for (scope, k) in &claimed {
@@ -221,8 +253,8 @@ async fn provision_account(env: &Env, db: &D1Database, body: &[u8]) -> ApiResult
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::UnknownTier))?;
     let bucket = var_or(env, "S3_BUCKET", "");
-    let existing_answer = |account: db::ProvisionedAccount| {
-        let mut credentials = tier_fields(&tier);
+    let existing_answer = |account: db::ProvisionedAccount, actual: Option<jetty_shared::quota::Tier>| {
+        let mut credentials = tier_fields(actual.as_ref().unwrap_or(&tier));
         credentials["s3_bucket"] = json!(bucket);
         credentials["s3_prefix"] = json!(account.s3_prefix);
         credentials["provisioned_at"] = json!(account.provisioned_at.map(|ms| iso8601(ms / 1000)));
@@ -238,7 +270,8 @@ async fn provision_account(env: &Env, db: &D1Database, body: &[u8]) -> ApiResult
         )
     };
     if let Some(account) = db::account_by_external_user(db, &p.user_id).await? {
-        return Ok(existing_answer(account));
+        let actual = db::tier(db, &account.tier).await?;
+        return Ok(existing_answer(account, actual));
     }
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -266,7 +299,8 @@ async fn provision_account(env: &Env, db: &D1Database, body: &[u8]) -> ApiResult
         let account = db::account_by_external_user(db, &p.user_id)
             .await?
             .ok_or_else(|| internal("account vanished"))?;
-        return Ok(existing_answer(account));
+        let actual = db::tier(db, &account.tier).await?;
+        return Ok(existing_answer(account, actual));
     }
     let mut credentials = tier_fields(&tier);
     credentials["api_key"] = json!(api_key);
@@ -472,10 +506,7 @@ pub async fn simple_upload(
     let tier = account.tier();
     let now = now_millis();
     check_storage(&tier, db::storage_use(db, &account.id, now).await?, len)?;
-    let body = req
-        .bytes()
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::ChunkSizeMismatch))?;
+    let body = read_body(req, SIMPLE_UPLOAD_LIMIT as usize).await?;
     if body.len() as u64 != len {
         return Err(ApiError::new(ErrorCode::ChunkSizeMismatch));
     }

@@ -393,27 +393,31 @@ pub async fn insert_clone(
     name: Option<&str>,
     source: &FileRow,
     now: u64,
-) -> ApiResult<()> {
-    db.prepare(
-        "INSERT INTO files (id, account_id, session_id, name, content_type, size, sha256, object_key, created_at, \
-         deduplicated_from) VALUES (?1, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )
-    .bind(&[
-        text(file_id),
-        text(account_id),
-        name.map(text).unwrap_or(JsValue::NULL),
-        text(&source.content_type),
-        num(source.size),
-        text(&source.sha256),
-        text(&source.object_key),
-        num(now),
-        text(&source.id),
-    ])
-    .map_err(db_err)?
-    .run()
-    .await
-    .map_err(db_err)?;
-    Ok(())
+) -> ApiResult<bool> {
+    // Conditional on the source still existing: a clone racing the source's deletion either
+    // lands first (and keeps the object alive) or does not land at all.
+    let result = db
+        .prepare(
+            "INSERT INTO files (id, account_id, session_id, name, content_type, size, sha256, object_key, \
+             created_at, deduplicated_from) SELECT ?1, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9 \
+             WHERE EXISTS (SELECT 1 FROM files WHERE id = ?9)",
+        )
+        .bind(&[
+            text(file_id),
+            text(account_id),
+            name.map(text).unwrap_or(JsValue::NULL),
+            text(&source.content_type),
+            num(source.size),
+            text(&source.sha256),
+            text(&source.object_key),
+            num(now),
+            text(&source.id),
+        ])
+        .map_err(db_err)?
+        .run()
+        .await
+        .map_err(db_err)?;
+    Ok(result.meta().map_err(db_err)?.and_then(|m| m.changes).unwrap_or(0) > 0)
 }
 
 pub async fn bandwidth_used(db: &D1Database, account_id: &str, period: &str) -> ApiResult<u64> {
@@ -442,6 +446,32 @@ pub async fn add_bandwidth(db: &D1Database, account_id: &str, period: &str, byte
     .await
     .map_err(db_err)?;
     Ok(())
+}
+
+/// Adds `bytes` to the month's usage if the total stays within `quota`; false otherwise.
+/// Zero bytes always fit (a HEAD or 304 is allowed even at the limit).
+pub async fn add_bandwidth_within(
+    db: &D1Database,
+    account_id: &str,
+    period: &str,
+    bytes: u64,
+    quota: u64,
+) -> ApiResult<bool> {
+    if bytes == 0 {
+        return Ok(true);
+    }
+    let result = db
+        .prepare(
+            "INSERT INTO bandwidth_usage (account_id, period, bytes) SELECT ?1, ?2, ?3 WHERE ?3 <= ?4 \
+             ON CONFLICT (account_id, period) DO UPDATE SET bytes = bytes + excluded.bytes \
+             WHERE bandwidth_usage.bytes + excluded.bytes <= ?4",
+        )
+        .bind(&[text(account_id), text(period), num(bytes), num(quota)])
+        .map_err(db_err)?
+        .run()
+        .await
+        .map_err(db_err)?;
+    Ok(result.meta().map_err(db_err)?.and_then(|m| m.changes).unwrap_or(0) > 0)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -495,7 +525,9 @@ pub struct NewAccount<'a> {
     pub now: u64,
 }
 
-/// Creates the account with its key and secret; false if the platform user already has one.
+/// Creates the account with its key and secret in one batch (a D1 transaction); false if the
+/// platform user already has an account. The credential rows are conditional on this call's
+/// fresh account id, so a lost race inserts nothing.
 pub async fn insert_provisioned_account(db: &D1Database, a: &NewAccount<'_>) -> ApiResult<bool> {
     let account = db
         .prepare(
@@ -511,13 +543,28 @@ pub async fn insert_provisioned_account(db: &D1Database, a: &NewAccount<'_>) -> 
             text(a.s3_prefix),
         ])
         .map_err(db_err)?;
-    let result = account.run().await.map_err(db_err)?;
-    if result.meta().map_err(db_err)?.and_then(|m| m.changes).unwrap_or(0) == 0 {
-        return Ok(false);
-    }
-    insert_credential(db, a.id, a.key_hash, "key", a.now).await?;
-    insert_credential(db, a.id, a.secret_hash, "secret", a.now).await?;
-    Ok(true)
+    let credential = |hash: &str, kind: &str| {
+        db.prepare(
+            "INSERT INTO api_keys (key_hash, account_id, label, created_at, kind) \
+             SELECT ?1, ?2, ?3, ?4, ?3 WHERE EXISTS (SELECT 1 FROM accounts WHERE id = ?2)",
+        )
+        .bind(&[text(hash), text(a.id), text(kind), num(a.now)])
+        .map_err(db_err)
+    };
+    let results = db
+        .batch(vec![
+            account,
+            credential(a.key_hash, "key")?,
+            credential(a.secret_hash, "secret")?,
+        ])
+        .await
+        .map_err(db_err)?;
+    let created = results
+        .first()
+        .and_then(|r| r.meta().ok().flatten())
+        .and_then(|m| m.changes)
+        .unwrap_or(0);
+    Ok(created > 0)
 }
 
 pub async fn insert_credential(db: &D1Database, account_id: &str, hash: &str, kind: &str, now: u64) -> ApiResult<()> {
@@ -557,6 +604,7 @@ pub struct IdempotencyRow {
     pub request_hash: String,
     pub status: Option<u16>,
     pub response: Option<String>,
+    pub created_at: u64,
 }
 
 /// Claims (scope, key) for a first request; false if a record already exists.
@@ -581,17 +629,30 @@ pub async fn claim_idempotency(
 }
 
 pub async fn idempotency_record(db: &D1Database, scope: &str, key: &str) -> ApiResult<Option<IdempotencyRow>> {
-    db.prepare("SELECT request_hash, status, response FROM idempotency_records WHERE scope = ?1 AND key = ?2")
-        .bind(&[text(scope), text(key)])
-        .map_err(db_err)?
-        .first(None)
-        .await
-        .map_err(db_err)
+    db.prepare(
+        "SELECT request_hash, status, response, created_at FROM idempotency_records WHERE scope = ?1 AND key = ?2",
+    )
+    .bind(&[text(scope), text(key)])
+    .map_err(db_err)?
+    .first(None)
+    .await
+    .map_err(db_err)
 }
 
 pub async fn finish_idempotency(db: &D1Database, scope: &str, key: &str, status: u16, sealed: &str) -> ApiResult<()> {
     db.prepare("UPDATE idempotency_records SET status = ?3, response = ?4 WHERE scope = ?1 AND key = ?2")
         .bind(&[text(scope), text(key), num(u64::from(status)), text(sealed)])
+        .map_err(db_err)?
+        .run()
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Drops a record found abandoned or unreadable, if it is still the one that was read.
+pub async fn drop_idempotency(db: &D1Database, scope: &str, key: &str, created_at: u64) -> ApiResult<()> {
+    db.prepare("DELETE FROM idempotency_records WHERE scope = ?1 AND key = ?2 AND created_at = ?3")
+        .bind(&[text(scope), text(key), num(created_at)])
         .map_err(db_err)?
         .run()
         .await

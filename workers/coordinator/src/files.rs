@@ -20,13 +20,7 @@ pub async fn get_file(env: &Env, db: &D1Database, account: &db::Account, file_id
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
     // Downloads count against the month's bandwidth quota, checked before any byte moves.
-    let period = billing_period(now_secs());
-    check_bandwidth(
-        &account.tier(),
-        db::bandwidth_used(db, &account.id, &period).await?,
-        file.size,
-    )?;
-    db::add_bandwidth(db, &account.id, &period, file.size).await?;
+    count_bandwidth(db, account, file.size).await?;
     let s3 = s3_from_env(env)?;
     let get = s3.get_object(&file.object_key, None, now_system_time())?;
     let resp = send_signed(&get, None).await?;
@@ -46,19 +40,18 @@ pub async fn get_file(env: &Env, db: &D1Database, account: &db::Account, file_id
     Ok(Response::builder().with_status(200).with_headers(headers).body(body))
 }
 
-/// A new file record of `account` on the object of `source` (zero bytes moved); its id.
-pub async fn clone_file(db: &D1Database, account: &str, name: Option<&str>, source: &db::FileRow) -> ApiResult<String> {
+/// A new file record of `account` on the object of `source` (zero bytes moved); its id, or
+/// None if the source was deleted meanwhile.
+pub async fn clone_file(
+    db: &D1Database,
+    account: &str,
+    name: Option<&str>,
+    source: &db::FileRow,
+) -> ApiResult<Option<String>> {
     let file_id = new_id("fil", &random_bytes()?);
-    db::insert_clone(
-        db,
-        account,
-        &file_id,
-        name.or(source.name.as_deref()),
-        source,
-        now_millis(),
-    )
-    .await?;
-    Ok(file_id)
+    let name = name.or(source.name.as_deref());
+    let cloned = db::insert_clone(db, account, &file_id, name, source, now_millis()).await?;
+    Ok(cloned.then_some(file_id))
 }
 
 /// `POST /api/jetty/check-duplicate`: exact SHA-256 + size match among the caller's files.
@@ -97,6 +90,18 @@ async fn own_file(db: &D1Database, account_id: &str, file_id: &str) -> ApiResult
     db::file_for_account(db, account_id, file_id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound))
+}
+
+/// Adds `bytes` to this month's bandwidth only if they fit the quota, in one statement, so
+/// concurrent downloads cannot together overrun it.
+async fn count_bandwidth(db: &D1Database, account: &db::Account, bytes: u64) -> ApiResult<()> {
+    let tier = account.tier();
+    let period = billing_period(now_secs());
+    if !db::add_bandwidth_within(db, &account.id, &period, bytes, tier.bandwidth_quota_bytes).await? {
+        check_bandwidth(&tier, db::bandwidth_used(db, &account.id, &period).await?, bytes)?;
+        return Err(ApiError::new(ErrorCode::BandwidthQuotaExceeded));
+    }
+    Ok(())
 }
 
 /// `POST /api/files/:id/link`: a signed, expiring URL on an edge; anyone holding it can read
@@ -185,20 +190,18 @@ pub async fn authorize_download(req: &mut Request, env: &Env, db: &D1Database) -
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidApiKey))?;
     let file = own_file(db, &account.id, &ask.file_id).await?;
-    let bytes = if ask.no_body {
+    let unchanged = not_modified(
+        ask.if_none_match.as_deref(),
+        ask.if_modified_since.as_deref(),
+        &format!("\"{}\"", file.sha256),
+        file.created_at / 1000,
+    );
+    let bytes = if ask.no_body || unchanged {
         0
     } else {
         parse_range(ask.range.as_deref(), file.size).len(file.size)
     };
-    let period = billing_period(now_secs());
-    check_bandwidth(
-        &account.tier(),
-        db::bandwidth_used(db, &account.id, &period).await?,
-        bytes,
-    )?;
-    if bytes > 0 {
-        db::add_bandwidth(db, &account.id, &period, bytes).await?;
-    }
+    count_bandwidth(db, &account, bytes).await?;
     json_response(200, &claims_for(&account.id, &file, now_secs() + 60)).map_err(internal)
 }
 

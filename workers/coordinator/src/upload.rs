@@ -59,8 +59,12 @@ pub async fn optimal_edges(
     let plan = PartPlan::new(body.file_size, preferred, body_limit)?;
 
     // Exact-content dedup within the account: a new file record on the existing object.
-    if let Some(existing) = db::file_by_content(db, &account.id, &file_hash.to_hex(), body.file_size).await? {
-        let clone = files::clone_file(db, &account.id, body.file_name.as_deref(), &existing).await?;
+    let existing = db::file_by_content(db, &account.id, &file_hash.to_hex(), body.file_size).await?;
+    let clone = match &existing {
+        Some(source) => files::clone_file(db, &account.id, body.file_name.as_deref(), source).await?,
+        None => None,
+    };
+    if let Some(clone) = clone {
         let answer = OptimalEdgesResponse {
             strategy: None,
             edges: Vec::new(),
@@ -120,7 +124,14 @@ pub async fn optimal_edges(
     } else {
         match start_multipart(env, &object_key, &content_type).await {
             Ok(id) => {
-                db::set_upload_id(db, &session_id, &id).await?;
+                if let Err(e) = db::set_upload_id(db, &session_id, &id).await {
+                    // The sweeper could not abort an upload it does not know: abort it now.
+                    if let Ok(abort) = s3_from_env(env)?.abort_multipart_upload(&object_key, &id, now_system_time()) {
+                        let _ = send_signed(&abort, None).await;
+                    }
+                    let _ = db::close_session(db, &session_id, "aborted", "storage_error", now_millis()).await;
+                    return Err(e);
+                }
                 id
             }
             Err(e) => {
@@ -262,9 +273,18 @@ pub async fn finalize_session(
     let refusal = s3::parse_error(&text);
     if status != 200 || refusal.is_some() {
         let (code, message) = refusal.map(|e| (e.code, e.message)).unwrap_or_default();
-        // A concurrent finalize completed it first: answer with the file it recorded.
-        if code == "NoSuchUpload" && db::file_for_account(db, account, &session.file_id).await?.is_some() {
-            return finalized_file(db, account, &session.file_id, origin).await;
+        // A concurrent finalize completed it first: answer with the file it recorded. Or an
+        // earlier finalize completed it in S3 but failed to record it: the object is there with
+        // its planned size, so record it now instead of losing the upload.
+        if code == "NoSuchUpload" {
+            if db::file_for_account(db, account, &session.file_id).await?.is_none()
+                && object_size(&s3, &session.object_key).await? == Some(session.file_size)
+            {
+                db::complete_session(db, session, now_millis()).await?;
+            }
+            if db::file_for_account(db, account, &session.file_id).await?.is_some() {
+                return finalized_file(db, account, &session.file_id, origin).await;
+            }
         }
         return Err(storage_failure(format!(
             "CompleteMultipartUpload: {status} {code}: {message}"
@@ -272,6 +292,20 @@ pub async fn finalize_session(
     }
     db::complete_session(db, session, now_millis()).await?;
     finalized_file(db, account, &session.file_id, origin).await
+}
+
+/// The stored size of an object, None if it does not exist.
+async fn object_size(s3: &jetty_shared::s3::S3, key: &str) -> ApiResult<Option<u64>> {
+    let resp = send_signed(&s3.head_object(key, now_system_time())?, None).await?;
+    if resp.status_code() != 200 {
+        return Ok(None);
+    }
+    Ok(resp
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse().ok()))
 }
 
 pub async fn finalized_file(db: &D1Database, account: &str, file_id: &str, origin: &str) -> ApiResult<Response> {

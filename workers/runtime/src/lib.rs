@@ -71,24 +71,35 @@ pub fn bearer_token(req: &Request) -> Option<String> {
     header(req, "authorization").and_then(|h| jetty_shared::auth::bearer(&h).map(str::to_owned))
 }
 
+/// Reads a small body: `Content-Length` must be present and at most `limit`, so nothing
+/// larger is ever pulled into WASM memory (checked again on the bytes actually read).
+pub async fn read_body(req: &mut Request, limit: usize) -> ApiResult<Vec<u8>> {
+    let declared = header(req, "content-length")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .ok_or_else(|| ApiError::new(ErrorCode::LengthRequired))?;
+    let too_large = || {
+        ApiError::with_message(
+            ErrorCode::PayloadTooLarge,
+            format!("bodies here are limited to {limit} bytes"),
+        )
+    };
+    if declared > limit {
+        return Err(too_large());
+    }
+    let bytes = req
+        .bytes()
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::InvalidRequest))?;
+    if bytes.len() > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
 /// Reads a JSON body of at most `limit` bytes; malformed input is `invalid_json` with serde's
 /// description (which names fields and positions, never server internals).
 pub async fn read_json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> ApiResult<T> {
-    if let Some(len) = header(req, "content-length").and_then(|v| v.parse::<usize>().ok()) {
-        if len > limit {
-            return Err(ApiError::with_message(
-                ErrorCode::PayloadTooLarge,
-                format!("JSON bodies are limited to {limit} bytes"),
-            ));
-        }
-    }
-    let bytes = req.bytes().await.map_err(|_| ApiError::new(ErrorCode::InvalidJson))?;
-    if bytes.len() > limit {
-        return Err(ApiError::with_message(
-            ErrorCode::PayloadTooLarge,
-            format!("JSON bodies are limited to {limit} bytes"),
-        ));
-    }
+    let bytes = read_body(req, limit).await?;
     serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::with_message(ErrorCode::InvalidJson, format!("invalid JSON body: {e}")))
 }

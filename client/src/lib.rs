@@ -3,8 +3,10 @@
 //! finalize, resume interrupted uploads from the server's records, and read files back with
 //! their SHA-256 checked.
 
+mod download;
 mod transfer;
 
+pub use download::DownloadOptions;
 pub use transfer::{hash_file, hash_parts, LocalState, Progress, StateStore, UploadOptions, UploadOutcome};
 
 use futures::stream::StreamExt;
@@ -137,6 +139,43 @@ impl Client {
         json_or_error(resp).await
     }
 
+    pub async fn file_info(&self, file_id: &str) -> Result<FileInfoResponse, ClientError> {
+        let resp = self
+            .http
+            .get(format!("{}/api/files/{file_id}/info", self.base_url))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await?;
+        json_or_error(resp).await
+    }
+
+    /// A signed download link valid for `ttl_seconds`.
+    pub async fn link(
+        &self,
+        file_id: &str,
+        ttl_seconds: Option<u64>,
+        download: bool,
+    ) -> Result<LinkResponse, ClientError> {
+        let resp = self
+            .http
+            .post(format!("{}/api/files/{file_id}/link", self.base_url))
+            .bearer_auth(&self.api_key)
+            .json(&LinkRequest { ttl_seconds, download })
+            .send()
+            .await?;
+        json_or_error(resp).await
+    }
+
+    pub async fn delete(&self, file_id: &str) -> Result<serde_json::Value, ClientError> {
+        let resp = self
+            .http
+            .delete(format!("{}/api/files/{file_id}", self.base_url))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await?;
+        json_or_error(resp).await
+    }
+
     pub async fn abort(&self, file_id: &str) -> Result<serde_json::Value, ClientError> {
         let resp = self
             .http
@@ -147,8 +186,8 @@ impl Client {
         json_or_error(resp).await
     }
 
-    /// Downloads a file to `out`, checking its SHA-256 against the server's record.
-    pub async fn download(&self, file_id: &str, out: &Path) -> Result<(u64, Sha256Digest), ClientError> {
+    /// Downloads a file to `out` through the coordinator (origin path), checking its SHA-256.
+    pub async fn download_from_origin(&self, file_id: &str, out: &Path) -> Result<(u64, Sha256Digest), ClientError> {
         let resp = self
             .http
             .get(format!("{}/api/files/{file_id}", self.base_url))

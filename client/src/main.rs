@@ -63,8 +63,29 @@ enum Command {
     Status { file_id: String },
     /// Abort an upload session and discard its uploaded parts.
     Abort { file_id: String },
-    /// Download a file and check its SHA-256.
-    Download { file_id: String, out: PathBuf },
+    /// Download a file through the edges (parallel ranged reads, resumable) and check its SHA-256.
+    Download {
+        file_id: String,
+        out: PathBuf,
+        /// Ranges in flight at once.
+        #[arg(long, short = 'j', default_value_t = 8)]
+        concurrency: usize,
+        /// Read through the coordinator instead of the edges.
+        #[arg(long)]
+        origin: bool,
+    },
+    /// Print a signed, expiring download link.
+    Link {
+        file_id: String,
+        /// Seconds the link stays valid (at most 7 days).
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+        /// Make browsers save the file instead of showing it.
+        #[arg(long)]
+        attachment: bool,
+    },
+    /// Delete a file (its object goes when no deduplicated copy still uses it).
+    Delete { file_id: String },
     /// Your account.
     Account {
         #[command(subcommand)]
@@ -354,8 +375,29 @@ async fn run(cli: &Cli, url: &str, api_key: &str) -> Result<(), ClientError> {
         }
         // Operator commands run before authentication, in `admin`.
         Command::Admin { .. } => {}
-        Command::Download { file_id, out } => {
-            let (size, digest) = client.download(file_id, out).await?;
+        Command::Download {
+            file_id,
+            out,
+            concurrency,
+            origin,
+        } => {
+            let (size, digest) = if *origin {
+                client.download_from_origin(file_id, out).await?
+            } else {
+                let opts = jetty_client::DownloadOptions {
+                    concurrency: (*concurrency).clamp(1, 64),
+                    ..Default::default()
+                };
+                let bar = progress_bar(cli, 0);
+                let on_progress = bar.clone();
+                let progress: jetty_client::Progress = Arc::new(move |done, total| {
+                    on_progress.set_length(total);
+                    on_progress.set_position(done);
+                });
+                let result = client.download(file_id, out, &opts, Some(progress)).await;
+                bar.finish_and_clear();
+                result?
+            };
             if cli.json {
                 println!(
                     "{}",
@@ -367,6 +409,31 @@ async fn run(cli: &Cli, url: &str, api_key: &str) -> Result<(), ClientError> {
                     out.display(),
                     digest.to_hex()
                 );
+            }
+        }
+        Command::Link {
+            file_id,
+            ttl,
+            attachment,
+        } => {
+            let link = client.link(file_id, Some(*ttl), *attachment).await?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&link).unwrap_or_default());
+            } else {
+                println!("{}", link.url);
+                eprintln!(
+                    "valid until {} (via {})",
+                    jetty_shared::state::iso8601(link.expires_at),
+                    link.edge_id
+                );
+            }
+        }
+        Command::Delete { file_id } => {
+            let answer = client.delete(file_id).await?;
+            if cli.json {
+                println!("{answer}");
+            } else {
+                println!("deleted {file_id}");
             }
         }
     }

@@ -103,6 +103,32 @@ times=()
 for ((r = 0; r < RUNS; r++)); do times+=("$(time_aws "$BIG")"); done
 AWS=$(median "${times[@]}")
 
+log "downloads: jetty (parallel ranges through the edges) vs aws s3 cp, same object"
+BIG_ID=$(jetty_upload "$BIG")
+times=()
+for ((r = 0; r < RUNS; r++)); do
+  t0=$(now); "$JETTY" --url "$COORD" --api-key "$API_KEY" download "$BIG_ID" "$BENCH_DIR/dl.out" >/dev/null || die "download failed"; t1=$(now)
+  times+=("$(python3 -c "print($t1 - $t0)")"); rm -f "$BENCH_DIR/dl.out"
+done
+DL_JETTY=$(median "${times[@]}")
+times=()
+for ((r = 0; r < RUNS; r++)); do
+  t0=$(now); aws s3 cp --only-show-errors --endpoint-url "$S3_URL" "s3://jetty/accounts/acc_dev/files/$BIG_ID" "$BENCH_DIR/dl.out"; t1=$(now)
+  times+=("$(python3 -c "print($t1 - $t0)")"); rm -f "$BENCH_DIR/dl.out"
+done
+DL_AWS=$(median "${times[@]}")
+
+log "1 MiB reads at one edge: first read (origin: S3) vs second read (edge cache)"
+EDGE_URL="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["edges"][0]["url"])' "$JETTY_STATE/fleet.json")"
+ORIGIN=(); CACHED=()
+for ((r = 0; r < 20; r++)); do
+  head -c $((1024 * 1024)) /dev/urandom > "$BENCH_DIR/small.bin"
+  id=$(jetty_upload "$BENCH_DIR/small.bin")
+  read_ms() { curl -s -o /dev/null -w '%{time_total}' -H "authorization: Bearer $API_KEY" "$EDGE_URL/api/files/$id"; }
+  ORIGIN+=("$(read_ms)"); CACHED+=("$(read_ms)")
+done
+LAT_ORIGIN=$(median "${ORIGIN[@]}"); LAT_CACHED=$(median "${CACHED[@]}")
+
 echo
 echo "JettySpeed bench: ${SIZE_MIB} MiB file, median of $RUNS runs, local fleet (3 edges on workerd) -> Garage"
 printf '%-44s %10s %10s %8s\n' "way" "seconds" "MiB/s" "vs aws"
@@ -111,6 +137,16 @@ for row in "aws s3 cp (direct to S3)|$AWS" "jetty, store-verified passthrough (d
   printf '%-44s %10.2f %10s %7.2fx\n' "$name" "$secs" "$(mibps "$SIZE_MIB" "$secs")" "$(python3 -c "print($AWS / $secs)")"
 done
 printf '%-44s %10.2f %10s\n' "jetty, same bytes again (dedup hit)" "${RESULT[dup]}" "-"
+echo
+echo "Download of the same ${SIZE_MIB} MiB object, median of $RUNS runs"
+printf '%-44s %10s %10s %8s\n' "way" "seconds" "MiB/s" "vs aws"
+for row in "aws s3 cp (direct from S3)|$DL_AWS" "jetty download (8 ranges in flight, 3 edges)|$DL_JETTY"; do
+  name=${row%%|*}; secs=${row##*|}
+  printf '%-44s %10.2f %10s %7.2fx\n' "$name" "$secs" "$(mibps "$SIZE_MIB" "$secs")" "$(python3 -c "print($DL_AWS / $secs)")"
+done
+echo
+printf '1 MiB read at one edge (median of 20): origin %.1f ms, edge cache %.1f ms, ratio %.1fx\n' \
+  "$(python3 -c "print($LAT_ORIGIN * 1000)")" "$(python3 -c "print($LAT_CACHED * 1000)")" "$(python3 -c "print($LAT_ORIGIN / $LAT_CACHED)")"
 echo
 echo "workerd peak RSS (MiB; one process hosts the coordinator and 3 edges), 8 parts in flight"
 printf '%-32s %8s %14s %15s\n' "mode" "idle" "8 MiB parts" "95 MiB parts"

@@ -32,7 +32,8 @@ export AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$S3_SECRET_A
 S3_URL="http://127.0.0.1:$GARAGE_S3_PORT"
 
 start_fleet() { # start_fleet VERIFY_MODE
-  JETTY_VAR_OVERRIDES="VERIFY_MODE=$1" "$REPO_ROOT/scripts/fleet.sh" up >/dev/null 2>&1 || die "fleet did not start"
+  JETTY_VAR_OVERRIDES="VERIFY_MODE=$1" "$REPO_ROOT/scripts/fleet.sh" up > "$BENCH_DIR/fleet-up.log" 2>&1 ||
+    { tail -20 "$BENCH_DIR/fleet-up.log" >&2; die "fleet did not start"; }
   API_KEY="$(cat "$JETTY_STATE/dev-api-key")"
   COORD="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["coordinator"])' "$JETTY_STATE/fleet.json")"
   WORKERD_PID="$(pgrep -P "$(cat "$JETTY_STATE/fleet.pid")" workerd | head -1)"
@@ -104,6 +105,7 @@ for ((r = 0; r < RUNS; r++)); do times+=("$(time_aws "$BIG")"); done
 AWS=$(median "${times[@]}")
 
 log "downloads: jetty (parallel ranges through the edges) vs aws s3 cp, same object"
+perturb "$BIG"
 BIG_ID=$(jetty_upload "$BIG")
 times=()
 for ((r = 0; r < RUNS; r++)); do

@@ -11,11 +11,18 @@ COORDINATOR_PORT="${COORDINATOR_PORT:-8787}"
 export COORDINATOR_PORT
 FLEET_LOG="$JETTY_STATE/fleet.log"
 
+# Stops the workerd fleet and waits for it to exit, so a restart can bind its ports again.
+stop_workers() {
+  [ -f "$JETTY_STATE/fleet.pid" ] || return 0
+  local pid i
+  pid="$(cat "$JETTY_STATE/fleet.pid")"
+  kill "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  rm -f "$JETTY_STATE/fleet.pid"
+}
+
 fleet_down() {
-  if [ -f "$JETTY_STATE/fleet.pid" ]; then
-    kill "$(cat "$JETTY_STATE/fleet.pid")" 2>/dev/null || true
-    rm -f "$JETTY_STATE/fleet.pid"
-  fi
+  stop_workers
   "$REPO_ROOT/scripts/garage.sh" stop
 }
 
@@ -24,10 +31,7 @@ fleet_up() {
   ensure_dev_secrets
   "$REPO_ROOT/scripts/build.sh"
   "$REPO_ROOT/scripts/garage.sh" start
-  if [ -f "$JETTY_STATE/fleet.pid" ] && kill -0 "$(cat "$JETTY_STATE/fleet.pid")" 2>/dev/null; then
-    kill "$(cat "$JETTY_STATE/fleet.pid")" 2>/dev/null || true
-    sleep 1
-  fi
+  stop_workers
   log "starting coordinator and edges on workerd"
   rm -f "$JETTY_STATE/fleet.json"
   S3_ENDPOINT_OVERRIDE="http://127.0.0.1:$GARAGE_S3_PORT" nohup node "$REPO_ROOT/scripts/fleet.mjs" > "$FLEET_LOG" 2>&1 &

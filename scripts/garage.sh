@@ -63,7 +63,11 @@ start() {
 
 stop() {
   if [ -f "$GDIR/garage.pid" ]; then
-    kill "$(cat "$GDIR/garage.pid")" 2>/dev/null || true
+    local pid i
+    pid="$(cat "$GDIR/garage.pid")"
+    kill "$pid" 2>/dev/null || true
+    # Wait for it to exit, so a restart can bind its ports again.
+    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     rm -f "$GDIR/garage.pid"
   fi
 }

@@ -161,6 +161,26 @@ pub fn parse_http_date(text: &str) -> Option<u64> {
         .map(|d| d.as_secs())
 }
 
+/// The media type to store for a file: the uploader's, else one guessed from the name's
+/// extension, else `application/octet-stream`.
+pub fn content_type_for(declared: Option<&str>, name: Option<&str>) -> String {
+    if let Some(declared) = declared.map(str::trim).filter(|d| !d.is_empty()) {
+        return declared.to_owned();
+    }
+    let extension = name
+        .and_then(|n| n.rsplit_once('.'))
+        .map(|(_, ext)| ext.to_ascii_lowercase());
+    // HLS playlists and segments, which the generic table maps to legacy types players dislike.
+    let hls = match extension.as_deref() {
+        Some("m3u8") => Some("application/vnd.apple.mpegurl"),
+        Some("ts") => Some("video/mp2t"),
+        _ => None,
+    };
+    hls.or_else(|| name.and_then(|n| mime_guess::from_path(n).first_raw()))
+        .unwrap_or("application/octet-stream")
+        .to_owned()
+}
+
 /// `inline` or `attachment` with the file name, ASCII fallback plus RFC 8187 UTF-8 form.
 pub fn content_disposition(name: Option<&str>, attachment: bool) -> String {
     let kind = if attachment { "attachment" } else { "inline" };
@@ -267,6 +287,22 @@ mod tests {
     fn http_dates_round_trip() {
         assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+    }
+
+    #[test]
+    fn content_types_come_from_the_uploader_or_the_name() {
+        let table = [
+            (Some("text/csv"), Some("a.bin"), "text/csv"),
+            (None, Some("movie.mp4"), "video/mp4"),
+            (None, Some("index.m3u8"), "application/vnd.apple.mpegurl"),
+            (None, Some("segment.ts"), "video/mp2t"),
+            (None, Some("notes.txt"), "text/plain"),
+            (None, Some("no-extension"), "application/octet-stream"),
+            (Some(" "), None, "application/octet-stream"),
+        ];
+        for (declared, name, want) in table {
+            assert_eq!(content_type_for(declared, name), want, "{declared:?} {name:?}");
+        }
     }
 
     #[test]

@@ -489,9 +489,10 @@ pub async fn simple_upload(
                 "X-Filename must name the file (1-255 characters, no '/')",
             )
         })?;
-    let content_type = header(req, "content-type")
-        .filter(|c| c.len() <= 255 && c.is_ascii() && !c.chars().any(|ch| ch.is_ascii_control()))
-        .unwrap_or_else(|| "application/octet-stream".to_owned());
+    let declared = header(req, "content-type").filter(|c| {
+        c.len() <= 255 && c.is_ascii() && !c.chars().any(|ch| ch.is_ascii_control()) && c != "application/octet-stream"
+    });
+    let content_type = jetty_shared::download::content_type_for(declared.as_deref(), Some(&name));
     let len: u64 = header(req, "content-length")
         .and_then(|v| v.trim().parse().ok())
         .ok_or_else(|| ApiError::new(ErrorCode::LengthRequired))?;

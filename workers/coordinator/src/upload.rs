@@ -41,10 +41,8 @@ pub async fn optimal_edges(
             ));
         }
     }
-    let content_type = body
-        .content_type
-        .clone()
-        .unwrap_or_else(|| "application/octet-stream".to_owned());
+    let content_type =
+        jetty_shared::download::content_type_for(body.content_type.as_deref(), body.file_name.as_deref());
     if content_type.len() > 255 || !content_type.is_ascii() || content_type.chars().any(|c| c.is_ascii_control()) {
         return Err(ApiError::with_message(
             ErrorCode::InvalidRequest,

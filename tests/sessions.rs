@@ -296,8 +296,8 @@ async fn abort_track_fail_and_the_sweeper_leave_no_multipart_uploads() {
     .await;
     assert_eq!((status, body["status"].as_str()), (200, Some("aborted")), "{body}");
 
-    let (expiring, expiring_key) = session_with_one_part(&fleet, Some(1)).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (expiring, expiring_key) = session_with_one_part(&fleet, Some(3)).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     fleet.run_scheduled();
     assert_eq!(state(&fleet, &expiring.file_id).await.status, "expired");
 

@@ -38,7 +38,7 @@ pub async fn state_of(db: &D1Database, session: &db::SessionRow) -> ApiResult<Up
         plan: session.plan(),
         edges: session.edge_ids(),
         file_hash_hex: &session.file_hash,
-        expires_at_secs: session.expires_at / 1000,
+        expires_at_secs: session.expires_at.div_ceil(1000),
     };
     Ok(derive_state(facts, &tallies))
 }
@@ -67,7 +67,7 @@ pub async fn save_state(req: &mut Request, env: &Env, db: &D1Database, account: 
     }
     let ttl = (session.expires_at.saturating_sub(now_millis()) / 1000).max(60);
     kv_put(env, &format!("state:{account}:{}", session.file_id), &view, ttl).await;
-    let answer = serde_json::json!({ "ok": true, "expiresAt": iso8601(session.expires_at / 1000) });
+    let answer = serde_json::json!({ "ok": true, "expiresAt": iso8601(session.expires_at.div_ceil(1000)) });
     json_response(200, &answer).map_err(internal)
 }
 
@@ -90,7 +90,7 @@ pub async fn resume(req: &mut Request, env: &Env, db: &D1Database, account: &str
         key: session.object_key.clone(),
         uid: session.s3_upload_id.clone(),
         plan,
-        exp: session.expires_at / 1000,
+        exp: session.expires_at.div_ceil(1000),
     };
     let upload = UploadTicket {
         file_id: session.file_id.clone(),

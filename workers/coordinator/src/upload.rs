@@ -146,7 +146,7 @@ pub async fn optimal_edges(
         key: object_key,
         uid: upload_id,
         plan,
-        exp: expires_at_ms / 1000,
+        exp: expires_at_ms.div_ceil(1000),
     };
     let upload_token = token::sign(&claims, secret(env, "TOKEN_SECRET")?.as_bytes());
     let total_weighted_edges = edges.len() as f64;
@@ -168,7 +168,7 @@ pub async fn optimal_edges(
             part_size: plan.part_size,
             part_count: plan.part_count,
             upload_token,
-            expires_at: expires_at_ms / 1000,
+            expires_at: expires_at_ms.div_ceil(1000),
         }),
     };
     json_response(200, &answer).map_err(internal)

@@ -16,19 +16,25 @@ cargo clippy -q -p jetty-shared -p jetty-client -p jetty-fleet-tests --all-targe
 log "clippy (workers, wasm32)"
 cargo clippy -q -p jetty-worker-runtime -p jetty-coordinator -p jetty-edge --target wasm32-unknown-unknown -- -D warnings
 
+RESULTS="$(mktemp)"
+trap 'rm -f "$RESULTS"' EXIT
 log "unit tests"
-cargo test -q -p jetty-shared -p jetty-client
+cargo test -q -p jetty-shared -p jetty-client 2>&1 | tee -a "$RESULTS"
 
 # An isolated fleet for the tests, so a running dev fleet is left alone.
 export JETTY_STATE="$REPO_ROOT/.jetty/test"
 export GARAGE_S3_PORT=3910 GARAGE_RPC_PORT=3911 GARAGE_ADMIN_PORT=3913
 export COORDINATOR_PORT=8790 EDGE_PORT_OFFSET=100
 cleanup() { "$REPO_ROOT/scripts/fleet.sh" down >/dev/null 2>&1 || true; }
-trap cleanup EXIT
+trap 'cleanup; rm -f "$RESULTS"' EXIT
 cleanup
 # Every run starts from empty stores: tests never see a previous run's files or sessions.
 rm -rf "$JETTY_STATE/d1" "$JETTY_STATE/kv" "$JETTY_STATE/garage/meta" "$JETTY_STATE/garage/data" "$JETTY_STATE"/*-api-key
 "$REPO_ROOT/scripts/fleet.sh" up
 
 log "fleet integration tests"
-JETTY_BIN="$REPO_ROOT/target/release/jetty" cargo test -p jetty-fleet-tests -- --test-threads=2
+JETTY_BIN="$REPO_ROOT/target/release/jetty" cargo test -p jetty-fleet-tests --tests -- --test-threads=2 2>&1 | tee -a "$RESULTS"
+
+# One closing line with the totals of every test binary above.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "jetty: %d passed, %d failed\n", p, f; exit (f > 0) }' "$RESULTS"

@@ -12,6 +12,7 @@ pub mod protocol;
 pub mod quota;
 pub mod routes;
 pub mod s3;
+pub mod scoring;
 pub mod seal;
 pub mod session;
 pub mod state;

@@ -8,6 +8,7 @@ import { parse as parseToml } from "smol-toml";
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import path from "node:path";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
@@ -79,8 +80,13 @@ const coordinator = {
 };
 
 const edgeMain = path.join(edgeDir, edgeToml.main);
+// JETTY_FAULT_PROXY=1: each edge's public port is a TCP proxy in this process, which the control
+// port can take down and up again (an edge failing as clients see it). Off by default: the
+// proxy costs CPU the benchmarks should not pay.
+const faultProxy = process.env.JETTY_FAULT_PROXY === "1";
 const edges = Object.entries(edgeToml.env ?? {}).map(([envName, env]) => {
   const port = Number(env.vars.LOCAL_PORT) + edgePortOffset;
+  const socketPort = faultProxy ? port + 10000 : port;
   return {
     envName,
     id: env.vars.EDGE_ID,
@@ -98,8 +104,10 @@ const edges = Object.entries(edgeToml.env ?? {}).map(([envName, env]) => {
       bindings: { ...overrides(env.vars), ...workerSecrets },
       serviceBindings: Object.fromEntries((env.services ?? []).map((s) => [s.binding, s.service])),
       kvNamespaces: Object.fromEntries((env.kv_namespaces ?? []).map((k) => [k.binding, k.id])),
-      unsafeDirectSockets: [{ host: "127.0.0.1", port }],
+      unsafeDirectSockets: [{ host: "127.0.0.1", port: socketPort }],
     },
+    port,
+    socketPort,
   };
 });
 
@@ -177,18 +185,55 @@ const fleet = {
 fs.writeFileSync(path.join(state, "fleet.json"), JSON.stringify(fleet, null, 2), { mode: 0o600 });
 console.log(`[fleet] coordinator ${fleet.coordinator}`);
 for (const e of edges) console.log(`[fleet] edge ${e.id} (${e.envName}) ${e.url}`);
-// Control port (loopback): POST /scheduled fires the coordinator's cron handler through workerd.
-const coordinatorCron = coordinatorToml.triggers?.crons?.[0] ?? "*/5 * * * *";
+// Fault-injection proxies (see above).
+const proxies = new Map();
+function proxyUp(edge) {
+  if (proxies.get(edge.id)?.server.listening) return Promise.resolve();
+  const sockets = new Set();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(edge.socketPort, "127.0.0.1");
+    sockets.add(client).add(upstream);
+    const drop = () => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream); };
+    client.on("error", drop).on("close", drop);
+    upstream.on("error", drop).on("close", drop);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  proxies.set(edge.id, { server, sockets });
+  return new Promise((resolve) => server.listen(edge.port, "127.0.0.1", resolve));
+}
+function proxyDown(edge) {
+  const p = proxies.get(edge.id);
+  if (!p) return Promise.resolve();
+  for (const s of p.sockets) s.destroy();
+  return new Promise((resolve) => p.server.close(() => resolve()));
+}
+if (faultProxy) for (const e of edges) await proxyUp(e);
+
+// Cron: Miniflare does not run triggers, so the fleet fires the coordinator's scheduled handler
+// like Cloudflare would (every minute by default; JETTY_CRON_SECONDS to change), and at start.
+const coordinatorCron = coordinatorToml.triggers?.crons?.[0] ?? "* * * * *";
+async function fireCron() {
+  const worker = await mf.getWorker(coordinator.name);
+  return worker.scheduled({ cron: coordinatorCron, scheduledTime: new Date() });
+}
+await fireCron();
+const cronTimer = setInterval(() => fireCron().catch(() => {}), Number(process.env.JETTY_CRON_SECONDS ?? 60) * 1000);
 http
   .createServer(async (req, res) => {
+    const edgeSwitch = req.url?.match(/^\/edges\/([^/]+)\/(down|up)$/);
     if (req.method === "POST" && req.url === "/scheduled") {
       try {
-        const worker = await mf.getWorker(coordinator.name);
-        const result = await worker.scheduled({ cron: coordinatorCron, scheduledTime: new Date() });
+        const result = await fireCron();
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(result));
       } catch (e) {
         res.writeHead(500).end(String(e));
       }
+    } else if (req.method === "POST" && edgeSwitch && faultProxy) {
+      const edge = edges.find((e) => e.id === edgeSwitch[1]);
+      if (!edge) return res.writeHead(404).end();
+      await (edgeSwitch[2] === "down" ? proxyDown(edge) : proxyUp(edge));
+      res.writeHead(200).end();
     } else {
       res.writeHead(404).end();
     }
@@ -198,6 +243,7 @@ console.log(`[fleet] control ${fleet.control}`);
 console.log("[fleet] ready");
 
 const shutdown = async () => {
+  clearInterval(cronTimer);
   await mf.dispose().catch(() => {});
   process.exit(0);
 };

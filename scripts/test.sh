@@ -25,6 +25,8 @@ cargo test -q -p jetty-shared -p jetty-client 2>&1 | tee -a "$RESULTS"
 export JETTY_STATE="$REPO_ROOT/.jetty/test"
 export GARAGE_S3_PORT=3910 GARAGE_RPC_PORT=3911 GARAGE_ADMIN_PORT=3913
 export COORDINATOR_PORT=8790 EDGE_PORT_OFFSET=100
+# Edges behind fault-injection proxies, so a test can take one down mid-upload.
+export JETTY_FAULT_PROXY=1
 cleanup() { "$REPO_ROOT/scripts/fleet.sh" down >/dev/null 2>&1 || true; }
 trap 'cleanup; rm -f "$RESULTS"' EXIT
 cleanup

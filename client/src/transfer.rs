@@ -13,7 +13,7 @@ use jetty_shared::protocol::*;
 use jetty_shared::state::ResumeResponse;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -405,19 +405,21 @@ impl Client {
         }
         let weights: Vec<f64> = edges.iter().map(|e| e.weight).collect();
         let assignment = assign_weighted(&weights, state.chunks_remaining.len());
+        let failed: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
         let jobs = state
             .chunks_remaining
             .iter()
             .zip(assignment)
             .map(|(&number, edge_index)| {
                 let (meter, done, progress, edges) = (meter.clone(), done.clone(), progress.clone(), &edges);
-                let (token, known_hash) = (&upload.upload_token, hashes.get(&number).copied());
+                let (token, known_hash, failed) = (&upload.upload_token, hashes.get(&number).copied(), &failed);
                 async move {
                     let len = plan.part_len(number).unwrap_or(0);
                     let mut attempt = 0usize;
                     loop {
-                        // Retries rotate through the edges: a failing edge should not sink the part.
-                        let edge = &edges[(edge_index + attempt) % edges.len()];
+                        // Failover: skip edges that failed during this upload (their in-flight and
+                        // remaining parts move to the next ones); retries also rotate.
+                        let edge = pick_edge(edges, edge_index + attempt, failed);
                         match self
                             .send_part(edge, token, path, &plan, number, known_hash, Some(&meter))
                             .await
@@ -431,8 +433,17 @@ impl Client {
                             }
                             Err(e) if e.is_retryable() && attempt + 1 < opts.attempts as usize => {
                                 attempt += 1;
-                                let backoff = 200 * 2u64.pow(attempt.min(6) as u32) + rand::random::<u64>() % 200;
-                                tokio::time::sleep(Duration::from_millis(backoff)).await;
+                                let newly_failed = matches!(e, ClientError::Network(_) | ClientError::Server { .. })
+                                    && failed.lock().unwrap_or_else(|p| p.into_inner()).insert(edge.id.clone());
+                                if newly_failed {
+                                    // Tell the coordinator, so the next uploads rank the edge lower.
+                                    self.report_edge_failure(&edge.id, &e.to_string()).await;
+                                }
+                                // Another healthy edge is tried at once; the same one only after a pause.
+                                if pick_edge(edges, edge_index + attempt, failed).id == edge.id {
+                                    let backoff = 200 * 2u64.pow(attempt.min(6) as u32) + rand::random::<u64>() % 200;
+                                    tokio::time::sleep(Duration::from_millis(backoff)).await;
+                                }
                             }
                             Err(e) => return Err(e),
                         }
@@ -506,6 +517,34 @@ impl Client {
             .send()
             .await?;
         json_or_error(resp).await
+    }
+}
+
+/// The edge at `index` (round the list), or the next one that has not failed during this
+/// upload; when every edge failed, the one at `index` (retries may still get through).
+fn pick_edge<'a>(edges: &'a [EdgeInfo], index: usize, failed: &Mutex<HashSet<String>>) -> &'a EdgeInfo {
+    let failed = failed.lock().unwrap_or_else(|p| p.into_inner());
+    (0..edges.len())
+        .map(|k| &edges[(index + k) % edges.len()])
+        .find(|e| !failed.contains(&e.id))
+        .unwrap_or(&edges[index % edges.len()])
+}
+
+impl Client {
+    /// Best effort: a lost report only means the edge is de-ranked a little later.
+    async fn report_edge_failure(&self, edge_id: &str, reason: &str) {
+        let report = EdgeReport {
+            edge_id: edge_id.to_owned(),
+            reason: Some(reason.chars().take(200).collect()),
+        };
+        let _ = self
+            .http
+            .post(format!("{}/api/jetty/edge-report", self.base_url))
+            .bearer_auth(&self.api_key)
+            .json(&report)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
     }
 }
 
@@ -626,6 +665,31 @@ mod tests {
         assert_eq!(
             hash_file(path, 0, data.len() as u64).await.unwrap(),
             Sha256Digest::of(&data)
+        );
+    }
+
+    #[test]
+    fn failed_edges_are_skipped_until_none_is_left() {
+        let edge = |id: &str| EdgeInfo {
+            id: id.into(),
+            url: String::new(),
+            latency: 0,
+            load: 0,
+            distance: 0,
+            weight: 0.5,
+            bandwidth: 0,
+        };
+        let edges = [edge("a"), edge("b"), edge("c")];
+        let failed = Mutex::new(HashSet::new());
+        assert_eq!(pick_edge(&edges, 1, &failed).id, "b");
+        failed.lock().unwrap().insert("b".to_owned());
+        assert_eq!(pick_edge(&edges, 1, &failed).id, "c");
+        assert_eq!(pick_edge(&edges, 4, &failed).id, "c");
+        failed.lock().unwrap().extend(["a".to_owned(), "c".to_owned()]);
+        assert_eq!(
+            pick_edge(&edges, 2, &failed).id,
+            "c",
+            "all failed: keep trying the assigned one"
         );
     }
 

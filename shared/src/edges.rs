@@ -55,6 +55,7 @@ pub fn select_edges(edges: &[EdgeLocation], client: Option<Location>, max: usize
             load: 0,
             distance: d.round() as u32,
             weight: if total > 0.0 { s / total } else { 0.0 },
+            bandwidth: 0,
         })
         .collect()
 }

@@ -77,6 +77,9 @@ pub struct EdgeInfo {
     pub distance: u32,
     /// Share of the parts this edge should take; the weights sum to 1.
     pub weight: f64,
+    /// Recent per-request throughput through this edge, Mbit/s.
+    #[serde(default)]
+    pub bandwidth: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,7 +139,7 @@ pub struct ChunkReceipt {
 }
 
 /// Edge → coordinator (service binding): a part S3 accepted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PartRecord {
     pub session_id: String,
@@ -147,6 +150,21 @@ pub struct PartRecord {
     pub sha256: String,
     pub etag: String,
     pub edge_id: String,
+    /// Time the edge took to forward the part to the store.
+    #[serde(default)]
+    pub duration_ms: f64,
+    /// Parts in flight at the edge when this one finished (its load).
+    #[serde(default)]
+    pub inflight: u64,
+}
+
+/// `POST /api/jetty/edge-report`: a client saw an edge fail (timeout, refused, 5xx).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EdgeReport {
+    pub edge_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// `POST /api/edge/finalize-upload`.

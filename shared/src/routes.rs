@@ -55,6 +55,8 @@ pub enum CoordinatorEndpoint {
     AuthorizeDownload,
     /// Edge → coordinator: bytes served through a download link.
     RecordUsage,
+    /// A client saw an edge fail.
+    EdgeReport,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +147,7 @@ impl CoordinatorEndpoint {
             ["api", "agentcache", "quota"] => route(method, &["GET"], Quota),
             ["api", "agentcache", "rotate-key"] => route(method, &["POST"], RotateKey),
             ["api", "storage", "upload"] => route(method, &["POST"], SimpleUpload),
+            ["api", "jetty", "edge-report"] => route(method, &["POST"], EdgeReport),
             _ => Err(ApiError::new(ErrorCode::NotFound)),
         }
     }

@@ -19,7 +19,8 @@ use crate::protocol::{EdgeInfo, Location, Priority};
 use serde::{Deserialize, Serialize};
 
 pub const MAX_SELECTED: usize = 5;
-pub const STALE_AFTER_SECS: u64 = 120;
+/// Three missed probes (the coordinator probes every minute).
+pub const STALE_AFTER_SECS: u64 = 180;
 pub const MAX_ERROR_RATE: f64 = 0.5;
 /// Where a client is assumed to be when neither the request nor the network says (US central).
 pub const DEFAULT_LOCATION: Location = Location {
@@ -39,6 +40,55 @@ pub struct EdgeMetrics {
     pub error_rate: f64,
     /// Seconds since the newest measurement.
     pub age_secs: u64,
+    /// Whether the newest measurement succeeded: an edge whose last probe or request failed is
+    /// left out until it answers again.
+    pub last_ok: bool,
+}
+
+/// Parts one edge is expected to carry at once at full load (100 %).
+pub const EDGE_CAPACITY_PARTS: f64 = 16.0;
+
+/// An edge's events in the rolling window, as the coordinator's query sums them.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct WindowStats {
+    pub events: u64,
+    pub failures: u64,
+    /// Newest event, ms since the epoch.
+    pub newest_ms: u64,
+    pub newest_ok: bool,
+    /// Mean successful probe round trip, if any probe succeeded.
+    pub probe_latency_ms: Option<f64>,
+    pub part_bytes: u64,
+    pub part_ms: f64,
+    /// Parts in flight at the edge at its newest report.
+    pub inflight: Option<u64>,
+}
+
+impl WindowStats {
+    pub fn metrics(&self, distance_km: f64, now_ms: u64) -> EdgeMetrics {
+        // Throughput of the parts it forwarded, in Mbit/s; per part, as one client sees it.
+        let bandwidth = if self.part_bytes > 0 && self.part_ms > 0.0 {
+            self.part_bytes as f64 * 8.0 / (self.part_ms / 1000.0) / 1e6
+        } else {
+            DEFAULT_BANDWIDTH_MBPS
+        };
+        EdgeMetrics {
+            latency_ms: self
+                .probe_latency_ms
+                .unwrap_or_else(|| f64::from(estimated_rtt_ms(distance_km))),
+            load_percent: self
+                .inflight
+                .map_or(0.0, |n| (n as f64 / EDGE_CAPACITY_PARTS * 100.0).min(100.0)),
+            bandwidth_mbps: bandwidth,
+            error_rate: if self.events == 0 {
+                0.0
+            } else {
+                self.failures as f64 / self.events as f64
+            },
+            age_secs: now_ms.saturating_sub(self.newest_ms) / 1000,
+            last_ok: self.newest_ok,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -107,11 +157,12 @@ fn assumed(distance_km: f64) -> EdgeMetrics {
         bandwidth_mbps: DEFAULT_BANDWIDTH_MBPS,
         error_rate: 0.0,
         age_secs: 0,
+        last_ok: true,
     }
 }
 
 fn healthy(m: &EdgeMetrics) -> bool {
-    m.age_secs <= STALE_AFTER_SECS && m.error_rate <= MAX_ERROR_RATE
+    m.last_ok && m.age_secs <= STALE_AFTER_SECS && m.error_rate <= MAX_ERROR_RATE
 }
 
 /// Ranks the candidates for a client and returns up to `MAX_SELECTED` with weights summing to 1.
@@ -149,6 +200,7 @@ pub fn select(candidates: &[EdgeCandidate], client: Location, priority: Priority
             load: m.load_percent.round().clamp(0.0, 100.0) as u32,
             distance: d.round() as u32,
             weight: if total > 0.0 { s / total } else { 0.0 },
+            bandwidth: m.bandwidth_mbps.round().clamp(0.0, u32::MAX as f64) as u32,
         })
         .collect()
 }
@@ -197,6 +249,7 @@ mod tests {
             bandwidth_mbps: bw,
             error_rate: err,
             age_secs: 5,
+            last_ok: true,
         })
     }
 
@@ -295,6 +348,23 @@ mod tests {
                 vec!["nyc-1"],
             ),
             (
+                "an edge whose last request failed is excluded",
+                vec![
+                    EdgeCandidate {
+                        location: sfo.clone(),
+                        metrics: Some(EdgeMetrics {
+                            last_ok: false,
+                            ..same.unwrap()
+                        }),
+                    },
+                    EdgeCandidate {
+                        location: nyc.clone(),
+                        metrics: same,
+                    },
+                ],
+                vec!["nyc-1"],
+            ),
+            (
                 "silent edges wait while others report",
                 vec![
                     EdgeCandidate {
@@ -363,6 +433,30 @@ mod tests {
     }
 
     #[test]
+    fn window_stats_become_metrics() {
+        let w = WindowStats {
+            events: 10,
+            failures: 2,
+            newest_ms: 100_000,
+            newest_ok: true,
+            probe_latency_ms: Some(12.0),
+            part_bytes: 100_000_000,
+            part_ms: 2000.0,
+            inflight: Some(4),
+        };
+        let m = w.metrics(0.0, 130_000);
+        assert_eq!(
+            (m.latency_ms, m.load_percent, m.bandwidth_mbps, m.error_rate, m.age_secs),
+            (12.0, 25.0, 400.0, 0.2, 30)
+        );
+        let empty = WindowStats::default().metrics(1000.0, 0);
+        assert_eq!(
+            (empty.latency_ms, empty.bandwidth_mbps, empty.error_rate),
+            (15.0, DEFAULT_BANDWIDTH_MBPS, 0.0)
+        );
+    }
+
+    #[test]
     fn strategy_numbers() {
         assert_eq!(
             (threads_for(1), threads_for(3), threads_for(5), threads_for(9)),
@@ -396,6 +490,7 @@ mod tests {
                             bandwidth_mbps: rng.gen_range(0.0..100_000.0),
                             error_rate: rng.gen_range(0.0..1.0),
                             age_secs: rng.gen_range(0..300),
+                            last_ok: rng.gen_bool(0.9),
                         })
                     },
                 })

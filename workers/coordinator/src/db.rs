@@ -3,6 +3,7 @@
 use jetty_shared::edges::EdgeLocation;
 use jetty_shared::plan::PartPlan;
 use jetty_shared::quota::{StorageUse, Tier};
+use jetty_shared::scoring::WindowStats;
 use jetty_shared::session::RecordedPart;
 use jetty_shared::state::PartTally;
 use jetty_shared::ApiError;
@@ -697,4 +698,104 @@ pub async fn object_references(db: &D1Database, object_key: &str) -> ApiResult<u
         .await
         .map_err(db_err)?;
     Ok(row.map(|r| r.n).unwrap_or(0))
+}
+
+/// One measurement of an edge.
+pub struct EdgeEvent<'a> {
+    pub edge_id: &'a str,
+    pub kind: &'a str,
+    pub ok: bool,
+    pub latency_ms: Option<f64>,
+    pub bytes: Option<u64>,
+    pub duration_ms: Option<f64>,
+    pub inflight: Option<u64>,
+    pub reporter: &'a str,
+    pub dedup_key: Option<&'a str>,
+    pub now: u64,
+}
+
+pub async fn record_edge_event(db: &D1Database, e: &EdgeEvent<'_>) -> ApiResult<()> {
+    let opt_num = |v: Option<f64>| v.map(JsValue::from_f64).unwrap_or(JsValue::NULL);
+    db.prepare(
+        "INSERT INTO edge_metrics (edge_id, recorded_at, kind, ok, latency_ms, bytes, duration_ms, inflight, reporter, \
+         dedup_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (dedup_key) DO NOTHING",
+    )
+    .bind(&[
+        text(e.edge_id),
+        num(e.now),
+        text(e.kind),
+        num(u64::from(e.ok)),
+        opt_num(e.latency_ms),
+        opt_num(e.bytes.map(|b| b as f64)),
+        opt_num(e.duration_ms),
+        opt_num(e.inflight.map(|n| n as f64)),
+        text(e.reporter),
+        e.dedup_key.map(text).unwrap_or(JsValue::NULL),
+    ])
+    .map_err(db_err)?
+    .run()
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Every edge's events since `since_ms`, summed for scoring.
+pub async fn edge_windows(db: &D1Database, since_ms: u64) -> ApiResult<Vec<(String, WindowStats)>> {
+    #[derive(Deserialize)]
+    struct Row {
+        edge_id: String,
+        events: u64,
+        failures: u64,
+        newest_ms: u64,
+        probe_latency_ms: Option<f64>,
+        part_bytes: u64,
+        part_ms: f64,
+        inflight: Option<u64>,
+        newest_ok: Option<i64>,
+    }
+    let rows: Vec<Row> = db
+        .prepare(
+            "SELECT edge_id, COUNT(*) AS events, SUM(CASE WHEN ok = 0 THEN 1 ELSE 0 END) AS failures, \
+             MAX(recorded_at) AS newest_ms, AVG(CASE WHEN kind = 'probe' AND ok = 1 THEN latency_ms END) AS probe_latency_ms, \
+             COALESCE(SUM(CASE WHEN kind = 'part' THEN bytes END), 0) AS part_bytes, \
+             COALESCE(SUM(CASE WHEN kind = 'part' THEN duration_ms END), 0.0) AS part_ms, \
+             (SELECT m2.inflight FROM edge_metrics m2 WHERE m2.edge_id = m.edge_id AND m2.kind = 'part' \
+              AND m2.recorded_at > ?1 ORDER BY m2.recorded_at DESC, m2.id DESC LIMIT 1) AS inflight, \
+             (SELECT m3.ok FROM edge_metrics m3 WHERE m3.edge_id = m.edge_id ORDER BY m3.recorded_at DESC, m3.id DESC \
+              LIMIT 1) AS newest_ok \
+             FROM edge_metrics m WHERE recorded_at > ?1 GROUP BY edge_id",
+        )
+        .bind(&[num(since_ms)])
+        .map_err(db_err)?
+        .all()
+        .await
+        .map_err(db_err)?
+        .results()
+        .map_err(db_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let stats = WindowStats {
+                events: r.events,
+                failures: r.failures,
+                newest_ms: r.newest_ms,
+                newest_ok: r.newest_ok.unwrap_or(1) != 0,
+                probe_latency_ms: r.probe_latency_ms,
+                part_bytes: r.part_bytes,
+                part_ms: r.part_ms,
+                inflight: r.inflight,
+            };
+            (r.edge_id, stats)
+        })
+        .collect())
+}
+
+pub async fn prune_edge_metrics(db: &D1Database, before_ms: u64) -> ApiResult<()> {
+    db.prepare("DELETE FROM edge_metrics WHERE recorded_at < ?1")
+        .bind(&[num(before_ms)])
+        .map_err(db_err)?
+        .run()
+        .await
+        .map_err(db_err)?;
+    Ok(())
 }

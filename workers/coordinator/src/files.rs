@@ -4,7 +4,6 @@ use crate::upload::JSON_LIMIT;
 use crate::{db, file_url};
 use jetty_shared::auth::{api_key_hash, internal_signature, new_id, verify_internal_signature};
 use jetty_shared::download::{not_modified, parse_range, DownloadClaims};
-use jetty_shared::edges::select_edges;
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::protocol::*;
 use jetty_shared::quota::{billing_period, check_bandwidth};
@@ -128,7 +127,8 @@ pub async fn create_link(
         .clamp(1, MAX_LINK_TTL_SECS);
     let claims = claims_for(&account.id, &file, now_secs() + ttl);
     let link = token::sign(&claims, secret(env, "TOKEN_SECRET")?.as_bytes());
-    let edge = select_edges(&db::active_edges(db).await?, None, 1)
+    let edge = crate::routing::pick_edges(db, crate::routing::client_location(req, None)?, Priority::Speed)
+        .await?
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::new(ErrorCode::NoEdges))?;
@@ -148,9 +148,10 @@ pub async fn create_link(
 }
 
 /// `GET /api/files/:id/info`: what a client needs for a parallel ranged download.
-pub async fn file_info(db: &D1Database, account: &db::Account, file_id: &str) -> ApiResult<Response> {
+pub async fn file_info(req: &Request, db: &D1Database, account: &db::Account, file_id: &str) -> ApiResult<Response> {
     let file = own_file(db, &account.id, file_id).await?;
-    let edges = select_edges(&db::active_edges(db).await?, None, crate::MAX_EDGES);
+    let location = crate::routing::client_location(req, None)?;
+    let edges = crate::routing::pick_edges(db, location, Priority::Speed).await?;
     let answer = FileInfoResponse {
         id: file.id,
         name: file.name,

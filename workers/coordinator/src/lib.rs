@@ -4,6 +4,7 @@
 mod accounts;
 mod db;
 mod files;
+mod routing;
 mod sessions;
 mod upload;
 
@@ -12,8 +13,6 @@ use jetty_shared::routes::CoordinatorEndpoint;
 use jetty_shared::{ApiError, ErrorCode};
 use jetty_worker_runtime::*;
 use worker::{console_log, event, Context, D1Database, Env, Request, Response, ScheduleContext, ScheduledEvent};
-
-pub const MAX_EDGES: usize = 5;
 
 #[event(start)]
 fn start() {
@@ -30,6 +29,10 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     match sessions::sweep(&env).await {
         Ok(closed) => console_log!("sweeper closed {closed} expired sessions"),
         Err(e) => console_log!("sweeper failed: {}", e.message),
+    }
+    match routing::probe_edges(&env).await {
+        Ok(probed) => console_log!("probed {probed} edges"),
+        Err(e) => console_log!("edge probes failed: {}", e.message),
     }
 }
 
@@ -61,8 +64,9 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         FinalizeUpload => upload::finalize_upload(req, env, &db, &account).await,
         GetFile { file_id } => files::get_file(env, &db, &caller, &file_id).await,
         Quota => accounts::quota(&db, &caller).await,
+        EdgeReport => routing::edge_report(req, &db, &account).await,
         CreateLink { file_id } => files::create_link(req, env, &db, &caller, &file_id).await,
-        FileInfo { file_id } => files::file_info(&db, &caller, &file_id).await,
+        FileInfo { file_id } => files::file_info(req, &db, &caller, &file_id).await,
         DeleteFile { file_id } => files::delete_file(env, &db, &caller, &file_id).await,
         SimpleUpload => accounts::simple_upload(req, env, &db, &caller, &origin).await,
         CheckDuplicate => files::check_duplicate(req, &db, &account, &origin).await,

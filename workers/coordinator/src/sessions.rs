@@ -4,9 +4,8 @@
 //! D1 holds the truth. KV only caches what clients said (their state view, progress, chunk
 //! metadata); a stale or lost KV entry can never lose or corrupt a part.
 
+use crate::db;
 use crate::upload::{finalize_session, JSON_LIMIT};
-use crate::{db, MAX_EDGES};
-use jetty_shared::edges::select_edges;
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::protocol::UploadTicket;
 use jetty_shared::session::part_out_of_range;
@@ -79,7 +78,8 @@ pub async fn resume(req: &mut Request, env: &Env, db: &D1Database, account: &str
     if !session.is_open(now_millis()) {
         return Err(ApiError::new(ErrorCode::SessionNotActive));
     }
-    let edges = select_edges(&db::active_edges(db).await?, None, MAX_EDGES);
+    let location = crate::routing::client_location(req, None)?;
+    let edges = crate::routing::pick_edges(db, location, jetty_shared::protocol::Priority::Speed).await?;
     if edges.is_empty() {
         return Err(ApiError::new(ErrorCode::NoEdges));
     }

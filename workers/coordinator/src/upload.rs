@@ -1,13 +1,13 @@
 //! The upload path: sessions and their S3 multipart uploads (optimal-edges), part records
 //! reported by edges, finalization. Deduplication answers before anything is started.
 
-use crate::{db, file_url, files, request_origin, MAX_EDGES};
+use crate::{db, file_url, files, request_origin};
 use jetty_shared::auth::{new_id, verify_internal_signature};
-use jetty_shared::edges::select_edges;
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::plan::{PartPlan, DEFAULT_BODY_LIMIT};
 use jetty_shared::protocol::*;
 use jetty_shared::quota::check_storage;
+use jetty_shared::scoring::{effective_priority, estimated_seconds, threads_for};
 use jetty_shared::session::{check_part, completion, RecordedPart};
 use jetty_shared::token::{self, UploadClaims};
 use jetty_shared::{s3, ApiError, ErrorCode};
@@ -16,8 +16,6 @@ use worker::{D1Database, Env, Request, Response};
 
 pub const JSON_LIMIT: usize = 64 * 1024;
 const DEFAULT_THREADS: u32 = 16;
-/// Assumed per-edge throughput for the time estimate until live metrics exist (bytes/s).
-const ASSUMED_EDGE_THROUGHPUT: f64 = 50.0 * 1024.0 * 1024.0;
 /// Transfer price used for estimates, USD per GB (the seeds' over-quota price).
 pub const PRICE_PER_GB: f64 = 0.10;
 
@@ -82,7 +80,19 @@ pub async fn optimal_edges(
     if !tier.jetty_speed_enabled {
         return Err(ApiError::new(ErrorCode::JettySpeedNotEnabled));
     }
-    let edges = select_edges(&db::active_edges(db).await?, body.user_location, MAX_EDGES);
+    if body.budget.is_some_and(|b| !b.is_finite() || b < 0.0) {
+        return Err(ApiError::with_message(
+            ErrorCode::InvalidRequest,
+            "budget must be a non-negative amount",
+        ));
+    }
+    let location = crate::routing::client_location(req, body.user_location)?;
+    let priority = effective_priority(
+        body.priority.unwrap_or_default(),
+        body.budget,
+        transfer_cost(body.file_size),
+    );
+    let edges = crate::routing::pick_edges(db, location, priority).await?;
     if edges.is_empty() {
         return Err(ApiError::new(ErrorCode::NoEdges));
     }
@@ -149,13 +159,20 @@ pub async fn optimal_edges(
         exp: expires_at_ms.div_ceil(1000),
     };
     let upload_token = token::sign(&claims, secret(env, "TOKEN_SECRET")?.as_bytes());
-    let total_weighted_edges = edges.len() as f64;
+    let shares: Vec<(f64, f64)> = edges
+        .iter()
+        .map(|e| (e.weight, f64::from(e.bandwidth.max(1))))
+        .collect();
     let strategy = Strategy {
         chunk_size: plan.part_size,
-        threads,
+        // The seed's min(32, edges × 6), unless the client said how many it runs.
+        threads: if body.threads.is_some() {
+            threads
+        } else {
+            threads_for(edges.len())
+        },
         compression: "none".to_owned(),
-        estimated_time: (body.file_size as f64 / (ASSUMED_EDGE_THROUGHPUT * total_weighted_edges) * 10.0).round()
-            / 10.0,
+        estimated_time: estimated_seconds(body.file_size, &shares),
         estimated_cost: transfer_cost(body.file_size),
     };
     let answer = OptimalEdgesResponse {
@@ -217,6 +234,7 @@ pub async fn record_part(req: &mut Request, env: &Env, db: &D1Database) -> ApiRe
         edge_id: record.edge_id,
     };
     db::upsert_part(db, &session.id, &part, now_millis()).await?;
+    crate::routing::record_part_metrics(db, &part.edge_id, part.size, record.duration_ms, record.inflight).await;
     json_response(200, &serde_json::json!({"ok": true})).map_err(internal)
 }
 

@@ -21,6 +21,31 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::crypto::{DigestStream, DigestStreamAlgorithm};
 use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response};
 
+thread_local! {
+    /// Parts this isolate is forwarding right now: the edge's load, reported with each part.
+    static INFLIGHT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts a part in flight for as long as it lives.
+struct InFlight;
+
+impl InFlight {
+    fn start() -> InFlight {
+        INFLIGHT.with(|n| n.set(n.get() + 1));
+        InFlight
+    }
+
+    fn now() -> u64 {
+        INFLIGHT.with(|n| n.get())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        INFLIGHT.with(|n| n.set(n.get().saturating_sub(1)));
+    }
+}
+
 #[event(start)]
 fn start() {
     console_error_panic_hook::set_once();
@@ -105,6 +130,8 @@ async fn upload_chunk(req: Request, env: &Env) -> ApiResult<Response> {
         }
         other => (other.map(JsValue::from), None),
     };
+    let in_flight = InFlight::start();
+    let started = now_millis();
     let mut resp = send_signed(&put, body).await?;
     if resp.status_code() != 200 {
         let (status, code) = s3_error(resp, "UploadPart").await;
@@ -136,7 +163,10 @@ async fn upload_chunk(req: Request, env: &Env) -> ApiResult<Response> {
         sha256: digest.to_hex(),
         etag: etag.clone(),
         edge_id: edge_id.clone(),
+        duration_ms: (now_millis() - started) as f64,
+        inflight: InFlight::now(),
     };
+    drop(in_flight);
     report_part(env, &record).await?;
     json_response(
         200,

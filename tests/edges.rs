@@ -1,0 +1,184 @@
+//! Edge intelligence on the local fleet: an edge that fails mid-upload is routed around and
+//! ranked out, and comes back when it answers probes again; selection input is validated.
+
+use jetty_fleet_tests::*;
+use jetty_shared::plan::MIB;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+async fn optimal_edges(fleet: &Fleet, body: Value) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/jetty/optimal-edges", fleet.coordinator))
+        .bearer_auth(&fleet.api_key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn edge_ids(answer: &Value) -> Vec<String> {
+    answer["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn control(fleet: &Fleet, path: &str) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}{path}", fleet.control))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        200,
+        "control {path} (is the fleet started with JETTY_FAULT_PROXY=1?)"
+    );
+}
+
+fn probe_request() -> Value {
+    json!({"fileSize": 1, "fileHash": hex::encode(rand::random::<[u8; 32]>()), "userLocation": {"lat": 34.05, "lng": -118.24}})
+}
+
+#[tokio::test]
+async fn an_edge_failing_mid_upload_is_routed_around_ranked_out_and_readmitted() {
+    let fleet = Fleet::get();
+    let victim = "lax-1";
+    let (status, before) = optimal_edges(&fleet, probe_request()).await;
+    assert_eq!(status, 200, "{before}");
+    assert!(edge_ids(&before).contains(&victim.to_owned()), "{before}");
+
+    let (file, sha) = random_file(64 * MIB + 3);
+    let state_dir = fresh_dir();
+    let child = fleet
+        .jetty_command(
+            &state_dir,
+            &[
+                "upload",
+                file.to_str().unwrap(),
+                "--part-size-mib",
+                "5",
+                "-j",
+                "4",
+                "--limit-rate",
+                "24",
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the upload is under way, then take the edge down.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let file_id = loop {
+        assert!(Instant::now() < deadline, "the upload never started");
+        if let Some(entry) = std::fs::read_dir(&state_dir)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+        {
+            if let Ok(v) = serde_json::from_str::<Value>(&std::fs::read_to_string(entry.path()).unwrap_or_default()) {
+                break v["fileId"].as_str().unwrap().to_owned();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    loop {
+        assert!(Instant::now() < deadline, "no part was recorded");
+        if fleet.client().get_state(&file_id).await.unwrap().chunks_uploaded.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    control(&fleet, &format!("/edges/{victim}/down")).await;
+
+    let out = child.wait_with_output().unwrap();
+    let outcome: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert!(
+        out.status.success(),
+        "the upload must complete through the other edges: {outcome}"
+    );
+    assert_eq!(fleet.s3_object_sha256(&dev_object_key(&file_id)), sha);
+
+    // The client reported the failure: the next selection leaves the edge out.
+    let (_, after) = optimal_edges(&fleet, probe_request()).await;
+    assert!(!edge_ids(&after).contains(&victim.to_owned()), "{after}");
+    assert!(!edge_ids(&after).is_empty());
+
+    // Back up and answering the coordinator's probe: readmitted.
+    control(&fleet, &format!("/edges/{victim}/up")).await;
+    control(&fleet, "/scheduled").await;
+    let (_, readmitted) = optimal_edges(&fleet, probe_request()).await;
+    assert!(edge_ids(&readmitted).contains(&victim.to_owned()), "{readmitted}");
+}
+
+#[tokio::test]
+async fn selection_reports_measured_bandwidth_and_seed_strategy_numbers() {
+    let fleet = Fleet::get();
+    let (path, _) = random_file(12 * MIB);
+    let (code, out) = fleet.jetty(&["upload", path.to_str().unwrap(), "--part-size-mib", "5"]);
+    assert_eq!(code, 0, "{out}");
+    let (status, answer) = optimal_edges(
+        &fleet,
+        json!({"fileSize": 1_000_000_000u64, "fileHash": hex::encode(rand::random::<[u8; 32]>())}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let edges = answer["edges"].as_array().unwrap();
+    assert!(
+        edges.iter().any(|e| e["bandwidth"].as_u64().unwrap_or(0) > 0),
+        "{answer}"
+    );
+    let sum: f64 = edges.iter().map(|e| e["weight"].as_f64().unwrap()).sum();
+    assert!((sum - 1.0).abs() < 1e-9);
+    // No thread hint: the seed's min(32, edges × 6).
+    assert_eq!(
+        answer["strategy"]["threads"].as_u64(),
+        Some((edges.len() as u64 * 6).min(32))
+    );
+    assert!(answer["strategy"]["estimatedTime"].as_f64().unwrap() > 0.0);
+}
+
+#[tokio::test]
+async fn bad_selection_input_gets_4xx_codes() {
+    let fleet = Fleet::get();
+    let hash = hex::encode([1u8; 32]);
+    let cases = [
+        (
+            json!({"fileSize": 1, "fileHash": hash, "userLocation": {"lat": 91.0, "lng": 0.0}}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"fileSize": 1, "fileHash": hash, "userLocation": {"lat": 0.0, "lng": -181.0}}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"fileSize": 1, "fileHash": hash, "priority": "fastest"}),
+            400,
+            "invalid_json",
+        ),
+        (
+            json!({"fileSize": 1, "fileHash": hash, "budget": -0.5}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"fileSize": 1, "fileHash": hash, "userLocation": {"lat": "north"}}),
+            400,
+            "invalid_json",
+        ),
+    ];
+    for (body, want_status, want_code) in cases {
+        let (status, answer) = optimal_edges(&fleet, body.clone()).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (want_status, Some(want_code)),
+            "{body}: {answer}"
+        );
+    }
+}

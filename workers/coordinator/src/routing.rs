@@ -1,0 +1,150 @@
+//! Edge intelligence in the coordinator: measurements in (parts forwarded, probes, client
+//! failure reports), rankings out (through `jetty_shared::scoring`).
+
+use crate::db;
+use jetty_shared::edges::haversine_km;
+use jetty_shared::protocol::{EdgeInfo, EdgeReport, Location, Priority};
+use jetty_shared::scoring::{self, EdgeCandidate, DEFAULT_LOCATION};
+use jetty_shared::{ApiError, ErrorCode};
+use jetty_worker_runtime::*;
+use worker::{D1Database, Env, Request, Response};
+
+/// How far back measurements count.
+const WINDOW_MS: u64 = 10 * 60 * 1000;
+/// How long measurements are kept (the analytics views read 24 hours).
+const RETENTION_MS: u64 = 26 * 3600 * 1000;
+const PROBE_TIMEOUT_MS: u64 = 2000;
+
+/// The client's location: the request's `userLocation` (validated), else the coordinates
+/// Cloudflare derives from the client's IP, else `DEFAULT_LOCATION`.
+pub fn client_location(req: &Request, declared: Option<Location>) -> ApiResult<Location> {
+    if let Some(l) = declared {
+        if !(l.lat.is_finite()
+            && l.lng.is_finite()
+            && (-90.0..=90.0).contains(&l.lat)
+            && (-180.0..=180.0).contains(&l.lng))
+        {
+            return Err(ApiError::with_message(
+                ErrorCode::InvalidRequest,
+                "userLocation needs lat in [-90, 90] and lng in [-180, 180]",
+            ));
+        }
+        return Ok(l);
+    }
+    let from_network = req.cf().and_then(|cf| cf.coordinates()).map(|(lat, lng)| Location {
+        lat: f64::from(lat),
+        lng: f64::from(lng),
+    });
+    Ok(from_network.unwrap_or(DEFAULT_LOCATION))
+}
+
+/// The best edges for a client now, from the registry and the recent measurements.
+pub async fn pick_edges(db: &D1Database, client: Location, priority: Priority) -> ApiResult<Vec<EdgeInfo>> {
+    let now = now_millis();
+    let windows = db::edge_windows(db, now.saturating_sub(WINDOW_MS)).await?;
+    let candidates: Vec<EdgeCandidate> = db::active_edges(db)
+        .await?
+        .into_iter()
+        .map(|location| {
+            let distance = haversine_km(
+                client,
+                Location {
+                    lat: location.lat,
+                    lng: location.lng,
+                },
+            );
+            let metrics = windows
+                .iter()
+                .find(|(id, _)| *id == location.id)
+                .map(|(_, w)| w.metrics(distance, now));
+            EdgeCandidate { location, metrics }
+        })
+        .collect();
+    Ok(scoring::select(&candidates, client, priority))
+}
+
+/// An edge's report of a forwarded part: its duration, size and the edge's load.
+pub async fn record_part_metrics(db: &D1Database, edge_id: &str, bytes: u64, duration_ms: f64, inflight: u64) {
+    let event = db::EdgeEvent {
+        edge_id,
+        kind: "part",
+        ok: true,
+        latency_ms: None,
+        bytes: Some(bytes),
+        duration_ms: Some(duration_ms.max(0.0)),
+        inflight: Some(inflight),
+        reporter: "edge",
+        dedup_key: None,
+        now: now_millis(),
+    };
+    if let Err(e) = db::record_edge_event(db, &event).await {
+        worker::console_log!("edge metrics not recorded: {}", e.message);
+    }
+}
+
+/// `POST /api/jetty/edge-report`: a client saw an edge fail. One report per account, edge and
+/// minute counts, so one tenant cannot flood an edge out of the ranking.
+pub async fn edge_report(req: &mut Request, db: &D1Database, account: &str) -> ApiResult<Response> {
+    let report: EdgeReport = read_json(req, 4096).await?;
+    if !db::active_edges(db).await?.iter().any(|e| e.id == report.edge_id) {
+        return Err(ApiError::with_message(ErrorCode::NotFound, "no such edge"));
+    }
+    let now = now_millis();
+    let dedup = format!("{account}:{}:{}", report.edge_id, now / 60_000);
+    let event = db::EdgeEvent {
+        edge_id: &report.edge_id,
+        kind: "failure",
+        ok: false,
+        latency_ms: None,
+        bytes: None,
+        duration_ms: None,
+        inflight: None,
+        reporter: account,
+        dedup_key: Some(&dedup),
+        now,
+    };
+    db::record_edge_event(db, &event).await?;
+    json_response(200, &serde_json::json!({"ok": true})).map_err(internal)
+}
+
+/// The scheduled health check: a request to every active edge, timed; failures count against
+/// it and, as its newest event, take it out of selection until it answers again.
+pub async fn probe_edges(env: &Env) -> ApiResult<usize> {
+    let db = env.d1("DB").map_err(internal)?;
+    let mut probed = 0;
+    for edge in db::active_edges(&db).await? {
+        let started = now_millis();
+        let url = format!("{}/health", edge.url.trim_end_matches('/'));
+        let fetch = async {
+            let req = Request::new(&url, worker::Method::Get).ok()?;
+            worker::Fetch::Request(req)
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status_code() == 200)
+        };
+        let timeout = worker::Delay::from(std::time::Duration::from_millis(PROBE_TIMEOUT_MS));
+        futures::pin_mut!(fetch);
+        let ok = match futures::future::select(fetch, timeout).await {
+            futures::future::Either::Left((answer, _)) => answer.is_some(),
+            futures::future::Either::Right(_) => false,
+        };
+        let latency = (now_millis() - started) as f64;
+        let event = db::EdgeEvent {
+            edge_id: &edge.id,
+            kind: "probe",
+            ok,
+            latency_ms: ok.then_some(latency),
+            bytes: None,
+            duration_ms: None,
+            inflight: None,
+            reporter: "coordinator",
+            dedup_key: None,
+            now: now_millis(),
+        };
+        db::record_edge_event(&db, &event).await?;
+        probed += 1;
+    }
+    db::prune_edge_metrics(&db, now_millis().saturating_sub(RETENTION_MS)).await?;
+    Ok(probed)
+}

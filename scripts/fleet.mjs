@@ -9,6 +9,7 @@ import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import net from "node:net";
+import { Transform } from "node:stream";
 import path from "node:path";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
@@ -83,7 +84,13 @@ const edgeMain = path.join(edgeDir, edgeToml.main);
 // JETTY_FAULT_PROXY=1: each edge's public port is a TCP proxy in this process, which the control
 // port can take down and up again (an edge failing as clients see it). Off by default: the
 // proxy costs CPU the benchmarks should not pay.
-const faultProxy = process.env.JETTY_FAULT_PROXY === "1";
+// JETTY_SHAPE_MBPS / JETTY_SHAPE_DELAY_MS: the proxies also cap each path's bandwidth (per
+// direction) and add a fixed one-way delay, to model edges as separate network paths; with
+// JETTY_ORIGIN_PROXY_PORT a path shaped the same way leads straight to the S3 server (the
+// single-path baseline of the simulation in scripts/bench-edges.sh).
+const shapeMbps = Number(process.env.JETTY_SHAPE_MBPS ?? 0);
+const shapeDelayMs = Number(process.env.JETTY_SHAPE_DELAY_MS ?? 0);
+const faultProxy = process.env.JETTY_FAULT_PROXY === "1" || shapeMbps > 0;
 const edges = Object.entries(edgeToml.env ?? {}).map(([envName, env]) => {
   const port = Number(env.vars.LOCAL_PORT) + edgePortOffset;
   const socketPort = faultProxy ? port + 10000 : port;
@@ -185,22 +192,45 @@ const fleet = {
 fs.writeFileSync(path.join(state, "fleet.json"), JSON.stringify(fleet, null, 2), { mode: 0o600 });
 console.log(`[fleet] coordinator ${fleet.coordinator}`);
 for (const e of edges) console.log(`[fleet] edge ${e.id} (${e.envName}) ${e.url}`);
-// Fault-injection proxies (see above).
+// Fault-injection (and shaping) proxies (see above).
+// One token bucket per path and direction: every connection through a path shares its rate.
+function shaper(path) {
+  if (!(shapeMbps > 0) && !(shapeDelayMs > 0)) return null;
+  path.next ??= 0;
+  const bytesPerMs = shapeMbps > 0 ? (shapeMbps * 1e6) / 8 / 1000 : Infinity;
+  return new Transform({
+    transform(chunk, _enc, done) {
+      const now = Date.now();
+      path.next = Math.max(path.next, now) + chunk.length / bytesPerMs;
+      const at = Math.max(path.next, now + shapeDelayMs);
+      setTimeout(() => done(null, chunk), Math.max(0, at - now));
+    },
+  });
+}
 const proxies = new Map();
-function proxyUp(edge) {
-  if (proxies.get(edge.id)?.server.listening) return Promise.resolve();
+function relay(listenPort, targetPort, id) {
   const sockets = new Set();
+  const up = {}, down = {};
   const server = net.createServer((client) => {
-    const upstream = net.connect(edge.socketPort, "127.0.0.1");
+    const upstream = net.connect(targetPort, "127.0.0.1");
     sockets.add(client).add(upstream);
     const drop = () => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream); };
     client.on("error", drop).on("close", drop);
     upstream.on("error", drop).on("close", drop);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    const toUpstream = shaper(up), toClient = shaper(down);
+    if (toUpstream) client.pipe(toUpstream).pipe(upstream); else client.pipe(upstream);
+    if (toClient) upstream.pipe(toClient).pipe(client); else upstream.pipe(client);
   });
-  proxies.set(edge.id, { server, sockets });
-  return new Promise((resolve) => server.listen(edge.port, "127.0.0.1", resolve));
+  proxies.set(id, { server, sockets });
+  return new Promise((resolve) => server.listen(listenPort, "127.0.0.1", resolve));
+}
+function proxyUp(edge) {
+  if (proxies.get(edge.id)?.server.listening) return Promise.resolve();
+  return relay(edge.port, edge.socketPort, edge.id);
+}
+if (process.env.JETTY_ORIGIN_PROXY_PORT) {
+  const s3Port = Number(new URL(s3Endpoint ?? coordinatorToml.vars.S3_ENDPOINT).port);
+  await relay(Number(process.env.JETTY_ORIGIN_PROXY_PORT), s3Port, "origin");
 }
 function proxyDown(edge) {
   const p = proxies.get(edge.id);

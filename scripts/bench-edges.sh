@@ -40,7 +40,7 @@ for size in 100 1000; do
   f="$BENCH_DIR/sim-${size}MB.bin"
   [ -f "$f" ] || head -c $((size * 1000 * 1000)) /dev/urandom > "$f"
   head -c 16 /dev/urandom | dd of="$f" bs=16 count=1 conv=notrunc status=none
-  t0=$(now); "$JETTY" --url "http://127.0.0.1:$COORDINATOR_PORT" --api-key "$KEY" --json upload "$f" >/dev/null || die "jetty upload failed"; t1=$(now)
+  t0=$(now); "$JETTY" --url "http://127.0.0.1:$COORDINATOR_PORT" --api-key "$KEY" --json upload "$f" > "$BENCH_DIR/sim-upload.json" || { cat "$BENCH_DIR/sim-upload.json" >&2; die "jetty upload failed"; }; t1=$(now)
   T[multi-$size]=$(python3 -c "print($t1 - $t0)")
   t0=$(now); aws s3 cp --only-show-errors --endpoint-url "http://127.0.0.1:$ORIGIN_PORT" "$f" "s3://jetty/sim/$size"; t1=$(now)
   T[single-$size]=$(python3 -c "print($t1 - $t0)")

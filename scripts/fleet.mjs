@@ -194,16 +194,34 @@ console.log(`[fleet] coordinator ${fleet.coordinator}`);
 for (const e of edges) console.log(`[fleet] edge ${e.id} (${e.envName}) ${e.url}`);
 // Fault-injection (and shaping) proxies (see above).
 // One token bucket per path and direction: every connection through a path shares its rate.
+// The rate paces how fast bytes are accepted (so senders feel backpressure); the delay only
+// shifts when each chunk comes out, so it adds latency without limiting throughput.
 function shaper(path) {
   if (!(shapeMbps > 0) && !(shapeDelayMs > 0)) return null;
   path.next ??= 0;
   const bytesPerMs = shapeMbps > 0 ? (shapeMbps * 1e6) / 8 / 1000 : Infinity;
+  // Chunks leave strictly in arrival order: one queue, drained by one timer.
+  const queue = [];
+  let timer = null;
+  let flushed = null;
+  const drain = (stream) => {
+    timer = null;
+    const now = Date.now();
+    while (queue.length && queue[0].at <= now) stream.push(queue.shift().chunk);
+    if (queue.length) timer = setTimeout(() => drain(stream), Math.max(1, queue[0].at - now));
+    else if (flushed) flushed();
+  };
   return new Transform({
     transform(chunk, _enc, done) {
       const now = Date.now();
       path.next = Math.max(path.next, now) + chunk.length / bytesPerMs;
-      const at = Math.max(path.next, now + shapeDelayMs);
-      setTimeout(() => done(null, chunk), Math.max(0, at - now));
+      queue.push({ chunk, at: path.next + shapeDelayMs });
+      if (!timer) timer = setTimeout(() => drain(this), Math.max(1, queue[0].at - now));
+      setTimeout(done, Math.max(0, path.next - now));
+    },
+    flush(done) {
+      if (queue.length === 0) done();
+      else flushed = done;
     },
   });
 }
@@ -242,19 +260,24 @@ if (faultProxy) for (const e of edges) await proxyUp(e);
 
 // Cron: Miniflare does not run triggers, so the fleet fires the coordinator's scheduled handler
 // like Cloudflare would (every minute by default; JETTY_CRON_SECONDS to change), and at start.
-const coordinatorCron = coordinatorToml.triggers?.crons?.[0] ?? "* * * * *";
-async function fireCron() {
+const crons = coordinatorToml.triggers?.crons ?? ["* * * * *"];
+async function fireCron(cron = crons[0]) {
   const worker = await mf.getWorker(coordinator.name);
-  return worker.scheduled({ cron: coordinatorCron, scheduledTime: new Date() });
+  return worker.scheduled({ cron, scheduledTime: new Date() });
 }
 await fireCron();
-const cronTimer = setInterval(() => fireCron().catch(() => {}), Number(process.env.JETTY_CRON_SECONDS ?? 60) * 1000);
+const cronTimer = setInterval(() => {
+  fireCron().catch(() => {});
+  // The hourly trigger, on the hour.
+  if (new Date().getUTCMinutes() === 0 && crons.includes("0 * * * *")) fireCron("0 * * * *").catch(() => {});
+}, Number(process.env.JETTY_CRON_SECONDS ?? 60) * 1000);
 http
   .createServer(async (req, res) => {
     const edgeSwitch = req.url?.match(/^\/edges\/([^/]+)\/(down|up)$/);
-    if (req.method === "POST" && req.url === "/scheduled") {
+    const scheduled = new URL(req.url ?? "/", "http://control");
+    if (req.method === "POST" && scheduled.pathname === "/scheduled") {
       try {
-        const result = await fireCron();
+        const result = await fireCron(scheduled.searchParams.get("cron") ?? crons[0]);
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(result));
       } catch (e) {
         res.writeHead(500).end(String(e));

@@ -49,13 +49,14 @@ start() {
     garage_cli layout assign -z local -c 100G "$node" >/dev/null
     garage_cli layout apply --version 1 >/dev/null
   fi
-  # Wait for the layout to be live before creating the bucket.
+  # The layout takes a moment to become live ("Layout not ready"): retry until the bucket exists.
   local i
-  for ((i = 0; i < 50; i++)); do
-    garage_cli bucket list >/dev/null 2>&1 && break
+  for ((i = 0; i < 100; i++)); do
+    garage_cli bucket info "$BUCKET" >/dev/null 2>&1 && break
+    garage_cli bucket create "$BUCKET" >/dev/null 2>&1 && break
     sleep 0.2
   done
-  garage_cli bucket info "$BUCKET" >/dev/null 2>&1 || garage_cli bucket create "$BUCKET" >/dev/null
+  garage_cli bucket info "$BUCKET" >/dev/null 2>&1 || die "garage did not create bucket $BUCKET; see $GDIR/garage.log"
   garage_cli key info "$S3_ACCESS_KEY_ID" >/dev/null 2>&1 ||
     garage_cli key import --yes -n jetty-dev "$S3_ACCESS_KEY_ID" "$S3_SECRET_ACCESS_KEY" >/dev/null
   garage_cli bucket allow --read --write --owner "$BUCKET" --key "$S3_ACCESS_KEY_ID" >/dev/null

@@ -5,7 +5,7 @@ const concurrency = Number(process.env.CONCURRENCY ?? 100);
 const rounds = Number(process.env.ROUNDS ?? 10);
 const body = () =>
   JSON.stringify({
-    fileSize: 1_000_000_000,
+    fileSize: 1_000_000, // small: every request reserves quota for its session
     fileHash: [...crypto.getRandomValues(new Uint8Array(32))].map((b) => b.toString(16).padStart(2, "0")).join(""),
     userLocation: { lat: 37.77, lng: -122.42 },
   });

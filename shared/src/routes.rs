@@ -70,6 +70,8 @@ pub enum EdgeEndpoint {
     },
     /// Coordinator → edge: drop a file from this edge's cache (HMAC-signed body).
     Purge,
+    /// Coordinator → edge: open the path to the store before users arrive (HMAC-signed body).
+    Warmup,
 }
 
 fn route<T>(method: &str, allowed: &[&str], endpoint: T) -> Result<T, ApiError> {
@@ -167,6 +169,7 @@ impl EdgeEndpoint {
                 },
             ),
             ["internal", "purge"] => route(method, &["POST"], EdgeEndpoint::Purge),
+            ["api", "warmup"] => route(method, &["POST"], EdgeEndpoint::Warmup),
             _ => Err(ApiError::new(ErrorCode::NotFound)),
         }
     }

@@ -198,6 +198,21 @@ impl S3 {
         self.put_object(key, content_type, Vec::new(), now)
     }
 
+    /// HeadBucket: the cheapest signed round trip to the store (used to warm an edge's path).
+    pub fn head_bucket(&self, now: SystemTime) -> Result<SignedRequest, ApiError> {
+        let url = if self.config.path_style {
+            format!("{}/{}", self.config.endpoint, self.config.bucket)
+        } else {
+            let (scheme, host) = self
+                .config
+                .endpoint
+                .split_once("://")
+                .unwrap_or(("https", &self.config.endpoint));
+            format!("{scheme}://{}.{host}/", self.config.bucket)
+        };
+        self.signed("HEAD", url, vec![], EMPTY_SHA256_HEX, None, now)
+    }
+
     pub fn head_object(&self, key: &str, now: SystemTime) -> Result<SignedRequest, ApiError> {
         self.signed("HEAD", self.object_url(key), vec![], EMPTY_SHA256_HEX, None, now)
     }

@@ -799,3 +799,49 @@ pub async fn prune_edge_metrics(db: &D1Database, before_ms: u64) -> ApiResult<()
         .map_err(db_err)?;
     Ok(())
 }
+
+/// Recomputes `upload_patterns` from the completed sessions since `since_ms`: slots with more
+/// than `min_uploads` uploads, with the (up to) three edges that carried most of their parts.
+pub async fn recompute_upload_patterns(db: &D1Database, since_ms: u64, min_uploads: u64, now: u64) -> ApiResult<()> {
+    let clear = db.prepare("DELETE FROM upload_patterns");
+    let fill = db
+        .prepare(
+            "INSERT INTO upload_patterns (account_id, hour, day_of_week, avg_file_size, upload_count, typical_edges, updated_at) \
+             SELECT s.account_id, CAST(strftime('%H', s.created_at / 1000, 'unixepoch') AS INTEGER) AS hour, \
+             CAST(strftime('%w', s.created_at / 1000, 'unixepoch') AS INTEGER) AS dow, \
+             CAST(AVG(s.file_size) AS INTEGER), COUNT(*), \
+             (SELECT json_group_array(edge_id) FROM (SELECT p.edge_id FROM upload_parts p \
+               JOIN upload_sessions s2 ON s2.id = p.session_id \
+               WHERE s2.account_id = s.account_id AND s2.created_at > ?1 \
+               AND CAST(strftime('%H', s2.created_at / 1000, 'unixepoch') AS INTEGER) = \
+                   CAST(strftime('%H', s.created_at / 1000, 'unixepoch') AS INTEGER) \
+               GROUP BY p.edge_id ORDER BY COUNT(*) DESC, p.edge_id LIMIT 3)), ?3 \
+             FROM upload_sessions s WHERE s.created_at > ?1 AND s.status = 'completed' \
+             GROUP BY s.account_id, hour, dow HAVING COUNT(*) > ?2",
+        )
+        .bind(&[num(since_ms), num(min_uploads), num(now)])
+        .map_err(db_err)?;
+    db.batch(vec![clear, fill]).await.map_err(db_err)?;
+    Ok(())
+}
+
+/// The distinct edges typical of the patterns of this UTC hour and day of week.
+pub async fn pattern_edges(db: &D1Database, hour: u32, day_of_week: u32) -> ApiResult<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Row {
+        edge_id: String,
+    }
+    let rows: Vec<Row> = db
+        .prepare(
+            "SELECT DISTINCT j.value AS edge_id FROM upload_patterns u, json_each(u.typical_edges) j \
+             WHERE u.hour = ?1 AND u.day_of_week = ?2 ORDER BY edge_id",
+        )
+        .bind(&[num(u64::from(hour)), num(u64::from(day_of_week))])
+        .map_err(db_err)?
+        .all()
+        .await
+        .map_err(db_err)?
+        .results()
+        .map_err(db_err)?;
+    Ok(rows.into_iter().map(|r| r.edge_id).collect())
+}

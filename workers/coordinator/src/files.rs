@@ -166,13 +166,8 @@ pub async fn file_info(req: &Request, db: &D1Database, account: &db::Account, fi
 /// Verifies an edge's HMAC-signed internal request; returns its body.
 async fn internal_body(req: &mut Request, env: &Env) -> ApiResult<Vec<u8>> {
     let signature = header(req, INTERNAL_SIGNATURE_HEADER).ok_or_else(|| ApiError::new(ErrorCode::InvalidSignature))?;
-    let body = req
-        .bytes()
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::InvalidRequest))?;
-    if body.len() > JSON_LIMIT
-        || !verify_internal_signature(secret(env, "INTERNAL_SECRET")?.as_bytes(), &body, &signature)
-    {
+    let body = read_body(req, JSON_LIMIT).await?;
+    if !verify_internal_signature(secret(env, "INTERNAL_SECRET")?.as_bytes(), &body, &signature) {
         return Err(ApiError::new(ErrorCode::InvalidSignature));
     }
     Ok(body)

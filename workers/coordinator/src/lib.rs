@@ -25,7 +25,15 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
 }
 
 #[event(scheduled)]
-async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    // The hourly trigger recomputes upload patterns and pre-warms edges.
+    if event.cron() == "0 * * * *" {
+        match routing::prewarm(&env).await {
+            Ok(warmed) => console_log!("pre-warmed {warmed} edges"),
+            Err(e) => console_log!("pre-warming failed: {}", e.message),
+        }
+        return;
+    }
     match sessions::sweep(&env).await {
         Ok(closed) => console_log!("sweeper closed {closed} expired sessions"),
         Err(e) => console_log!("sweeper failed: {}", e.message),

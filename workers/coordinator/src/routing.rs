@@ -148,3 +148,60 @@ pub async fn probe_edges(env: &Env) -> ApiResult<usize> {
     db::prune_edge_metrics(&db, now_millis().saturating_sub(RETENTION_MS)).await?;
     Ok(probed)
 }
+
+/// Uploads in a slot (account, hour, weekday) over 30 days before it counts as a pattern (the
+/// seeds' `HAVING COUNT(*) > 5`).
+const PATTERN_MIN_UPLOADS: u64 = 5;
+const PATTERN_WINDOW_MS: u64 = 30 * 24 * 3600 * 1000;
+
+/// The hourly pre-warming job: recompute the upload patterns, then warm the edges typical of
+/// this hour's patterns (an edge's warm-up opens its path to the store before users arrive).
+pub async fn prewarm(env: &Env) -> ApiResult<usize> {
+    let db = env.d1("DB").map_err(internal)?;
+    let now = now_millis();
+    db::recompute_upload_patterns(&db, now.saturating_sub(PATTERN_WINDOW_MS), PATTERN_MIN_UPLOADS, now).await?;
+    let secs = now / 1000;
+    let hour = ((secs / 3600) % 24) as u32;
+    let day_of_week = ((secs / 86_400 + 4) % 7) as u32; // 1970-01-01 was a Thursday
+    let wanted = db::pattern_edges(&db, hour, day_of_week).await?;
+    let edges = db::active_edges(&db).await?;
+    let secret = secret(env, "INTERNAL_SECRET")?;
+    let mut warmed = 0;
+    for edge in edges.iter().filter(|e| wanted.contains(&e.id)) {
+        let body = serde_json::json!({"reason": "pattern", "hour": hour}).to_string();
+        let headers = worker::Headers::new();
+        let signature = jetty_shared::auth::internal_signature(secret.as_bytes(), body.as_bytes());
+        headers
+            .set(jetty_shared::protocol::INTERNAL_SIGNATURE_HEADER, &signature)
+            .map_err(internal)?;
+        headers.set("content-type", "application/json").map_err(internal)?;
+        let mut init = worker::RequestInit::new();
+        init.with_method(worker::Method::Post)
+            .with_headers(headers)
+            .with_body(Some(body.into()));
+        let url = format!("{}/api/warmup", edge.url.trim_end_matches('/'));
+        let started = now_millis();
+        let ok = match Request::new_with_init(&url, &init) {
+            Ok(req) => worker::Fetch::Request(req)
+                .send()
+                .await
+                .is_ok_and(|r| r.status_code() == 200),
+            Err(_) => false,
+        };
+        let event = db::EdgeEvent {
+            edge_id: &edge.id,
+            kind: "probe",
+            ok,
+            latency_ms: ok.then_some((now_millis() - started) as f64),
+            bytes: None,
+            duration_ms: None,
+            inflight: None,
+            reporter: "warmup",
+            dedup_key: None,
+            now: now_millis(),
+        };
+        db::record_edge_event(&db, &event).await?;
+        warmed += usize::from(ok);
+    }
+    Ok(warmed)
+}

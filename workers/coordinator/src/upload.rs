@@ -206,10 +206,7 @@ pub async fn start_multipart(env: &Env, object_key: &str, content_type: &str) ->
 /// Edge → coordinator: S3 accepted a part. The body is HMAC-signed with INTERNAL_SECRET.
 pub async fn record_part(req: &mut Request, env: &Env, db: &D1Database) -> ApiResult<Response> {
     let signature = header(req, INTERNAL_SIGNATURE_HEADER).ok_or_else(|| ApiError::new(ErrorCode::InvalidSignature))?;
-    let body = req
-        .bytes()
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::InvalidRequest))?;
+    let body = read_body(req, JSON_LIMIT).await?;
     if !verify_internal_signature(secret(env, "INTERNAL_SECRET")?.as_bytes(), &body, &signature) {
         return Err(ApiError::new(ErrorCode::InvalidSignature));
     }

@@ -65,6 +65,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> ApiResult<Response> {
         EdgeEndpoint::UploadChunk => upload_chunk(req, env).await,
         EdgeEndpoint::GetFile { file_id, head } => serve::get_file(req, env, ctx, &file_id, head).await,
         EdgeEndpoint::Purge => serve::purge(req, env).await,
+        EdgeEndpoint::Warmup => serve::warmup(req, env).await,
     }
 }
 

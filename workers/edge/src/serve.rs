@@ -242,17 +242,33 @@ fn cache_headers(claims: &DownloadClaims) -> ApiResult<Headers> {
     Ok(headers)
 }
 
-/// Coordinator → edge: drop a file from this edge's cache.
-pub async fn purge(mut req: Request, env: &Env) -> ApiResult<Response> {
-    let signature =
-        header(&req, INTERNAL_SIGNATURE_HEADER).ok_or_else(|| ApiError::new(ErrorCode::InvalidSignature))?;
-    let body = req
-        .bytes()
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::InvalidRequest))?;
+/// A small HMAC-signed (INTERNAL_SECRET) body from the coordinator.
+async fn internal_body(req: &mut Request, env: &Env) -> ApiResult<Vec<u8>> {
+    let signature = header(req, INTERNAL_SIGNATURE_HEADER).ok_or_else(|| ApiError::new(ErrorCode::InvalidSignature))?;
+    let body = read_body(req, 4096).await?;
     if !jetty_shared::auth::verify_internal_signature(secret(env, "INTERNAL_SECRET")?.as_bytes(), &body, &signature) {
         return Err(ApiError::new(ErrorCode::InvalidSignature));
     }
+    Ok(body)
+}
+
+/// Coordinator → edge: warm up before users arrive: a signed round trip to the store opens
+/// this isolate's connection (DNS, TLS) and loads the worker, so the first part does not pay.
+pub async fn warmup(mut req: Request, env: &Env) -> ApiResult<Response> {
+    internal_body(&mut req, env).await?;
+    let started = now_millis();
+    let resp = send_signed(&s3_from_env(env)?.head_bucket(now_system_time())?, None).await?;
+    let answer = serde_json::json!({
+        "ok": resp.status_code() == 200,
+        "edgeId": var_or(env, "EDGE_ID", "edge"),
+        "storeMs": now_millis() - started,
+    });
+    json_response(200, &answer).map_err(internal)
+}
+
+/// Coordinator → edge: drop a file from this edge's cache.
+pub async fn purge(mut req: Request, env: &Env) -> ApiResult<Response> {
+    let body = internal_body(&mut req, env).await?;
     let purge: PurgeRequest = serde_json::from_slice(&body).map_err(|_| ApiError::new(ErrorCode::InvalidJson))?;
     let key = jetty_shared::download::cache_key(&purge.account_id, &purge.file_id);
     let deleted = Cache::default().delete(key.as_str(), true).await.map_err(internal)?;

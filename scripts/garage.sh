@@ -42,15 +42,20 @@ start() {
     echo $! > "$GDIR/garage.pid"
     wait_for_http "http://127.0.0.1:$GARAGE_S3_PORT/" 30 || die "garage did not start; see $GDIR/garage.log"
   fi
-  # Layout: one node, one zone.
-  if garage_cli layout show 2>/dev/null | grep -q "No nodes currently have a role"; then
-    local node
+  # Layout: one node, one zone. The CLI talks RPC, which may come up after the S3 port: retry.
+  local layout="" node="" i
+  for ((i = 0; i < 100; i++)); do
+    layout=$(garage_cli layout show 2>/dev/null) && break
+    sleep 0.1
+  done
+  [ -n "$layout" ] || die "garage does not answer layout queries; see $GDIR/garage.log"
+  if grep -q "No nodes currently have a role" <<<"$layout"; then
     node=$(garage_cli node id -q 2>/dev/null | cut -d@ -f1)
+    [ -n "$node" ] || die "garage did not tell its node id"
     garage_cli layout assign -z local -c 100G "$node" >/dev/null
     garage_cli layout apply --version 1 >/dev/null
   fi
   # The layout takes a moment to become live ("Layout not ready"): retry until the bucket exists.
-  local i
   for ((i = 0; i < 100; i++)); do
     garage_cli bucket info "$BUCKET" >/dev/null 2>&1 && break
     garage_cli bucket create "$BUCKET" >/dev/null 2>&1 && break

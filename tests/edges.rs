@@ -182,3 +182,86 @@ async fn bad_selection_input_gets_4xx_codes() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_hourly_job_learns_upload_patterns_and_warms_their_edges() {
+    let fleet = Fleet::get();
+    let hour_now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            / 3600
+            % 24
+    };
+    let started_hour = hour_now();
+    // More than five uploads in this hour make a pattern (the seeds' threshold).
+    for _ in 0..6 {
+        let (path, _) = random_file(MIB + 1);
+        let (code, out) = fleet.jetty(&["upload", path.to_str().unwrap()]);
+        assert_eq!(code, 0, "{out}");
+    }
+    control(&fleet, "/scheduled?cron=0%20*%20*%20*%20*").await;
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/jetty/patterns", fleet.coordinator))
+        .bearer_auth(&fleet.api_key)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    // (Uploads started in `started_hour`; the job may run just after the hour turned.)
+    let hours = [started_hour, hour_now()];
+    let pattern = body["patterns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["hour"].as_u64().is_some_and(|h| hours.contains(&h)))
+        .unwrap_or_else(|| panic!("no pattern for hours {hours:?}: {body}"))
+        .clone();
+    assert!(pattern["uploadCount"].as_u64().unwrap() > 5, "{pattern}");
+    let typical = pattern["typicalEdges"].as_array().unwrap();
+    assert!(!typical.is_empty() && typical.len() <= 3, "{pattern}");
+    // Another account sees none of them.
+    let other: Value = reqwest::Client::new()
+        .get(format!("{}/api/jetty/patterns", fleet.coordinator))
+        .bearer_auth(&fleet.other_api_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(other["patterns"], json!([]));
+}
+
+#[tokio::test]
+async fn edges_answer_signed_warmups_only() {
+    let fleet = Fleet::get();
+    let secret = fleet.dev_vars()["INTERNAL_SECRET"].clone();
+    let body = r#"{"reason":"test"}"#;
+    let signature = jetty_shared::auth::internal_signature(secret.as_bytes(), body.as_bytes());
+    for edge in &fleet.edges {
+        let url = format!("{}/api/warmup", edge.url);
+        let ok = reqwest::Client::new()
+            .post(&url)
+            .header("x-jetty-signature", &signature)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status().as_u16(), 200, "{}", edge.id);
+        let answer: Value = ok.json().await.unwrap();
+        assert_eq!(
+            (answer["ok"].as_bool(), answer["edgeId"].as_str()),
+            (Some(true), Some(edge.id.as_str()))
+        );
+        let forged = reqwest::Client::new()
+            .post(&url)
+            .header("x-jetty-signature", "00")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status().as_u16(), 401);
+    }
+}

@@ -57,6 +57,8 @@ pub enum CoordinatorEndpoint {
     RecordUsage,
     /// A client saw an edge fail.
     EdgeReport,
+    /// The caller's upload patterns (hour, weekday, size, typical edges).
+    Patterns,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +151,7 @@ impl CoordinatorEndpoint {
             ["api", "agentcache", "quota"] => route(method, &["GET"], Quota),
             ["api", "agentcache", "rotate-key"] => route(method, &["POST"], RotateKey),
             ["api", "storage", "upload"] => route(method, &["POST"], SimpleUpload),
+            ["api", "jetty", "patterns"] => route(method, &["GET"], Patterns),
             ["api", "jetty", "edge-report"] => route(method, &["POST"], EdgeReport),
             _ => Err(ApiError::new(ErrorCode::NotFound)),
         }

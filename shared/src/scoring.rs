@@ -40,8 +40,9 @@ pub struct EdgeMetrics {
     pub error_rate: f64,
     /// Seconds since the newest measurement.
     pub age_secs: u64,
-    /// Whether the newest measurement succeeded: an edge whose last probe or request failed is
-    /// left out until it answers again.
+    /// Whether the newest reachability check succeeded (coordinator probes and client failure
+    /// reports, not the edge's own part reports: an edge can finish parts it already holds while
+    /// clients can no longer reach it). An unreachable edge is left out until a probe succeeds.
     pub last_ok: bool,
 }
 
@@ -55,6 +56,7 @@ pub struct WindowStats {
     pub failures: u64,
     /// Newest event, ms since the epoch.
     pub newest_ms: u64,
+    /// Whether the newest probe or client report was a success.
     pub newest_ok: bool,
     /// Mean successful probe round trip, if any probe succeeded.
     pub probe_latency_ms: Option<f64>,

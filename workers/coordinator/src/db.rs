@@ -761,8 +761,8 @@ pub async fn edge_windows(db: &D1Database, since_ms: u64) -> ApiResult<Vec<(Stri
              COALESCE(SUM(CASE WHEN kind = 'part' THEN duration_ms END), 0.0) AS part_ms, \
              (SELECT m2.inflight FROM edge_metrics m2 WHERE m2.edge_id = m.edge_id AND m2.kind = 'part' \
               AND m2.recorded_at > ?1 ORDER BY m2.recorded_at DESC, m2.id DESC LIMIT 1) AS inflight, \
-             (SELECT m3.ok FROM edge_metrics m3 WHERE m3.edge_id = m.edge_id ORDER BY m3.recorded_at DESC, m3.id DESC \
-              LIMIT 1) AS newest_ok \
+             (SELECT m3.ok FROM edge_metrics m3 WHERE m3.edge_id = m.edge_id AND m3.kind IN ('probe', 'failure') \
+              ORDER BY m3.recorded_at DESC, m3.id DESC LIMIT 1) AS newest_ok \
              FROM edge_metrics m WHERE recorded_at > ?1 GROUP BY edge_id",
         )
         .bind(&[num(since_ms)])
@@ -844,4 +844,28 @@ pub async fn pattern_edges(db: &D1Database, hour: u32, day_of_week: u32) -> ApiR
         .results()
         .map_err(db_err)?;
     Ok(rows.into_iter().map(|r| r.edge_id).collect())
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct PatternRow {
+    pub hour: u32,
+    pub day_of_week: u32,
+    pub avg_file_size: u64,
+    pub upload_count: u64,
+    pub typical_edges: String,
+    pub updated_at: u64,
+}
+
+pub async fn patterns_for(db: &D1Database, account_id: &str) -> ApiResult<Vec<PatternRow>> {
+    db.prepare(
+        "SELECT hour, day_of_week, avg_file_size, upload_count, typical_edges, updated_at FROM upload_patterns \
+         WHERE account_id = ?1 ORDER BY day_of_week, hour",
+    )
+    .bind(&[text(account_id)])
+    .map_err(db_err)?
+    .all()
+    .await
+    .map_err(db_err)?
+    .results()
+    .map_err(db_err)
 }

@@ -73,6 +73,7 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         GetFile { file_id } => files::get_file(env, &db, &caller, &file_id).await,
         Quota => accounts::quota(&db, &caller).await,
         EdgeReport => routing::edge_report(req, &db, &account).await,
+        Patterns => routing::patterns(&db, &account).await,
         CreateLink { file_id } => files::create_link(req, env, &db, &caller, &file_id).await,
         FileInfo { file_id } => files::file_info(req, &db, &caller, &file_id).await,
         DeleteFile { file_id } => files::delete_file(env, &db, &caller, &file_id).await,

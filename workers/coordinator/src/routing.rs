@@ -205,3 +205,22 @@ pub async fn prewarm(env: &Env) -> ApiResult<usize> {
     }
     Ok(warmed)
 }
+
+/// `GET /api/jetty/patterns`: the caller's upload patterns, as the pre-warming job sees them.
+pub async fn patterns(db: &D1Database, account: &str) -> ApiResult<Response> {
+    let rows = db::patterns_for(db, account).await?;
+    let patterns: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|r| {
+            serde_json::json!({
+                "hour": r.hour,
+                "dayOfWeek": r.day_of_week,
+                "avgFileSize": r.avg_file_size,
+                "uploadCount": r.upload_count,
+                "typicalEdges": serde_json::from_str::<serde_json::Value>(&r.typical_edges).unwrap_or_default(),
+                "updatedAt": r.updated_at,
+            })
+        })
+        .collect();
+    json_response(200, &serde_json::json!({ "patterns": patterns })).map_err(internal)
+}

@@ -6,6 +6,9 @@ use jetty_shared::plan::MIB;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
+/// The tests here switch edges off: they run one at a time.
+static EDGES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn optimal_edges(fleet: &Fleet, body: Value) -> (u16, Value) {
     let resp = reqwest::Client::new()
         .post(format!("{}/api/jetty/optimal-edges", fleet.coordinator))
@@ -46,6 +49,7 @@ fn probe_request() -> Value {
 
 #[tokio::test]
 async fn an_edge_failing_mid_upload_is_routed_around_ranked_out_and_readmitted() {
+    let _serial = EDGES.lock().await;
     let fleet = Fleet::get();
     let victim = "lax-1";
     let (status, before) = optimal_edges(&fleet, probe_request()).await;
@@ -113,10 +117,27 @@ async fn an_edge_failing_mid_upload_is_routed_around_ranked_out_and_readmitted()
     control(&fleet, "/scheduled").await;
     let (_, readmitted) = optimal_edges(&fleet, probe_request()).await;
     assert!(edge_ids(&readmitted).contains(&victim.to_owned()), "{readmitted}");
+
+    // Every edge down: the origin-direct path through the coordinator still takes the upload.
+    for edge in &fleet.edges {
+        control(&fleet, &format!("/edges/{}/down", edge.id)).await;
+    }
+    let (file, sha) = random_file(12 * MIB + 5);
+    let (code, out) = fleet.jetty(&["upload", file.to_str().unwrap(), "--part-size-mib", "5"]);
+    for edge in &fleet.edges {
+        control(&fleet, &format!("/edges/{}/up", edge.id)).await;
+    }
+    control(&fleet, "/scheduled").await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        fleet.s3_object_sha256(&dev_object_key(out["fileId"].as_str().unwrap())),
+        sha
+    );
 }
 
 #[tokio::test]
 async fn selection_reports_measured_bandwidth_and_seed_strategy_numbers() {
+    let _serial = EDGES.lock().await;
     let fleet = Fleet::get();
     let (path, _) = random_file(12 * MIB);
     let (code, out) = fleet.jetty(&["upload", path.to_str().unwrap(), "--part-size-mib", "5"]);
@@ -144,6 +165,7 @@ async fn selection_reports_measured_bandwidth_and_seed_strategy_numbers() {
 
 #[tokio::test]
 async fn bad_selection_input_gets_4xx_codes() {
+    let _serial = EDGES.lock().await;
     let fleet = Fleet::get();
     let hash = hex::encode([1u8; 32]);
     let cases = [
@@ -185,6 +207,7 @@ async fn bad_selection_input_gets_4xx_codes() {
 
 #[tokio::test]
 async fn the_hourly_job_learns_upload_patterns_and_warms_their_edges() {
+    let _serial = EDGES.lock().await;
     let fleet = Fleet::get();
     let hour_now = || {
         std::time::SystemTime::now()
@@ -236,6 +259,7 @@ async fn the_hourly_job_learns_upload_patterns_and_warms_their_edges() {
 
 #[tokio::test]
 async fn edges_answer_signed_warmups_only() {
+    let _serial = EDGES.lock().await;
     let fleet = Fleet::get();
     let secret = fleet.dev_vars()["INTERNAL_SECRET"].clone();
     let body = r#"{"reason":"test"}"#;

@@ -72,7 +72,14 @@ fn boundary_sized_files_round_trip_through_three_edges_and_read_back_with_aws_cl
         assert_eq!(out["size"], size, "{out}");
         assert_eq!(out["sha256"], format!("sha256:{sha}"));
         assert_eq!(out["parts"], size.div_ceil(FIVE_MIB), "{out}");
-        assert_eq!(out["edges"].as_array().unwrap().len(), 3, "{out}");
+        let edges: Vec<&str> = out["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e.as_str())
+            .collect();
+        assert_eq!(edges.len(), 4, "three edges and the origin-direct path: {out}");
+        assert!(edges.contains(&"origin-direct"), "{out}");
         assert_eq!(
             fleet.s3_object_sha256(&dev_object_key(&id)),
             sha,

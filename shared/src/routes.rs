@@ -59,6 +59,8 @@ pub enum CoordinatorEndpoint {
     EdgeReport,
     /// The caller's upload patterns (hour, weekday, size, typical edges).
     Patterns,
+    /// The origin-direct path: a chunk sent to the coordinator itself (upload token auth).
+    UploadChunk,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +153,7 @@ impl CoordinatorEndpoint {
             ["api", "agentcache", "quota"] => route(method, &["GET"], Quota),
             ["api", "agentcache", "rotate-key"] => route(method, &["POST"], RotateKey),
             ["api", "storage", "upload"] => route(method, &["POST"], SimpleUpload),
+            ["api", "edge", "upload-chunk"] => route(method, &["POST", "PUT"], UploadChunk),
             ["api", "jetty", "patterns"] => route(method, &["GET"], Patterns),
             ["api", "jetty", "edge-report"] => route(method, &["POST"], EdgeReport),
             _ => Err(ApiError::new(ErrorCode::NotFound)),

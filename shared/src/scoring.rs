@@ -207,6 +207,32 @@ pub fn select(candidates: &[EdgeCandidate], client: Location, priority: Priority
         .collect()
 }
 
+/// Id of the path straight through the coordinator to the store.
+pub const ORIGIN_DIRECT: &str = "origin-direct";
+
+/// Adds the origin-direct path with `share` of the parts (the seeds' 10 %), scaling the edges'
+/// weights to the rest; with no edge at all it takes everything. It keeps uploads going when
+/// edges fail and gives the coordinator's own measurements of the store.
+pub fn with_origin_direct(mut edges: Vec<EdgeInfo>, origin_url: &str, share: f64) -> Vec<EdgeInfo> {
+    let share = if edges.is_empty() { 1.0 } else { share.clamp(0.0, 1.0) };
+    if share <= 0.0 || origin_url.is_empty() {
+        return edges;
+    }
+    for e in &mut edges {
+        e.weight *= 1.0 - share;
+    }
+    edges.push(EdgeInfo {
+        id: ORIGIN_DIRECT.to_owned(),
+        url: origin_url.to_owned(),
+        latency: 0,
+        load: 0,
+        distance: 0,
+        weight: share,
+        bandwidth: DEFAULT_BANDWIDTH_MBPS as u32,
+    });
+    edges
+}
+
 /// The priority to score with: `cost` when the budget cannot pay for speed.
 pub fn effective_priority(priority: Priority, budget: Option<f64>, estimated_cost: f64) -> Priority {
     match budget {
@@ -455,6 +481,31 @@ mod tests {
         assert_eq!(
             (empty.latency_ms, empty.bandwidth_mbps, empty.error_rate),
             (15.0, DEFAULT_BANDWIDTH_MBPS, 0.0)
+        );
+    }
+
+    #[test]
+    fn origin_direct_takes_its_share_or_everything() {
+        let c = vec![
+            EdgeCandidate {
+                location: loc("a", 37.7749, -122.4194),
+                metrics: m(20.0, 10.0, 500.0, 0.0),
+            },
+            EdgeCandidate {
+                location: loc("b", 37.7749, -122.4194),
+                metrics: m(20.0, 10.0, 500.0, 0.0),
+            },
+        ];
+        let with = with_origin_direct(select(&c, SF, Priority::Speed), "https://api", 0.10);
+        assert_eq!(ids(&with), ["a", "b", ORIGIN_DIRECT]);
+        let weights: Vec<f64> = with.iter().map(|e| e.weight).collect();
+        assert!((weights[0] - 0.45).abs() < 1e-12 && (weights[2] - 0.10).abs() < 1e-12);
+        assert!((weights.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        let alone = with_origin_direct(Vec::new(), "https://api", 0.10);
+        assert_eq!((alone.len(), alone[0].weight), (1, 1.0));
+        assert_eq!(
+            with_origin_direct(select(&c, SF, Priority::Speed), "https://api", 0.0).len(),
+            2
         );
     }
 

@@ -55,6 +55,7 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
     // and key rotation by API secret.
     match endpoint {
         RecordPart => return upload::record_part(&mut req, env, &db).await,
+        UploadChunk => return upload::origin_direct_chunk(req, env, &db).await,
         PlatformProvision => return accounts::platform_provision(&mut req, env, &db).await,
         VendorProvision => return accounts::vendor_provision(&mut req, env, &db).await,
         VendorUpgrade => return accounts::vendor_upgrade(&mut req, env, &db).await,
@@ -85,8 +86,8 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         GetState { user_id, file_id } => sessions::get_state(&db, &account, &user_id, &file_id).await,
         Resume => sessions::resume(req, env, &db, &account).await,
         AbortUpload { file_id } => sessions::abort(env, &db, &account, &file_id, "client_abort").await,
-        Health | RecordPart | PlatformProvision | VendorProvision | VendorUpgrade | RotateKey | AuthorizeDownload
-        | RecordUsage => Err(ApiError::new(ErrorCode::NotFound)),
+        Health | RecordPart | UploadChunk | PlatformProvision | VendorProvision | VendorUpgrade | RotateKey
+        | AuthorizeDownload | RecordUsage => Err(ApiError::new(ErrorCode::NotFound)),
     }
 }
 

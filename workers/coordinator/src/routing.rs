@@ -63,6 +63,26 @@ pub async fn pick_edges(db: &D1Database, client: Location, priority: Priority) -
     Ok(scoring::select(&candidates, client, priority))
 }
 
+/// The edges for an upload: the ranking plus the origin-direct path (`ORIGIN_DIRECT_SHARE`,
+/// 10 % by default) through this coordinator.
+pub async fn upload_paths(
+    req: &Request,
+    env: &Env,
+    db: &D1Database,
+    client: Location,
+    priority: Priority,
+) -> ApiResult<Vec<EdgeInfo>> {
+    let share = var_or(env, "ORIGIN_DIRECT_SHARE", "0.10")
+        .parse::<f64>()
+        .map_err(internal)?;
+    let origin = crate::request_origin(req, env);
+    Ok(scoring::with_origin_direct(
+        pick_edges(db, client, priority).await?,
+        &origin,
+        share,
+    ))
+}
+
 /// An edge's report of a forwarded part: its duration, size and the edge's load.
 pub async fn record_part_metrics(db: &D1Database, edge_id: &str, bytes: u64, duration_ms: f64, inflight: u64) {
     let event = db::EdgeEvent {

@@ -79,7 +79,7 @@ pub async fn resume(req: &mut Request, env: &Env, db: &D1Database, account: &str
         return Err(ApiError::new(ErrorCode::SessionNotActive));
     }
     let location = crate::routing::client_location(req, None)?;
-    let edges = crate::routing::pick_edges(db, location, jetty_shared::protocol::Priority::Speed).await?;
+    let edges = crate::routing::upload_paths(req, env, db, location, jetty_shared::protocol::Priority::Speed).await?;
     if edges.is_empty() {
         return Err(ApiError::new(ErrorCode::NoEdges));
     }

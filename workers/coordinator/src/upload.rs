@@ -92,7 +92,7 @@ pub async fn optimal_edges(
         body.budget,
         transfer_cost(body.file_size),
     );
-    let edges = crate::routing::pick_edges(db, location, priority).await?;
+    let edges = crate::routing::upload_paths(req, env, db, location, priority).await?;
     if edges.is_empty() {
         return Err(ApiError::new(ErrorCode::NoEdges));
     }
@@ -212,6 +212,12 @@ pub async fn record_part(req: &mut Request, env: &Env, db: &D1Database) -> ApiRe
     }
     let record: PartRecord = serde_json::from_slice(&body)
         .map_err(|e| ApiError::with_message(ErrorCode::InvalidJson, format!("invalid part record: {e}")))?;
+    store_part_record(db, record).await?;
+    json_response(200, &serde_json::json!({"ok": true})).map_err(internal)
+}
+
+/// Records a part a forwarder (an edge, or the origin-direct route) got S3 to accept.
+async fn store_part_record(db: &D1Database, record: PartRecord) -> ApiResult<()> {
     let session = db::session_by_id(db, &record.session_id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
@@ -232,8 +238,18 @@ pub async fn record_part(req: &mut Request, env: &Env, db: &D1Database) -> ApiRe
     };
     db::upsert_part(db, &session.id, &part, now_millis()).await?;
     crate::routing::record_part_metrics(db, &part.edge_id, part.size, record.duration_ms, record.inflight).await;
-    json_response(200, &serde_json::json!({"ok": true})).map_err(internal)
+    Ok(())
 }
+
+/// The origin-direct path: a chunk sent to the coordinator itself is forwarded to the store the
+/// same way an edge would, and recorded directly. Uploads keep working with every edge down.
+pub async fn origin_direct_chunk(req: Request, env: &Env, db: &D1Database) -> ApiResult<Response> {
+    let (record, receipt) = jetty_worker_runtime::chunk::forward_chunk(req, env, ORIGIN_DIRECT_ID).await?;
+    store_part_record(db, record).await?;
+    json_response(200, &receipt).map_err(internal)
+}
+
+pub const ORIGIN_DIRECT_ID: &str = "origin-direct";
 
 pub async fn finalize_upload(req: &mut Request, env: &Env, db: &D1Database, account: &str) -> ApiResult<Response> {
     let body: FinalizeRequest = read_json(req, JSON_LIMIT).await?;

@@ -1,6 +1,8 @@
 //! The I/O shell shared by both workers. Everything here touches the Workers runtime;
 //! decisions live in `jetty-shared`.
 
+pub mod chunk;
+
 use jetty_shared::s3::{S3Config, S3Credentials, SignedRequest, S3};
 use jetty_shared::{ApiError, ErrorCode};
 use serde::de::DeserializeOwned;

@@ -32,6 +32,9 @@ LOAD=$(node "$REPO_ROOT/scripts/load-optimal-edges.mjs" "http://127.0.0.1:$COORD
 
 log "shaped paths: ${SHAPE_MBPS} Mbit/s and ${SHAPE_DELAY_MS} ms each"
 export JETTY_SHAPE_MBPS="$SHAPE_MBPS" JETTY_SHAPE_DELAY_MS="$SHAPE_DELAY_MS" JETTY_ORIGIN_PROXY_PORT="$ORIGIN_PORT"
+# The origin-direct leg (client → coordinator → store) is not shaped here: leave it out, so
+# only the three shaped edge paths are compared with the shaped single path.
+export JETTY_VAR_OVERRIDES="ORIGIN_DIRECT_SHARE=0"
 "$REPO_ROOT/scripts/fleet.sh" down >/dev/null 2>&1 || true
 up
 KEY="$(cat "$JETTY_STATE/dev-api-key")"

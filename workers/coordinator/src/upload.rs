@@ -17,10 +17,15 @@ use worker::{D1Database, Env, Request, Response};
 pub const JSON_LIMIT: usize = 64 * 1024;
 const DEFAULT_THREADS: u32 = 16;
 /// Transfer price used for estimates, USD per GB (the seeds' over-quota price).
-pub const PRICE_PER_GB: f64 = 0.10;
+const DEFAULT_PRICE_PER_GB: f64 = 0.10;
 
-pub fn transfer_cost(bytes: u64) -> f64 {
-    (bytes as f64 / 1e9 * PRICE_PER_GB * 10_000.0).round() / 10_000.0
+/// USD for moving `bytes` at `PRICE_PER_GB` (the seeds' $0.10/GB over-quota price by default).
+pub fn transfer_cost(env: &Env, bytes: u64) -> f64 {
+    let price = var_or(env, "PRICE_PER_GB", "")
+        .parse::<f64>()
+        .ok()
+        .filter(|p| p.is_finite() && *p >= 0.0);
+    (bytes as f64 / 1e9 * price.unwrap_or(DEFAULT_PRICE_PER_GB) * 10_000.0).round() / 10_000.0
 }
 
 pub async fn optimal_edges(
@@ -68,7 +73,7 @@ pub async fn optimal_edges(
                 url: file_url(&request_origin(req, env), &clone),
                 file_id: clone,
                 saved_bytes: body.file_size,
-                saved_cost: transfer_cost(body.file_size),
+                saved_cost: transfer_cost(env, body.file_size),
                 message: "File already exists. Zero-cost clone available.".to_owned(),
             }),
             upload: None,
@@ -90,7 +95,7 @@ pub async fn optimal_edges(
     let priority = effective_priority(
         body.priority.unwrap_or_default(),
         body.budget,
-        transfer_cost(body.file_size),
+        transfer_cost(env, body.file_size),
     );
     let edges = crate::routing::upload_paths(req, env, db, location, priority).await?;
     if edges.is_empty() {
@@ -173,7 +178,7 @@ pub async fn optimal_edges(
         },
         compression: "none".to_owned(),
         estimated_time: estimated_seconds(body.file_size, &shares),
-        estimated_cost: transfer_cost(body.file_size),
+        estimated_cost: transfer_cost(env, body.file_size),
     };
     let answer = OptimalEdgesResponse {
         strategy: Some(strategy),

@@ -5,7 +5,7 @@
 //! the local record alone: the local record only remembers which session a file belongs to.
 
 use crate::{json_or_error, Client, ClientError};
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::StreamExt;
 use jetty_shared::edges::assign_weighted;
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::plan::{PartPlan, DEFAULT_BODY_LIMIT};
@@ -13,7 +13,7 @@ use jetty_shared::protocol::*;
 use jetty_shared::state::ResumeResponse;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -403,33 +403,38 @@ impl Client {
         if let Some(p) = &progress {
             p(state.progress, plan.file_size);
         }
+        // A pool of `concurrency` workers, each bound to an edge (slots in proportion to the
+        // edges' weights), all pulling parts from one queue: a faster path finishes its parts
+        // sooner and takes more, so no edge's share decides the finish time.
         let weights: Vec<f64> = edges.iter().map(|e| e.weight).collect();
-        let assignment = assign_weighted(&weights, state.chunks_remaining.len());
+        let slots = assign_weighted(&weights, opts.concurrency.max(1));
+        let queue: Mutex<VecDeque<u32>> = Mutex::new(state.chunks_remaining.iter().copied().collect());
         let failed: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
-        let jobs = state
-            .chunks_remaining
-            .iter()
-            .zip(assignment)
-            .map(|(&number, edge_index)| {
-                let (meter, done, progress, edges) = (meter.clone(), done.clone(), progress.clone(), &edges);
-                let (token, known_hash, failed) = (&upload.upload_token, hashes.get(&number).copied(), &failed);
-                async move {
+        let workers = slots.into_iter().map(|slot| {
+            let (meter, done, progress, edges, queue, failed) = (&meter, &done, &progress, &edges, &queue, &failed);
+            let (hashes, token) = (&hashes, &upload.upload_token);
+            async move {
+                let mut edge_index = slot;
+                loop {
+                    let Some(number) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else {
+                        return Ok::<_, ClientError>(());
+                    };
                     let len = plan.part_len(number).unwrap_or(0);
+                    let known_hash = hashes.get(&number).copied();
                     let mut attempt = 0usize;
                     loop {
-                        // Failover: skip edges that failed during this upload (their in-flight and
-                        // remaining parts move to the next ones); retries also rotate.
-                        let edge = pick_edge(edges, edge_index + attempt, failed);
+                        // Failover: skip edges that failed during this upload; their parts move on.
+                        let edge = pick_edge(edges, edge_index, failed);
                         match self
-                            .send_part(edge, token, path, &plan, number, known_hash, Some(&meter))
+                            .send_part(edge, token, path, &plan, number, known_hash, Some(meter))
                             .await
                         {
                             Ok(_) => {
                                 let total = done.fetch_add(len, Ordering::Relaxed) + len;
-                                if let Some(p) = &progress {
+                                if let Some(p) = progress {
                                     p(total, plan.file_size);
                                 }
-                                return Ok::<_, ClientError>(());
+                                break;
                             }
                             Err(e) if e.is_retryable() && attempt + 1 < opts.attempts as usize => {
                                 attempt += 1;
@@ -439,8 +444,9 @@ impl Client {
                                     // Tell the coordinator, so the next uploads rank the edge lower.
                                     self.report_edge_failure(&edge.id, &e.to_string()).await;
                                 }
+                                edge_index += 1;
                                 // Another healthy edge is tried at once; the same one only after a pause.
-                                if pick_edge(edges, edge_index + attempt, failed).id == edge.id {
+                                if pick_edge(edges, edge_index, failed).id == edge.id {
                                     let backoff = 200 * 2u64.pow(attempt.min(6) as u32) + rand::random::<u64>() % 200;
                                     tokio::time::sleep(Duration::from_millis(backoff)).await;
                                 }
@@ -449,11 +455,10 @@ impl Client {
                         }
                     }
                 }
-            });
-        stream::iter(jobs)
-            .buffer_unordered(opts.concurrency.max(1))
-            .try_collect::<Vec<()>>()
-            .await?;
+            }
+        });
+        // The first error ends the upload (dropping the other workers cancels their requests).
+        futures::future::try_join_all(workers).await?;
         let file = self.finalize(&upload.file_id, plan.part_count).await?.file;
         debug_assert_eq!(file.sha256, file_hash.to_prefixed());
         Ok(UploadOutcome {

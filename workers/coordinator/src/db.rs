@@ -24,6 +24,48 @@ fn db_err(e: worker::Error) -> ApiError {
     internal(format!("d1: {e}"))
 }
 
+/// Runs a statement; returns how many rows it changed.
+async fn execute(db: &D1Database, sql: impl Into<String>, params: &[JsValue]) -> ApiResult<usize> {
+    let result = db
+        .prepare(sql)
+        .bind(params)
+        .map_err(db_err)?
+        .run()
+        .await
+        .map_err(db_err)?;
+    Ok(result.meta().map_err(db_err)?.and_then(|m| m.changes).unwrap_or(0))
+}
+
+/// The first row of a query, if any.
+async fn first<T: serde::de::DeserializeOwned>(
+    db: &D1Database,
+    sql: impl Into<String>,
+    params: &[JsValue],
+) -> ApiResult<Option<T>> {
+    db.prepare(sql)
+        .bind(params)
+        .map_err(db_err)?
+        .first(None)
+        .await
+        .map_err(db_err)
+}
+
+/// Every row of a query.
+async fn all<T: serde::de::DeserializeOwned>(
+    db: &D1Database,
+    sql: impl Into<String>,
+    params: &[JsValue],
+) -> ApiResult<Vec<T>> {
+    db.prepare(sql)
+        .bind(params)
+        .map_err(db_err)?
+        .all()
+        .await
+        .map_err(db_err)?
+        .results()
+        .map_err(db_err)
+}
+
 /// An account with its tier's limits.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Account {
@@ -58,14 +100,12 @@ const ACCOUNT_SELECT: &str = "SELECT a.id, a.tier, a.s3_prefix, t.storage_quota_
 
 /// The account of an unrevoked credential of `kind` ('key' or 'secret'), looked up by hash.
 pub async fn account_for_credential(db: &D1Database, hash: &str, kind: &str) -> ApiResult<Option<Account>> {
-    db.prepare(format!(
-        "{ACCOUNT_SELECT} WHERE k.key_hash = ?1 AND k.kind = ?2 AND k.revoked_at IS NULL"
-    ))
-    .bind(&[text(hash), text(kind)])
-    .map_err(db_err)?
-    .first(None)
+    first(
+        db,
+        format!("{ACCOUNT_SELECT} WHERE k.key_hash = ?1 AND k.kind = ?2 AND k.revoked_at IS NULL"),
+        &[text(hash), text(kind)],
+    )
     .await
-    .map_err(db_err)
 }
 
 pub async fn active_edges(db: &D1Database) -> ApiResult<Vec<EdgeLocation>> {
@@ -142,17 +182,14 @@ pub async fn storage_use(db: &D1Database, account_id: &str, now: u64) -> ApiResu
         stored: u64,
         reserved: u64,
     }
-    let row: Option<Row> = db
-        .prepare(
-            "SELECT (SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(size) AS size FROM files WHERE account_id = ?1 \
+    let row: Option<Row> = first(
+        db,
+        "SELECT (SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(size) AS size FROM files WHERE account_id = ?1 \
              GROUP BY object_key)) AS stored, (SELECT COALESCE(SUM(file_size), 0) FROM upload_sessions \
              WHERE account_id = ?1 AND status = 'active' AND expires_at > ?2) AS reserved",
-        )
-        .bind(&[text(account_id), num(now)])
-        .map_err(db_err)?
-        .first(None)
-        .await
-        .map_err(db_err)?;
+        &[text(account_id), num(now)],
+    )
+    .await?;
     Ok(row
         .map(|r| StorageUse {
             stored: r.stored,
@@ -164,14 +201,15 @@ pub async fn storage_use(db: &D1Database, account_id: &str, now: u64) -> ApiResu
 /// Inserts the session only if its file still fits the account's storage quota, in one
 /// statement, so concurrent sessions cannot together overrun the quota. False when it does not fit.
 pub async fn insert_session_within_quota(db: &D1Database, s: &NewSession<'_>, quota_bytes: u64) -> ApiResult<bool> {
-    let result = db
-        .prepare(format!(
+    Ok(execute(
+        db,
+        format!(
             "INSERT INTO upload_sessions (account_id, id, file_id, file_name, content_type, file_hash, file_size, \
              part_size, part_count, threads, object_key, s3_upload_id, edges_used, status, created_at, expires_at) \
              SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'active', ?2, ?15 \
              WHERE {STORAGE_IN_USE} + ?8 <= ?16"
-        ))
-        .bind(&[
+        ),
+        &[
             text(s.account_id),
             num(s.created_at),
             text(s.id),
@@ -188,21 +226,19 @@ pub async fn insert_session_within_quota(db: &D1Database, s: &NewSession<'_>, qu
             text(s.edges_used_json),
             num(s.expires_at),
             num(quota_bytes),
-        ])
-        .map_err(db_err)?
-        .run()
-        .await
-        .map_err(db_err)?;
-    Ok(result.meta().map_err(db_err)?.and_then(|m| m.changes).unwrap_or(0) > 0)
+        ],
+    )
+    .await?
+        > 0)
 }
 
 pub async fn set_upload_id(db: &D1Database, session_id: &str, upload_id: &str) -> ApiResult<()> {
-    db.prepare("UPDATE upload_sessions SET s3_upload_id = ?2 WHERE id = ?1")
-        .bind(&[text(session_id), text(upload_id)])
-        .map_err(db_err)?
-        .run()
-        .await
-        .map_err(db_err)?;
+    execute(
+        db,
+        "UPDATE upload_sessions SET s3_upload_id = ?2 WHERE id = ?1",
+        &[text(session_id), text(upload_id)],
+    )
+    .await?;
     Ok(())
 }
 
@@ -210,61 +246,53 @@ const SESSION_COLUMNS: &str = "id, account_id, file_id, file_name, content_type,
      part_count, object_key, s3_upload_id, status, expires_at, edges_used";
 
 pub async fn session_by_id(db: &D1Database, session_id: &str) -> ApiResult<Option<SessionRow>> {
-    db.prepare(format!("SELECT {SESSION_COLUMNS} FROM upload_sessions WHERE id = ?1"))
-        .bind(&[text(session_id)])
-        .map_err(db_err)?
-        .first(None)
-        .await
-        .map_err(db_err)
+    first(
+        db,
+        format!("SELECT {SESSION_COLUMNS} FROM upload_sessions WHERE id = ?1"),
+        &[text(session_id)],
+    )
+    .await
 }
 
 /// A session by file id, only if it belongs to `account_id` (tenant isolation in the query).
 pub async fn session_by_file(db: &D1Database, account_id: &str, file_id: &str) -> ApiResult<Option<SessionRow>> {
-    db.prepare(format!(
-        "SELECT {SESSION_COLUMNS} FROM upload_sessions WHERE file_id = ?1 AND account_id = ?2"
-    ))
-    .bind(&[text(file_id), text(account_id)])
-    .map_err(db_err)?
-    .first(None)
+    first(
+        db,
+        format!("SELECT {SESSION_COLUMNS} FROM upload_sessions WHERE file_id = ?1 AND account_id = ?2"),
+        &[text(file_id), text(account_id)],
+    )
     .await
-    .map_err(db_err)
 }
 
 pub async fn upsert_part(db: &D1Database, session_id: &str, part: &RecordedPart, now: u64) -> ApiResult<()> {
-    db.prepare(
+    execute(
+        db,
         "INSERT INTO upload_parts (session_id, part_number, size, sha256, etag, edge_id, recorded_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
          ON CONFLICT (session_id, part_number) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, \
          etag = excluded.etag, edge_id = excluded.edge_id, recorded_at = excluded.recorded_at, \
          reports = upload_parts.reports + 1",
+        &[
+            text(session_id),
+            num(u64::from(part.part_number)),
+            num(part.size),
+            text(&part.sha256),
+            text(&part.etag),
+            text(&part.edge_id),
+            num(now),
+        ],
     )
-    .bind(&[
-        text(session_id),
-        num(u64::from(part.part_number)),
-        num(part.size),
-        text(&part.sha256),
-        text(&part.etag),
-        text(&part.edge_id),
-        num(now),
-    ])
-    .map_err(db_err)?
-    .run()
-    .await
-    .map_err(db_err)?;
+    .await?;
     Ok(())
 }
 
 pub async fn parts(db: &D1Database, session_id: &str) -> ApiResult<Vec<RecordedPart>> {
-    db.prepare(
+    all(
+        db,
         "SELECT part_number, size, sha256, etag, edge_id FROM upload_parts WHERE session_id = ?1 ORDER BY part_number",
+        &[text(session_id)],
     )
-    .bind(&[text(session_id)])
-    .map_err(db_err)?
-    .all()
     .await
-    .map_err(db_err)?
-    .results()
-    .map_err(db_err)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -306,65 +334,52 @@ pub async fn complete_session(db: &D1Database, s: &SessionRow, now: u64) -> ApiR
 }
 
 pub async fn file_for_account(db: &D1Database, account_id: &str, file_id: &str) -> ApiResult<Option<FileRow>> {
-    db.prepare("SELECT id, name, content_type, size, sha256, object_key, created_at FROM files WHERE id = ?1 AND account_id = ?2")
-        .bind(&[text(file_id), text(account_id)])
-        .map_err(db_err)?
-        .first(None)
-        .await
-        .map_err(db_err)
+    first(db, "SELECT id, name, content_type, size, sha256, object_key, created_at FROM files WHERE id = ?1 AND account_id = ?2", &[text(file_id), text(account_id)]).await
 }
 
 pub async fn part_tallies(db: &D1Database, session_id: &str) -> ApiResult<Vec<PartTally>> {
-    db.prepare("SELECT part_number, size, reports FROM upload_parts WHERE session_id = ?1 ORDER BY part_number")
-        .bind(&[text(session_id)])
-        .map_err(db_err)?
-        .all()
-        .await
-        .map_err(db_err)?
-        .results()
-        .map_err(db_err)
+    all(
+        db,
+        "SELECT part_number, size, reports FROM upload_parts WHERE session_id = ?1 ORDER BY part_number",
+        &[text(session_id)],
+    )
+    .await
 }
 
 /// Marks an active session `status` ('aborted' or 'expired'); false if it was not active
 /// (a concurrent abort, finalize or sweep got there first).
 pub async fn close_session(db: &D1Database, session_id: &str, status: &str, reason: &str, now: u64) -> ApiResult<bool> {
-    let result = db
-        .prepare(
-            "UPDATE upload_sessions SET status = ?2, abort_reason = ?3, completed_at = ?4 \
+    let changed = execute(
+        db,
+        "UPDATE upload_sessions SET status = ?2, abort_reason = ?3, completed_at = ?4 \
              WHERE id = ?1 AND status = 'active'",
-        )
-        .bind(&[text(session_id), text(status), text(reason), num(now)])
-        .map_err(db_err)?
-        .run()
-        .await
-        .map_err(db_err)?;
-    let changed = result.meta().map_err(db_err)?.and_then(|m| m.changes).unwrap_or(0);
+        &[text(session_id), text(status), text(reason), num(now)],
+    )
+    .await?;
     Ok(changed > 0)
 }
 
 pub async fn mark_started(db: &D1Database, session_id: &str, now: u64) -> ApiResult<()> {
-    db.prepare("UPDATE upload_sessions SET started_at = COALESCE(started_at, ?2) WHERE id = ?1")
-        .bind(&[text(session_id), num(now)])
-        .map_err(db_err)?
-        .run()
-        .await
-        .map_err(db_err)?;
+    execute(
+        db,
+        "UPDATE upload_sessions SET started_at = COALESCE(started_at, ?2) WHERE id = ?1",
+        &[text(session_id), num(now)],
+    )
+    .await?;
     Ok(())
 }
 
 /// Active sessions past their expiry, oldest first.
 pub async fn expired_sessions(db: &D1Database, now: u64, limit: u32) -> ApiResult<Vec<SessionRow>> {
-    db.prepare(format!(
-        "SELECT {SESSION_COLUMNS} FROM upload_sessions WHERE status = 'active' AND expires_at <= ?1 \
+    all(
+        db,
+        format!(
+            "SELECT {SESSION_COLUMNS} FROM upload_sessions WHERE status = 'active' AND expires_at <= ?1 \
          ORDER BY expires_at LIMIT ?2"
-    ))
-    .bind(&[num(now), num(u64::from(limit))])
-    .map_err(db_err)?
-    .all()
+        ),
+        &[num(now), num(u64::from(limit))],
+    )
     .await
-    .map_err(db_err)?
-    .results()
-    .map_err(db_err)
 }
 
 /// A finalized file of `account_id` with these exact bytes (SHA-256 and size): the dedup index
@@ -375,15 +390,13 @@ pub async fn file_by_content(
     sha256_hex: &str,
     size: u64,
 ) -> ApiResult<Option<FileRow>> {
-    db.prepare(
+    first(
+        db,
         "SELECT id, name, content_type, size, sha256, object_key, created_at FROM files \
          WHERE account_id = ?1 AND sha256 = ?2 AND size = ?3 ORDER BY created_at LIMIT 1",
+        &[text(account_id), text(sha256_hex), num(size)],
     )
-    .bind(&[text(account_id), text(sha256_hex), num(size)])
-    .map_err(db_err)?
-    .first(None)
     .await
-    .map_err(db_err)
 }
 
 /// A new file record sharing the object of `source` (a zero-byte clone).
@@ -397,13 +410,12 @@ pub async fn insert_clone(
 ) -> ApiResult<bool> {
     // Conditional on the source still existing: a clone racing the source's deletion either
     // lands first (and keeps the object alive) or does not land at all.
-    let result = db
-        .prepare(
-            "INSERT INTO files (id, account_id, session_id, name, content_type, size, sha256, object_key, \
+    Ok(execute(
+        db,
+        "INSERT INTO files (id, account_id, session_id, name, content_type, size, sha256, object_key, \
              created_at, deduplicated_from) SELECT ?1, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9 \
              WHERE EXISTS (SELECT 1 FROM files WHERE id = ?9)",
-        )
-        .bind(&[
+        &[
             text(file_id),
             text(account_id),
             name.map(text).unwrap_or(JsValue::NULL),
@@ -413,12 +425,10 @@ pub async fn insert_clone(
             text(&source.object_key),
             num(now),
             text(&source.id),
-        ])
-        .map_err(db_err)?
-        .run()
-        .await
-        .map_err(db_err)?;
-    Ok(result.meta().map_err(db_err)?.and_then(|m| m.changes).unwrap_or(0) > 0)
+        ],
+    )
+    .await?
+        > 0)
 }
 
 pub async fn bandwidth_used(db: &D1Database, account_id: &str, period: &str) -> ApiResult<u64> {
@@ -426,26 +436,23 @@ pub async fn bandwidth_used(db: &D1Database, account_id: &str, period: &str) -> 
     struct Row {
         bytes: u64,
     }
-    let row: Option<Row> = db
-        .prepare("SELECT bytes FROM bandwidth_usage WHERE account_id = ?1 AND period = ?2")
-        .bind(&[text(account_id), text(period)])
-        .map_err(db_err)?
-        .first(None)
-        .await
-        .map_err(db_err)?;
+    let row: Option<Row> = first(
+        db,
+        "SELECT bytes FROM bandwidth_usage WHERE account_id = ?1 AND period = ?2",
+        &[text(account_id), text(period)],
+    )
+    .await?;
     Ok(row.map(|r| r.bytes).unwrap_or(0))
 }
 
 pub async fn add_bandwidth(db: &D1Database, account_id: &str, period: &str, bytes: u64) -> ApiResult<()> {
-    db.prepare(
+    execute(
+        db,
         "INSERT INTO bandwidth_usage (account_id, period, bytes) VALUES (?1, ?2, ?3) \
          ON CONFLICT (account_id, period) DO UPDATE SET bytes = bytes + excluded.bytes",
+        &[text(account_id), text(period), num(bytes)],
     )
-    .bind(&[text(account_id), text(period), num(bytes)])
-    .map_err(db_err)?
-    .run()
-    .await
-    .map_err(db_err)?;
+    .await?;
     Ok(())
 }
 
@@ -461,18 +468,15 @@ pub async fn add_bandwidth_within(
     if bytes == 0 {
         return Ok(true);
     }
-    let result = db
-        .prepare(
-            "INSERT INTO bandwidth_usage (account_id, period, bytes) SELECT ?1, ?2, ?3 WHERE ?3 <= ?4 \
+    Ok(execute(
+        db,
+        "INSERT INTO bandwidth_usage (account_id, period, bytes) SELECT ?1, ?2, ?3 WHERE ?3 <= ?4 \
              ON CONFLICT (account_id, period) DO UPDATE SET bytes = bytes + excluded.bytes \
              WHERE bandwidth_usage.bytes + excluded.bytes <= ?4",
-        )
-        .bind(&[text(account_id), text(period), num(bytes), num(quota)])
-        .map_err(db_err)?
-        .run()
-        .await
-        .map_err(db_err)?;
-    Ok(result.meta().map_err(db_err)?.and_then(|m| m.changes).unwrap_or(0) > 0)
+        &[text(account_id), text(period), num(bytes), num(quota)],
+    )
+    .await?
+        > 0)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -484,12 +488,12 @@ pub struct ProvisionedAccount {
 }
 
 pub async fn account_by_external_user(db: &D1Database, user_id: &str) -> ApiResult<Option<ProvisionedAccount>> {
-    db.prepare("SELECT id, tier, s3_prefix, provisioned_at FROM accounts WHERE external_user_id = ?1")
-        .bind(&[text(user_id)])
-        .map_err(db_err)?
-        .first(None)
-        .await
-        .map_err(db_err)
+    first(
+        db,
+        "SELECT id, tier, s3_prefix, provisioned_at FROM accounts WHERE external_user_id = ?1",
+        &[text(user_id)],
+    )
+    .await
 }
 
 pub async fn tier(db: &D1Database, name: &str) -> ApiResult<Option<Tier>> {
@@ -500,13 +504,7 @@ pub async fn tier(db: &D1Database, name: &str) -> ApiResult<Option<Tier>> {
         bandwidth_quota_bytes: u64,
         jetty_speed_enabled: i64,
     }
-    let row: Option<Row> = db
-        .prepare("SELECT tier, storage_quota_bytes, bandwidth_quota_bytes, jetty_speed_enabled FROM tier_configs WHERE tier = ?1")
-        .bind(&[text(name)])
-        .map_err(db_err)?
-        .first(None)
-        .await
-        .map_err(db_err)?;
+    let row: Option<Row> = first(db, "SELECT tier, storage_quota_bytes, bandwidth_quota_bytes, jetty_speed_enabled FROM tier_configs WHERE tier = ?1", &[text(name)]).await?;
     Ok(row.map(|r| Tier {
         tier: r.tier,
         storage_quota_bytes: r.storage_quota_bytes,
@@ -569,35 +567,34 @@ pub async fn insert_provisioned_account(db: &D1Database, a: &NewAccount<'_>) -> 
 }
 
 pub async fn insert_credential(db: &D1Database, account_id: &str, hash: &str, kind: &str, now: u64) -> ApiResult<()> {
-    db.prepare("INSERT INTO api_keys (key_hash, account_id, label, created_at, kind) VALUES (?1, ?2, ?3, ?4, ?3)")
-        .bind(&[text(hash), text(account_id), text(kind), num(now)])
-        .map_err(db_err)?
-        .run()
-        .await
-        .map_err(db_err)?;
+    execute(
+        db,
+        "INSERT INTO api_keys (key_hash, account_id, label, created_at, kind) VALUES (?1, ?2, ?3, ?4, ?3)",
+        &[text(hash), text(account_id), text(kind), num(now)],
+    )
+    .await?;
     Ok(())
 }
 
 /// Revokes every bearer key of the account (its secret stays).
 pub async fn revoke_keys(db: &D1Database, account_id: &str, now: u64) -> ApiResult<()> {
-    db.prepare("UPDATE api_keys SET revoked_at = ?2 WHERE account_id = ?1 AND kind = 'key' AND revoked_at IS NULL")
-        .bind(&[text(account_id), num(now)])
-        .map_err(db_err)?
-        .run()
-        .await
-        .map_err(db_err)?;
+    execute(
+        db,
+        "UPDATE api_keys SET revoked_at = ?2 WHERE account_id = ?1 AND kind = 'key' AND revoked_at IS NULL",
+        &[text(account_id), num(now)],
+    )
+    .await?;
     Ok(())
 }
 
 pub async fn set_tier(db: &D1Database, user_id: &str, tier: &str) -> ApiResult<bool> {
-    let result = db
-        .prepare("UPDATE accounts SET tier = ?2 WHERE external_user_id = ?1")
-        .bind(&[text(user_id), text(tier)])
-        .map_err(db_err)?
-        .run()
-        .await
-        .map_err(db_err)?;
-    Ok(result.meta().map_err(db_err)?.and_then(|m| m.changes).unwrap_or(0) > 0)
+    Ok(execute(
+        db,
+        "UPDATE accounts SET tier = ?2 WHERE external_user_id = ?1",
+        &[text(user_id), text(tier)],
+    )
+    .await?
+        > 0)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -616,72 +613,66 @@ pub async fn claim_idempotency(
     request_hash: &str,
     now: u64,
 ) -> ApiResult<bool> {
-    let result = db
-        .prepare(
-            "INSERT INTO idempotency_records (scope, key, request_hash, created_at) VALUES (?1, ?2, ?3, ?4) \
+    Ok(execute(
+        db,
+        "INSERT INTO idempotency_records (scope, key, request_hash, created_at) VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT (scope, key) DO NOTHING",
-        )
-        .bind(&[text(scope), text(key), text(request_hash), num(now)])
-        .map_err(db_err)?
-        .run()
-        .await
-        .map_err(db_err)?;
-    Ok(result.meta().map_err(db_err)?.and_then(|m| m.changes).unwrap_or(0) > 0)
+        &[text(scope), text(key), text(request_hash), num(now)],
+    )
+    .await?
+        > 0)
 }
 
 pub async fn idempotency_record(db: &D1Database, scope: &str, key: &str) -> ApiResult<Option<IdempotencyRow>> {
-    db.prepare(
+    first(
+        db,
         "SELECT request_hash, status, response, created_at FROM idempotency_records WHERE scope = ?1 AND key = ?2",
+        &[text(scope), text(key)],
     )
-    .bind(&[text(scope), text(key)])
-    .map_err(db_err)?
-    .first(None)
     .await
-    .map_err(db_err)
 }
 
 pub async fn finish_idempotency(db: &D1Database, scope: &str, key: &str, status: u16, sealed: &str) -> ApiResult<()> {
-    db.prepare("UPDATE idempotency_records SET status = ?3, response = ?4 WHERE scope = ?1 AND key = ?2")
-        .bind(&[text(scope), text(key), num(u64::from(status)), text(sealed)])
-        .map_err(db_err)?
-        .run()
-        .await
-        .map_err(db_err)?;
+    execute(
+        db,
+        "UPDATE idempotency_records SET status = ?3, response = ?4 WHERE scope = ?1 AND key = ?2",
+        &[text(scope), text(key), num(u64::from(status)), text(sealed)],
+    )
+    .await?;
     Ok(())
 }
 
 /// Drops a record found abandoned or unreadable, if it is still the one that was read.
 pub async fn drop_idempotency(db: &D1Database, scope: &str, key: &str, created_at: u64) -> ApiResult<()> {
-    db.prepare("DELETE FROM idempotency_records WHERE scope = ?1 AND key = ?2 AND created_at = ?3")
-        .bind(&[text(scope), text(key), num(created_at)])
-        .map_err(db_err)?
-        .run()
-        .await
-        .map_err(db_err)?;
+    execute(
+        db,
+        "DELETE FROM idempotency_records WHERE scope = ?1 AND key = ?2 AND created_at = ?3",
+        &[text(scope), text(key), num(created_at)],
+    )
+    .await?;
     Ok(())
 }
 
 /// Forgets a claim whose request failed, so the client can retry with the same key.
 pub async fn release_idempotency(db: &D1Database, scope: &str, key: &str) -> ApiResult<()> {
-    db.prepare("DELETE FROM idempotency_records WHERE scope = ?1 AND key = ?2 AND status IS NULL")
-        .bind(&[text(scope), text(key)])
-        .map_err(db_err)?
-        .run()
-        .await
-        .map_err(db_err)?;
+    execute(
+        db,
+        "DELETE FROM idempotency_records WHERE scope = ?1 AND key = ?2 AND status IS NULL",
+        &[text(scope), text(key)],
+    )
+    .await?;
     Ok(())
 }
 
 /// Deletes the file record; true if it existed (and belonged to the account).
 pub async fn delete_file(db: &D1Database, account_id: &str, file_id: &str) -> ApiResult<bool> {
-    let result = db
-        .prepare("DELETE FROM files WHERE id = ?1 AND account_id = ?2")
-        .bind(&[text(file_id), text(account_id)])
-        .map_err(db_err)?
-        .run()
-        .await
-        .map_err(db_err)?;
-    Ok(result.meta().map_err(db_err)?.and_then(|m| m.changes).unwrap_or(0) > 0)
+    Ok(execute(
+        db,
+        "DELETE FROM files WHERE id = ?1 AND account_id = ?2",
+        &[text(file_id), text(account_id)],
+    )
+    .await?
+        > 0)
 }
 
 /// How many file records still point at an object (dedup clones share objects).
@@ -690,13 +681,12 @@ pub async fn object_references(db: &D1Database, object_key: &str) -> ApiResult<u
     struct Row {
         n: u64,
     }
-    let row: Option<Row> = db
-        .prepare("SELECT COUNT(*) AS n FROM files WHERE object_key = ?1")
-        .bind(&[text(object_key)])
-        .map_err(db_err)?
-        .first(None)
-        .await
-        .map_err(db_err)?;
+    let row: Option<Row> = first(
+        db,
+        "SELECT COUNT(*) AS n FROM files WHERE object_key = ?1",
+        &[text(object_key)],
+    )
+    .await?;
     Ok(row.map(|r| r.n).unwrap_or(0))
 }
 
@@ -716,11 +706,8 @@ pub struct EdgeEvent<'a> {
 
 pub async fn record_edge_event(db: &D1Database, e: &EdgeEvent<'_>) -> ApiResult<()> {
     let opt_num = |v: Option<f64>| v.map(JsValue::from_f64).unwrap_or(JsValue::NULL);
-    db.prepare(
-        "INSERT INTO edge_metrics (edge_id, recorded_at, kind, ok, latency_ms, bytes, duration_ms, inflight, reporter, \
-         dedup_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (dedup_key) DO NOTHING",
-    )
-    .bind(&[
+    execute(db, "INSERT INTO edge_metrics (edge_id, recorded_at, kind, ok, latency_ms, bytes, duration_ms, inflight, reporter, \
+         dedup_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (dedup_key) DO NOTHING", &[
         text(e.edge_id),
         num(e.now),
         text(e.kind),
@@ -731,11 +718,7 @@ pub async fn record_edge_event(db: &D1Database, e: &EdgeEvent<'_>) -> ApiResult<
         opt_num(e.inflight.map(|n| n as f64)),
         text(e.reporter),
         e.dedup_key.map(text).unwrap_or(JsValue::NULL),
-    ])
-    .map_err(db_err)?
-    .run()
-    .await
-    .map_err(db_err)?;
+    ]).await?;
     Ok(())
 }
 
@@ -753,9 +736,7 @@ pub async fn edge_windows(db: &D1Database, since_ms: u64) -> ApiResult<Vec<(Stri
         inflight: Option<u64>,
         newest_ok: Option<i64>,
     }
-    let rows: Vec<Row> = db
-        .prepare(
-            "SELECT edge_id, COUNT(*) AS events, SUM(CASE WHEN ok = 0 THEN 1 ELSE 0 END) AS failures, \
+    let rows: Vec<Row> = all(db, "SELECT edge_id, COUNT(*) AS events, SUM(CASE WHEN ok = 0 THEN 1 ELSE 0 END) AS failures, \
              MAX(recorded_at) AS newest_ms, AVG(CASE WHEN kind = 'probe' AND ok = 1 THEN latency_ms END) AS probe_latency_ms, \
              COALESCE(SUM(CASE WHEN kind = 'part' THEN bytes END), 0) AS part_bytes, \
              COALESCE(SUM(CASE WHEN kind = 'part' THEN duration_ms END), 0.0) AS part_ms, \
@@ -763,15 +744,7 @@ pub async fn edge_windows(db: &D1Database, since_ms: u64) -> ApiResult<Vec<(Stri
               AND m2.recorded_at > ?1 ORDER BY m2.recorded_at DESC, m2.id DESC LIMIT 1) AS inflight, \
              (SELECT m3.ok FROM edge_metrics m3 WHERE m3.edge_id = m.edge_id AND m3.kind IN ('probe', 'failure') \
               ORDER BY m3.recorded_at DESC, m3.id DESC LIMIT 1) AS newest_ok \
-             FROM edge_metrics m WHERE recorded_at > ?1 GROUP BY edge_id",
-        )
-        .bind(&[num(since_ms)])
-        .map_err(db_err)?
-        .all()
-        .await
-        .map_err(db_err)?
-        .results()
-        .map_err(db_err)?;
+             FROM edge_metrics m WHERE recorded_at > ?1 GROUP BY edge_id", &[num(since_ms)]).await?;
     Ok(rows
         .into_iter()
         .map(|r| {
@@ -791,12 +764,7 @@ pub async fn edge_windows(db: &D1Database, since_ms: u64) -> ApiResult<Vec<(Stri
 }
 
 pub async fn prune_edge_metrics(db: &D1Database, before_ms: u64) -> ApiResult<()> {
-    db.prepare("DELETE FROM edge_metrics WHERE recorded_at < ?1")
-        .bind(&[num(before_ms)])
-        .map_err(db_err)?
-        .run()
-        .await
-        .map_err(db_err)?;
+    execute(db, "DELETE FROM edge_metrics WHERE recorded_at < ?1", &[num(before_ms)]).await?;
     Ok(())
 }
 
@@ -831,18 +799,13 @@ pub async fn pattern_edges(db: &D1Database, hour: u32, day_of_week: u32) -> ApiR
     struct Row {
         edge_id: String,
     }
-    let rows: Vec<Row> = db
-        .prepare(
-            "SELECT DISTINCT j.value AS edge_id FROM upload_patterns u, json_each(u.typical_edges) j \
+    let rows: Vec<Row> = all(
+        db,
+        "SELECT DISTINCT j.value AS edge_id FROM upload_patterns u, json_each(u.typical_edges) j \
              WHERE u.hour = ?1 AND u.day_of_week = ?2 ORDER BY edge_id",
-        )
-        .bind(&[num(u64::from(hour)), num(u64::from(day_of_week))])
-        .map_err(db_err)?
-        .all()
-        .await
-        .map_err(db_err)?
-        .results()
-        .map_err(db_err)?;
+        &[num(u64::from(hour)), num(u64::from(day_of_week))],
+    )
+    .await?;
     Ok(rows.into_iter().map(|r| r.edge_id).collect())
 }
 
@@ -857,15 +820,11 @@ pub struct PatternRow {
 }
 
 pub async fn patterns_for(db: &D1Database, account_id: &str) -> ApiResult<Vec<PatternRow>> {
-    db.prepare(
+    all(
+        db,
         "SELECT hour, day_of_week, avg_file_size, upload_count, typical_edges, updated_at FROM upload_patterns \
          WHERE account_id = ?1 ORDER BY day_of_week, hour",
+        &[text(account_id)],
     )
-    .bind(&[text(account_id)])
-    .map_err(db_err)?
-    .all()
     .await
-    .map_err(db_err)?
-    .results()
-    .map_err(db_err)
 }

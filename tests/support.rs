@@ -191,3 +191,30 @@ pub fn file_sha256(path: &Path) -> String {
 pub fn dev_object_key(file_id: &str) -> String {
     format!("accounts/acc_dev/files/{file_id}")
 }
+
+/// Provisions a new account through the signed platform webhook; returns its API key.
+pub async fn provision_account(fleet: &Fleet, tier: &str) -> String {
+    use jetty_shared::webhook::{self, WebhookSecret};
+    let secret = WebhookSecret::parse(&fleet.dev_vars()["INTERNAL_WEBHOOK_SECRET"]).unwrap();
+    let user = format!("usr_{}", hex::encode(rand::random::<[u8; 6]>()));
+    let body = serde_json::json!({"user_id": user, "email": format!("{user}@example.com"), "tier": tier}).to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let signed = webhook::sign(&secret, &format!("msg_{user}"), now, body.as_bytes());
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/webhooks/jettythunder/provision", fleet.coordinator))
+        .header(webhook::ID_HEADER, signed.id)
+        .header(webhook::TIMESTAMP_HEADER, signed.timestamp)
+        .header(webhook::SIGNATURE_HEADER, signed.signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let answer: serde_json::Value = resp.json().await.unwrap();
+    answer["credentials"]["api_key"]
+        .as_str()
+        .expect("provisioned credentials")
+        .to_owned()
+}

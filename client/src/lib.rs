@@ -128,6 +128,17 @@ impl Client {
         json_or_error(resp).await
     }
 
+    /// `GET /api/jetty/stats`: the account's upload analytics.
+    pub async fn stats(&self) -> Result<serde_json::Value, ClientError> {
+        let resp = self
+            .http
+            .get(format!("{}/api/jetty/stats", self.base_url))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await?;
+        json_or_error(resp).await
+    }
+
     /// `GET /api/agentcache/quota`.
     pub async fn quota(&self) -> Result<serde_json::Value, ClientError> {
         let resp = self

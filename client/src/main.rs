@@ -86,6 +86,8 @@ enum Command {
     },
     /// Delete a file (its object goes when no deduplicated copy still uses it).
     Delete { file_id: String },
+    /// Upload analytics: speed, volume, dedup savings, edges, recent uploads.
+    Stats,
     /// Your account.
     Account {
         #[command(subcommand)]
@@ -369,6 +371,38 @@ async fn run(cli: &Cli, url: &str, api_key: &str) -> Result<(), ClientError> {
                     println!(
                         "{name:<11} {} / {} GB ({}%)",
                         line["used_gb"], line["quota_gb"], line["percent"]
+                    );
+                }
+            }
+        }
+        Command::Stats => {
+            let st = client.stats().await?;
+            if cli.json {
+                println!("{st}");
+            } else {
+                let mb = |v: &serde_json::Value| v.as_u64().unwrap_or(0) as f64 / 1e6;
+                println!("uploads:        {}", st["uploads"]);
+                println!("bytes:          {:.1} MB", mb(&st["bytes"]));
+                println!("average speed:  {} MB/s", st["avgSpeedMbps"]);
+                println!(
+                    "dedup savings:  {} files, {:.1} MB, ${}",
+                    st["dedup"]["files"],
+                    mb(&st["dedup"]["savedBytes"]),
+                    st["dedup"]["savedCost"]
+                );
+                println!(
+                    "{:<14} {:>6} {:>7} {:>12} {:>10} {:>7}",
+                    "edge", "parts", "share", "Mbit/s", "latency", "errors"
+                );
+                for e in st["edges"].as_array().into_iter().flatten() {
+                    println!(
+                        "{:<14} {:>6} {:>6.0}% {:>12.0} {:>8.0}ms {:>7}",
+                        e["id"].as_str().unwrap_or("?"),
+                        e["parts"],
+                        e["share"].as_f64().unwrap_or(0.0) * 100.0,
+                        e["throughputMbps"].as_f64().unwrap_or(0.0),
+                        e["latencyMs"].as_f64().unwrap_or(0.0),
+                        e["errors"].as_u64().unwrap_or(0)
                     );
                 }
             }

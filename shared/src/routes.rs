@@ -61,6 +61,8 @@ pub enum CoordinatorEndpoint {
     Patterns,
     /// The origin-direct path: a chunk sent to the coordinator itself (upload token auth).
     UploadChunk,
+    /// The caller's upload analytics.
+    Stats,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +156,7 @@ impl CoordinatorEndpoint {
             ["api", "agentcache", "rotate-key"] => route(method, &["POST"], RotateKey),
             ["api", "storage", "upload"] => route(method, &["POST"], SimpleUpload),
             ["api", "edge", "upload-chunk"] => route(method, &["POST", "PUT"], UploadChunk),
+            ["api", "jetty", "stats"] => route(method, &["GET"], Stats),
             ["api", "jetty", "patterns"] => route(method, &["GET"], Patterns),
             ["api", "jetty", "edge-report"] => route(method, &["POST"], EdgeReport),
             _ => Err(ApiError::new(ErrorCode::NotFound)),

@@ -6,6 +6,7 @@ mod db;
 mod files;
 mod routing;
 mod sessions;
+mod stats;
 mod upload;
 
 use jetty_shared::auth::api_key_hash;
@@ -75,6 +76,7 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         Quota => accounts::quota(&db, &caller).await,
         EdgeReport => routing::edge_report(req, &db, &account).await,
         Patterns => routing::patterns(&db, &account).await,
+        Stats => stats::stats(env, &db, &account).await,
         CreateLink { file_id } => files::create_link(req, env, &db, &caller, &file_id).await,
         FileInfo { file_id } => files::file_info(req, &db, &caller, &file_id).await,
         DeleteFile { file_id } => files::delete_file(env, &db, &caller, &file_id).await,

@@ -1,6 +1,7 @@
-//! Edge selection: rank the active edges for a client and split the parts between them.
+//! Geography and part distribution: great-circle distances, RTT from distance, and the smooth
+//! weighted round-robin the client uses to give edges their share. Ranking is `scoring`.
 
-use crate::protocol::{EdgeInfo, Location};
+use crate::protocol::Location;
 use serde::{Deserialize, Serialize};
 
 /// An edge as registered with the coordinator.
@@ -26,38 +27,6 @@ pub fn haversine_km(a: Location, b: Location) -> f64 {
 /// plus a fixed 5 ms for the last mile and the worker.
 pub fn estimated_rtt_ms(distance_km: f64) -> u32 {
     (5.0 + distance_km / 100.0).round() as u32
-}
-
-/// The `max` best edges for a client, nearest first, with weights that sum to 1.
-/// Without a client location every edge is equally good.
-pub fn select_edges(edges: &[EdgeLocation], client: Option<Location>, max: usize) -> Vec<EdgeInfo> {
-    let mut ranked: Vec<(f64, &EdgeLocation)> = edges
-        .iter()
-        .map(|e| {
-            let d = client
-                .map(|c| haversine_km(c, Location { lat: e.lat, lng: e.lng }))
-                .unwrap_or(0.0);
-            (d, e)
-        })
-        .collect();
-    ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
-    ranked.truncate(max);
-    // Closer edges get more parts; 1000 km halves an edge's share relative to a local one.
-    let scores: Vec<f64> = ranked.iter().map(|(d, _)| 1.0 / (1.0 + d / 1000.0)).collect();
-    let total: f64 = scores.iter().sum();
-    ranked
-        .iter()
-        .zip(scores)
-        .map(|((d, e), s)| EdgeInfo {
-            id: e.id.clone(),
-            url: e.url.clone(),
-            latency: estimated_rtt_ms(*d),
-            load: 0,
-            distance: d.round() as u32,
-            weight: if total > 0.0 { s / total } else { 0.0 },
-            bandwidth: 0,
-        })
-        .collect()
 }
 
 /// Smooth weighted round-robin (as in nginx): assigns `count` parts to edges in proportion to
@@ -90,23 +59,6 @@ pub fn assign_weighted(weights: &[f64], count: usize) -> Vec<usize> {
 mod tests {
     use super::*;
 
-    fn edge(id: &str, lat: f64, lng: f64) -> EdgeLocation {
-        EdgeLocation {
-            id: id.into(),
-            url: format!("http://{id}"),
-            lat,
-            lng,
-        }
-    }
-
-    fn fleet() -> Vec<EdgeLocation> {
-        vec![
-            edge("nyc-1", 40.7128, -74.0060),
-            edge("sfo-1", 37.7749, -122.4194),
-            edge("lax-1", 34.0522, -118.2437),
-        ]
-    }
-
     #[test]
     fn haversine_matches_known_distances() {
         let sf = Location {
@@ -120,30 +72,6 @@ mod tests {
         let d = haversine_km(sf, la);
         assert!((d - 559.0).abs() < 2.0, "{d}");
         assert_eq!(haversine_km(sf, sf), 0.0);
-    }
-
-    #[test]
-    fn nearest_edges_come_first_with_larger_weights() {
-        let sf = Location {
-            lat: 37.7749,
-            lng: -122.4194,
-        };
-        let picked = select_edges(&fleet(), Some(sf), 5);
-        let ids: Vec<_> = picked.iter().map(|e| e.id.as_str()).collect();
-        assert_eq!(ids, ["sfo-1", "lax-1", "nyc-1"]);
-        assert!(picked[0].weight > picked[1].weight && picked[1].weight > picked[2].weight);
-        let sum: f64 = picked.iter().map(|e| e.weight).sum();
-        assert!((sum - 1.0).abs() < 1e-9);
-        assert_eq!(picked[0].distance, 0);
-        assert!(picked[2].latency > picked[0].latency);
-    }
-
-    #[test]
-    fn without_location_edges_share_equally_and_max_is_respected() {
-        let picked = select_edges(&fleet(), None, 2);
-        assert_eq!(picked.len(), 2);
-        assert!(picked.iter().all(|e| (e.weight - 0.5).abs() < 1e-9));
-        assert!(select_edges(&[], None, 3).is_empty());
     }
 
     #[test]

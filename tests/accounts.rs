@@ -21,29 +21,6 @@ fn unique_user() -> String {
     format!("usr_{}", hex::encode(rand::random::<[u8; 6]>()))
 }
 
-/// A signed webhook POST; returns (status, body, replayed header).
-async fn signed_post(url: &str, secret: &str, body: &str, id: &str, ts: u64, idem: Option<&str>) -> (u16, Value, bool) {
-    let signed = webhook::sign(&WebhookSecret::parse(secret).unwrap(), id, ts, body.as_bytes());
-    let mut req = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .header(webhook::ID_HEADER, signed.id)
-        .header(webhook::TIMESTAMP_HEADER, signed.timestamp)
-        .header(webhook::SIGNATURE_HEADER, signed.signature)
-        .body(body.to_owned());
-    if let Some(k) = idem {
-        req = req.header("idempotency-key", k);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let replayed = resp.headers().get("idempotent-replayed").is_some();
-    (status, resp.json().await.unwrap_or(Value::Null), replayed)
-}
-
-fn msg_id() -> String {
-    format!("msg_{}", hex::encode(rand::random::<[u8; 8]>()))
-}
-
 struct Urls {
     platform: String,
     vendor: String,
@@ -73,16 +50,6 @@ async fn upgrade(fleet: &Fleet, user: &str, tier: &str) -> (u16, Value) {
     let body = json!({"agentcache_user_id": user, "tier": tier}).to_string();
     let (status, answer, _) = signed_post(&urls(fleet).upgrade, &secret, &body, &msg_id(), now_secs(), None).await;
     (status, answer)
-}
-
-async fn api(method: reqwest::Method, url: String, key: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method, url).bearer_auth(key);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
 }
 
 async fn optimal_edges(fleet: &Fleet, key: &str, size: u64) -> (u16, Value) {

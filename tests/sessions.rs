@@ -13,18 +13,8 @@ use std::time::{Duration, Instant};
 
 const PART: u64 = 5 * MIB;
 
-async fn call(method: reqwest::Method, url: String, key: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method, url).bearer_auth(key);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
 async fn post(fleet: &Fleet, path: &str, key: &str, body: Value) -> (u16, Value) {
-    call(
+    api(
         reqwest::Method::POST,
         format!("{}{path}", fleet.coordinator),
         key,
@@ -34,7 +24,7 @@ async fn post(fleet: &Fleet, path: &str, key: &str, body: Value) -> (u16, Value)
 }
 
 async fn get(fleet: &Fleet, path: &str, key: &str) -> (u16, Value) {
-    call(reqwest::Method::GET, format!("{}{path}", fleet.coordinator), key, None).await
+    api(reqwest::Method::GET, format!("{}{path}", fleet.coordinator), key, None).await
 }
 
 async fn state(fleet: &Fleet, file_id: &str) -> UploadState {
@@ -233,7 +223,7 @@ async fn another_account_claiming_the_same_hash_gets_no_access() {
     assert_eq!(status, 404);
     let (status, _) = post(&fleet, "/api/edge/finalize-upload", other, json!({"fileId": my_file})).await;
     assert_eq!(status, 404);
-    let (status, _) = call(
+    let (status, _) = api(
         reqwest::Method::DELETE,
         format!("{}/api/jetty/uploads/{my_file}", fleet.coordinator),
         other,

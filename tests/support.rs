@@ -192,27 +192,71 @@ pub fn dev_object_key(file_id: &str) -> String {
     format!("accounts/acc_dev/files/{file_id}")
 }
 
+/// An authenticated JSON request; returns (status, parsed body or null).
+pub async fn api(
+    method: reqwest::Method,
+    url: String,
+    key: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new().request(method, url).bearer_auth(key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+pub fn msg_id() -> String {
+    format!("msg_{}", hex::encode(rand::random::<[u8; 8]>()))
+}
+
+/// A webhook POST signed the Standard Webhooks way; returns (status, body, replayed header).
+pub async fn signed_post(
+    url: &str,
+    secret: &str,
+    body: &str,
+    id: &str,
+    ts: u64,
+    idem: Option<&str>,
+) -> (u16, serde_json::Value, bool) {
+    use jetty_shared::webhook::{self, WebhookSecret};
+    let signed = webhook::sign(&WebhookSecret::parse(secret).unwrap(), id, ts, body.as_bytes());
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header(webhook::ID_HEADER, signed.id)
+        .header(webhook::TIMESTAMP_HEADER, signed.timestamp)
+        .header(webhook::SIGNATURE_HEADER, signed.signature)
+        .body(body.to_owned());
+    if let Some(k) = idem {
+        req = req.header("idempotency-key", k);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let replayed = resp.headers().get("idempotent-replayed").is_some();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null), replayed)
+}
+
 /// Provisions a new account through the signed platform webhook; returns its API key.
 pub async fn provision_account(fleet: &Fleet, tier: &str) -> String {
-    use jetty_shared::webhook::{self, WebhookSecret};
-    let secret = WebhookSecret::parse(&fleet.dev_vars()["INTERNAL_WEBHOOK_SECRET"]).unwrap();
     let user = format!("usr_{}", hex::encode(rand::random::<[u8; 6]>()));
     let body = serde_json::json!({"user_id": user, "email": format!("{user}@example.com"), "tier": tier}).to_string();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let signed = webhook::sign(&secret, &format!("msg_{user}"), now, body.as_bytes());
-    let resp = reqwest::Client::new()
-        .post(format!("{}/api/webhooks/jettythunder/provision", fleet.coordinator))
-        .header(webhook::ID_HEADER, signed.id)
-        .header(webhook::TIMESTAMP_HEADER, signed.timestamp)
-        .header(webhook::SIGNATURE_HEADER, signed.signature)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let answer: serde_json::Value = resp.json().await.unwrap();
+    let url = format!("{}/api/webhooks/jettythunder/provision", fleet.coordinator);
+    let (_, answer, _) = signed_post(
+        &url,
+        &fleet.dev_vars()["INTERNAL_WEBHOOK_SECRET"],
+        &body,
+        &msg_id(),
+        now,
+        None,
+    )
+    .await;
     answer["credentials"]["api_key"]
         .as_str()
         .expect("provisioned credentials")

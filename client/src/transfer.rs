@@ -92,6 +92,28 @@ pub struct LocalState {
     pub file_hash: String,
 }
 
+impl LocalState {
+    /// The record of `path` (as `meta` describes it) being uploaded as `file_id`.
+    pub fn new(
+        coordinator: &str,
+        path: &Path,
+        meta: &std::fs::Metadata,
+        file_id: &str,
+        file_hash: Sha256Digest,
+    ) -> Self {
+        let (modified_secs, modified_nanos) = modified(meta);
+        LocalState {
+            coordinator: coordinator.to_owned(),
+            path: path.to_owned(),
+            size: meta.len(),
+            modified_secs,
+            modified_nanos,
+            file_id: file_id.to_owned(),
+            file_hash: file_hash.to_prefixed(),
+        }
+    }
+}
+
 /// A directory of `LocalState` records, one per source file.
 #[derive(Debug, Clone)]
 pub struct StateStore {
@@ -278,15 +300,13 @@ impl Client {
             .ok_or_else(|| unexpected("no upload ticket in the answer"))?;
         if let Some(store) = &opts.state {
             // Best effort: without the record the upload still works, it just cannot resume.
-            let _ = store.save(&LocalState {
-                coordinator: self.base_url.clone(),
-                path: path.to_owned(),
-                size,
-                modified_secs,
-                modified_nanos,
-                file_id: upload.file_id.clone(),
-                file_hash: file_hash.to_prefixed(),
-            });
+            let _ = store.save(&LocalState::new(
+                &self.base_url,
+                path,
+                &meta,
+                &upload.file_id,
+                file_hash,
+            ));
         }
         let plan = upload.plan(size);
         let part_hashes = part_hashing
@@ -360,16 +380,7 @@ impl Client {
             )));
         }
         if let Some(store) = &opts.state {
-            let (modified_secs, modified_nanos) = modified(&meta);
-            let _ = store.save(&LocalState {
-                coordinator: self.base_url.clone(),
-                path: path.to_owned(),
-                size,
-                modified_secs,
-                modified_nanos,
-                file_id: file_id.to_owned(),
-                file_hash: file_hash.to_prefixed(),
-            });
+            let _ = store.save(&LocalState::new(&self.base_url, path, &meta, file_id, file_hash));
         }
         let outcome = self
             .finish(path, file_hash, ticket, hashes, opts, progress, started)

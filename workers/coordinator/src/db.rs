@@ -828,3 +828,84 @@ pub async fn patterns_for(db: &D1Database, account_id: &str) -> ApiResult<Vec<Pa
     )
     .await
 }
+
+// --- Analytics (the views of migration 0006) ---
+
+#[derive(Debug, Deserialize)]
+pub struct UserStats {
+    pub uploads: u64,
+    pub bytes: u64,
+    pub avg_duration_seconds: Option<f64>,
+    pub avg_speed_mbps: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DedupStats {
+    pub duplicate_files: u64,
+    pub saved_bytes: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EdgeShare {
+    pub edge_id: String,
+    pub parts: u64,
+    pub bytes: u64,
+    pub throughput_mbps: Option<f64>,
+    pub latency_ms: Option<f64>,
+    pub avg_inflight: Option<f64>,
+    pub errors: Option<u64>,
+    pub error_rate: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RecentSession {
+    pub file_id: String,
+    pub file_name: Option<String>,
+    pub file_size: u64,
+    pub status: String,
+    pub created_at: u64,
+    pub completed_at: Option<u64>,
+    pub edges_used: String,
+}
+
+pub async fn user_stats(db: &D1Database, account_id: &str) -> ApiResult<Option<UserStats>> {
+    first(
+        db,
+        "SELECT * FROM user_upload_stats WHERE account_id = ?1",
+        &[text(account_id)],
+    )
+    .await
+}
+
+pub async fn dedup_stats(db: &D1Database, account_id: &str) -> ApiResult<Option<DedupStats>> {
+    first(
+        db,
+        "SELECT * FROM deduplication_savings WHERE account_id = ?1",
+        &[text(account_id)],
+    )
+    .await
+}
+
+/// The account's parts per edge over 24 hours, with the edges' shared health figures.
+pub async fn edge_shares(db: &D1Database, account_id: &str) -> ApiResult<Vec<EdgeShare>> {
+    all(
+        db,
+        "SELECT p.edge_id, COUNT(*) AS parts, SUM(p.size) AS bytes, e.throughput_mbps, e.latency_ms, e.avg_inflight, \
+         e.errors, e.error_rate FROM upload_parts p JOIN upload_sessions s ON s.id = p.session_id \
+         LEFT JOIN edge_performance_24h e ON e.edge_id = p.edge_id \
+         WHERE s.account_id = ?1 AND p.recorded_at > (CAST(strftime('%s', 'now') AS INTEGER) - 86400) * 1000 \
+         GROUP BY p.edge_id ORDER BY parts DESC, p.edge_id",
+        &[text(account_id)],
+    )
+    .await
+}
+
+pub async fn recent_sessions(db: &D1Database, account_id: &str) -> ApiResult<Vec<RecentSession>> {
+    all(
+        db,
+        "SELECT file_id, file_name, file_size, status, created_at, completed_at, edges_used FROM upload_sessions \
+         WHERE account_id = ?1 ORDER BY created_at DESC LIMIT 10",
+        &[text(account_id)],
+    )
+    .await
+}

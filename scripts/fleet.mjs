@@ -74,6 +74,8 @@ const coordinator = {
     // The local coordinator is also the storage vendor the platform side provisions with.
     VENDOR_API_URL: `http://127.0.0.1:${coordinatorPort}/api/agentcache`,
     ...workerSecrets,
+    // Operators' admin key, stored as its SHA-256 only.
+    ADMIN_KEY_SHA256: createHash("sha256").update(secrets.ADMIN_API_KEY ?? "").digest("hex"),
   },
   d1Databases: Object.fromEntries(coordinatorToml.d1_databases.map((d) => [d.binding, d.database_id])),
   kvNamespaces: Object.fromEntries((coordinatorToml.kv_namespaces ?? []).map((k) => [k.binding, k.id])),
@@ -128,6 +130,23 @@ const mf = new Miniflare({
 await mf.ready;
 
 // --- D1 migrations (same bookkeeping table as `wrangler d1 migrations apply`) ---
+// Statements split on `;`, except inside a trigger body (CREATE TRIGGER … BEGIN …; END).
+function sqlStatements(sql) {
+  const statements = [];
+  let current = "";
+  for (const piece of sql.split(";")) {
+    current += piece;
+    const statement = current.trim();
+    if (/^CREATE\s+TRIGGER\b/i.test(statement) && !/\bEND$/i.test(statement)) {
+      current += ";";
+      continue;
+    }
+    if (statement) statements.push(statement);
+    current = "";
+  }
+  return statements;
+}
+
 const db = await mf.getD1Database("DB", coordinator.name);
 await db.prepare(
   "CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)",
@@ -137,7 +156,7 @@ const migrationsDir = path.join(root, coordinatorToml.d1_databases[0].migrations
 for (const file of fs.readdirSync(migrationsDir).filter((f) => f.endsWith(".sql")).sort()) {
   if (applied.has(file)) continue;
   const sql = fs.readFileSync(path.join(migrationsDir, file), "utf8").replace(/--.*$/gm, "");
-  const statements = sql.split(";").map((s) => s.trim()).filter(Boolean).map((s) => db.prepare(s));
+  const statements = sqlStatements(sql).map((s) => db.prepare(s));
   statements.push(db.prepare("INSERT INTO d1_migrations (name) VALUES (?1)").bind(file));
   await db.batch(statements);
   console.log(`[fleet] applied migration ${file}`);

@@ -32,21 +32,25 @@ ensure_dev_secrets() {
   (umask 077; touch "$env_file")
   # Each secret is generated once; older state files get the ones added since.
   for name in S3_ACCESS_KEY_ID S3_SECRET_ACCESS_KEY TOKEN_SECRET INTERNAL_SECRET GARAGE_RPC_SECRET \
-    GARAGE_ADMIN_TOKEN INTERNAL_WEBHOOK_SECRET VENDOR_WEBHOOK_SECRET VENDOR_WEBHOOK_SECRET_PREVIOUS; do
+    GARAGE_ADMIN_TOKEN INTERNAL_WEBHOOK_SECRET VENDOR_WEBHOOK_SECRET VENDOR_WEBHOOK_SECRET_PREVIOUS ADMIN_API_KEY; do
     grep -q "^$name=" "$env_file" && continue
     case "$name" in
       S3_ACCESS_KEY_ID) value="GK$(openssl rand -hex 12)" ;;
       *_WEBHOOK_SECRET*) value="whsec_$(openssl rand -base64 32)" ;;
+      ADMIN_API_KEY) value="jsa_$(openssl rand -hex 32)" ;;
       *) value="$(openssl rand -hex 32)" ;;
     esac
     echo "$name=$value" >> "$env_file"
   done
   set -a; source "$env_file"; set +a
-  local vars
+  local vars admin_hash
   vars=$(printf 'TOKEN_SECRET=%s\nINTERNAL_SECRET=%s\nS3_ACCESS_KEY_ID=%s\nS3_SECRET_ACCESS_KEY=%s\nINTERNAL_WEBHOOK_SECRET=%s\nVENDOR_WEBHOOK_SECRET=%s\n' \
     "$TOKEN_SECRET" "$INTERNAL_SECRET" "$S3_ACCESS_KEY_ID" "$S3_SECRET_ACCESS_KEY" "$INTERNAL_WEBHOOK_SECRET" \
     "$VENDOR_WEBHOOK_SECRET $VENDOR_WEBHOOK_SECRET_PREVIOUS")
-  (umask 077; printf '%s\n' "$vars" > "$REPO_ROOT/.dev.vars"; printf '%s\n' "$vars" > "$REPO_ROOT/workers/edge/.dev.vars")
+  # The coordinator holds only the admin key's SHA-256; the key stays in dev.env.
+  admin_hash=$(printf '%s' "$ADMIN_API_KEY" | openssl dgst -sha256 -r | cut -d' ' -f1)
+  (umask 077; printf '%s\nADMIN_KEY_SHA256=%s\n' "$vars" "$admin_hash" > "$REPO_ROOT/.dev.vars"
+    printf '%s\n' "$vars" > "$REPO_ROOT/workers/edge/.dev.vars")
 }
 
 wait_for_http() { # wait_for_http URL SECONDS

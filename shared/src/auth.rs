@@ -38,6 +38,17 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
+/// Whether `presented` is the operators' admin key, given only its configured hex SHA-256
+/// (`ADMIN_KEY_SHA256`). No configured hash (or a malformed one) means there is no admin key.
+/// The hash is compared in constant time.
+pub fn is_admin_key(presented: &str, configured_sha256_hex: &str) -> bool {
+    let configured = configured_sha256_hex.trim().to_ascii_lowercase();
+    !presented.is_empty()
+        && configured.len() == 64
+        && configured.bytes().all(|b| b.is_ascii_hexdigit())
+        && constant_time_eq(api_key_hash(presented).as_bytes(), configured.as_bytes())
+}
+
 /// Hex HMAC-SHA256 over an internal request body, domain-separated from upload tokens.
 pub fn internal_signature(secret: &[u8], body: &[u8]) -> String {
     let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("hmac takes any key length");
@@ -56,6 +67,30 @@ pub fn verify_internal_signature(secret: &[u8], body: &[u8], signature_hex: &str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn admin_key_matches_only_its_configured_hash() {
+        let key = "jsa_0123";
+        let hash = api_key_hash(key);
+        let cases = [
+            (key, hash.clone(), true),
+            (key, hash.to_ascii_uppercase(), true),
+            (key, format!(" {hash}\n"), true),
+            ("jsa_0124", hash.clone(), false),
+            ("", hash.clone(), false),
+            (key, String::new(), false),
+            (key, hash[..63].to_owned(), false),
+            // An empty credential is never the admin key, even if its hash were configured.
+            ("", api_key_hash(""), false),
+        ];
+        for (presented, configured, want) in cases {
+            assert_eq!(
+                is_admin_key(presented, &configured),
+                want,
+                "{presented:?} vs {configured:?}"
+            );
+        }
+    }
 
     #[test]
     fn api_keys_are_prefixed_and_hash_deterministically() {

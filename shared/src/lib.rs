@@ -1,6 +1,7 @@
 //! JettySpeed protocol types and pure logic, shared by the workers and the client.
 //! No I/O and no clock: callers pass time, randomness and bytes in and act on what comes out.
 
+pub mod analytics;
 pub mod auth;
 pub mod download;
 pub mod edges;

@@ -5,6 +5,7 @@
 //! Credentials are shown once and stored hashed. Answers that must be repeated (idempotent
 //! replays, the platform's 30-day credential cache) are sealed with AES-256-GCM at rest.
 
+use crate::upload::{price_per_gb, transfer_cost};
 use crate::{db, file_url};
 use jetty_shared::auth::{api_key_hash, bearer, new_id};
 use jetty_shared::hash::Sha256Digest;
@@ -541,6 +542,9 @@ pub async fn simple_upload(
         edges_used_json: "[]",
         created_at: now,
         expires_at: now + 3600 * 1000,
+        estimated_seconds: None,
+        estimated_cost: transfer_cost(env, len),
+        price_per_gb: price_per_gb(env),
     };
     if !db::insert_session_within_quota(db, &session, tier.storage_quota_bytes).await? {
         check_storage(&tier, db::storage_use(db, &account.id, now).await?, len)?;
@@ -557,7 +561,7 @@ pub async fn simple_upload(
     let row = db::session_by_id(db, &session_id)
         .await?
         .ok_or_else(|| internal("session vanished"))?;
-    db::complete_session(db, &row, now_millis()).await?;
+    db::complete_session(db, &row, now_millis(), len).await?;
     let answer = json!({
         "success": true,
         "asset": {

@@ -1,5 +1,6 @@
 //! D1 access for the coordinator: every SQL statement lives here, handlers call functions.
 
+use jetty_shared::analytics::UploadTotals;
 use jetty_shared::edges::EdgeLocation;
 use jetty_shared::plan::PartPlan;
 use jetty_shared::quota::{StorageUse, Tier};
@@ -168,6 +169,11 @@ pub struct NewSession<'a> {
     pub edges_used_json: &'a str,
     pub created_at: u64,
     pub expires_at: u64,
+    /// The strategy's estimate; None when none was made (simple upload).
+    pub estimated_seconds: Option<f64>,
+    pub estimated_cost: f64,
+    /// The transfer price the session's costs are computed at.
+    pub price_per_gb: f64,
 }
 
 /// SQL for an account's storage in use: distinct objects of its files (a dedup clone costs
@@ -205,8 +211,9 @@ pub async fn insert_session_within_quota(db: &D1Database, s: &NewSession<'_>, qu
         db,
         format!(
             "INSERT INTO upload_sessions (account_id, id, file_id, file_name, content_type, file_hash, file_size, \
-             part_size, part_count, threads, object_key, s3_upload_id, edges_used, status, created_at, expires_at) \
-             SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'active', ?2, ?15 \
+             part_size, part_count, threads, object_key, s3_upload_id, edges_used, status, created_at, expires_at, \
+             estimated_seconds, estimated_cost, price_per_gb) \
+             SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'active', ?2, ?15, ?17, ?18, ?19 \
              WHERE {STORAGE_IN_USE} + ?8 <= ?16"
         ),
         &[
@@ -226,6 +233,9 @@ pub async fn insert_session_within_quota(db: &D1Database, s: &NewSession<'_>, qu
             text(s.edges_used_json),
             num(s.expires_at),
             num(quota_bytes),
+            s.estimated_seconds.map(JsValue::from_f64).unwrap_or(JsValue::NULL),
+            JsValue::from_f64(s.estimated_cost),
+            JsValue::from_f64(s.price_per_gb),
         ],
     )
     .await?
@@ -307,7 +317,10 @@ pub struct FileRow {
 }
 
 /// Records the finalized file (once: a second finalize finds the row) and closes the session.
-pub async fn complete_session(db: &D1Database, s: &SessionRow, now: u64) -> ApiResult<()> {
+/// `put_bytes` are bytes the coordinator stored itself in one PutObject (simple upload) rather
+/// than through reported parts; the schema's triggers turn the counters into the session's
+/// duration, speed and cost.
+pub async fn complete_session(db: &D1Database, s: &SessionRow, now: u64, put_bytes: u64) -> ApiResult<()> {
     let insert = db
         .prepare(
             "INSERT INTO files (id, account_id, session_id, name, content_type, size, sha256, object_key, created_at) \
@@ -326,8 +339,12 @@ pub async fn complete_session(db: &D1Database, s: &SessionRow, now: u64) -> ApiR
         ])
         .map_err(db_err)?;
     let close = db
-        .prepare("UPDATE upload_sessions SET status = 'completed', completed_at = ?2 WHERE id = ?1")
-        .bind(&[text(&s.id), num(now)])
+        .prepare(
+            "UPDATE upload_sessions SET status = 'completed', completed_at = ?2, \
+             chunks_completed = chunks_completed + ?4, bytes_uploaded = bytes_uploaded + ?3, \
+             bytes_transferred = bytes_transferred + ?3 WHERE id = ?1 AND status <> 'completed'",
+        )
+        .bind(&[text(&s.id), num(now), num(put_bytes), num(u64::from(put_bytes > 0))])
         .map_err(db_err)?;
     db.batch(vec![insert, close]).await.map_err(db_err)?;
     Ok(())
@@ -829,20 +846,44 @@ pub async fn patterns_for(db: &D1Database, account_id: &str) -> ApiResult<Vec<Pa
     .await
 }
 
-// --- Analytics (the views of migration 0006) ---
+// --- Analytics (the views of migrations 0006/0007). `account` None reads every account
+// (operators); otherwise every query is filtered to that account. ---
 
-#[derive(Debug, Deserialize)]
-pub struct UserStats {
-    pub uploads: u64,
-    pub bytes: u64,
-    pub avg_duration_seconds: Option<f64>,
-    pub avg_speed_mbps: Option<f64>,
+/// The WHERE condition for a scoped query and its one binding (?1).
+fn scope_filter(column: &str, account: Option<&str>) -> (String, JsValue) {
+    match account {
+        Some(id) => (format!("{column} = ?1"), text(id)),
+        None => ("?1 IS NULL".to_owned(), JsValue::NULL),
+    }
+}
+
+/// Rows of `user_upload_stats` (one per account in scope).
+pub async fn upload_totals(db: &D1Database, account: Option<&str>) -> ApiResult<Vec<UploadTotals>> {
+    let (filter, bind) = scope_filter("account_id", account);
+    all(db, format!("SELECT * FROM user_upload_stats WHERE {filter}"), &[bind]).await
 }
 
 #[derive(Debug, Deserialize)]
 pub struct DedupStats {
     pub duplicate_files: u64,
     pub saved_bytes: u64,
+}
+
+pub async fn dedup_stats(db: &D1Database, account: Option<&str>) -> ApiResult<DedupStats> {
+    let (filter, bind) = scope_filter("account_id", account);
+    let row = first(
+        db,
+        format!(
+            "SELECT COALESCE(SUM(duplicate_files), 0) AS duplicate_files, COALESCE(SUM(saved_bytes), 0) AS saved_bytes \
+             FROM deduplication_savings WHERE {filter}"
+        ),
+        &[bind],
+    )
+    .await?;
+    Ok(row.unwrap_or(DedupStats {
+        duplicate_files: 0,
+        saved_bytes: 0,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -857,8 +898,27 @@ pub struct EdgeShare {
     pub error_rate: Option<f64>,
 }
 
+/// Parts per edge over 24 hours in scope, with the edges' shared health figures.
+pub async fn edge_shares(db: &D1Database, account: Option<&str>) -> ApiResult<Vec<EdgeShare>> {
+    let (filter, bind) = scope_filter("s.account_id", account);
+    all(
+        db,
+        format!(
+            "SELECT p.edge_id, COUNT(*) AS parts, SUM(p.size) AS bytes, e.throughput_mbps, e.latency_ms, \
+             e.avg_inflight, e.errors, e.error_rate FROM upload_parts p JOIN upload_sessions s ON s.id = p.session_id \
+             LEFT JOIN edge_performance_24h e ON e.edge_id = p.edge_id \
+             WHERE {filter} AND p.recorded_at > (CAST(strftime('%s', 'now') AS INTEGER) - 86400) * 1000 \
+             GROUP BY p.edge_id ORDER BY parts DESC, p.edge_id"
+        ),
+        &[bind],
+    )
+    .await
+}
+
+/// A session's performance record.
 #[derive(Debug, Deserialize)]
 pub struct RecentSession {
+    pub account_id: String,
     pub file_id: String,
     pub file_name: Option<String>,
     pub file_size: u64,
@@ -866,46 +926,55 @@ pub struct RecentSession {
     pub created_at: u64,
     pub completed_at: Option<u64>,
     pub edges_used: String,
+    pub part_count: u64,
+    pub chunks_completed: u64,
+    pub bytes_uploaded: u64,
+    pub bytes_transferred: u64,
+    pub duration_ms: Option<u64>,
+    pub avg_speed_mbps: Option<f64>,
+    pub estimated_seconds: Option<f64>,
+    pub estimated_cost: Option<f64>,
+    pub actual_cost: Option<f64>,
 }
 
-pub async fn user_stats(db: &D1Database, account_id: &str) -> ApiResult<Option<UserStats>> {
-    first(
-        db,
-        "SELECT * FROM user_upload_stats WHERE account_id = ?1",
-        &[text(account_id)],
-    )
-    .await
-}
-
-pub async fn dedup_stats(db: &D1Database, account_id: &str) -> ApiResult<Option<DedupStats>> {
-    first(
-        db,
-        "SELECT * FROM deduplication_savings WHERE account_id = ?1",
-        &[text(account_id)],
-    )
-    .await
-}
-
-/// The account's parts per edge over 24 hours, with the edges' shared health figures.
-pub async fn edge_shares(db: &D1Database, account_id: &str) -> ApiResult<Vec<EdgeShare>> {
+pub async fn recent_sessions(db: &D1Database, account: Option<&str>, limit: u32) -> ApiResult<Vec<RecentSession>> {
+    let (filter, bind) = scope_filter("account_id", account);
     all(
         db,
-        "SELECT p.edge_id, COUNT(*) AS parts, SUM(p.size) AS bytes, e.throughput_mbps, e.latency_ms, e.avg_inflight, \
-         e.errors, e.error_rate FROM upload_parts p JOIN upload_sessions s ON s.id = p.session_id \
-         LEFT JOIN edge_performance_24h e ON e.edge_id = p.edge_id \
-         WHERE s.account_id = ?1 AND p.recorded_at > (CAST(strftime('%s', 'now') AS INTEGER) - 86400) * 1000 \
-         GROUP BY p.edge_id ORDER BY parts DESC, p.edge_id",
-        &[text(account_id)],
+        format!(
+            "SELECT account_id, file_id, file_name, file_size, status, created_at, completed_at, edges_used, \
+             part_count, chunks_completed, bytes_uploaded, bytes_transferred, duration_ms, avg_speed_mbps, \
+             estimated_seconds, estimated_cost, actual_cost FROM upload_sessions \
+             WHERE {filter} ORDER BY created_at DESC LIMIT {limit}"
+        ),
+        &[bind],
     )
     .await
 }
 
-pub async fn recent_sessions(db: &D1Database, account_id: &str) -> ApiResult<Vec<RecentSession>> {
+/// Operators' table: every account with its totals, largest first.
+#[derive(Debug, Deserialize)]
+pub struct AccountSummary {
+    pub id: String,
+    pub name: String,
+    pub tier: String,
+    pub uploads: u64,
+    pub bytes: u64,
+    pub avg_speed_mbps: Option<f64>,
+    pub saved_bytes: u64,
+}
+
+pub async fn account_summaries(db: &D1Database, limit: u32) -> ApiResult<Vec<AccountSummary>> {
     all(
         db,
-        "SELECT file_id, file_name, file_size, status, created_at, completed_at, edges_used FROM upload_sessions \
-         WHERE account_id = ?1 ORDER BY created_at DESC LIMIT 10",
-        &[text(account_id)],
+        format!(
+            "SELECT a.id, a.name, a.tier, COALESCE(u.uploads, 0) AS uploads, COALESCE(u.bytes, 0) AS bytes, \
+             u.avg_speed_mbps, COALESCE(d.saved_bytes, 0) AS saved_bytes FROM accounts a \
+             LEFT JOIN user_upload_stats u ON u.account_id = a.id \
+             LEFT JOIN deduplication_savings d ON d.account_id = a.id \
+             ORDER BY bytes DESC, a.id LIMIT {limit}"
+        ),
+        &[],
     )
     .await
 }

@@ -63,6 +63,8 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         RotateKey => return accounts::rotate_key(&req, &db).await,
         AuthorizeDownload => return files::authorize_download(&mut req, env, &db).await,
         RecordUsage => return files::record_usage(&mut req, env, &db).await,
+        // An account's key or the operators' admin key.
+        Stats => return stats::stats(&req, env, &db).await,
         _ => {}
     }
     let caller = authenticate(&req, &db).await?;
@@ -76,7 +78,6 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         Quota => accounts::quota(&db, &caller).await,
         EdgeReport => routing::edge_report(req, &db, &account).await,
         Patterns => routing::patterns(&db, &account).await,
-        Stats => stats::stats(env, &db, &account).await,
         CreateLink { file_id } => files::create_link(req, env, &db, &caller, &file_id).await,
         FileInfo { file_id } => files::file_info(req, &db, &caller, &file_id).await,
         DeleteFile { file_id } => files::delete_file(env, &db, &caller, &file_id).await,
@@ -89,7 +90,7 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         Resume => sessions::resume(req, env, &db, &account).await,
         AbortUpload { file_id } => sessions::abort(env, &db, &account, &file_id, "client_abort").await,
         Health | RecordPart | UploadChunk | PlatformProvision | VendorProvision | VendorUpgrade | RotateKey
-        | AuthorizeDownload | RecordUsage => Err(ApiError::new(ErrorCode::NotFound)),
+        | AuthorizeDownload | RecordUsage | Stats => Err(ApiError::new(ErrorCode::NotFound)),
     }
 }
 

@@ -21,11 +21,16 @@ const DEFAULT_PRICE_PER_GB: f64 = 0.10;
 
 /// USD for moving `bytes` at `PRICE_PER_GB` (the seeds' $0.10/GB over-quota price by default).
 pub fn transfer_cost(env: &Env, bytes: u64) -> f64 {
-    let price = var_or(env, "PRICE_PER_GB", "")
+    (bytes as f64 / 1e9 * price_per_gb(env) * 10_000.0).round() / 10_000.0
+}
+
+/// The configured `PRICE_PER_GB`, or the default when unset or not a price.
+pub fn price_per_gb(env: &Env) -> f64 {
+    var_or(env, "PRICE_PER_GB", "")
         .parse::<f64>()
         .ok()
-        .filter(|p| p.is_finite() && *p >= 0.0);
-    (bytes as f64 / 1e9 * price.unwrap_or(DEFAULT_PRICE_PER_GB) * 10_000.0).round() / 10_000.0
+        .filter(|p| p.is_finite() && *p >= 0.0)
+        .unwrap_or(DEFAULT_PRICE_PER_GB)
 }
 
 pub async fn optimal_edges(
@@ -111,6 +116,12 @@ pub async fn optimal_edges(
     let expires_at_ms = now + ttl_secs * 1000;
     let edge_ids: Vec<&str> = edges.iter().map(|e| e.id.as_str()).collect();
     let edges_json = serde_json::to_string(&edge_ids).map_err(internal)?;
+    let shares: Vec<(f64, f64)> = edges
+        .iter()
+        .map(|e| (e.weight, f64::from(e.bandwidth.max(1))))
+        .collect();
+    let estimated_time = estimated_seconds(body.file_size, &shares);
+    let estimated_cost = transfer_cost(env, body.file_size);
     let session = db::NewSession {
         id: &session_id,
         account_id: &account.id,
@@ -125,6 +136,9 @@ pub async fn optimal_edges(
         edges_used_json: &edges_json,
         created_at: now,
         expires_at: expires_at_ms,
+        estimated_seconds: Some(estimated_time),
+        estimated_cost,
+        price_per_gb: price_per_gb(env),
     };
     // The session is the quota reservation; it is taken before any call to the store.
     if !db::insert_session_within_quota(db, &session, tier.storage_quota_bytes).await? {
@@ -164,10 +178,6 @@ pub async fn optimal_edges(
         exp: expires_at_ms.div_ceil(1000),
     };
     let upload_token = token::sign(&claims, secret(env, "TOKEN_SECRET")?.as_bytes());
-    let shares: Vec<(f64, f64)> = edges
-        .iter()
-        .map(|e| (e.weight, f64::from(e.bandwidth.max(1))))
-        .collect();
     let strategy = Strategy {
         chunk_size: plan.part_size,
         // The seed's min(32, edges × 6), unless the client said how many it runs.
@@ -177,8 +187,8 @@ pub async fn optimal_edges(
             threads_for(edges.len())
         },
         compression: "none".to_owned(),
-        estimated_time: estimated_seconds(body.file_size, &shares),
-        estimated_cost: transfer_cost(env, body.file_size),
+        estimated_time,
+        estimated_cost,
     };
     let answer = OptimalEdgesResponse {
         strategy: Some(strategy),
@@ -314,7 +324,7 @@ pub async fn finalize_session(
             if db::file_for_account(db, account, &session.file_id).await?.is_none()
                 && object_size(&s3, &session.object_key).await? == Some(session.file_size)
             {
-                db::complete_session(db, session, now_millis()).await?;
+                db::complete_session(db, session, now_millis(), 0).await?;
             }
             if db::file_for_account(db, account, &session.file_id).await?.is_some() {
                 return finalized_file(db, account, &session.file_id, origin).await;
@@ -324,7 +334,7 @@ pub async fn finalize_session(
             "CompleteMultipartUpload: {status} {code}: {message}"
         )));
     }
-    db::complete_session(db, session, now_millis()).await?;
+    db::complete_session(db, session, now_millis(), 0).await?;
     finalized_file(db, account, &session.file_id, origin).await
 }
 

@@ -1,0 +1,382 @@
+//! The analytics schema on real SQLite (the engine under D1): every migration applied in
+//! order, a hand-seeded set of sessions, parts, files and edge events, and the figures the
+//! triggers and the seeds' views must give, computed by hand in the comments.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+
+const T: i64 = 1_700_000_000_000;
+const MB: i64 = 1_000_000;
+
+fn migrated() -> Connection {
+    let db = Connection::open_in_memory().expect("sqlite");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("migrations dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    files.sort();
+    for file in files {
+        let sql = std::fs::read_to_string(&file).expect("migration");
+        db.execute_batch(&sql)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    }
+    for account in ["acc_a", "acc_b"] {
+        db.execute(
+            "INSERT INTO accounts (id, name, created_at) VALUES (?1, ?1, 0)",
+            [account],
+        )
+        .expect("account");
+    }
+    db
+}
+
+/// A session as optimal-edges inserts it (price $0.10/GB).
+fn session(db: &Connection, account: &str, id: &str, size: i64, parts: i64, created_at: i64) {
+    db.execute(
+        "INSERT INTO upload_sessions (account_id, id, file_id, file_name, content_type, file_hash, file_size, \
+         part_size, part_count, threads, object_key, s3_upload_id, edges_used, status, created_at, expires_at, \
+         estimated_seconds, estimated_cost, price_per_gb) \
+         VALUES (?1, ?2, 'fil_' || ?2, ?2, 'application/octet-stream', 'ab', ?3, 64000000, ?4, 6, 'k/' || ?2, \
+         'u', '[\"sfo\"]', 'active', ?5, ?5 + 86400000, 1.0, ROUND(?3 / 1e9 * 0.10, 4), 0.10)",
+        params![account, id, size, parts, created_at],
+    )
+    .expect("session");
+}
+
+/// A part report as the coordinator records it: an upsert, a re-sent part replaces the record.
+fn part(db: &Connection, session: &str, number: i64, size: i64, edge: &str) {
+    db.execute(
+        "INSERT INTO upload_parts (session_id, part_number, size, sha256, etag, edge_id, recorded_at) \
+         VALUES (?1, ?2, ?3, 'h', 'e', ?4, ?5) \
+         ON CONFLICT (session_id, part_number) DO UPDATE SET size = excluded.size, edge_id = excluded.edge_id, \
+         recorded_at = excluded.recorded_at, reports = upload_parts.reports + 1",
+        params![session, number, size, edge, T],
+    )
+    .expect("part");
+}
+
+/// Finalize as the coordinator does it; `put_bytes` are bytes stored in one PutObject.
+fn complete(db: &Connection, session: &str, at: i64, put_bytes: i64) {
+    db.execute(
+        "UPDATE upload_sessions SET status = 'completed', completed_at = ?2, \
+         chunks_completed = chunks_completed + ?4, bytes_uploaded = bytes_uploaded + ?3, \
+         bytes_transferred = bytes_transferred + ?3 WHERE id = ?1 AND status <> 'completed'",
+        params![session, at, put_bytes, i64::from(put_bytes > 0)],
+    )
+    .expect("complete");
+}
+
+fn seeded() -> Connection {
+    let db = migrated();
+    // s1: 100 MB in 2 parts, part 1 sent twice; started 1 s after creation, done 10 s later.
+    session(&db, "acc_a", "s1", 100 * MB, 2, T);
+    db.execute(
+        "UPDATE upload_sessions SET started_at = ?1 WHERE id = 's1'",
+        [T + 1_000],
+    )
+    .expect("start");
+    part(&db, "s1", 1, 60 * MB, "sfo");
+    part(&db, "s1", 2, 40 * MB, "lax");
+    part(&db, "s1", 1, 60 * MB, "lax");
+    complete(&db, "s1", T + 11_000, 0);
+    // s2: 50 MB in one part, never "started": 25 s from creation.
+    session(&db, "acc_a", "s2", 50 * MB, 1, T + 20_000);
+    part(&db, "s2", 1, 50 * MB, "sfo");
+    complete(&db, "s2", T + 45_000, 0);
+    // s3: an empty file (no parts), 0.5 s.
+    session(&db, "acc_a", "s3", 0, 0, T + 50_000);
+    complete(&db, "s3", T + 50_500, 0);
+    // s4 still active with one of three parts; s5 aborted: neither is a finished upload.
+    session(&db, "acc_a", "s4", 30 * MB, 3, T + 60_000);
+    part(&db, "s4", 1, 10 * MB, "sfo");
+    session(&db, "acc_a", "s5", 20 * MB, 1, T + 70_000);
+    db.execute(
+        "UPDATE upload_sessions SET status = 'aborted', completed_at = ?1 WHERE id = 's5'",
+        [T + 80_000],
+    )
+    .expect("abort");
+    // acc_b, s6: a simple upload of 8 MB stored in one PutObject, 2 s.
+    session(&db, "acc_b", "s6", 8 * MB, 1, T);
+    complete(&db, "s6", T + 2_000, 8 * MB);
+    // A second finalize of s1 changes nothing.
+    complete(&db, "s1", T + 99_000, 0);
+    db
+}
+
+#[derive(Debug, PartialEq)]
+struct SessionFigures {
+    chunks_completed: i64,
+    bytes_uploaded: i64,
+    bytes_transferred: i64,
+    duration_ms: Option<i64>,
+    avg_speed_mbps: Option<f64>,
+    actual_cost: Option<f64>,
+}
+
+fn figures(db: &Connection, id: &str) -> SessionFigures {
+    db.query_row(
+        "SELECT chunks_completed, bytes_uploaded, bytes_transferred, duration_ms, avg_speed_mbps, actual_cost \
+         FROM upload_sessions WHERE id = ?1",
+        [id],
+        |r| {
+            Ok(SessionFigures {
+                chunks_completed: r.get(0)?,
+                bytes_uploaded: r.get(1)?,
+                bytes_transferred: r.get(2)?,
+                duration_ms: r.get(3)?,
+                avg_speed_mbps: r.get(4)?,
+                actual_cost: r.get(5)?,
+            })
+        },
+    )
+    .expect("session row")
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[test]
+fn sessions_record_progress_duration_speed_and_cost() {
+    let db = seeded();
+    let cases = [
+        // 2 distinct parts; 60 + 40 + 60 MB moved; 10 s → 10 MB/s; 0.16 GB × $0.10.
+        (
+            "s1",
+            SessionFigures {
+                chunks_completed: 2,
+                bytes_uploaded: 100 * MB,
+                bytes_transferred: 160 * MB,
+                duration_ms: Some(10_000),
+                avg_speed_mbps: Some(10.0),
+                actual_cost: Some(0.016),
+            },
+        ),
+        // 50 MB over 25 s from creation → 2 MB/s; $0.005.
+        (
+            "s2",
+            SessionFigures {
+                chunks_completed: 1,
+                bytes_uploaded: 50 * MB,
+                bytes_transferred: 50 * MB,
+                duration_ms: Some(25_000),
+                avg_speed_mbps: Some(2.0),
+                actual_cost: Some(0.005),
+            },
+        ),
+        // Empty: no speed, nothing moved.
+        (
+            "s3",
+            SessionFigures {
+                chunks_completed: 0,
+                bytes_uploaded: 0,
+                bytes_transferred: 0,
+                duration_ms: Some(500),
+                avg_speed_mbps: None,
+                actual_cost: Some(0.0),
+            },
+        ),
+        // In progress: progress only.
+        (
+            "s4",
+            SessionFigures {
+                chunks_completed: 1,
+                bytes_uploaded: 10 * MB,
+                bytes_transferred: 10 * MB,
+                duration_ms: None,
+                avg_speed_mbps: None,
+                actual_cost: None,
+            },
+        ),
+        // One PutObject of 8 MB in 2 s → 4 MB/s; $0.0008.
+        (
+            "s6",
+            SessionFigures {
+                chunks_completed: 1,
+                bytes_uploaded: 8 * MB,
+                bytes_transferred: 8 * MB,
+                duration_ms: Some(2_000),
+                avg_speed_mbps: Some(4.0),
+                actual_cost: Some(0.0008),
+            },
+        ),
+    ];
+    for (id, want) in cases {
+        let got = figures(&db, id);
+        assert_eq!(
+            (
+                got.chunks_completed,
+                got.bytes_uploaded,
+                got.bytes_transferred,
+                got.duration_ms
+            ),
+            (
+                want.chunks_completed,
+                want.bytes_uploaded,
+                want.bytes_transferred,
+                want.duration_ms
+            ),
+            "{id}"
+        );
+        for (name, g, w) in [
+            ("speed", got.avg_speed_mbps, want.avg_speed_mbps),
+            ("cost", got.actual_cost, want.actual_cost),
+        ] {
+            match (g, w) {
+                (Some(g), Some(w)) => assert!(close(g, w), "{id} {name}: {g} != {w}"),
+                (g, w) => assert_eq!(g, w, "{id} {name}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn user_upload_stats_counts_only_finished_uploads_per_account() {
+    let db = seeded();
+    let row = |account: &str| {
+        db.query_row(
+            "SELECT uploads, bytes, bytes_transferred, chunks, avg_duration_seconds, timed_bytes, timed_seconds, \
+             avg_speed_mbps, estimated_cost, actual_cost, last_upload_at FROM user_upload_stats WHERE account_id = ?1",
+            [account],
+            |r| {
+                Ok((
+                    (
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ),
+                    (r.get::<_, f64>(4)?, r.get::<_, i64>(5)?, r.get::<_, f64>(6)?),
+                    (r.get::<_, Option<f64>>(7)?, r.get::<_, f64>(8)?, r.get::<_, f64>(9)?),
+                    r.get::<_, i64>(10)?,
+                ))
+            },
+        )
+        .optional()
+        .expect("query")
+    };
+    // acc_a: s1, s2, s3 (s4 active, s5 aborted). 150 MB; 160 + 50 MB moved; 2 + 1 + 0 chunks;
+    // durations 10, 25, 0.5 s → mean 11.8333 s; speed byte-weighted over non-empty uploads:
+    // 150 MB / 35 s = 4.285714 MB/s (the mean of the per-session speeds would be 6).
+    let (counts, timing, money, last) = row("acc_a").expect("acc_a row");
+    assert_eq!(counts, (3, 150 * MB, 210 * MB, 3));
+    assert!(close(timing.0, 35.5 / 3.0), "{timing:?}");
+    assert_eq!(timing.1, 150 * MB);
+    assert!(close(timing.2, 35.0), "{timing:?}");
+    assert!(close(money.0.expect("speed"), 150.0 / 35.0), "{money:?}");
+    // Estimated 0.01 + 0.005 + 0; actual 0.016 + 0.005 + 0.
+    assert!(close(money.1, 0.015) && close(money.2, 0.021), "{money:?}");
+    assert_eq!(last, T + 50_500);
+    // acc_b sees only its own 8 MB.
+    let (counts, _, money, _) = row("acc_b").expect("acc_b row");
+    assert_eq!(counts, (1, 8 * MB, 8 * MB, 1));
+    assert!(
+        close(money.0.expect("speed"), 4.0) && close(money.2, 0.0008),
+        "{money:?}"
+    );
+    // An account with no finished upload has no row.
+    db.execute(
+        "INSERT INTO accounts (id, name, created_at) VALUES ('acc_c', 'c', 0)",
+        [],
+    )
+    .expect("account");
+    assert!(row("acc_c").is_none());
+}
+
+#[test]
+fn deduplication_savings_sums_clones_per_account() {
+    let db = seeded();
+    let file = |id: &str, account: &str, size: i64, from: Option<&str>| {
+        db.execute(
+            "INSERT INTO files (id, account_id, name, content_type, size, sha256, object_key, created_at, \
+             deduplicated_from) VALUES (?1, ?2, ?1, 'application/octet-stream', ?3, 'h', 'k/' || ?1, 0, ?4)",
+            params![id, account, size, from],
+        )
+        .expect("file");
+    };
+    file("f1", "acc_a", 100 * MB, None);
+    file("f1-copy1", "acc_a", 100 * MB, Some("f1"));
+    file("f1-copy2", "acc_a", 100 * MB, Some("f1"));
+    file("f2", "acc_a", 5 * MB, None);
+    file("g1", "acc_b", 7 * MB, None);
+    let saved: Vec<(String, i64, i64)> = db
+        .prepare("SELECT account_id, duplicate_files, saved_bytes FROM deduplication_savings ORDER BY account_id")
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    // Two clones of a 100 MB file; acc_b cloned nothing and has no row.
+    assert_eq!(saved, vec![("acc_a".to_owned(), 2, 200 * MB)]);
+}
+
+#[test]
+fn edge_performance_24h_aggregates_the_last_day_only() {
+    let db = seeded();
+    let now: i64 = db
+        .query_row("SELECT CAST(strftime('%s', 'now') AS INTEGER) * 1000", [], |r| r.get(0))
+        .expect("now");
+    let event = |edge: &str, age_ms: i64, kind: &str, ok: bool, latency: Option<f64>, part: Option<(i64, f64, i64)>| {
+        db.execute(
+            "INSERT INTO edge_metrics (edge_id, recorded_at, kind, ok, latency_ms, bytes, duration_ms, inflight, reporter) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'coordinator')",
+            params![
+                edge,
+                now - age_ms,
+                kind,
+                ok,
+                latency,
+                part.map(|p| p.0),
+                part.map(|p| p.1),
+                part.map(|p| p.2)
+            ],
+        )
+        .expect("event");
+    };
+    let hour = 3_600_000;
+    // sfo: two 50 MB parts forwarded in 1 s and 4 s with 2 and 4 in flight; probes of 20 and
+    // 40 ms and one failed probe; a 25-hour-old part that must not count.
+    event("sfo", hour, "part", true, None, Some((50 * MB, 1000.0, 2)));
+    event("sfo", 2 * hour, "part", true, None, Some((50 * MB, 4000.0, 4)));
+    event("sfo", hour, "probe", true, Some(20.0), None);
+    event("sfo", hour, "probe", true, Some(40.0), None);
+    event("sfo", hour, "probe", false, None, None);
+    event("sfo", 25 * hour, "part", true, None, Some((900 * MB, 1.0, 9)));
+    // lax: one probe.
+    event("lax", hour, "probe", true, Some(10.0), None);
+    type Row = (String, i64, i64, Option<f64>, Option<f64>, Option<f64>, i64, f64);
+    let rows: Vec<Row> = db
+        .prepare(
+            "SELECT edge_id, parts, bytes, throughput_mbps, latency_ms, avg_inflight, errors, error_rate \
+             FROM edge_performance_24h ORDER BY edge_id",
+        )
+        .expect("prepare")
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let lax = &rows[0];
+    assert_eq!((lax.0.as_str(), lax.1, lax.2, lax.3, lax.6), ("lax", 0, 0, None, 0));
+    assert!(close(lax.4.expect("latency"), 10.0));
+    let sfo = &rows[1];
+    // 100 MB × 8 bits over 5 s of forwarding = 160 Mbit/s; latency (20 + 40) / 2; 1 error in 5.
+    assert_eq!((sfo.0.as_str(), sfo.1, sfo.2, sfo.6), ("sfo", 2, 100 * MB, 1));
+    assert!(close(sfo.3.expect("throughput"), 160.0), "{sfo:?}");
+    assert!(close(sfo.4.expect("latency"), 30.0), "{sfo:?}");
+    assert!(close(sfo.5.expect("inflight"), 3.0), "{sfo:?}");
+    assert!(close(sfo.7, 0.2), "{sfo:?}");
+}

@@ -50,17 +50,20 @@ BEGIN
    WHERE id = NEW.id;
 END;
 
--- Sessions recorded before this migration: progress from their parts (re-sends estimated
--- from the report counts), performance from their timestamps.
+-- Sessions recorded before this migration: progress from their parts (re-sends from the
+-- report counts), performance from their timestamps, costs at the default $0.10/GB.
 UPDATE upload_sessions
-   SET chunks_completed = (SELECT COUNT(*) FROM upload_parts p WHERE p.session_id = upload_sessions.id),
+   SET price_per_gb = 0.10,
+       estimated_cost = ROUND(file_size / 1e9 * 0.10, 4),
+       chunks_completed = (SELECT COUNT(*) FROM upload_parts p WHERE p.session_id = upload_sessions.id),
        bytes_uploaded = (SELECT COALESCE(SUM(size), 0) FROM upload_parts p WHERE p.session_id = upload_sessions.id),
        bytes_transferred = (SELECT COALESCE(SUM(size * reports), 0) FROM upload_parts p
                              WHERE p.session_id = upload_sessions.id);
 UPDATE upload_sessions
    SET duration_ms = completed_at - COALESCE(started_at, created_at),
        avg_speed_mbps = CASE WHEN file_size > 0
-         THEN file_size / 1e6 / (MAX(completed_at - COALESCE(started_at, created_at), 1) / 1000.0) END
+         THEN file_size / 1e6 / (MAX(completed_at - COALESCE(started_at, created_at), 1) / 1000.0) END,
+       actual_cost = ROUND(bytes_transferred / 1e9 * 0.10, 4)
  WHERE status = 'completed' AND completed_at IS NOT NULL;
 
 -- Per account. The average speed is byte-weighted (all bytes over all upload time), so a

@@ -13,12 +13,24 @@ if ! rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown
   rustup target add wasm32-unknown-unknown
 fi
 
+apt_install() { # Debian packages, as root or through sudo; refreshes the index only if needed
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -qq "$@" >/dev/null ||
+    { $sudo apt-get update -qq && $sudo apt-get install -y -qq "$@" >/dev/null; }
+}
+
 if ! command -v node >/dev/null 2>&1; then
   log "installing node.js (Debian package)"
-  apt-get update -qq && apt-get install -y -qq nodejs npm
+  apt_install nodejs npm
+fi
+if [ ! -x "${CHROMIUM_BIN:-/usr/bin/chromium}" ]; then
+  log "installing chromium (Debian package; the dashboard's headless browser test)"
+  apt_install chromium
 fi
 if [ ! -x "$REPO_ROOT/node_modules/.bin/miniflare" ] || [ "$REPO_ROOT/package-lock.json" -nt "$REPO_ROOT/node_modules/.package-lock.json" ]; then
-  log "installing npm dev tools (miniflare, wrangler, binaryen, esbuild)"
+  log "installing npm packages (miniflare, wrangler, binaryen, esbuild, playwright-core; chart.js for the dashboard)"
   (cd "$REPO_ROOT" && npm install --no-audit --no-fund --loglevel=error)
 fi
 

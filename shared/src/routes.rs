@@ -63,6 +63,10 @@ pub enum CoordinatorEndpoint {
     UploadChunk,
     /// The caller's upload analytics.
     Stats,
+    /// The analytics page (`asset` None) and its script and stylesheet.
+    Dashboard {
+        asset: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +161,14 @@ impl CoordinatorEndpoint {
             ["api", "storage", "upload"] => route(method, &["POST"], SimpleUpload),
             ["api", "edge", "upload-chunk"] => route(method, &["POST", "PUT"], UploadChunk),
             ["api", "jetty", "stats"] => route(method, &["GET"], Stats),
+            ["dashboard"] => route(method, &["GET", "HEAD"], Dashboard { asset: None }),
+            ["dashboard", asset] => route(
+                method,
+                &["GET", "HEAD"],
+                Dashboard {
+                    asset: Some((*asset).to_owned()),
+                },
+            ),
             ["api", "jetty", "patterns"] => route(method, &["GET"], Patterns),
             ["api", "jetty", "edge-report"] => route(method, &["POST"], EdgeReport),
             _ => Err(ApiError::new(ErrorCode::NotFound)),
@@ -216,6 +228,17 @@ mod tests {
                 }),
             ),
             ("POST", "/api/jetty/resume", Ok(Resume)),
+            ("GET", "/dashboard", Ok(Dashboard { asset: None })),
+            ("HEAD", "/dashboard/", Ok(Dashboard { asset: None })),
+            (
+                "GET",
+                "/dashboard/app.js",
+                Ok(Dashboard {
+                    asset: Some("app.js".into()),
+                }),
+            ),
+            ("POST", "/dashboard", Err(ErrorCode::MethodNotAllowed)),
+            ("GET", "/dashboard/a/b", Err(ErrorCode::NotFound)),
             (
                 "DELETE",
                 "/api/jetty/uploads/fil_1",

@@ -2,6 +2,7 @@
 //! lifecycle, part records reported by edges, finalization, resume, dedup and downloads.
 
 mod accounts;
+mod dashboard;
 mod db;
 mod files;
 mod routing;
@@ -52,6 +53,13 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
     if endpoint == Health {
         return json_response(200, &serde_json::json!({"ok": true, "service": "coordinator"})).map_err(internal);
     }
+    if let Dashboard { asset } = &endpoint {
+        let version = req
+            .url()
+            .ok()
+            .and_then(|u| u.query_pairs().find(|(k, _)| k == "v").map(|(_, v)| v.into_owned()));
+        return dashboard::serve(asset.as_deref(), version.as_deref());
+    }
     // Endpoints with their own authentication: signed internal reports, signed webhooks,
     // and key rotation by API secret.
     match endpoint {
@@ -89,8 +97,17 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         GetState { user_id, file_id } => sessions::get_state(&db, &account, &user_id, &file_id).await,
         Resume => sessions::resume(req, env, &db, &account).await,
         AbortUpload { file_id } => sessions::abort(env, &db, &account, &file_id, "client_abort").await,
-        Health | RecordPart | UploadChunk | PlatformProvision | VendorProvision | VendorUpgrade | RotateKey
-        | AuthorizeDownload | RecordUsage | Stats => Err(ApiError::new(ErrorCode::NotFound)),
+        Health
+        | RecordPart
+        | UploadChunk
+        | PlatformProvision
+        | VendorProvision
+        | VendorUpgrade
+        | RotateKey
+        | AuthorizeDownload
+        | RecordUsage
+        | Stats
+        | Dashboard { .. } => Err(ApiError::new(ErrorCode::NotFound)),
     }
 }
 

@@ -119,6 +119,19 @@ async fn stats_reflect_the_accounts_own_uploads_and_dedup_only() {
         (cli["uploads"].clone(), cli["bytes"].clone()),
         (st["uploads"].clone(), st["bytes"].clone())
     );
+    // And as tables, without --json.
+    let bin = std::env::var("JETTY_BIN").unwrap_or_else(|_| "../target/release/jetty".into());
+    let out = std::process::Command::new(bin)
+        .args(["--url", &fleet.coordinator, "--api-key", &key, "stats"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{table}");
+    assert!(table.contains("uploads:        2\n"), "{table}");
+    assert!(table.contains(&format!("({} bytes)", 9 * MIB)), "{table}");
+    for file in [&a, &b] {
+        assert!(table.contains(file.file_name().unwrap().to_str().unwrap()), "{table}");
+    }
 }
 
 #[tokio::test]
@@ -158,6 +171,12 @@ async fn the_admin_key_sees_every_account_and_account_keys_only_their_own() {
         (Some("account"), Some(7 * MIB))
     );
     assert!(only_b.get("accounts").is_none());
+    let out = fleet
+        .jetty_command_as(&admin, &fresh_dir(), &["stats", "--account", &b_id])
+        .output()
+        .unwrap();
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli["bytes"].as_u64(), Some(7 * MIB), "{cli}");
 
     // An account key may name only itself; it never reads another account or the whole fleet.
     let (status, body) = stats_at(&fleet, &a, &format!("?account={b_id}")).await;

@@ -8,8 +8,8 @@ use std::path::Path;
 const T: i64 = 1_700_000_000_000;
 const MB: i64 = 1_000_000;
 
-fn migrated() -> Connection {
-    let db = Connection::open_in_memory().expect("sqlite");
+/// Applies the migrations whose file names sort before `until` (all with None), in order.
+fn apply_migrations(db: &Connection, from: Option<&str>, until: Option<&str>) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("migrations dir")
@@ -18,10 +18,19 @@ fn migrated() -> Connection {
         .collect();
     files.sort();
     for file in files {
+        let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+        if from.is_some_and(|f| name.as_str() < f) || until.is_some_and(|u| name.as_str() >= u) {
+            continue;
+        }
         let sql = std::fs::read_to_string(&file).expect("migration");
         db.execute_batch(&sql)
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     }
+}
+
+fn migrated() -> Connection {
+    let db = Connection::open_in_memory().expect("sqlite");
+    apply_migrations(&db, None, None);
     for account in ["acc_a", "acc_b"] {
         db.execute(
             "INSERT INTO accounts (id, name, created_at) VALUES (?1, ?1, 0)",
@@ -379,4 +388,54 @@ fn edge_performance_24h_aggregates_the_last_day_only() {
     assert!(close(sfo.4.expect("latency"), 30.0), "{sfo:?}");
     assert!(close(sfo.5.expect("inflight"), 3.0), "{sfo:?}");
     assert!(close(sfo.7, 0.2), "{sfo:?}");
+}
+
+#[test]
+fn sessions_from_before_the_performance_migration_are_backfilled() {
+    let db = Connection::open_in_memory().expect("sqlite");
+    apply_migrations(&db, None, Some("0007"));
+    db.execute(
+        "INSERT INTO accounts (id, name, created_at) VALUES ('acc_a', 'a', 0)",
+        [],
+    )
+    .expect("account");
+    db.execute(
+        "INSERT INTO upload_sessions (account_id, id, file_id, content_type, file_hash, file_size, part_size, \
+         part_count, threads, object_key, s3_upload_id, edges_used, status, created_at, expires_at, completed_at) \
+         VALUES ('acc_a', 'old', 'fil_old', 'x', 'ab', ?1, 64000000, 2, 6, 'k', 'u', '[]', 'completed', ?2, ?2, ?3)",
+        params![80 * MB, T, T + 8_000],
+    )
+    .expect("old session");
+    // Part 2 was reported twice before the migration.
+    for (number, size, reports) in [(1, 50 * MB, 1), (2, 30 * MB, 2)] {
+        db.execute(
+            "INSERT INTO upload_parts (session_id, part_number, size, sha256, etag, edge_id, recorded_at, reports) \
+             VALUES ('old', ?1, ?2, 'h', 'e', 'sfo', ?3, ?4)",
+            params![number, size, T, reports],
+        )
+        .expect("old part");
+    }
+    apply_migrations(&db, Some("0007"), None);
+    // 2 parts, 80 MB, 50 + 2 × 30 MB moved; 8 s → 10 MB/s; at the default $0.10/GB.
+    let got = figures(&db, "old");
+    assert_eq!(
+        (
+            got.chunks_completed,
+            got.bytes_uploaded,
+            got.bytes_transferred,
+            got.duration_ms
+        ),
+        (2, 80 * MB, 110 * MB, Some(8_000))
+    );
+    assert!(close(got.avg_speed_mbps.expect("speed"), 10.0), "{got:?}");
+    assert!(close(got.actual_cost.expect("cost"), 0.011), "{got:?}");
+    // And it counts in the view like any other finished upload.
+    let (uploads, bytes): (i64, i64) = db
+        .query_row(
+            "SELECT uploads, bytes FROM user_upload_stats WHERE account_id = 'acc_a'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("view row");
+    assert_eq!((uploads, bytes), (1, 80 * MB));
 }

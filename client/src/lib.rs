@@ -128,14 +128,17 @@ impl Client {
         json_or_error(resp).await
     }
 
-    /// `GET /api/jetty/stats`: the account's upload analytics.
-    pub async fn stats(&self) -> Result<serde_json::Value, ClientError> {
-        let resp = self
+    /// `GET /api/jetty/stats`: the key's own account; with the admin key, every account or
+    /// the one named.
+    pub async fn stats(&self, account: Option<&str>) -> Result<serde_json::Value, ClientError> {
+        let mut req = self
             .http
             .get(format!("{}/api/jetty/stats", self.base_url))
-            .bearer_auth(&self.api_key)
-            .send()
-            .await?;
+            .bearer_auth(&self.api_key);
+        if let Some(account) = account {
+            req = req.query(&[("account", account)]);
+        }
+        let resp = req.send().await?;
         json_or_error(resp).await
     }
 

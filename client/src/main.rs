@@ -86,8 +86,12 @@ enum Command {
     },
     /// Delete a file (its object goes when no deduplicated copy still uses it).
     Delete { file_id: String },
-    /// Upload analytics: speed, volume, dedup savings, edges, recent uploads.
-    Stats,
+    /// Upload analytics: speed, volume, dedup savings, edges, recent uploads. With the
+    /// operators' admin key as the API key: every account (or one, with --account).
+    Stats {
+        #[arg(long)]
+        account: Option<String>,
+    },
     /// Your account.
     Account {
         #[command(subcommand)]
@@ -177,6 +181,13 @@ fn report_error(json: bool, err: &ClientError) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of stdout goes away (`jetty … | head`)
+    // instead of panicking on the failed write.
+    #[cfg(unix)]
+    // SAFETY: restoring the default SIGPIPE disposition, before any other thread writes.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let config = Config::load();
     let url = cli
@@ -234,6 +245,84 @@ async fn admin(cli: &Cli, url: &str, command: &AdminCommand) -> Result<(), Clien
         }
     }
     Ok(())
+}
+
+/// `jetty stats` as tables: the same numbers as `/api/jetty/stats` (and the dashboard).
+fn print_stats(st: &serde_json::Value) {
+    let mb = |v: &serde_json::Value| v.as_u64().unwrap_or(0) as f64 / 1e6;
+    let num = |v: &serde_json::Value| v.as_f64().map_or("-".to_owned(), |x| format!("{x:.1}"));
+    let scope = match st["scope"].as_str() {
+        Some("all") => "all accounts".to_owned(),
+        _ => st["account"].as_str().unwrap_or("?").to_owned(),
+    };
+    println!("scope:          {scope}");
+    println!("uploads:        {}", st["uploads"]);
+    println!("bytes:          {:.1} MB ({} bytes)", mb(&st["bytes"]), st["bytes"]);
+    println!("average speed:  {} MB/s", num(&st["avgSpeedMbps"]));
+    println!(
+        "dedup savings:  {} files, {:.1} MB, ${}",
+        st["dedup"]["files"],
+        mb(&st["dedup"]["savedBytes"]),
+        st["dedup"]["savedCost"]
+    );
+    println!(
+        "transfer cost:  ${} (estimated ${}), {:.1} MB moved",
+        st["actualCost"],
+        st["estimatedCost"],
+        mb(&st["bytesTransferred"])
+    );
+    println!();
+    println!(
+        "{:<14} {:>6} {:>7} {:>9} {:>9} {:>6} {:>7}",
+        "edge", "parts", "share", "Mbit/s", "latency", "load", "errors"
+    );
+    for e in st["edges"].as_array().into_iter().flatten() {
+        println!(
+            "{:<14} {:>6} {:>6.0}% {:>9.0} {:>7.0}ms {:>5.0}% {:>7}",
+            e["id"].as_str().unwrap_or("?"),
+            e["parts"].as_u64().unwrap_or(0),
+            e["share"].as_f64().unwrap_or(0.0) * 100.0,
+            e["throughputMbps"].as_f64().unwrap_or(0.0),
+            e["latencyMs"].as_f64().unwrap_or(0.0),
+            e["load"].as_f64().unwrap_or(0.0),
+            e["errors"].as_u64().unwrap_or(0)
+        );
+    }
+    println!();
+    println!(
+        "{:<36} {:>10} {:<10} {:>9} {:>8} {:>7}  started",
+        "recent uploads", "MB", "status", "MB/s", "seconds", "chunks"
+    );
+    for r in st["recentSessions"].as_array().into_iter().flatten() {
+        let name = r["fileName"].as_str().or(r["fileId"].as_str()).unwrap_or("?");
+        println!(
+            "{:<36} {:>10.1} {:<10} {:>9} {:>8} {:>7}  {}",
+            name.chars().take(36).collect::<String>(),
+            mb(&r["size"]),
+            r["status"].as_str().unwrap_or("?"),
+            num(&r["avgSpeedMbps"]),
+            num(&r["durationSeconds"]),
+            format!("{}/{}", r["chunksCompleted"], r["chunksTotal"]),
+            r["startedAt"].as_str().unwrap_or("")
+        );
+    }
+    if let Some(accounts) = st["accounts"].as_array() {
+        println!();
+        println!(
+            "{:<40} {:<10} {:>8} {:>12} {:>9}",
+            "account", "tier", "uploads", "MB", "MB/s"
+        );
+        for a in accounts {
+            println!(
+                "{:<40} {:<10} {:>8} {:>12.1} {:>9}",
+                a["id"].as_str().unwrap_or("?"),
+                a["tier"].as_str().unwrap_or("?"),
+                a["uploads"].as_u64().unwrap_or(0),
+                mb(&a["bytes"]),
+                num(&a["avgSpeedMbps"])
+            );
+        }
+    }
 }
 
 fn upload_options(cli: &Cli, transfer: &TransferArgs) -> UploadOptions {
@@ -375,36 +464,12 @@ async fn run(cli: &Cli, url: &str, api_key: &str) -> Result<(), ClientError> {
                 }
             }
         }
-        Command::Stats => {
-            let st = client.stats().await?;
+        Command::Stats { account } => {
+            let st = client.stats(account.as_deref()).await?;
             if cli.json {
                 println!("{st}");
             } else {
-                let mb = |v: &serde_json::Value| v.as_u64().unwrap_or(0) as f64 / 1e6;
-                println!("uploads:        {}", st["uploads"]);
-                println!("bytes:          {:.1} MB", mb(&st["bytes"]));
-                println!("average speed:  {} MB/s", st["avgSpeedMbps"]);
-                println!(
-                    "dedup savings:  {} files, {:.1} MB, ${}",
-                    st["dedup"]["files"],
-                    mb(&st["dedup"]["savedBytes"]),
-                    st["dedup"]["savedCost"]
-                );
-                println!(
-                    "{:<14} {:>6} {:>7} {:>12} {:>10} {:>7}",
-                    "edge", "parts", "share", "Mbit/s", "latency", "errors"
-                );
-                for e in st["edges"].as_array().into_iter().flatten() {
-                    println!(
-                        "{:<14} {:>6} {:>6.0}% {:>12.0} {:>8.0}ms {:>7}",
-                        e["id"].as_str().unwrap_or("?"),
-                        e["parts"],
-                        e["share"].as_f64().unwrap_or(0.0) * 100.0,
-                        e["throughputMbps"].as_f64().unwrap_or(0.0),
-                        e["latencyMs"].as_f64().unwrap_or(0.0),
-                        e["errors"].as_u64().unwrap_or(0)
-                    );
-                }
+                print_stats(&st);
             }
         }
         // Operator commands run before authentication, in `admin`.

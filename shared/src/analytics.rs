@@ -93,6 +93,17 @@ impl StatsScope {
     }
 }
 
+/// The period the analytics views read (`edge_performance_24h`).
+pub const ANALYTICS_PERIOD_MS: u64 = 24 * 3600 * 1000;
+/// How long edge measurements are kept: the analytics period plus a margin, so the 24-hour
+/// view is always whole between two runs of the pruning job.
+pub const METRICS_RETENTION_MS: u64 = ANALYTICS_PERIOD_MS + 2 * 3600 * 1000;
+
+/// Measurements recorded before this instant may be pruned.
+pub fn metrics_prune_before(now_ms: u64) -> u64 {
+    now_ms.saturating_sub(METRICS_RETENTION_MS)
+}
+
 /// Money rounded to 1/100 of a cent, as stored (the seeds' DECIMAL(10, 4)).
 pub fn round_cost(usd: f64) -> f64 {
     (usd * 10_000.0).round() / 10_000.0
@@ -154,10 +165,26 @@ mod tests {
     }
 
     #[test]
+    fn pruning_keeps_more_than_the_analytics_period() {
+        let now = 1_700_000_000_000;
+        let cases = [
+            (now - ANALYTICS_PERIOD_MS, false),
+            (now - ANALYTICS_PERIOD_MS - 3_600_000, false),
+            (now - METRICS_RETENTION_MS - 1, true),
+        ];
+        for (recorded_at, pruned) in cases {
+            assert_eq!(recorded_at < metrics_prune_before(now), pruned, "{}", now - recorded_at);
+        }
+        // Early in a fleet's life nothing underflows.
+        assert_eq!(metrics_prune_before(1_000), 0);
+    }
+
+    #[test]
     fn only_the_admin_key_reads_other_accounts_or_all_of_them() {
         use StatsScope::*;
         let a = || Account("acc_a".to_owned());
-        let cases: [(bool, Option<&str>, Option<&str>, Result<StatsScope, ErrorCode>); 7] = [
+        type Case<'a> = (bool, Option<&'a str>, Option<&'a str>, Result<StatsScope, ErrorCode>);
+        let cases: [Case; 7] = [
             (false, Some("acc_a"), None, Ok(a())),
             (false, Some("acc_a"), Some("acc_a"), Ok(a())),
             (false, Some("acc_a"), Some("acc_b"), Err(ErrorCode::AdminKeyRequired)),

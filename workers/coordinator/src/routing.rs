@@ -2,6 +2,7 @@
 //! failure reports), rankings out (through `jetty_shared::scoring`).
 
 use crate::db;
+use jetty_shared::analytics::metrics_prune_before;
 use jetty_shared::edges::haversine_km;
 use jetty_shared::protocol::{EdgeInfo, EdgeReport, Location, Priority};
 use jetty_shared::scoring::{self, EdgeCandidate, DEFAULT_LOCATION};
@@ -11,8 +12,6 @@ use worker::{D1Database, Env, Request, Response};
 
 /// How far back measurements count.
 const WINDOW_MS: u64 = 10 * 60 * 1000;
-/// How long measurements are kept (the analytics views read 24 hours).
-const RETENTION_MS: u64 = 26 * 3600 * 1000;
 const PROBE_TIMEOUT_MS: u64 = 2000;
 
 /// The client's location: the request's `userLocation` (validated), else the coordinates
@@ -165,7 +164,7 @@ pub async fn probe_edges(env: &Env) -> ApiResult<usize> {
         db::record_edge_event(&db, &event).await?;
         probed += 1;
     }
-    db::prune_edge_metrics(&db, now_millis().saturating_sub(RETENTION_MS)).await?;
+    db::prune_edge_metrics(&db, metrics_prune_before(now_millis())).await?;
     Ok(probed)
 }
 

@@ -37,6 +37,10 @@ rm -rf "$JETTY_STATE/d1" "$JETTY_STATE/kv" "$JETTY_STATE/garage/meta" "$JETTY_ST
 log "fleet integration tests"
 JETTY_BIN="$REPO_ROOT/target/release/jetty" cargo test -p jetty-fleet-tests --tests -- --test-threads=2 2>&1 | tee -a "$RESULTS"
 
+if ls "$REPO_ROOT"/target/artifacts/dashboard-*.png >/dev/null 2>&1; then
+  log "dashboard screenshots (headless Chromium): $REPO_ROOT/target/artifacts/"
+fi
+
 # One closing line with the totals of every test binary above.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "jetty: %d passed, %d failed\n", p, f; exit (f > 0) }' "$RESULTS"

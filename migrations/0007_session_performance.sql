@@ -5,7 +5,7 @@
 --
 -- bytes_uploaded    bytes of the distinct parts received (progress; a re-sent part counts once)
 -- bytes_transferred every accepted part upload, re-sends included (what the transfer cost)
--- duration_ms       completion − start (track-upload `start`, else the session's creation)
+-- duration_ms       completion − start (track-upload `start`, else the session's creation), ≥ 0
 -- avg_speed_mbps    file_size / duration in MB/s (10^6 bytes); NULL for an empty file
 -- estimated_*       the strategy answered at optimal-edges, at the session's price_per_gb
 -- actual_cost       bytes_transferred at price_per_gb (re-sent parts cost again)
@@ -30,7 +30,10 @@ BEGIN
    WHERE id = NEW.session_id;
 END;
 
-CREATE TRIGGER upload_parts_progress_update AFTER UPDATE ON upload_parts
+-- Only a re-sent part (its report count going up) moves bytes; other updates of a part
+-- record (maintenance, migrations) leave the counters alone.
+CREATE TRIGGER upload_parts_progress_update AFTER UPDATE OF reports ON upload_parts
+WHEN NEW.reports > OLD.reports
 BEGIN
   UPDATE upload_sessions
      SET bytes_uploaded = bytes_uploaded - OLD.size + NEW.size,
@@ -42,7 +45,7 @@ CREATE TRIGGER upload_sessions_performance AFTER UPDATE OF status ON upload_sess
 WHEN NEW.status = 'completed' AND OLD.status <> 'completed' AND NEW.completed_at IS NOT NULL
 BEGIN
   UPDATE upload_sessions
-     SET duration_ms = NEW.completed_at - COALESCE(NEW.started_at, NEW.created_at),
+     SET duration_ms = MAX(NEW.completed_at - COALESCE(NEW.started_at, NEW.created_at), 0),
          avg_speed_mbps = CASE WHEN NEW.file_size > 0
            THEN NEW.file_size / 1e6 / (MAX(NEW.completed_at - COALESCE(NEW.started_at, NEW.created_at), 1) / 1000.0)
          END,
@@ -60,7 +63,7 @@ UPDATE upload_sessions
        bytes_transferred = (SELECT COALESCE(SUM(size * reports), 0) FROM upload_parts p
                              WHERE p.session_id = upload_sessions.id);
 UPDATE upload_sessions
-   SET duration_ms = completed_at - COALESCE(started_at, created_at),
+   SET duration_ms = MAX(completed_at - COALESCE(started_at, created_at), 0),
        avg_speed_mbps = CASE WHEN file_size > 0
          THEN file_size / 1e6 / (MAX(completed_at - COALESCE(started_at, created_at), 1) / 1000.0) END,
        actual_cost = ROUND(bytes_transferred / 1e9 * 0.10, 4)
@@ -77,9 +80,9 @@ SELECT
   COALESCE(SUM(s.bytes_transferred), 0) AS bytes_transferred,
   COALESCE(SUM(s.chunks_completed), 0) AS chunks,
   AVG(s.duration_ms) / 1000.0 AS avg_duration_seconds,
-  COALESCE(SUM(CASE WHEN s.file_size > 0 THEN s.file_size END), 0) AS timed_bytes,
+  COALESCE(SUM(CASE WHEN s.file_size > 0 AND s.duration_ms IS NOT NULL THEN s.file_size END), 0) AS timed_bytes,
   COALESCE(SUM(CASE WHEN s.file_size > 0 THEN s.duration_ms END), 0) / 1000.0 AS timed_seconds,
-  SUM(CASE WHEN s.file_size > 0 THEN s.file_size END) / 1e6
+  SUM(CASE WHEN s.file_size > 0 AND s.duration_ms IS NOT NULL THEN s.file_size END) / 1e6
     / (MAX(SUM(CASE WHEN s.file_size > 0 THEN s.duration_ms END), 1) / 1000.0) AS avg_speed_mbps,
   COALESCE(SUM(s.estimated_cost), 0) AS estimated_cost,
   COALESCE(SUM(s.actual_cost), 0) AS actual_cost,

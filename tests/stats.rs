@@ -52,17 +52,8 @@ async fn stats_reflect_the_accounts_own_uploads_and_dedup_only() {
     let other = provision_account(&fleet, "pro").await;
     let (a, _) = random_file(3 * MIB);
     let (b, _) = random_file(6 * MIB);
-    for file in [&a, &b] {
-        let out = fleet
-            .jetty_command_as(
-                &key,
-                &fresh_dir(),
-                &["upload", file.to_str().unwrap(), "--part-size-mib", "5"],
-            )
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-    }
+    upload_as(&fleet, &key, &a);
+    let b_file_id = upload_as(&fleet, &key, &b)["fileId"].as_str().unwrap().to_owned();
     let copy = a.with_extension("copy");
     std::fs::copy(&a, &copy).unwrap();
     let out = fleet
@@ -95,7 +86,8 @@ async fn stats_reflect_the_accounts_own_uploads_and_dedup_only() {
             (Some(parts), Some(parts))
         );
         assert_eq!(session["bytesUploaded"], size);
-        assert!(session["bytesTransferred"].as_u64().unwrap() >= size);
+        // Nothing was re-sent, so exactly the file's bytes moved.
+        assert_eq!(session["bytesTransferred"], size, "{session}");
         assert!(session["durationSeconds"].as_f64().unwrap() > 0.0, "{session}");
         assert!(session["avgSpeedMbps"].as_f64().unwrap() > 0.0, "{session}");
         // The strategy's estimate is recorded (it rounds to 0.0 s for a few MiB on loopback).
@@ -103,7 +95,28 @@ async fn stats_reflect_the_accounts_own_uploads_and_dedup_only() {
         assert!(session["actualCost"].as_f64().unwrap() >= session["estimatedCost"].as_f64().unwrap());
     }
     assert_eq!(st["chunks"], 3);
-    assert!(st["bytesTransferred"].as_u64().unwrap() >= 9 * MIB);
+    assert_eq!(st["bytesTransferred"], 9 * MIB);
+
+    // Finalizing again answers the same file and counts nothing twice.
+    let (status, body) = api(
+        reqwest::Method::POST,
+        format!("{}/api/edge/finalize-upload", fleet.coordinator),
+        &key,
+        Some(serde_json::json!({"fileId": b_file_id})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let again = stats(&fleet, &key).await;
+    for field in [
+        "uploads",
+        "bytes",
+        "bytesTransferred",
+        "chunks",
+        "actualCost",
+        "avgSpeedMbps",
+    ] {
+        assert_eq!(again[field], st[field], "{field}");
+    }
 
     // The other account's stats are empty; the CLI prints the same numbers.
     let empty = stats(&fleet, &other).await;
@@ -132,6 +145,38 @@ async fn stats_reflect_the_accounts_own_uploads_and_dedup_only() {
     for file in [&a, &b] {
         assert!(table.contains(file.file_name().unwrap().to_str().unwrap()), "{table}");
     }
+}
+
+#[tokio::test]
+async fn a_simple_upload_records_one_chunk_and_its_bytes() {
+    let fleet = Fleet::get();
+    let key = provision_account(&fleet, "pro").await;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/storage/upload", fleet.coordinator))
+        .bearer_auth(&key)
+        .header("x-filename", "note.txt")
+        .header("content-type", "text/plain")
+        .body(random_bytes(250_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let st = stats(&fleet, &key).await;
+    assert_eq!(
+        (st["uploads"].as_u64(), st["bytesTransferred"].as_u64()),
+        (Some(1), Some(250_000))
+    );
+    let session = &st["recentSessions"][0];
+    assert_eq!(session["fileName"], "note.txt");
+    assert_eq!(
+        (session["chunksTotal"].as_u64(), session["chunksCompleted"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(session["bytesTransferred"], 250_000);
+    assert!(
+        session["durationSeconds"].is_number() && session["actualCost"].is_number(),
+        "{session}"
+    );
 }
 
 #[tokio::test]
@@ -246,16 +291,14 @@ async fn the_dashboard_shows_the_accounts_uploads_in_headless_chromium() {
     assert!(cards["speed"]["value"].as_str().unwrap().ends_with(" MB/s"), "{cards}");
     assert!(cards["speed"]["raw"].as_str().unwrap().parse::<f64>().unwrap() > 0.0);
     assert!(cards["savings"]["value"].as_str().unwrap().starts_with('$'));
-    // The chart drew bars for the edges that carried the 3 parts.
+    // The chart drew bars (not just its legend) for the edges that carried the 3 parts.
     assert!(page["chartBars"].as_u64().unwrap() >= 1, "{page}");
-    assert!(
-        page["chartPixels"].as_u64().unwrap() > 1_000,
-        "chart canvas is blank: {page}"
-    );
-    assert!(
-        page["phoneChartPixels"].as_u64().unwrap() > 1_000,
-        "phone chart is blank"
-    );
+    for (view, min) in [("chartPixels", 2_000), ("phoneChartPixels", 5_000)] {
+        for dataset in ["share", "throughput"] {
+            let painted = page[view][dataset].as_u64().unwrap();
+            assert!(painted > min, "{view}.{dataset}: {painted} pixels of bars");
+        }
+    }
     assert!(!page["edgeRows"].as_array().unwrap().is_empty());
     let recent: Vec<&str> = page["recentFiles"]
         .as_array()
@@ -276,7 +319,15 @@ async fn the_dashboard_shows_the_accounts_uploads_in_headless_chromium() {
     assert_eq!(page["storage"]["cookies"], "");
     assert_eq!(page["storage"]["keyInUrl"], false);
     assert_eq!(page["signedInAfterReload"], true);
-    assert_eq!(page["freshSessionSignedOut"], true);
+    assert_eq!(page["otherTabSignedOut"], true);
+    assert_eq!(
+        page["afterSignOut"],
+        serde_json::json!({"session": 0, "dashboardShown": false})
+    );
+    assert_eq!(
+        page["wrongKey"],
+        serde_json::json!({"message": "That key was not accepted.", "dashboardShown": false, "session": 0})
+    );
     // Readable on a phone: no sideways scrolling of the page.
     assert!(
         page["phone"]["pageWidth"].as_u64() <= page["phone"]["viewportWidth"].as_u64(),

@@ -2,6 +2,7 @@
 //! order, a hand-seeded set of sessions, parts, files and edge events, and the figures the
 //! triggers and the seeds' views must give, computed by hand in the comments.
 
+use jetty_shared::sql::{COMPLETE_SESSION, UPSERT_PART};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
@@ -54,24 +55,16 @@ fn session(db: &Connection, account: &str, id: &str, size: i64, parts: i64, crea
     .expect("session");
 }
 
-/// A part report as the coordinator records it: an upsert, a re-sent part replaces the record.
+/// A part report, with the coordinator's own statement: a re-sent part replaces the record.
 fn part(db: &Connection, session: &str, number: i64, size: i64, edge: &str) {
-    db.execute(
-        "INSERT INTO upload_parts (session_id, part_number, size, sha256, etag, edge_id, recorded_at) \
-         VALUES (?1, ?2, ?3, 'h', 'e', ?4, ?5) \
-         ON CONFLICT (session_id, part_number) DO UPDATE SET size = excluded.size, edge_id = excluded.edge_id, \
-         recorded_at = excluded.recorded_at, reports = upload_parts.reports + 1",
-        params![session, number, size, edge, T],
-    )
-    .expect("part");
+    db.execute(UPSERT_PART, params![session, number, size, "h", "e", edge, T])
+        .expect("part");
 }
 
-/// Finalize as the coordinator does it; `put_bytes` are bytes stored in one PutObject.
+/// Finalize with the coordinator's own statement; `put_bytes` were stored in one PutObject.
 fn complete(db: &Connection, session: &str, at: i64, put_bytes: i64) {
     db.execute(
-        "UPDATE upload_sessions SET status = 'completed', completed_at = ?2, \
-         chunks_completed = chunks_completed + ?4, bytes_uploaded = bytes_uploaded + ?3, \
-         bytes_transferred = bytes_transferred + ?3 WHERE id = ?1 AND status <> 'completed'",
+        COMPLETE_SESSION,
         params![session, at, put_bytes, i64::from(put_bytes > 0)],
     )
     .expect("complete");
@@ -109,8 +102,13 @@ fn seeded() -> Connection {
     // acc_b, s6: a simple upload of 8 MB stored in one PutObject, 2 s.
     session(&db, "acc_b", "s6", 8 * MB, 1, T);
     complete(&db, "s6", T + 2_000, 8 * MB);
-    // A second finalize of s1 changes nothing.
+    // A second finalize of s1 changes nothing, nor does maintenance on its part records.
     complete(&db, "s1", T + 99_000, 0);
+    db.execute(
+        "UPDATE upload_parts SET edge_id = 'renamed' WHERE session_id = 's1'",
+        [],
+    )
+    .expect("maintenance");
     db
 }
 
@@ -239,6 +237,23 @@ fn sessions_record_progress_duration_speed_and_cost() {
             }
         }
     }
+}
+
+#[test]
+fn a_start_reported_after_completion_gives_zero_duration_not_negative() {
+    let db = seeded();
+    session(&db, "acc_b", "late", 5 * MB, 1, T);
+    part(&db, "late", 1, 5 * MB, "sfo");
+    db.execute(
+        "UPDATE upload_sessions SET started_at = ?1 WHERE id = 'late'",
+        [T + 9_000],
+    )
+    .expect("late start");
+    complete(&db, "late", T + 4_000, 0);
+    let got = figures(&db, "late");
+    assert_eq!(got.duration_ms, Some(0));
+    // Counted as 1 ms: 5 MB / 0.001 s.
+    assert!(close(got.avg_speed_mbps.expect("speed"), 5_000.0), "{got:?}");
 }
 
 #[test]

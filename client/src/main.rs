@@ -181,13 +181,6 @@ fn report_error(json: bool, err: &ClientError) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // Like other Unix tools, end quietly when the reader of stdout goes away (`jetty … | head`)
-    // instead of panicking on the failed write.
-    #[cfg(unix)]
-    // SAFETY: restoring the default SIGPIPE disposition, before any other thread writes.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let cli = Cli::parse();
     let config = Config::load();
     let url = cli
@@ -248,54 +241,68 @@ async fn admin(cli: &Cli, url: &str, command: &AdminCommand) -> Result<(), Clien
 }
 
 /// `jetty stats` as tables: the same numbers as `/api/jetty/stats` (and the dashboard).
-fn print_stats(st: &serde_json::Value) {
+fn stats_tables(st: &serde_json::Value) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let mb = |v: &serde_json::Value| v.as_u64().unwrap_or(0) as f64 / 1e6;
     let num = |v: &serde_json::Value| v.as_f64().map_or("-".to_owned(), |x| format!("{x:.1}"));
+    let whole = |v: &serde_json::Value, unit: &str| v.as_f64().map_or("-".to_owned(), |x| format!("{x:.0}{unit}"));
     let scope = match st["scope"].as_str() {
         Some("all") => "all accounts".to_owned(),
         _ => st["account"].as_str().unwrap_or("?").to_owned(),
     };
-    println!("scope:          {scope}");
-    println!("uploads:        {}", st["uploads"]);
-    println!("bytes:          {:.1} MB ({} bytes)", mb(&st["bytes"]), st["bytes"]);
-    println!("average speed:  {} MB/s", num(&st["avgSpeedMbps"]));
-    println!(
+    let _ = writeln!(out, "scope:          {scope}");
+    let _ = writeln!(out, "uploads:        {}", st["uploads"]);
+    let _ = writeln!(
+        out,
+        "bytes:          {:.1} MB ({} bytes)",
+        mb(&st["bytes"]),
+        st["bytes"]
+    );
+    let _ = writeln!(out, "average speed:  {} MB/s", num(&st["avgSpeedMbps"]));
+    let _ = writeln!(
+        out,
         "dedup savings:  {} files, {:.1} MB, ${}",
         st["dedup"]["files"],
         mb(&st["dedup"]["savedBytes"]),
         st["dedup"]["savedCost"]
     );
-    println!(
+    let _ = writeln!(
+        out,
         "transfer cost:  ${} (estimated ${}), {:.1} MB moved",
         st["actualCost"],
         st["estimatedCost"],
         mb(&st["bytesTransferred"])
     );
-    println!();
-    println!(
+    out.push('\n');
+    let _ = writeln!(
+        out,
         "{:<14} {:>6} {:>7} {:>9} {:>9} {:>6} {:>7}",
         "edge", "parts", "share", "Mbit/s", "latency", "load", "errors"
     );
     for e in st["edges"].as_array().into_iter().flatten() {
-        println!(
-            "{:<14} {:>6} {:>6.0}% {:>9.0} {:>7.0}ms {:>5.0}% {:>7}",
+        let _ = writeln!(
+            out,
+            "{:<14} {:>6} {:>6.0}% {:>9} {:>9} {:>6} {:>7}",
             e["id"].as_str().unwrap_or("?"),
             e["parts"].as_u64().unwrap_or(0),
             e["share"].as_f64().unwrap_or(0.0) * 100.0,
-            e["throughputMbps"].as_f64().unwrap_or(0.0),
-            e["latencyMs"].as_f64().unwrap_or(0.0),
-            e["load"].as_f64().unwrap_or(0.0),
-            e["errors"].as_u64().unwrap_or(0)
+            whole(&e["throughputMbps"], ""),
+            whole(&e["latencyMs"], "ms"),
+            whole(&e["load"], "%"),
+            e["errors"].as_u64().map_or("-".to_owned(), |n| n.to_string())
         );
     }
-    println!();
-    println!(
+    out.push('\n');
+    let _ = writeln!(
+        out,
         "{:<36} {:>10} {:<10} {:>9} {:>8} {:>7}  started",
         "recent uploads", "MB", "status", "MB/s", "seconds", "chunks"
     );
     for r in st["recentSessions"].as_array().into_iter().flatten() {
         let name = r["fileName"].as_str().or(r["fileId"].as_str()).unwrap_or("?");
-        println!(
+        let _ = writeln!(
+            out,
             "{:<36} {:>10.1} {:<10} {:>9} {:>8} {:>7}  {}",
             name.chars().take(36).collect::<String>(),
             mb(&r["size"]),
@@ -307,13 +314,15 @@ fn print_stats(st: &serde_json::Value) {
         );
     }
     if let Some(accounts) = st["accounts"].as_array() {
-        println!();
-        println!(
+        out.push('\n');
+        let _ = writeln!(
+            out,
             "{:<40} {:<10} {:>8} {:>12} {:>9}",
             "account", "tier", "uploads", "MB", "MB/s"
         );
         for a in accounts {
-            println!(
+            let _ = writeln!(
+                out,
                 "{:<40} {:<10} {:>8} {:>12.1} {:>9}",
                 a["id"].as_str().unwrap_or("?"),
                 a["tier"].as_str().unwrap_or("?"),
@@ -323,6 +332,14 @@ fn print_stats(st: &serde_json::Value) {
             );
         }
     }
+    out
+}
+
+/// Writes to stdout; a reader that went away (`jetty stats | head`) ends the output quietly.
+fn print_quietly(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
 }
 
 fn upload_options(cli: &Cli, transfer: &TransferArgs) -> UploadOptions {
@@ -469,7 +486,7 @@ async fn run(cli: &Cli, url: &str, api_key: &str) -> Result<(), ClientError> {
             if cli.json {
                 println!("{st}");
             } else {
-                print_stats(&st);
+                print_quietly(&stats_tables(&st));
             }
         }
         // Operator commands run before authentication, in `admin`.

@@ -16,6 +16,7 @@ pub mod s3;
 pub mod scoring;
 pub mod seal;
 pub mod session;
+pub mod sql;
 pub mod state;
 pub mod token;
 pub mod webhook;

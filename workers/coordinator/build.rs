@@ -26,7 +26,7 @@ fn main() {
 
     let esbuild = env::var_os("ESBUILD_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("node_modules/@esbuild/linux-x64/bin/esbuild"));
+        .unwrap_or_else(|| root.join("node_modules/.bin/esbuild"));
     let bundle = out.join("app.js");
     let status = Command::new(&esbuild)
         .arg(dashboard.join("app.js"))

@@ -7,9 +7,15 @@ Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, To
 
 const KEY = "jettyApiKey";
 const REFRESH_MS = 15000;
+// What an Authorization header can carry; anything else was pasted by mistake.
+const KEY_SHAPE = /^[\x21-\x7e]+$/;
 const $ = (sel) => document.querySelector(sel);
 let chart = null;
 let timer = null;
+// Bumped by every load and sign-out: an answer that arrives for an older one is dropped, so a
+// slow response can never repaint a signed-out page or another key's numbers.
+let generation = 0;
+let loaded = false;
 
 const number = new Intl.NumberFormat("en-US");
 
@@ -144,9 +150,12 @@ function renderAccounts(accounts) {
 
 function showSignIn(message) {
   clearTimeout(timer);
+  generation += 1;
+  loaded = false;
   $("#dashboard").hidden = true;
   $("#sign-out").hidden = true;
   $("#scope").hidden = true;
+  $("#updated").textContent = "";
   $("#sign-in").hidden = false;
   const error = $("#sign-in-error");
   error.textContent = message ?? "";
@@ -154,27 +163,50 @@ function showSignIn(message) {
   $("#api-key").focus();
 }
 
-async function load() {
-  const key = sessionStorage.getItem(KEY);
-  if (!key) return showSignIn();
-  let resp;
-  try {
-    resp = await fetch("/api/jetty/stats", { headers: { authorization: `Bearer ${key}` }, cache: "no-store" });
-  } catch {
-    $("#updated").textContent = "Could not reach the server; retrying.";
-    timer = setTimeout(load, REFRESH_MS);
+/** Refreshes later, unless the tab is hidden (it refreshes when shown again). */
+function scheduleRefresh() {
+  clearTimeout(timer);
+  timer = setTimeout(() => {
+    if (!document.hidden) load();
+  }, REFRESH_MS);
+}
+
+/** A failed load: before the first success, back to the form with the reason; after, keep the
+ * numbers on screen, say so, and try again later. */
+function failed(message) {
+  if (!loaded) {
+    sessionStorage.removeItem(KEY);
+    showSignIn(message);
     return;
   }
+  $("#updated").textContent = message;
+  scheduleRefresh();
+}
+
+async function load() {
+  clearTimeout(timer);
+  const mine = ++generation;
+  const key = sessionStorage.getItem(KEY);
+  if (!key) return showSignIn();
+  const current = () => mine === generation && sessionStorage.getItem(KEY) === key;
+  let resp;
+  let body = null;
+  try {
+    resp = await fetch("/api/jetty/stats", { headers: { authorization: `Bearer ${key}` }, cache: "no-store" });
+    body = await resp.json().catch(() => null);
+  } catch {
+    if (current()) failed("Could not reach the server.");
+    return;
+  }
+  if (!current()) return;
   if (resp.status === 401) {
     sessionStorage.removeItem(KEY);
     return showSignIn("That key was not accepted.");
   }
-  const body = await resp.json().catch(() => null);
   if (!resp.ok || !body) {
-    $("#updated").textContent = `The server answered ${resp.status}${body?.error ? `: ${body.error.message}` : ""}.`;
-    timer = setTimeout(load, REFRESH_MS);
-    return;
+    return failed(`The server answered ${resp.status}${body?.error ? `: ${body.error.message}` : ""}.`);
   }
+  loaded = true;
   $("#sign-in").hidden = true;
   $("#dashboard").hidden = false;
   $("#sign-out").hidden = false;
@@ -188,13 +220,17 @@ async function load() {
   renderAccounts(body.accounts);
   $("#updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
   document.body.dataset.loaded = "true";
-  timer = setTimeout(load, REFRESH_MS);
+  scheduleRefresh();
 }
 
 $("#sign-in").addEventListener("submit", (event) => {
   event.preventDefault();
   const key = $("#api-key").value.trim();
   if (!key) return;
+  if (!KEY_SHAPE.test(key)) {
+    showSignIn("An API key has only printable ASCII characters and no spaces; check what was pasted.");
+    return;
+  }
   sessionStorage.setItem(KEY, key);
   $("#api-key").value = "";
   load();
@@ -206,10 +242,7 @@ $("#sign-out").addEventListener("click", () => {
 });
 
 document.addEventListener("visibilitychange", () => {
-  if (document.visibilityState === "visible" && sessionStorage.getItem(KEY)) {
-    clearTimeout(timer);
-    load();
-  }
+  if (document.visibilityState === "visible" && loaded) load();
 });
 
 load();

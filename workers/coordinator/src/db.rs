@@ -277,11 +277,7 @@ pub async fn session_by_file(db: &D1Database, account_id: &str, file_id: &str) -
 pub async fn upsert_part(db: &D1Database, session_id: &str, part: &RecordedPart, now: u64) -> ApiResult<()> {
     execute(
         db,
-        "INSERT INTO upload_parts (session_id, part_number, size, sha256, etag, edge_id, recorded_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-         ON CONFLICT (session_id, part_number) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, \
-         etag = excluded.etag, edge_id = excluded.edge_id, recorded_at = excluded.recorded_at, \
-         reports = upload_parts.reports + 1",
+        jetty_shared::sql::UPSERT_PART,
         &[
             text(session_id),
             num(u64::from(part.part_number)),
@@ -339,11 +335,7 @@ pub async fn complete_session(db: &D1Database, s: &SessionRow, now: u64, put_byt
         ])
         .map_err(db_err)?;
     let close = db
-        .prepare(
-            "UPDATE upload_sessions SET status = 'completed', completed_at = ?2, \
-             chunks_completed = chunks_completed + ?4, bytes_uploaded = bytes_uploaded + ?3, \
-             bytes_transferred = bytes_transferred + ?3 WHERE id = ?1 AND status <> 'completed'",
-        )
+        .prepare(jetty_shared::sql::COMPLETE_SESSION)
         .bind(&[text(&s.id), num(now), num(put_bytes), num(u64::from(put_bytes > 0))])
         .map_err(db_err)?;
     db.batch(vec![insert, close]).await.map_err(db_err)?;

@@ -93,6 +93,11 @@ async fn stats_reflect_the_accounts_own_uploads_and_dedup_only() {
         // The strategy's estimate is recorded (it rounds to 0.0 s for a few MiB on loopback).
         assert!(session["estimatedSeconds"].is_number(), "{session}");
         assert!(session["actualCost"].as_f64().unwrap() >= session["estimatedCost"].as_f64().unwrap());
+        // The edges that carried the parts: one to `parts` of the planned ones.
+        let carried = session["edgesCarried"].as_array().unwrap();
+        let planned = session["edges"].as_array().unwrap();
+        assert!(!carried.is_empty() && carried.len() <= parts as usize, "{session}");
+        assert!(carried.iter().all(|e| planned.contains(e)), "{session}");
     }
     assert_eq!(st["chunks"], 3);
     assert_eq!(st["bytesTransferred"], 9 * MIB);

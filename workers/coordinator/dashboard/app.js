@@ -131,7 +131,9 @@ function renderRecent(sessions) {
     cell(tr, formatSpeed(s.avgSpeedMbps), "num");
     cell(tr, formatSeconds(s.durationSeconds), "num");
     cell(tr, `${s.chunksCompleted}/${s.chunksTotal}`, "num");
-    cell(tr, (s.edges ?? []).join(", "));
+    // Where the parts went; the planned edges until a part has been recorded.
+    const carried = s.edgesCarried ?? [];
+    cell(tr, (carried.length > 0 ? carried : s.edges ?? []).join(", ") || "–");
     cell(tr, new Date(s.startedAt).toLocaleString());
   });
 }

@@ -918,6 +918,8 @@ pub struct RecentSession {
     pub created_at: u64,
     pub completed_at: Option<u64>,
     pub edges_used: String,
+    /// JSON array of the edges that carried its parts (the plan is `edges_used`).
+    pub edges_carried: String,
     pub part_count: u64,
     pub chunks_completed: u64,
     pub bytes_uploaded: u64,
@@ -935,8 +937,10 @@ pub async fn recent_sessions(db: &D1Database, account: Option<&str>, limit: u32)
         db,
         format!(
             "SELECT account_id, file_id, file_name, file_size, status, created_at, completed_at, edges_used, \
+             (SELECT json_group_array(edge_id) FROM (SELECT DISTINCT edge_id FROM upload_parts p \
+               WHERE p.session_id = s.id ORDER BY edge_id)) AS edges_carried, \
              part_count, chunks_completed, bytes_uploaded, bytes_transferred, duration_ms, avg_speed_mbps, \
-             estimated_seconds, estimated_cost, actual_cost FROM upload_sessions \
+             estimated_seconds, estimated_cost, actual_cost FROM upload_sessions s \
              WHERE {filter} ORDER BY created_at DESC LIMIT {limit}"
         ),
         &[bind],

@@ -105,6 +105,7 @@ fn session_json(r: &db::RecentSession) -> Value {
         "startedAt": iso8601(r.created_at / 1000),
         "completedAt": r.completed_at.map(|t| iso8601(t / 1000)),
         "edges": serde_json::from_str::<Value>(&r.edges_used).unwrap_or_default(),
+        "edgesCarried": serde_json::from_str::<Value>(&r.edges_carried).unwrap_or_default(),
         "chunksTotal": r.part_count,
         "chunksCompleted": r.chunks_completed,
         "bytesUploaded": r.bytes_uploaded,

@@ -65,6 +65,9 @@ The fleet is running (logs: $FLEET_LOG). Upload your own files with:
   export JETTY_API_KEY=\$(cat $JETTY_STATE/dev-api-key)
   target/release/jetty upload FILE        # add --json for scripts
   target/release/jetty download FILE_ID OUT
+  target/release/jetty stats              # analytics as tables
+Analytics dashboard: http://127.0.0.1:$COORDINATOR_PORT/dashboard (paste the key from
+$JETTY_STATE/dev-api-key, or ADMIN_API_KEY from $JETTY_STATE/dev.env for every account).
 Stop it with: scripts/fleet.sh down
 TXT
 }

@@ -36,7 +36,15 @@ TOML
 start() {
   command -v garage >/dev/null || die "garage is not installed: run scripts/install-tools.sh"
   write_config
-  if ! curl -s -o /dev/null "http://127.0.0.1:$GARAGE_S3_PORT/"; then
+  if curl -s -o /dev/null "http://127.0.0.1:$GARAGE_S3_PORT/"; then
+    # Reuse only our own running Garage; anything else on the port (another checkout's fleet)
+    # has other secrets and data.
+    local pid
+    pid=$(cat "$GDIR/garage.pid" 2>/dev/null || true)
+    if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+      die "127.0.0.1:$GARAGE_S3_PORT is taken by another process (a fleet started elsewhere? stop it with scripts/fleet.sh down there)"
+    fi
+  else
     log "starting garage on 127.0.0.1:$GARAGE_S3_PORT"
     nohup garage -c "$CONF" server > "$GDIR/garage.log" 2>&1 &
     echo $! > "$GDIR/garage.pid"

@@ -2,7 +2,7 @@
 //! order, a hand-seeded set of sessions, parts, files and edge events, and the figures the
 //! triggers and the seeds' views must give, computed by hand in the comments.
 
-use jetty_shared::sql::{COMPLETE_SESSION, UPSERT_PART};
+use jetty_shared::sql::{self, COMPLETE_SESSION, UPSERT_PART};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
@@ -371,11 +371,11 @@ fn edge_performance_24h_aggregates_the_last_day_only() {
     // lax: one probe.
     event("lax", hour, "probe", true, Some(10.0), None);
     type Row = (String, i64, i64, Option<f64>, Option<f64>, Option<f64>, i64, f64);
-    let rows: Vec<Row> = db
-        .prepare(
+    let read = |table: &str| -> Vec<Row> {
+        db.prepare(&format!(
             "SELECT edge_id, parts, bytes, throughput_mbps, latency_ms, avg_inflight, errors, error_rate \
-             FROM edge_performance_24h ORDER BY edge_id",
-        )
+             FROM {table} ORDER BY edge_id"
+        ))
         .expect("prepare")
         .query_map([], |r| {
             Ok((
@@ -391,7 +391,9 @@ fn edge_performance_24h_aggregates_the_last_day_only() {
         })
         .expect("query")
         .collect::<Result<_, _>>()
-        .expect("rows");
+        .expect("rows")
+    };
+    let rows = read("edge_performance_24h");
     assert_eq!(rows.len(), 2, "{rows:?}");
     let lax = &rows[0];
     assert_eq!((lax.0.as_str(), lax.1, lax.2, lax.3, lax.6), ("lax", 0, 0, None, 0));
@@ -403,6 +405,11 @@ fn edge_performance_24h_aggregates_the_last_day_only() {
     assert!(close(sfo.4.expect("latency"), 30.0), "{sfo:?}");
     assert!(close(sfo.5.expect("inflight"), 3.0), "{sfo:?}");
     assert!(close(sfo.7, 0.2), "{sfo:?}");
+    // The minute job's snapshot, which the stats read, holds the same figures.
+    let [clear, fill] = sql::REFRESH_EDGE_SNAPSHOT;
+    db.execute(clear, []).expect("clear");
+    db.execute(fill, [now]).expect("fill");
+    assert_eq!(read("edge_performance_snapshot"), rows);
 }
 
 #[test]
@@ -453,4 +460,122 @@ fn sessions_from_before_the_performance_migration_are_backfilled() {
         )
         .expect("view row");
     assert_eq!((uploads, bytes), (1, 80 * MB));
+}
+
+/// The coordinator's analytics queries, as text, for one account (`?1` = its id) or all (`NULL`).
+fn analytics_queries(every_account: bool) -> Vec<(&'static str, String)> {
+    vec![
+        ("upload_totals", sql::upload_totals(every_account)),
+        ("dedup_totals", sql::dedup_totals(every_account)),
+        ("edge_shares", sql::edge_shares(every_account)),
+        ("recent_sessions", sql::recent_sessions(every_account, 20)),
+    ]
+}
+
+/// A query-plan step that reads a whole big table: `SCAN s`/`SCAN p`/`SCAN f` (the aliases) or
+/// the table names. Walking the `created_at` index for the newest sessions stops at the LIMIT.
+fn reads_whole_table(step: &str) -> bool {
+    let whole = ["s", "p", "f", "upload_sessions", "upload_parts", "files"]
+        .iter()
+        .any(|t| step == format!("SCAN {t}") || step.starts_with(&format!("SCAN {t} ")));
+    whole && !step.contains("USING INDEX idx_upload_sessions_created")
+}
+
+/// On one account's path, every read of a big table goes by that account (or by a session of
+/// it): sessions and files by `account_id`, parts by `session_id`.
+fn reads_by_account(step: &str) -> bool {
+    let on = |alias: &str| step.starts_with(&format!("SEARCH {alias} ")) || step.starts_with(&format!("SCAN {alias}"));
+    if on("s") || on("f") {
+        step.starts_with("SEARCH") && step.contains("account_id=?")
+    } else if on("p") {
+        step.starts_with("SEARCH") && step.contains("session_id=?")
+    } else {
+        true
+    }
+}
+
+#[test]
+fn analytics_queries_read_by_index_not_whole_tables() {
+    let db = seeded();
+    for every_account in [false, true] {
+        let binding: Option<&str> = (!every_account).then_some("acc_a");
+        for (name, query) in analytics_queries(every_account) {
+            let plan: Vec<String> = db
+                .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
+                .expect("prepare")
+                .query_map([binding], |r| r.get::<_, String>(3))
+                .expect("plan")
+                .collect::<Result<_, _>>()
+                .expect("rows");
+            // One account's stats read only its rows. The operators' totals aggregate every
+            // account by nature; their edge and newest-session tables read only what is recent.
+            let allowed = every_account && matches!(name, "upload_totals" | "dedup_totals");
+            assert!(
+                allowed || !plan.iter().any(|step| reads_whole_table(step)),
+                "{name} (every_account={every_account}): {plan:?}"
+            );
+            if !every_account {
+                assert!(plan.iter().all(|step| reads_by_account(step)), "{name}: {plan:?}");
+            }
+            // One account's edge table skips its sessions that ended long before the last 24
+            // hours (all accounts' goes by the parts' time instead).
+            if name == "edge_shares" && !every_account {
+                assert!(plan.iter().any(|step| step.contains("expires_at>?")), "{plan:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_coordinators_queries_read_the_seeded_figures_for_one_account_or_all() {
+    let db = seeded();
+    let now: i64 = db
+        .query_row("SELECT CAST(strftime('%s', 'now') AS INTEGER) * 1000", [], |r| r.get(0))
+        .expect("now");
+    // Make s1's parts and s2's part recent and their sessions unexpired, as in a live fleet.
+    db.execute("UPDATE upload_parts SET recorded_at = ?1", [now - 60_000])
+        .expect("recent parts");
+    db.execute("UPDATE upload_sessions SET expires_at = ?1", [now + 3_600_000])
+        .expect("open");
+    let rows = |query: &str, account: Option<&str>| -> Vec<Vec<rusqlite::types::Value>> {
+        let mut stmt = db.prepare(query).expect("prepare");
+        let width = stmt.column_count();
+        stmt.query_map([account], |r| (0..width).map(|i| r.get(i)).collect())
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    use rusqlite::types::Value::{Integer, Text};
+    // Totals: one row for acc_a (3 uploads, 150 MB); for everyone, acc_a's and acc_b's rows.
+    let a = rows(&sql::upload_totals(false), Some("acc_a"));
+    assert_eq!((a.len(), &a[0][1], &a[0][2]), (1, &Integer(3), &Integer(150 * MB)));
+    assert_eq!(rows(&sql::upload_totals(true), None).len(), 2);
+    // Edge shares: acc_a's 4 part records (s1: 2 now on lax after the re-send and maintenance
+    // rename, s2: 1 on sfo; s4: 1 on sfo) — "renamed" is the maintenance edit of s1's parts.
+    let shares = rows(&sql::edge_shares(false), Some("acc_a"));
+    let by_edge: Vec<(String, i64)> = shares
+        .iter()
+        .map(|r| match (&r[0], &r[1]) {
+            (Text(edge), Integer(parts)) => (edge.clone(), *parts),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(by_edge, vec![("renamed".to_owned(), 2), ("sfo".to_owned(), 2)]);
+    // acc_b's simple upload has no parts: no edge rows; everyone's equals acc_a's here.
+    assert!(rows(&sql::edge_shares(false), Some("acc_b")).is_empty());
+    assert_eq!(rows(&sql::edge_shares(true), None).len(), 2);
+    // Newest first, only the account's own; the carried edges come from the part records.
+    let recent = rows(&sql::recent_sessions(false, 20), Some("acc_a"));
+    let ids: Vec<&rusqlite::types::Value> = recent.iter().map(|r| &r[1]).collect();
+    assert_eq!(
+        ids,
+        ["fil_s5", "fil_s4", "fil_s3", "fil_s2", "fil_s1"]
+            .map(|f| Text(f.to_owned()))
+            .iter()
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(recent[4][8], Text(r#"["renamed"]"#.to_owned()));
+    assert_eq!(rows(&sql::recent_sessions(true, 20), None).len(), 6);
+    // Dedup: nothing cloned in this set.
+    assert_eq!(rows(&sql::dedup_totals(false), Some("acc_a"))[0][0], Integer(0));
 }

@@ -16,3 +16,84 @@ pub const UPSERT_PART: &str = "INSERT INTO upload_parts (session_id, part_number
 pub const COMPLETE_SESSION: &str = "UPDATE upload_sessions SET status = 'completed', completed_at = ?2, \
      chunks_completed = chunks_completed + ?4, bytes_uploaded = bytes_uploaded + ?3, \
      bytes_transferred = bytes_transferred + ?3 WHERE id = ?1 AND status <> 'completed'";
+
+// --- Analytics queries (`/api/jetty/stats`). Each reads one account (`?1` bound to its id) or,
+// with `every_account`, all of them (`?1` bound to NULL). The schema tests run these texts on
+// SQLite for their results and their query plans (no full scans on the per-account path).
+
+/// How far back the stats' edge table looks, as SQL milliseconds.
+const DAY_AGO_MS: &str = "(CAST(strftime('%s', 'now') AS INTEGER) - 86400) * 1000";
+
+fn scope(column: &str, every_account: bool) -> String {
+    if every_account {
+        "?1 IS NULL".to_owned()
+    } else {
+        format!("{column} = ?1")
+    }
+}
+
+/// Rows of `user_upload_stats` in scope.
+pub fn upload_totals(every_account: bool) -> String {
+    format!(
+        "SELECT * FROM user_upload_stats WHERE {}",
+        scope("account_id", every_account)
+    )
+}
+
+/// Duplicate files and the bytes they did not move, summed over the scope.
+pub fn dedup_totals(every_account: bool) -> String {
+    format!(
+        "SELECT COALESCE(SUM(duplicate_files), 0) AS duplicate_files, COALESCE(SUM(saved_bytes), 0) AS saved_bytes \
+         FROM deduplication_savings WHERE {}",
+        scope("account_id", every_account)
+    )
+}
+
+/// Recompute `edge_performance_snapshot` from the `edge_performance_24h` view, in one batch
+/// (`?1` = now, ms). Run by the minute job.
+pub const REFRESH_EDGE_SNAPSHOT: [&str; 2] = [
+    "DELETE FROM edge_performance_snapshot",
+    "INSERT INTO edge_performance_snapshot (edge_id, parts, bytes, throughput_mbps, latency_ms, avg_inflight, \
+     errors, error_rate, computed_at) SELECT edge_id, parts, bytes, throughput_mbps, latency_ms, avg_inflight, \
+     errors, error_rate, ?1 FROM edge_performance_24h",
+];
+
+/// Parts per edge over 24 hours in scope, with the edges' shared health figures (the minute
+/// job's snapshot, at most a minute old). A part is
+/// recorded before its session expires (give or take one forward in flight), so sessions that
+/// expired more than 25 hours ago are skipped by index.
+pub fn edge_shares(every_account: bool) -> String {
+    format!(
+        "SELECT p.edge_id, COUNT(*) AS parts, SUM(p.size) AS bytes, e.throughput_mbps, e.latency_ms, \
+         e.avg_inflight, e.errors, e.error_rate FROM upload_parts p JOIN upload_sessions s ON s.id = p.session_id \
+         LEFT JOIN edge_performance_snapshot e ON e.edge_id = p.edge_id \
+         WHERE {} AND s.expires_at > {DAY_AGO_MS} - 3600000 AND p.recorded_at > {DAY_AGO_MS} \
+         GROUP BY p.edge_id ORDER BY parts DESC, p.edge_id",
+        scope("s.account_id", every_account)
+    )
+}
+
+/// The newest sessions in scope with their performance records and the edges that carried
+/// their parts.
+pub fn recent_sessions(every_account: bool, limit: u32) -> String {
+    format!(
+        "SELECT account_id, file_id, file_name, file_size, status, created_at, completed_at, edges_used, \
+         (SELECT json_group_array(edge_id) FROM (SELECT DISTINCT edge_id FROM upload_parts p \
+           WHERE p.session_id = s.id ORDER BY edge_id)) AS edges_carried, \
+         part_count, chunks_completed, bytes_uploaded, bytes_transferred, duration_ms, avg_speed_mbps, \
+         estimated_seconds, estimated_cost, actual_cost FROM upload_sessions s \
+         WHERE {} ORDER BY created_at DESC LIMIT {limit}",
+        scope("account_id", every_account)
+    )
+}
+
+/// Operators' table: every account with its totals, largest first (a whole-fleet aggregate).
+pub fn account_summaries(limit: u32) -> String {
+    format!(
+        "SELECT a.id, a.name, a.tier, COALESCE(u.uploads, 0) AS uploads, COALESCE(u.bytes, 0) AS bytes, \
+         u.avg_speed_mbps, COALESCE(d.saved_bytes, 0) AS saved_bytes FROM accounts a \
+         LEFT JOIN user_upload_stats u ON u.account_id = a.id \
+         LEFT JOIN deduplication_savings d ON d.account_id = a.id \
+         ORDER BY bytes DESC, a.id LIMIT {limit}"
+    )
+}

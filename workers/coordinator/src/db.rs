@@ -6,6 +6,7 @@ use jetty_shared::plan::PartPlan;
 use jetty_shared::quota::{StorageUse, Tier};
 use jetty_shared::scoring::WindowStats;
 use jetty_shared::session::RecordedPart;
+use jetty_shared::sql;
 use jetty_shared::state::PartTally;
 use jetty_shared::ApiError;
 use jetty_worker_runtime::{internal, ApiResult};
@@ -277,7 +278,7 @@ pub async fn session_by_file(db: &D1Database, account_id: &str, file_id: &str) -
 pub async fn upsert_part(db: &D1Database, session_id: &str, part: &RecordedPart, now: u64) -> ApiResult<()> {
     execute(
         db,
-        jetty_shared::sql::UPSERT_PART,
+        sql::UPSERT_PART,
         &[
             text(session_id),
             num(u64::from(part.part_number)),
@@ -335,7 +336,7 @@ pub async fn complete_session(db: &D1Database, s: &SessionRow, now: u64, put_byt
         ])
         .map_err(db_err)?;
     let close = db
-        .prepare(jetty_shared::sql::COMPLETE_SESSION)
+        .prepare(sql::COMPLETE_SESSION)
         .bind(&[text(&s.id), num(now), num(put_bytes), num(u64::from(put_bytes > 0))])
         .map_err(db_err)?;
     db.batch(vec![insert, close]).await.map_err(db_err)?;
@@ -772,6 +773,15 @@ pub async fn edge_windows(db: &D1Database, since_ms: u64) -> ApiResult<Vec<(Stri
         .collect())
 }
 
+/// Recomputes the edges' 24-hour health snapshot the stats read.
+pub async fn refresh_edge_snapshot(db: &D1Database, now: u64) -> ApiResult<()> {
+    let [clear, fill] = sql::REFRESH_EDGE_SNAPSHOT;
+    let clear = db.prepare(clear);
+    let fill = db.prepare(fill).bind(&[num(now)]).map_err(db_err)?;
+    db.batch(vec![clear, fill]).await.map_err(db_err)?;
+    Ok(())
+}
+
 pub async fn prune_edge_metrics(db: &D1Database, before_ms: u64) -> ApiResult<()> {
     execute(db, "DELETE FROM edge_metrics WHERE recorded_at < ?1", &[num(before_ms)]).await?;
     Ok(())
@@ -838,21 +848,17 @@ pub async fn patterns_for(db: &D1Database, account_id: &str) -> ApiResult<Vec<Pa
     .await
 }
 
-// --- Analytics (the views of migrations 0006/0007). `account` None reads every account
-// (operators); otherwise every query is filtered to that account. ---
+// --- Analytics (the views of migrations 0006/0007; query texts in `jetty_shared::sql`).
+// `account` None reads every account (operators); otherwise every query is filtered to it. ---
 
-/// The WHERE condition for a scoped query and its one binding (?1).
-fn scope_filter(column: &str, account: Option<&str>) -> (String, JsValue) {
-    match account {
-        Some(id) => (format!("{column} = ?1"), text(id)),
-        None => ("?1 IS NULL".to_owned(), JsValue::NULL),
-    }
+/// The one binding (?1) of a scoped analytics query (see `jetty_shared::sql`).
+fn scope_binding(account: Option<&str>) -> JsValue {
+    account.map(text).unwrap_or(JsValue::NULL)
 }
 
 /// Rows of `user_upload_stats` (one per account in scope).
 pub async fn upload_totals(db: &D1Database, account: Option<&str>) -> ApiResult<Vec<UploadTotals>> {
-    let (filter, bind) = scope_filter("account_id", account);
-    all(db, format!("SELECT * FROM user_upload_stats WHERE {filter}"), &[bind]).await
+    all(db, sql::upload_totals(account.is_none()), &[scope_binding(account)]).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -862,16 +868,7 @@ pub struct DedupStats {
 }
 
 pub async fn dedup_stats(db: &D1Database, account: Option<&str>) -> ApiResult<DedupStats> {
-    let (filter, bind) = scope_filter("account_id", account);
-    let row = first(
-        db,
-        format!(
-            "SELECT COALESCE(SUM(duplicate_files), 0) AS duplicate_files, COALESCE(SUM(saved_bytes), 0) AS saved_bytes \
-             FROM deduplication_savings WHERE {filter}"
-        ),
-        &[bind],
-    )
-    .await?;
+    let row = first(db, sql::dedup_totals(account.is_none()), &[scope_binding(account)]).await?;
     Ok(row.unwrap_or(DedupStats {
         duplicate_files: 0,
         saved_bytes: 0,
@@ -892,19 +889,7 @@ pub struct EdgeShare {
 
 /// Parts per edge over 24 hours in scope, with the edges' shared health figures.
 pub async fn edge_shares(db: &D1Database, account: Option<&str>) -> ApiResult<Vec<EdgeShare>> {
-    let (filter, bind) = scope_filter("s.account_id", account);
-    all(
-        db,
-        format!(
-            "SELECT p.edge_id, COUNT(*) AS parts, SUM(p.size) AS bytes, e.throughput_mbps, e.latency_ms, \
-             e.avg_inflight, e.errors, e.error_rate FROM upload_parts p JOIN upload_sessions s ON s.id = p.session_id \
-             LEFT JOIN edge_performance_24h e ON e.edge_id = p.edge_id \
-             WHERE {filter} AND p.recorded_at > (CAST(strftime('%s', 'now') AS INTEGER) - 86400) * 1000 \
-             GROUP BY p.edge_id ORDER BY parts DESC, p.edge_id"
-        ),
-        &[bind],
-    )
-    .await
+    all(db, sql::edge_shares(account.is_none()), &[scope_binding(account)]).await
 }
 
 /// A session's performance record.
@@ -932,18 +917,10 @@ pub struct RecentSession {
 }
 
 pub async fn recent_sessions(db: &D1Database, account: Option<&str>, limit: u32) -> ApiResult<Vec<RecentSession>> {
-    let (filter, bind) = scope_filter("account_id", account);
     all(
         db,
-        format!(
-            "SELECT account_id, file_id, file_name, file_size, status, created_at, completed_at, edges_used, \
-             (SELECT json_group_array(edge_id) FROM (SELECT DISTINCT edge_id FROM upload_parts p \
-               WHERE p.session_id = s.id ORDER BY edge_id)) AS edges_carried, \
-             part_count, chunks_completed, bytes_uploaded, bytes_transferred, duration_ms, avg_speed_mbps, \
-             estimated_seconds, estimated_cost, actual_cost FROM upload_sessions s \
-             WHERE {filter} ORDER BY created_at DESC LIMIT {limit}"
-        ),
-        &[bind],
+        sql::recent_sessions(account.is_none(), limit),
+        &[scope_binding(account)],
     )
     .await
 }
@@ -961,16 +938,5 @@ pub struct AccountSummary {
 }
 
 pub async fn account_summaries(db: &D1Database, limit: u32) -> ApiResult<Vec<AccountSummary>> {
-    all(
-        db,
-        format!(
-            "SELECT a.id, a.name, a.tier, COALESCE(u.uploads, 0) AS uploads, COALESCE(u.bytes, 0) AS bytes, \
-             u.avg_speed_mbps, COALESCE(d.saved_bytes, 0) AS saved_bytes FROM accounts a \
-             LEFT JOIN user_upload_stats u ON u.account_id = a.id \
-             LEFT JOIN deduplication_savings d ON d.account_id = a.id \
-             ORDER BY bytes DESC, a.id LIMIT {limit}"
-        ),
-        &[],
-    )
-    .await
+    all(db, sql::account_summaries(limit), &[]).await
 }

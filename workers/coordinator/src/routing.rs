@@ -165,6 +165,7 @@ pub async fn probe_edges(env: &Env) -> ApiResult<usize> {
         probed += 1;
     }
     db::prune_edge_metrics(&db, metrics_prune_before(now_millis())).await?;
+    db::refresh_edge_snapshot(&db, now_millis()).await?;
     Ok(probed)
 }
 

@@ -54,11 +54,7 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         return json_response(200, &serde_json::json!({"ok": true, "service": "coordinator"})).map_err(internal);
     }
     if let Dashboard { asset } = &endpoint {
-        let version = req
-            .url()
-            .ok()
-            .and_then(|u| u.query_pairs().find(|(k, _)| k == "v").map(|(_, v)| v.into_owned()));
-        return dashboard::serve(asset.as_deref(), version.as_deref());
+        return dashboard::serve(asset.as_deref(), query_param(&req, "v").as_deref());
     }
     // Endpoints with their own authentication: signed internal reports, signed webhooks,
     // and key rotation by API secret.

@@ -76,15 +76,7 @@ pub async fn stats(req: &Request, env: &Env, db: &D1Database) -> ApiResult<Respo
 
 /// The operators' admin key (matched against its configured hash) or an account's API key.
 async fn scope(req: &Request, env: &Env, db: &D1Database) -> ApiResult<StatsScope> {
-    let requested = req
-        .url()
-        .ok()
-        .and_then(|u| {
-            u.query_pairs()
-                .find(|(k, _)| k == "account")
-                .map(|(_, v)| v.into_owned())
-        })
-        .filter(|a| !a.is_empty());
+    let requested = query_param(req, "account").filter(|a| !a.is_empty());
     let key = bearer_token(req);
     // No ADMIN_KEY_SHA256 configured: there is no admin key, every caller is an account.
     let admin_hash = secret(env, "ADMIN_KEY_SHA256").unwrap_or_default();

@@ -31,15 +31,13 @@ struct Ask {
 }
 
 pub async fn get_file(req: Request, env: &Env, ctx: &Context, file_id: &str, head: bool) -> ApiResult<Response> {
-    let url = req.url().map_err(internal)?;
-    let query = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
     let ask = Ask {
         range: header(&req, "range"),
         if_none_match: header(&req, "if-none-match"),
         if_modified_since: header(&req, "if-modified-since"),
-        attachment: query("download").as_deref() == Some("1"),
+        attachment: query_param(&req, "download").as_deref() == Some("1"),
     };
-    let (claims, via_link) = match (query("sig"), bearer_token(&req)) {
+    let (claims, via_link) = match (query_param(&req, "sig"), bearer_token(&req)) {
         (Some(link), _) => {
             let claims: DownloadClaims = token::verify(&link, secret(env, "TOKEN_SECRET")?.as_bytes(), now_secs())?;
             if claims.fid != file_id {

@@ -39,16 +39,14 @@ impl Drop for InFlight {
 }
 
 fn part_number(req: &Request) -> ApiResult<u32> {
-    let from_query = req
-        .url()
-        .ok()
-        .and_then(|u| u.query_pairs().find(|(k, _)| k == "part").map(|(_, v)| v.into_owned()));
-    let raw = header(req, PART_NUMBER_HEADER).or(from_query).ok_or_else(|| {
-        ApiError::with_message(
-            ErrorCode::InvalidPartNumber,
-            "send the part number in x-part-number or ?part=",
-        )
-    })?;
+    let raw = header(req, PART_NUMBER_HEADER)
+        .or_else(|| query_param(req, "part"))
+        .ok_or_else(|| {
+            ApiError::with_message(
+                ErrorCode::InvalidPartNumber,
+                "send the part number in x-part-number or ?part=",
+            )
+        })?;
     raw.trim()
         .parse()
         .map_err(|_| ApiError::with_message(ErrorCode::InvalidPartNumber, "part number must be a positive integer"))

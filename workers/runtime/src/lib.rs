@@ -69,6 +69,13 @@ pub fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
 
+/// The first value of a query parameter.
+pub fn query_param(req: &Request, name: &str) -> Option<String> {
+    let url = req.url().ok()?;
+    let value = url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    value
+}
+
 pub fn bearer_token(req: &Request) -> Option<String> {
     header(req, "authorization").and_then(|h| jetty_shared::auth::bearer(&h).map(str::to_owned))
 }

@@ -100,22 +100,27 @@ impl S3 {
         S3 { config, credentials }
     }
 
-    pub fn object_url(&self, key: &str) -> String {
-        let encoded_key = key
-            .split('/')
-            .map(|seg| utf8_percent_encode(seg, KEY_SEGMENT).to_string())
-            .collect::<Vec<_>>()
-            .join("/");
+    /// The bucket's URL: `endpoint/bucket` (path style) or `scheme://bucket.host`.
+    fn bucket_url(&self) -> String {
         if self.config.path_style {
-            format!("{}/{}/{}", self.config.endpoint, self.config.bucket, encoded_key)
+            format!("{}/{}", self.config.endpoint, self.config.bucket)
         } else {
             let (scheme, host) = self
                 .config
                 .endpoint
                 .split_once("://")
                 .unwrap_or(("https", &self.config.endpoint));
-            format!("{scheme}://{}.{host}/{encoded_key}", self.config.bucket)
+            format!("{scheme}://{}.{host}", self.config.bucket)
         }
+    }
+
+    pub fn object_url(&self, key: &str) -> String {
+        let encoded_key = key
+            .split('/')
+            .map(|seg| utf8_percent_encode(seg, KEY_SEGMENT).to_string())
+            .collect::<Vec<_>>()
+            .join("/");
+        format!("{}/{encoded_key}", self.bucket_url())
     }
 
     pub fn create_multipart_upload(
@@ -200,17 +205,7 @@ impl S3 {
 
     /// HeadBucket: the cheapest signed round trip to the store (used to warm an edge's path).
     pub fn head_bucket(&self, now: SystemTime) -> Result<SignedRequest, ApiError> {
-        let url = if self.config.path_style {
-            format!("{}/{}", self.config.endpoint, self.config.bucket)
-        } else {
-            let (scheme, host) = self
-                .config
-                .endpoint
-                .split_once("://")
-                .unwrap_or(("https", &self.config.endpoint));
-            format!("{scheme}://{}.{host}/", self.config.bucket)
-        };
-        self.signed("HEAD", url, vec![], EMPTY_SHA256_HEX, None, now)
+        self.signed("HEAD", self.bucket_url(), vec![], EMPTY_SHA256_HEX, None, now)
     }
 
     pub fn head_object(&self, key: &str, now: SystemTime) -> Result<SignedRequest, ApiError> {
@@ -539,6 +534,32 @@ mod tests {
             "http://127.0.0.1:3900/examplebucket/accounts/a/files/f?uploads"
         );
         assert_eq!(req.header("x-amz-checksum-algorithm"), Some("SHA256"));
+    }
+
+    #[test]
+    fn head_bucket_addresses_the_bucket_in_either_style() {
+        let s3 = example_s3();
+        let req = s3.head_bucket(example_time()).unwrap();
+        assert_eq!(req.url, "https://examplebucket.s3.amazonaws.com");
+        // The empty path is the root path: the same signature as for an explicit "/".
+        let root = s3
+            .signed(
+                "HEAD",
+                "https://examplebucket.s3.amazonaws.com/".into(),
+                vec![],
+                EMPTY_SHA256_HEX,
+                None,
+                example_time(),
+            )
+            .unwrap();
+        assert_eq!(signature(&req), signature(&root));
+        let mut s3 = example_s3();
+        s3.config.endpoint = "http://127.0.0.1:3900".into();
+        s3.config.path_style = true;
+        assert_eq!(
+            s3.head_bucket(example_time()).unwrap().url,
+            "http://127.0.0.1:3900/examplebucket"
+        );
     }
 
     #[test]

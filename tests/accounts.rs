@@ -10,13 +10,6 @@ use jetty_shared::quota::GB;
 use jetty_shared::webhook::{self, WebhookSecret};
 use serde_json::{json, Value};
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 fn unique_user() -> String {
     format!("usr_{}", hex::encode(rand::random::<[u8; 6]>()))
 }
@@ -39,7 +32,7 @@ fn urls(fleet: &Fleet) -> Urls {
 async fn provision(fleet: &Fleet, user: &str, tier: &str) -> Value {
     let secret = fleet.dev_vars()["INTERNAL_WEBHOOK_SECRET"].clone();
     let body = json!({"user_id": user, "email": format!("{user}@example.com"), "tier": tier}).to_string();
-    let (status, answer, _) = signed_post(&urls(fleet).platform, &secret, &body, &msg_id(), now_secs(), None).await;
+    let (status, answer, _) = signed_post(&urls(fleet).platform, &secret, &body, &msg_id(), unix_now(), None).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["success"], true);
     answer["credentials"].clone()
@@ -48,7 +41,7 @@ async fn provision(fleet: &Fleet, user: &str, tier: &str) -> Value {
 async fn upgrade(fleet: &Fleet, user: &str, tier: &str) -> (u16, Value) {
     let secret = fleet.dev_vars()["VENDOR_WEBHOOK_SECRET"].clone();
     let body = json!({"agentcache_user_id": user, "tier": tier}).to_string();
-    let (status, answer, _) = signed_post(&urls(fleet).upgrade, &secret, &body, &msg_id(), now_secs(), None).await;
+    let (status, answer, _) = signed_post(&urls(fleet).upgrade, &secret, &body, &msg_id(), unix_now(), None).await;
     (status, answer)
 }
 
@@ -281,7 +274,7 @@ async fn webhook_signatures_timestamps_replays_and_rotation() {
     );
     let url = urls(&fleet).vendor;
     let body = json!({"user_id": unique_user(), "email": "w@example.com", "tier": "pro"}).to_string();
-    let now = now_secs();
+    let now = unix_now();
     let wrong = WebhookSecret::from_random(&rand::random());
 
     let cases: Vec<(&str, &str, String, u64, &str)> = vec![
@@ -348,13 +341,13 @@ async fn idempotency_keys_replay_refuse_changes_and_never_duplicate() {
     let body = json!({"user_id": user, "email": "i@example.com", "tier": "pro"}).to_string();
     let key = format!("idem-{user}");
 
-    let (status, first, _) = signed_post(&url, &secret, &body, &msg_id(), now_secs(), Some(&key)).await;
+    let (status, first, _) = signed_post(&url, &secret, &body, &msg_id(), unix_now(), Some(&key)).await;
     assert_eq!(status, 201, "{first}");
-    let (status, same, replayed) = signed_post(&url, &secret, &body, &msg_id(), now_secs(), Some(&key)).await;
+    let (status, same, replayed) = signed_post(&url, &secret, &body, &msg_id(), unix_now(), Some(&key)).await;
     assert_eq!((status, replayed), (201, true));
     assert_eq!(same, first);
     let changed = body.replace("pro", "business");
-    let (status, refused, _) = signed_post(&url, &secret, &changed, &msg_id(), now_secs(), Some(&key)).await;
+    let (status, refused, _) = signed_post(&url, &secret, &changed, &msg_id(), unix_now(), Some(&key)).await;
     assert_eq!(
         (status, refused["error"]["code"].as_str()),
         (422, Some("idempotency_key_reused"))
@@ -368,7 +361,7 @@ async fn idempotency_keys_replay_refuse_changes_and_never_duplicate() {
     let ids: Vec<String> = (0..6).map(|_| msg_id()).collect();
     let answers = join_all(
         ids.iter()
-            .map(|id| signed_post(&url, &secret, &body2, id, now_secs(), Some(&key2))),
+            .map(|id| signed_post(&url, &secret, &body2, id, unix_now(), Some(&key2))),
     )
     .await;
     let mut accounts = std::collections::HashSet::new();
@@ -384,7 +377,7 @@ async fn idempotency_keys_replay_refuse_changes_and_never_duplicate() {
     assert_eq!(accounts.len(), 1, "{answers:?}");
 
     // Without a key, a second provisioning of the same user reports the existing account.
-    let (status, existing, _) = signed_post(&url, &secret, &body2, &msg_id(), now_secs(), None).await;
+    let (status, existing, _) = signed_post(&url, &secret, &body2, &msg_id(), unix_now(), None).await;
     assert_eq!(status, 200);
     assert_eq!(
         existing["account_id"].as_str(),

@@ -209,14 +209,7 @@ async fn bad_selection_input_gets_4xx_codes() {
 async fn the_hourly_job_learns_upload_patterns_and_warms_their_edges() {
     let _serial = EDGES.lock().await;
     let fleet = Fleet::get();
-    let hour_now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            / 3600
-            % 24
-    };
+    let hour_now = || unix_now() / 3600 % 24;
     let started_hour = hour_now();
     // More than five uploads in this hour make a pattern (the seeds' threshold).
     for _ in 0..6 {

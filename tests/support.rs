@@ -91,50 +91,50 @@ impl Fleet {
         (out.status.code().unwrap_or(-1), value)
     }
 
-    /// SHA-256 of an object as read by `aws s3 cp` (not our code).
-    pub fn s3_object_sha256(&self, key: &str) -> String {
+    /// Runs the AWS CLI (not our code) against the fleet's store with its credentials;
+    /// returns stdout, failing the test if the command fails.
+    fn aws(&self, args: &[&str]) -> Vec<u8> {
         let vars = self.dev_vars();
         let out = Command::new("aws")
-            .args(["s3", "cp", "--only-show-errors", "--endpoint-url", &self.s3.endpoint])
-            .arg(format!("s3://{}/{key}", self.s3.bucket))
-            .arg("-")
+            .args(args)
+            .args(["--endpoint-url", &self.s3.endpoint])
             .env("AWS_ACCESS_KEY_ID", &vars["S3_ACCESS_KEY_ID"])
             .env("AWS_SECRET_ACCESS_KEY", &vars["S3_SECRET_ACCESS_KEY"])
             .env("AWS_DEFAULT_REGION", &self.s3.region)
             .output()
-            .expect("run aws s3 cp");
+            .expect("run aws");
         assert!(
             out.status.success(),
-            "aws s3 cp failed: {}",
+            "aws {} failed: {}",
+            args.join(" "),
             String::from_utf8_lossy(&out.stderr)
         );
-        hex::encode(Sha256::digest(&out.stdout))
+        out.stdout
+    }
+
+    /// SHA-256 of an object as read by `aws s3 cp`.
+    pub fn s3_object_sha256(&self, key: &str) -> String {
+        let object = format!("s3://{}/{key}", self.s3.bucket);
+        hex::encode(Sha256::digest(self.aws(&[
+            "s3",
+            "cp",
+            "--only-show-errors",
+            &object,
+            "-",
+        ])))
     }
 
     /// Object keys with an unfinished multipart upload, as `aws s3api` lists them.
     pub fn s3_multipart_keys(&self) -> Vec<String> {
-        let vars = self.dev_vars();
-        let out = Command::new("aws")
-            .args([
-                "s3api",
-                "list-multipart-uploads",
-                "--output",
-                "json",
-                "--endpoint-url",
-                &self.s3.endpoint,
-            ])
-            .args(["--bucket", &self.s3.bucket])
-            .env("AWS_ACCESS_KEY_ID", &vars["S3_ACCESS_KEY_ID"])
-            .env("AWS_SECRET_ACCESS_KEY", &vars["S3_SECRET_ACCESS_KEY"])
-            .env("AWS_DEFAULT_REGION", &self.s3.region)
-            .output()
-            .expect("run aws s3api");
-        assert!(
-            out.status.success(),
-            "list-multipart-uploads failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
+        let out = self.aws(&[
+            "s3api",
+            "list-multipart-uploads",
+            "--output",
+            "json",
+            "--bucket",
+            &self.s3.bucket,
+        ]);
+        let text = String::from_utf8_lossy(&out);
         if text.trim().is_empty() {
             return Vec::new();
         }
@@ -240,13 +240,18 @@ pub async fn signed_post(
 }
 
 /// Provisions a new account through the signed platform webhook; returns its API key.
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 pub async fn provision_account(fleet: &Fleet, tier: &str) -> String {
     let user = format!("usr_{}", hex::encode(rand::random::<[u8; 6]>()));
     let body = serde_json::json!({"user_id": user, "email": format!("{user}@example.com"), "tier": tier}).to_string();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = unix_now();
     let url = format!("{}/api/webhooks/jettythunder/provision", fleet.coordinator);
     let (_, answer, _) = signed_post(
         &url,

@@ -39,11 +39,6 @@ struct UpgradeRequest {
     tier: String,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::with_message(ErrorCode::InvalidJson, format!("invalid JSON body: {e}")))
-}
-
 fn check_user_id(user_id: &str) -> ApiResult<()> {
     let ok = (1..=64).contains(&user_id.len())
         && user_id
@@ -247,7 +242,7 @@ pub async fn vendor_provision(req: &mut Request, env: &Env, db: &D1Database) -> 
 }
 
 async fn provision_account(env: &Env, db: &D1Database, body: &[u8]) -> ApiResult<(u16, Value)> {
-    let p: ProvisionRequest = parse(body)?;
+    let p: ProvisionRequest = parse_json(body)?;
     check_user_id(&p.user_id)?;
     check_email(&p.email)?;
     let tier = db::tier(db, &p.tier)
@@ -329,7 +324,7 @@ pub async fn vendor_upgrade(req: &mut Request, env: &Env, db: &D1Database) -> Ap
         Begin::Proceed(claimed) => claimed,
     };
     let result = async {
-        let u: UpgradeRequest = parse(&body)?;
+        let u: UpgradeRequest = parse_json(&body)?;
         check_user_id(&u.agentcache_user_id)?;
         let tier = db::tier(db, &u.tier)
             .await?
@@ -370,7 +365,7 @@ pub async fn platform_provision(req: &mut Request, env: &Env, db: &D1Database) -
 }
 
 async fn provision_with_vendor(env: &Env, body: &[u8]) -> ApiResult<(u16, Value)> {
-    let p: ProvisionRequest = parse(body)?;
+    let p: ProvisionRequest = parse_json(body)?;
     check_user_id(&p.user_id)?;
     check_email(&p.email)?;
     let cache_key = format!("credentials:{}", p.user_id);

@@ -173,15 +173,10 @@ async fn internal_body(req: &mut Request, env: &Env) -> ApiResult<Vec<u8>> {
     Ok(body)
 }
 
-fn parse_internal<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::with_message(ErrorCode::InvalidJson, format!("invalid body: {e}")))
-}
-
 /// Edge → coordinator: an API-key request for a file. Checks the key and the tenant, checks
 /// and counts the bytes against the bandwidth quota, and answers the claims to serve it.
 pub async fn authorize_download(req: &mut Request, env: &Env, db: &D1Database) -> ApiResult<Response> {
-    let ask: AuthorizeDownload = parse_internal(&internal_body(req, env).await?)?;
+    let ask: AuthorizeDownload = parse_json(&internal_body(req, env).await?)?;
     let account = db::account_for_credential(db, &api_key_hash(&ask.api_key), "key")
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidApiKey))?;
@@ -203,7 +198,7 @@ pub async fn authorize_download(req: &mut Request, env: &Env, db: &D1Database) -
 
 /// Edge → coordinator: bytes served through a download link.
 pub async fn record_usage(req: &mut Request, env: &Env, db: &D1Database) -> ApiResult<Response> {
-    let usage: UsageRecord = parse_internal(&internal_body(req, env).await?)?;
+    let usage: UsageRecord = parse_json(&internal_body(req, env).await?)?;
     db::add_bandwidth(db, &usage.account_id, &billing_period(now_secs()), usage.bytes).await?;
     json_response(200, &serde_json::json!({"ok": true})).map_err(internal)
 }

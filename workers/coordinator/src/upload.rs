@@ -225,8 +225,7 @@ pub async fn record_part(req: &mut Request, env: &Env, db: &D1Database) -> ApiRe
     if !verify_internal_signature(secret(env, "INTERNAL_SECRET")?.as_bytes(), &body, &signature) {
         return Err(ApiError::new(ErrorCode::InvalidSignature));
     }
-    let record: PartRecord = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::with_message(ErrorCode::InvalidJson, format!("invalid part record: {e}")))?;
+    let record: PartRecord = parse_json(&body)?;
     store_part_record(db, record).await?;
     json_response(200, &serde_json::json!({"ok": true})).map_err(internal)
 }

@@ -267,7 +267,7 @@ pub async fn warmup(mut req: Request, env: &Env) -> ApiResult<Response> {
 /// Coordinator → edge: drop a file from this edge's cache.
 pub async fn purge(mut req: Request, env: &Env) -> ApiResult<Response> {
     let body = internal_body(&mut req, env).await?;
-    let purge: PurgeRequest = serde_json::from_slice(&body).map_err(|_| ApiError::new(ErrorCode::InvalidJson))?;
+    let purge: PurgeRequest = parse_json(&body)?;
     let key = jetty_shared::download::cache_key(&purge.account_id, &purge.file_id);
     let deleted = Cache::default().delete(key.as_str(), true).await.map_err(internal)?;
     let found = matches!(deleted, worker::CacheDeletionOutcome::Success);

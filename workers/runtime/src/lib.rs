@@ -108,8 +108,12 @@ pub async fn read_body(req: &mut Request, limit: usize) -> ApiResult<Vec<u8>> {
 /// Reads a JSON body of at most `limit` bytes; malformed input is `invalid_json` with serde's
 /// description (which names fields and positions, never server internals).
 pub async fn read_json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> ApiResult<T> {
-    let bytes = read_body(req, limit).await?;
-    serde_json::from_slice(&bytes)
+    parse_json(&read_body(req, limit).await?)
+}
+
+/// Parses a body already read (e.g. after checking its signature), with `read_json`'s errors.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(body)
         .map_err(|e| ApiError::with_message(ErrorCode::InvalidJson, format!("invalid JSON body: {e}")))
 }
 

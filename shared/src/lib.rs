@@ -10,6 +10,7 @@ pub mod hash;
 pub mod idempotency;
 pub mod plan;
 pub mod protocol;
+pub mod provision;
 pub mod quota;
 pub mod routes;
 pub mod s3;

@@ -11,6 +11,7 @@ use jetty_shared::auth::{api_key_hash, bearer, new_id};
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::idempotency::{decide, is_final, request_hash, valid_key, Decision, Recorded};
 use jetty_shared::plan::{PartPlan, S3_MIN_PART_SIZE};
+use jetty_shared::provision::{check_email, check_user_id};
 use jetty_shared::quota::{check_storage, quota_line, GB};
 use jetty_shared::seal;
 use jetty_shared::state::iso8601;
@@ -37,37 +38,6 @@ struct ProvisionRequest {
 struct UpgradeRequest {
     agentcache_user_id: String,
     tier: String,
-}
-
-fn check_user_id(user_id: &str) -> ApiResult<()> {
-    let ok = (1..=64).contains(&user_id.len())
-        && user_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::with_message(
-            ErrorCode::InvalidRequest,
-            "user_id must be 1-64 characters of A-Z, a-z, 0-9, _ and -",
-        ))
-    }
-}
-
-fn check_email(email: &str) -> ApiResult<()> {
-    let ok = email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::with_message(
-            ErrorCode::InvalidRequest,
-            "email is not a valid address",
-        ))
-    }
 }
 
 fn seal_key(env: &Env, purpose: &str) -> ApiResult<[u8; 32]> {

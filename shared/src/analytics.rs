@@ -109,6 +109,29 @@ pub fn round_cost(usd: f64) -> f64 {
     (usd * 10_000.0).round() / 10_000.0
 }
 
+/// Transfer price for estimates when none is configured, USD per GB (the seeds' over-quota price).
+pub const DEFAULT_PRICE_PER_GB: f64 = 0.10;
+
+/// USD for moving `bytes` at `price_per_gb`, rounded as stored.
+pub fn transfer_cost(bytes: u64, price_per_gb: f64) -> f64 {
+    round_cost(bytes as f64 / 1e9 * price_per_gb)
+}
+
+/// A configured price (`PRICE_PER_GB`) if it is one, else the default.
+pub fn price_or_default(configured: &str) -> f64 {
+    configured
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|p| p.is_finite() && *p >= 0.0)
+        .unwrap_or(DEFAULT_PRICE_PER_GB)
+}
+
+/// Speeds are answered to 0.1 MB/s.
+pub fn round_speed(mbps: f64) -> f64 {
+    (mbps * 10.0).round() / 10.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +224,25 @@ mod tests {
         assert_eq!(All.account(), None);
         assert_eq!((a().name(), All.name()), ("account", "all"));
         assert_eq!(round_cost(0.123_456), 0.1235);
+    }
+
+    #[test]
+    fn transfer_cost_at_the_configured_or_default_price() {
+        let cases = [
+            ("0.10", 0.10),
+            (" 0.02 ", 0.02),
+            ("0", 0.0),
+            ("", 0.10),
+            ("-1", 0.10),
+            ("NaN", 0.10),
+            ("x", 0.10),
+        ];
+        for (configured, price) in cases {
+            assert_eq!(price_or_default(configured), price, "{configured:?}");
+        }
+        // 3 MiB at $0.10/GB = $0.000315 → $0.0003; 1 GB = $0.10.
+        assert_eq!(transfer_cost(3 * 1024 * 1024, 0.10), 0.0003);
+        assert_eq!(transfer_cost(1_000_000_000, 0.10), 0.1);
+        assert_eq!(round_speed(62.94), 62.9);
     }
 }

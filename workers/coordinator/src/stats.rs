@@ -6,7 +6,7 @@
 
 use crate::db;
 use crate::upload::transfer_cost;
-use jetty_shared::analytics::{round_cost, StatsScope, UploadTotals};
+use jetty_shared::analytics::{round_cost, round_speed, StatsScope, UploadTotals};
 use jetty_shared::auth::is_admin_key;
 use jetty_shared::scoring::EDGE_CAPACITY_PARTS;
 use jetty_shared::state::iso8601;
@@ -28,7 +28,7 @@ pub async fn stats(req: &Request, env: &Env, db: &D1Database) -> ApiResult<Respo
     let mut answer = json!({
         "scope": scope.name(),
         "account": account,
-        "avgSpeedMbps": totals.avg_speed_mbps().map(|v| (v * 10.0).round() / 10.0),
+        "avgSpeedMbps": totals.avg_speed_mbps().map(round_speed),
         "avgDurationSeconds": totals.avg_duration_seconds,
         "uploads": totals.uploads,
         "bytes": totals.bytes,
@@ -65,7 +65,7 @@ pub async fn stats(req: &Request, env: &Env, db: &D1Database) -> ApiResult<Respo
                     "tier": a.tier,
                     "uploads": a.uploads,
                     "bytes": a.bytes,
-                    "avgSpeedMbps": a.avg_speed_mbps.map(|v| (v * 10.0).round() / 10.0),
+                    "avgSpeedMbps": a.avg_speed_mbps.map(round_speed),
                     "dedupSavedBytes": a.saved_bytes,
                 })
             })
@@ -103,7 +103,7 @@ fn session_json(r: &db::RecentSession) -> Value {
         "bytesUploaded": r.bytes_uploaded,
         "bytesTransferred": r.bytes_transferred,
         "durationSeconds": r.duration_ms.map(|ms| ms as f64 / 1000.0),
-        "avgSpeedMbps": r.avg_speed_mbps.map(|v| (v * 10.0).round() / 10.0),
+        "avgSpeedMbps": r.avg_speed_mbps.map(round_speed),
         "estimatedSeconds": r.estimated_seconds,
         "estimatedCost": r.estimated_cost,
         "actualCost": r.actual_cost,

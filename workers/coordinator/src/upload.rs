@@ -2,6 +2,7 @@
 //! reported by edges, finalization. Deduplication answers before anything is started.
 
 use crate::{db, file_url, files, request_origin};
+use jetty_shared::analytics;
 use jetty_shared::auth::{new_id, verify_internal_signature};
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::plan::{PartPlan, DEFAULT_BODY_LIMIT};
@@ -16,21 +17,14 @@ use worker::{D1Database, Env, Request, Response};
 
 pub const JSON_LIMIT: usize = 64 * 1024;
 const DEFAULT_THREADS: u32 = 16;
-/// Transfer price used for estimates, USD per GB (the seeds' over-quota price).
-const DEFAULT_PRICE_PER_GB: f64 = 0.10;
-
 /// USD for moving `bytes` at `PRICE_PER_GB` (the seeds' $0.10/GB over-quota price by default).
 pub fn transfer_cost(env: &Env, bytes: u64) -> f64 {
-    (bytes as f64 / 1e9 * price_per_gb(env) * 10_000.0).round() / 10_000.0
+    analytics::transfer_cost(bytes, price_per_gb(env))
 }
 
 /// The configured `PRICE_PER_GB`, or the default when unset or not a price.
 pub fn price_per_gb(env: &Env) -> f64 {
-    var_or(env, "PRICE_PER_GB", "")
-        .parse::<f64>()
-        .ok()
-        .filter(|p| p.is_finite() && *p >= 0.0)
-        .unwrap_or(DEFAULT_PRICE_PER_GB)
+    analytics::price_or_default(&var_or(env, "PRICE_PER_GB", ""))
 }
 
 pub async fn optimal_edges(

@@ -205,7 +205,13 @@ const fleet = {
   apiKey,
   otherApiKey,
   control: `http://127.0.0.1:${controlPort}`,
-  s3: { endpoint: s3Endpoint ?? coordinatorToml.vars.S3_ENDPOINT, bucket: coordinatorToml.vars.S3_BUCKET, region: coordinatorToml.vars.S3_REGION },
+  s3: {
+    endpoint: s3Endpoint ?? coordinatorToml.vars.S3_ENDPOINT,
+    bucket: coordinatorToml.vars.S3_BUCKET,
+    region: coordinatorToml.vars.S3_REGION,
+    // Garage's Prometheus metrics (admin token in dev.env): what the store itself counted.
+    metrics: `http://127.0.0.1:${process.env.GARAGE_ADMIN_PORT ?? 3903}/metrics`,
+  },
   pid: process.pid,
 };
 fs.writeFileSync(path.join(state, "fleet.json"), JSON.stringify(fleet, null, 2), { mode: 0o600 });

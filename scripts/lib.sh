@@ -23,6 +23,7 @@ wasm_bindgen_version() {
 GARAGE_S3_PORT="${GARAGE_S3_PORT:-3900}"
 GARAGE_RPC_PORT="${GARAGE_RPC_PORT:-3901}"
 GARAGE_ADMIN_PORT="${GARAGE_ADMIN_PORT:-3903}"
+export GARAGE_ADMIN_PORT
 
 # Per-machine development secrets, generated once into $JETTY_STATE/dev.env (never in git),
 # and mirrored into the .dev.vars files wrangler reads.

@@ -36,6 +36,13 @@ rm -rf "$JETTY_STATE/d1" "$JETTY_STATE/kv" "$JETTY_STATE/garage/meta" "$JETTY_ST
 
 log "fleet integration tests"
 JETTY_BIN="$REPO_ROOT/target/release/jetty" cargo test -p jetty-fleet-tests --tests -- --test-threads=2 2>&1 | tee -a "$RESULTS"
+if grep -q '^test result: FAILED' "$RESULTS"; then
+  # The fleet stops when this script exits: keep what the workers and the store said.
+  log "fleet log (workers) at the failure:"
+  tail -n 60 "$JETTY_STATE/fleet.log" >&2 || true
+  log "S3 server warnings and errors:"
+  sed 's/\x1b\[[0-9;]*m//g' "$JETTY_STATE/garage/garage.log" 2>/dev/null | grep -E ' (WARN|ERROR) |error [0-9]{3} ' | tail -n 60 >&2 || true
+fi
 
 if ls "$REPO_ROOT"/target/artifacts/dashboard-*.png >/dev/null 2>&1; then
   log "dashboard screenshots (headless Chromium): $REPO_ROOT/target/artifacts/"

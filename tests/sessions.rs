@@ -343,8 +343,13 @@ async fn racing_finalizes_and_duplicate_part_reports_make_exactly_one_file() {
     assert_eq!(s.chunks_uploaded, vec![1, 2]);
     assert_eq!(s.bytes_received, 3 * PART + (PART - 7), "every report is counted once");
 
+    // Only the finalize holding the session's claim talks to S3; the others wait for its file.
+    // Before the claim, the losers' Completes were refused by the store (404, or 400 InvalidPart
+    // while the winner's was still running). Other tests never complete an upload twice.
+    let complete_errors = || fleet.s3_metric("api_s3_error_counter", &[("api_endpoint", "CompleteMultipartUpload")]);
+    let errors_before = complete_errors().await;
     let client = fleet.client();
-    let finals = join_all((0..4).map(|_| {
+    let finals = join_all((0..8).map(|_| {
         let (client, id) = (client.clone(), ticket.file_id.clone());
         async move { client.finalize(&id, 2).await.map(|f| f.file) }
     }))
@@ -354,6 +359,11 @@ async fn racing_finalizes_and_duplicate_part_reports_make_exactly_one_file() {
         .map(|r| r.expect("every finalize succeeds"))
         .collect();
     assert!(files.iter().all(|f| *f == files[0]), "{files:?}");
+    assert_eq!(
+        complete_errors().await,
+        errors_before,
+        "a racing finalize sent a Complete the store refused"
+    );
     assert_eq!(
         fleet.s3_object_sha256(&dev_object_key(&files[0].id)),
         Sha256Digest::of(&data).to_hex()

@@ -35,6 +35,8 @@ pub struct S3Entry {
     pub endpoint: String,
     pub bucket: String,
     pub region: String,
+    /// The store's own Prometheus metrics (Garage's admin endpoint).
+    pub metrics: String,
 }
 
 impl Fleet {
@@ -122,6 +124,27 @@ impl Fleet {
             &object,
             "-",
         ])))
+    }
+
+    /// A counter from the store's own metrics, summed over the series whose labels include
+    /// every `label="value"` pair given (e.g. `api_s3_error_counter` for one S3 operation).
+    pub async fn s3_metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let token = self.dev_vars()["GARAGE_ADMIN_TOKEN"].clone();
+        let text = reqwest::Client::new()
+            .get(&self.s3.metrics)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("store metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        let wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+            .filter(|l| wanted.iter().all(|w| l.contains(w.as_str())))
+            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+            .fold(0.0, |sum, v| sum + v)
     }
 
     /// Object keys with an unfinished multipart upload, as `aws s3api` lists them.

@@ -51,6 +51,22 @@ async fn put_chunk(edge: &str, token: &str, number: u32, body: Vec<u8>, declared
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// Stores a part as a client following the protocol does: `storage_error` (502: the store, or
+/// the network between edge and store, failed) is worth another try, up to three in all. Any
+/// other answer is returned at once, so refusals are still asserted on the first answer.
+async fn store_chunk(edge: &str, token: &str, number: u32, body: Vec<u8>, sha256: &str) -> (u16, Value) {
+    let mut attempt = 1;
+    loop {
+        let (status, answer) = put_chunk(edge, token, number, body.clone(), sha256).await;
+        if status != 502 || answer["error"]["code"] != "storage_error" || attempt == 3 {
+            return (status, answer);
+        }
+        eprintln!("part {number} via {edge}: attempt {attempt} got {answer}; retrying");
+        attempt += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+    }
+}
+
 fn sha256_hex(data: &[u8]) -> String {
     jetty_shared::hash::Sha256Digest::of(data).to_hex()
 }
@@ -65,8 +81,10 @@ fn boundary_sized_files_round_trip_through_three_edges_and_read_back_with_aws_cl
         assert_eq!(code, 0, "upload of {size} bytes failed: {out}");
         let id = out["fileId"].as_str().unwrap().to_owned();
         if out["duplicate"] == true {
-            // Only the empty file can repeat across runs on a long-lived fleet.
-            assert_eq!(size, 0, "{out}");
+            // Only tiny files repeat on a long-lived fleet (one empty file, 256 one-byte ones):
+            // the duplicate must still be this content.
+            assert!(size <= 1, "{out}");
+            assert_eq!(out["sha256"], format!("sha256:{sha}"));
             continue;
         }
         assert_eq!(out["size"], size, "{out}");
@@ -129,10 +147,10 @@ async fn a_chunk_whose_body_does_not_match_its_hash_is_refused_and_not_recorded(
     }
 
     // The honest bytes then go through and the file completes.
-    let (status, body) = put_chunk(edge, &ticket.upload_token, 1, part1.clone(), &sha256_hex(&part1)).await;
+    let (status, body) = store_chunk(edge, &ticket.upload_token, 1, part1.clone(), &sha256_hex(&part1)).await;
     assert_eq!(status, 200, "{body}");
     let part2 = data[FIVE_MIB as usize..].to_vec();
-    let (status, body) = put_chunk(
+    let (status, body) = store_chunk(
         &fleet.edges[1].url,
         &ticket.upload_token,
         2,
@@ -161,7 +179,7 @@ async fn finalize_with_a_missing_part_is_refused_with_the_list_and_finalizing_tw
     let parts: Vec<Vec<u8>> = data.chunks(FIVE_MIB as usize).map(<[u8]>::to_vec).collect();
     for n in [1u32, 3] {
         let p = &parts[n as usize - 1];
-        let (status, body) = put_chunk(&fleet.edges[2].url, &ticket.upload_token, n, p.clone(), &sha256_hex(p)).await;
+        let (status, body) = store_chunk(&fleet.edges[2].url, &ticket.upload_token, n, p.clone(), &sha256_hex(p)).await;
         assert_eq!(status, 200, "{body}");
     }
     let (status, body) = post_json(
@@ -177,7 +195,7 @@ async fn finalize_with_a_missing_part_is_refused_with_the_list_and_finalizing_tw
     );
     assert_eq!(body["error"]["details"]["missing"], json!([2]));
 
-    let (status, _) = put_chunk(
+    let (status, _) = store_chunk(
         &fleet.edges[0].url,
         &ticket.upload_token,
         2,
@@ -291,7 +309,7 @@ async fn forged_expired_and_missing_upload_tokens_and_wrong_lengths_are_refused(
         "{body}"
     );
 
-    let (status, body) = put_chunk(edge, &ticket.upload_token, 1, data.clone(), &hash).await;
+    let (status, body) = store_chunk(edge, &ticket.upload_token, 1, data.clone(), &hash).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(client.finalize(&ticket.file_id, 1).await.unwrap().file.size, 1000);
 }

@@ -1,6 +1,6 @@
-//! The analytics schema on real SQLite (the engine under D1): every migration applied in
-//! order, a hand-seeded set of sessions, parts, files and edge events, and the figures the
-//! triggers and the seeds' views must give, computed by hand in the comments.
+//! The schema on real SQLite (the engine under D1): every migration applied in order, a
+//! hand-seeded set of sessions, parts, files and edge events, and the figures the triggers and
+//! the seeds' views must give, computed by hand in the comments; and the finalize claim.
 
 use jetty_shared::sql::{self, COMPLETE_SESSION, UPSERT_PART};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -578,4 +578,48 @@ fn the_coordinators_queries_read_the_seeded_figures_for_one_account_or_all() {
     assert_eq!(rows(&sql::recent_sessions(true, 20), None).len(), 6);
     // Dedup: nothing cloned in this set.
     assert_eq!(rows(&sql::dedup_totals(false), Some("acc_a"))[0][0], Integer(0));
+}
+
+fn claim(db: &Connection, id: &str, now: i64, until: i64) -> bool {
+    db.execute(sql::CLAIM_FINALIZE, params![id, now, until]).expect("claim") == 1
+}
+
+#[test]
+fn one_finalize_claim_at_a_time_until_it_lapses_or_is_given_back() {
+    let db = migrated();
+    session(&db, "acc_a", "s1", 10 * MB, 1, T);
+    assert!(
+        claim(&db, "s1", T, T + 120_000),
+        "an unclaimed active session can be claimed"
+    );
+    assert!(!claim(&db, "s1", T + 1, T + 120_001), "a live claim excludes others");
+    assert!(!claim(&db, "s1", T + 119_999, T + 239_999));
+    assert!(
+        claim(&db, "s1", T + 120_000, T + 240_000),
+        "a lapsed claim can be taken over"
+    );
+
+    // Giving back needs the holder's own claim: the lapsed holder's release changes nothing.
+    assert_eq!(
+        db.execute(sql::RELEASE_FINALIZE, params!["s1", T + 120_000]).unwrap(),
+        0
+    );
+    assert!(!claim(&db, "s1", T + 120_001, T + 240_001));
+    assert_eq!(
+        db.execute(sql::RELEASE_FINALIZE, params!["s1", T + 240_000]).unwrap(),
+        1
+    );
+    assert!(
+        claim(&db, "s1", T + 120_002, T + 240_002),
+        "a given-back claim is free at once"
+    );
+
+    // Completed or aborted sessions are never claimed.
+    part(&db, "s1", 1, 10 * MB, "sfo");
+    complete(&db, "s1", T + 130_000, 0);
+    assert!(!claim(&db, "s1", T + 500_000, T + 620_000));
+    session(&db, "acc_a", "s2", MB, 1, T);
+    db.execute("UPDATE upload_sessions SET status = 'aborted' WHERE id = 's2'", [])
+        .unwrap();
+    assert!(!claim(&db, "s2", T, T + 120_000));
 }

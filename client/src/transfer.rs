@@ -391,6 +391,27 @@ impl Client {
         Ok(outcome)
     }
 
+    /// Finalize is idempotent (a completed session answers with its file), so network trouble,
+    /// store failures and `finalize_in_progress` are retried with backoff.
+    async fn finalize_retrying(
+        &self,
+        file_id: &str,
+        part_count: u32,
+        attempts: u32,
+    ) -> Result<FinalizeResponse, ClientError> {
+        let mut attempt = 0u32;
+        loop {
+            match self.finalize(file_id, part_count).await {
+                Err(e) if e.is_retryable() && attempt + 1 < attempts => {
+                    attempt += 1;
+                    let backoff = 250 * 2u64.pow(attempt.min(5)) + rand::random::<u64>() % 250;
+                    tokio::time::sleep(Duration::from_millis(backoff)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Sends the parts the state lists as remaining, then finalizes.
     #[allow(clippy::too_many_arguments)]
     async fn finish(
@@ -470,7 +491,10 @@ impl Client {
         });
         // The first error ends the upload (dropping the other workers cancels their requests).
         futures::future::try_join_all(workers).await?;
-        let file = self.finalize(&upload.file_id, plan.part_count).await?.file;
+        let file = self
+            .finalize_retrying(&upload.file_id, plan.part_count, opts.attempts)
+            .await?
+            .file;
         debug_assert_eq!(file.sha256, file_hash.to_prefixed());
         Ok(UploadOutcome {
             file_id: file.id,

@@ -72,6 +72,7 @@ error_codes! {
     ChunkHashMismatch  => ("chunk_hash_mismatch", 422, "chunk body does not match its declared SHA-256"),
     PayloadTooLarge    => ("payload_too_large", 413, "request body is too large"),
     NoEdges            => ("no_edges_available", 503, "no edge is available to take the upload"),
+    FinalizeInProgress => ("finalize_in_progress", 503, "another request is completing this upload; retry shortly"),
     StorageError       => ("storage_error", 502, "the object store refused or failed the request"),
     Internal           => ("internal_error", 500, "internal error"),
 }

@@ -88,7 +88,58 @@ pub fn classify_part_refusal(status: u16, s3_code: &str) -> ErrorCode {
         "NoSuchUpload" => ErrorCode::SessionNotActive,
         "EntityTooLarge" => ErrorCode::PayloadTooLarge,
         _ if status == 400 && s3_code.is_empty() => ErrorCode::ChunkHashMismatch,
+        // A store that answers before reading the body (the upload is gone) may close the
+        // connection with the body unread, and its error document is lost in the reset. The
+        // bucket and key are the session's own, so a bare 404 can only mean the upload.
+        _ if status == 404 && s3_code.is_empty() => ErrorCode::SessionNotActive,
         _ => ErrorCode::StorageError,
+    }
+}
+
+/// How long a finalize claim lasts: longer than a CompleteMultipartUpload of 10,000 parts
+/// should take (S3 can need minutes), short enough that a crashed holder is soon replaced.
+pub const FINALIZE_CLAIM_MS: u64 = 120_000;
+/// How long a concurrent finalize waits for the claim's holder before it answers
+/// `finalize_in_progress` (503, retry) instead of holding the request open.
+pub const FINALIZE_WAIT_MS: u64 = 20_000;
+/// The pause between looks at the session while waiting.
+pub const FINALIZE_POLL_MS: u64 = 200;
+// Waiters give up before a live holder's claim lapses, so they never take over a running Complete.
+const _: () = assert!(FINALIZE_CLAIM_MS > FINALIZE_WAIT_MS);
+
+/// What a finalize that did not get the claim does next, from a fresh look at the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalizeWait {
+    /// The holder completed it: answer with the recorded file.
+    Completed,
+    /// Aborted or expired meanwhile.
+    NotActive,
+    /// The claim lapsed (its holder died, or failed and gave it back): try to claim it.
+    Claim,
+    /// Still held: look again after `FINALIZE_POLL_MS`.
+    Poll,
+    /// Waited `FINALIZE_WAIT_MS`: the client retries later.
+    GiveUp,
+}
+
+/// Decides a waiting finalize's next step. `deadline_ms` is when it stops waiting.
+pub fn finalize_wait(
+    status: &str,
+    expires_at_ms: u64,
+    claimed_until_ms: Option<u64>,
+    now_ms: u64,
+    deadline_ms: u64,
+) -> FinalizeWait {
+    if status == "completed" {
+        FinalizeWait::Completed
+    } else if status != "active" || now_ms >= expires_at_ms {
+        FinalizeWait::NotActive
+    } else if claimed_until_ms.is_none_or(|until| until <= now_ms) {
+        FinalizeWait::Claim
+    } else if now_ms >= deadline_ms {
+        FinalizeWait::GiveUp
+    } else {
+        FinalizeWait::Poll
     }
 }
 
@@ -175,9 +226,38 @@ mod tests {
             (404, "NoSuchUpload", ErrorCode::SessionNotActive),
             (403, "SignatureDoesNotMatch", ErrorCode::StorageError),
             (500, "InternalError", ErrorCode::StorageError),
+            (404, "", ErrorCode::SessionNotActive),
+            (404, "NoSuchBucket", ErrorCode::StorageError),
+            (500, "", ErrorCode::StorageError),
         ];
         for (status, code, want) in table {
-            assert_eq!(classify_part_refusal(status, code), want, "{code}");
+            assert_eq!(classify_part_refusal(status, code), want, "{status} {code}");
+        }
+    }
+
+    #[test]
+    fn a_waiting_finalize_answers_claims_polls_or_gives_up() {
+        use FinalizeWait::*;
+        let (now, expires, deadline) = (1_000_000, 2_000_000, 1_020_000);
+        let table = [
+            ("completed", expires, Some(now + 5), now, Completed),
+            ("completed", expires, None, deadline + 1, Completed),
+            ("aborted", expires, Some(now + 5), now, NotActive),
+            ("expired", expires, None, now, NotActive),
+            ("active", now, Some(now + 5), now, NotActive),
+            ("active", expires, None, now, Claim),
+            ("active", expires, Some(now), now, Claim),
+            ("active", expires, Some(now - 1), deadline, Claim),
+            ("active", expires, Some(now + 1), now, Poll),
+            ("active", expires, Some(deadline + 5), deadline - 1, Poll),
+            ("active", expires, Some(deadline + 5), deadline, GiveUp),
+        ];
+        for (status, expires_at, claimed, at, want) in table {
+            assert_eq!(
+                finalize_wait(status, expires_at, claimed, at, deadline),
+                want,
+                "{status} claimed {claimed:?} at {at}"
+            );
         }
     }
 }

@@ -1,6 +1,7 @@
-//! The SQL statements whose effects the schema's triggers build on (migration 0007): a part
-//! report and a session's completion. The coordinator runs them on D1; `tests/views.rs` runs
-//! the very same text on SQLite, so the recorded figures are tested as production makes them.
+//! The SQL statements the coordinator runs on D1 whose behaviour matters beyond one query: a
+//! part report and a session's completion (the schema's triggers build on them, 0007), the
+//! finalize claim (0009) and the analytics queries. `tests/views.rs` runs the very same text on
+//! SQLite, so what they record and return is tested as production makes it.
 
 /// Record a part: `(session_id, part_number, size, sha256, etag, edge_id, recorded_at)`. A
 /// re-sent part replaces the record (S3 keeps the latest too) and counts one more report.
@@ -16,6 +17,19 @@ pub const UPSERT_PART: &str = "INSERT INTO upload_parts (session_id, part_number
 pub const COMPLETE_SESSION: &str = "UPDATE upload_sessions SET status = 'completed', completed_at = ?2, \
      chunks_completed = chunks_completed + ?4, bytes_uploaded = bytes_uploaded + ?3, \
      bytes_transferred = bytes_transferred + ?3 WHERE id = ?1 AND status <> 'completed'";
+
+/// Claim the right to complete a session in S3: `(session_id, now_ms, claimed_until_ms)`. One
+/// change means this caller holds the claim; none means the session is not active or another
+/// caller's unexpired claim stands. Only the holder sends CompleteMultipartUpload: concurrent
+/// Completes of one upload get store-specific errors (404, InvalidPart, "no data").
+pub const CLAIM_FINALIZE: &str = "UPDATE upload_sessions SET finalize_claimed_until = ?3 \
+     WHERE id = ?1 AND status = 'active' \
+     AND (finalize_claimed_until IS NULL OR finalize_claimed_until <= ?2)";
+
+/// Give a claim back after a failed attempt, so a retry need not wait for it to lapse:
+/// `(session_id, claimed_until_ms)`; a later claim (another value) is left alone.
+pub const RELEASE_FINALIZE: &str = "UPDATE upload_sessions SET finalize_claimed_until = NULL \
+     WHERE id = ?1 AND finalize_claimed_until = ?2";
 
 // --- Analytics queries (`/api/jetty/stats`). Each reads one account (`?1` bound to its id) or,
 // with `every_account`, all of them (`?1` bound to NULL). The schema tests run these texts on

@@ -135,6 +135,8 @@ pub struct SessionRow {
     pub status: String,
     pub expires_at: u64,
     pub edges_used: String,
+    /// Until when a finalize holds the right to complete it in S3 (migration 0009).
+    pub finalize_claimed_until: Option<u64>,
 }
 
 impl SessionRow {
@@ -254,7 +256,7 @@ pub async fn set_upload_id(db: &D1Database, session_id: &str, upload_id: &str) -
 }
 
 const SESSION_COLUMNS: &str = "id, account_id, file_id, file_name, content_type, file_hash, file_size, part_size, \
-     part_count, object_key, s3_upload_id, status, expires_at, edges_used";
+     part_count, object_key, s3_upload_id, status, expires_at, edges_used, finalize_claimed_until";
 
 pub async fn session_by_id(db: &D1Database, session_id: &str) -> ApiResult<Option<SessionRow>> {
     first(
@@ -314,6 +316,18 @@ pub struct FileRow {
 }
 
 /// Records the finalized file (once: a second finalize finds the row) and closes the session.
+/// Takes the session's finalize claim until `until` (ms); false if it is not active or another
+/// caller's claim has not lapsed.
+pub async fn claim_finalize(db: &D1Database, session_id: &str, now: u64, until: u64) -> ApiResult<bool> {
+    Ok(execute(db, sql::CLAIM_FINALIZE, &[text(session_id), num(now), num(until)]).await? == 1)
+}
+
+/// Gives back the claim taken until `until`, if it is still that one.
+pub async fn release_finalize(db: &D1Database, session_id: &str, until: u64) -> ApiResult<()> {
+    execute(db, sql::RELEASE_FINALIZE, &[text(session_id), num(until)]).await?;
+    Ok(())
+}
+
 /// `put_bytes` are bytes the coordinator stored itself in one PutObject (simple upload) rather
 /// than through reported parts; the schema's triggers turn the counters into the session's
 /// duration, speed and cost.

@@ -9,11 +9,15 @@ use jetty_shared::plan::{PartPlan, DEFAULT_BODY_LIMIT};
 use jetty_shared::protocol::*;
 use jetty_shared::quota::check_storage;
 use jetty_shared::scoring::{effective_priority, estimated_seconds, threads_for};
-use jetty_shared::session::{check_part, completion, RecordedPart};
+use jetty_shared::session::{
+    check_part, completion, finalize_wait, FinalizeWait, RecordedPart, FINALIZE_CLAIM_MS, FINALIZE_POLL_MS,
+    FINALIZE_WAIT_MS,
+};
 use jetty_shared::token::{self, UploadClaims};
 use jetty_shared::{s3, ApiError, ErrorCode};
 use jetty_worker_runtime::*;
-use worker::{D1Database, Env, Request, Response};
+use std::time::Duration;
+use worker::{D1Database, Delay, Env, Request, Response};
 
 pub const JSON_LIMIT: usize = 64 * 1024;
 const DEFAULT_THREADS: u32 = 16;
@@ -280,7 +284,8 @@ pub async fn finalize_upload(req: &mut Request, env: &Env, db: &D1Database, acco
 }
 
 /// Completes a session's object (once, whatever the number of concurrent callers) and answers
-/// with its file.
+/// with its file. Only the holder of the session's finalize claim talks to S3; the others wait
+/// for its result, and take over if its claim lapses.
 pub async fn finalize_session(
     env: &Env,
     db: &D1Database,
@@ -294,8 +299,51 @@ pub async fn finalize_session(
     if !session.is_open(now_millis()) {
         return Err(ApiError::new(ErrorCode::SessionNotActive));
     }
-    let plan = session.plan();
-    let parts = completion(&plan, &db::parts(db, &session.id).await?)?;
+    // Missing parts are refused before anyone claims anything.
+    completion(&session.plan(), &db::parts(db, &session.id).await?)?;
+    let deadline = now_millis() + FINALIZE_WAIT_MS;
+    loop {
+        let now = now_millis();
+        let until = now + FINALIZE_CLAIM_MS;
+        if db::claim_finalize(db, &session.id, now, until).await? {
+            let result = complete_in_store(env, db, account, session, origin).await;
+            if result.is_err() {
+                // Best effort: a claim that is not given back lapses after FINALIZE_CLAIM_MS.
+                let _ = db::release_finalize(db, &session.id, until).await;
+            }
+            return result;
+        }
+        loop {
+            let current = db::session_by_id(db, &session.id)
+                .await?
+                .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+            match finalize_wait(
+                &current.status,
+                current.expires_at,
+                current.finalize_claimed_until,
+                now_millis(),
+                deadline,
+            ) {
+                FinalizeWait::Completed => return finalized_file(db, account, &session.file_id, origin).await,
+                FinalizeWait::NotActive => return Err(ApiError::new(ErrorCode::SessionNotActive)),
+                FinalizeWait::GiveUp => return Err(ApiError::new(ErrorCode::FinalizeInProgress)),
+                FinalizeWait::Claim => break,
+                FinalizeWait::Poll => Delay::from(Duration::from_millis(FINALIZE_POLL_MS)).await,
+            }
+        }
+    }
+}
+
+/// The claim holder's part: CompleteMultipartUpload (or the empty object), then the file row.
+async fn complete_in_store(
+    env: &Env,
+    db: &D1Database,
+    account: &str,
+    session: &db::SessionRow,
+    origin: &str,
+) -> ApiResult<Response> {
+    // Read the parts again under the claim: a re-sent part may have replaced an ETag.
+    let parts = completion(&session.plan(), &db::parts(db, &session.id).await?)?;
     let s3 = s3_from_env(env)?;
     let request = if parts.is_empty() {
         s3.put_empty_object(&session.object_key, &session.content_type, now_system_time())?
@@ -310,9 +358,9 @@ pub async fn finalize_session(
     let refusal = s3::parse_error(&text);
     if status != 200 || refusal.is_some() {
         let (code, message) = refusal.map(|e| (e.code, e.message)).unwrap_or_default();
-        // A concurrent finalize completed it first: answer with the file it recorded. Or an
-        // earlier finalize completed it in S3 but failed to record it: the object is there with
-        // its planned size, so record it now instead of losing the upload.
+        // An earlier finalize completed it in S3 but failed to record it (its claim then
+        // lapsed): the object is there with its planned size, so record it now instead of
+        // losing the upload.
         if code == "NoSuchUpload" {
             if db::file_for_account(db, account, &session.file_id).await?.is_none()
                 && object_size(&s3, &session.object_key).await? == Some(session.file_size)

@@ -255,6 +255,7 @@ function relay(listenPort, targetPort, id) {
   const sockets = new Set();
   const up = {}, down = {};
   const server = net.createServer((client) => {
+    if (proxies.get(id)?.stalled) return stall(proxies.get(id), client);
     const upstream = net.connect(targetPort, "127.0.0.1");
     sockets.add(client).add(upstream);
     const drop = () => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream); };
@@ -264,12 +265,34 @@ function relay(listenPort, targetPort, id) {
     if (toUpstream) client.pipe(toUpstream).pipe(upstream); else client.pipe(upstream);
     if (toClient) upstream.pipe(toClient).pipe(client); else upstream.pipe(client);
   });
-  proxies.set(id, { server, sockets });
+  proxies.set(id, { server, sockets, stalled: false });
   return new Promise((resolve) => server.listen(listenPort, "127.0.0.1", resolve));
 }
 function proxyUp(edge) {
-  if (proxies.get(edge.id)?.server.listening) return Promise.resolve();
+  const p = proxies.get(edge.id);
+  if (p?.stalled) {
+    // Stalled connections never recover: reset them, as a restarted edge would.
+    p.stalled = false;
+    for (const s of p.sockets) s.destroy();
+    p.sockets.clear();
+  }
+  if (p?.server.listening) return Promise.resolve();
   return relay(edge.port, edge.socketPort, edge.id);
+}
+// A stalled edge accepts connections and bytes, then never answers (a hung edge or store):
+// connections stop being relayed in both directions and new ones are held open, unread.
+function stall(p, socket) {
+  p.sockets.add(socket);
+  socket.on("error", () => {});
+  socket.unpipe();
+  socket.pause();
+}
+function proxyStall(edge) {
+  const p = proxies.get(edge.id);
+  if (!p) return Promise.resolve();
+  p.stalled = true;
+  for (const s of p.sockets) stall(p, s);
+  return Promise.resolve();
 }
 if (process.env.JETTY_ORIGIN_PROXY_PORT) {
   const s3Port = Number(new URL(s3Endpoint ?? coordinatorToml.vars.S3_ENDPOINT).port);
@@ -298,7 +321,7 @@ const cronTimer = setInterval(() => {
 }, Number(process.env.JETTY_CRON_SECONDS ?? 60) * 1000);
 http
   .createServer(async (req, res) => {
-    const edgeSwitch = req.url?.match(/^\/edges\/([^/]+)\/(down|up)$/);
+    const edgeSwitch = req.url?.match(/^\/edges\/([^/]+)\/(down|up|stall)$/);
     const scheduled = new URL(req.url ?? "/", "http://control");
     if (req.method === "POST" && scheduled.pathname === "/scheduled") {
       try {
@@ -310,7 +333,8 @@ http
     } else if (req.method === "POST" && edgeSwitch && faultProxy) {
       const edge = edges.find((e) => e.id === edgeSwitch[1]);
       if (!edge) return res.writeHead(404).end();
-      await (edgeSwitch[2] === "down" ? proxyDown(edge) : proxyUp(edge));
+      const action = { down: proxyDown, up: proxyUp, stall: proxyStall }[edgeSwitch[2]];
+      await action(edge);
       res.writeHead(200).end();
     } else {
       res.writeHead(404).end();

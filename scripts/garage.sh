@@ -16,7 +16,7 @@ write_config() {
   cat > "$CONF" <<TOML
 metadata_dir = "$GDIR/meta"
 data_dir = "$GDIR/data"
-db_engine = "sqlite"
+db_engine = "lmdb"
 replication_factor = 1
 rpc_bind_addr = "127.0.0.1:$GARAGE_RPC_PORT"
 rpc_public_addr = "127.0.0.1:$GARAGE_RPC_PORT"
@@ -33,6 +33,18 @@ admin_token = "$GARAGE_ADMIN_TOKEN"
 TOML
 }
 
+# Metadata lives in LMDB, Garage's default engine. With its SQLite engine, concurrent part
+# uploads made Garage answer 503 "database is locked" and, once, never answer an UploadPart whose
+# body it had received in full (a fleet test waited for it until killed). State written by
+# earlier versions of this script is converted once, keeping its objects.
+convert_sqlite_metadata() {
+  [ -f "$GDIR/meta/db.sqlite" ] && [ ! -e "$GDIR/meta/db.lmdb" ] || return 0
+  log "converting Garage metadata from SQLite to LMDB"
+  garage convert-db -a sqlite -i "$GDIR/meta/db.sqlite" -b lmdb -o "$GDIR/meta/db.lmdb" >/dev/null ||
+    die "garage convert-db failed; remove $GDIR to start from empty stores"
+  rm -f "$GDIR/meta/db.sqlite" "$GDIR/meta/db.sqlite-shm" "$GDIR/meta/db.sqlite-wal"
+}
+
 start() {
   command -v garage >/dev/null || die "garage is not installed: run scripts/install-tools.sh"
   write_config
@@ -45,6 +57,7 @@ start() {
       die "127.0.0.1:$GARAGE_S3_PORT is taken by another process (a fleet started elsewhere? stop it with scripts/fleet.sh down there)"
     fi
   else
+    convert_sqlite_metadata
     log "starting garage on 127.0.0.1:$GARAGE_S3_PORT"
     nohup garage -c "$CONF" server > "$GDIR/garage.log" 2>&1 &
     echo $! > "$GDIR/garage.pid"

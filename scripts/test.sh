@@ -34,20 +34,27 @@ cleanup
 rm -rf "$JETTY_STATE/d1" "$JETTY_STATE/kv" "$JETTY_STATE/garage/meta" "$JETTY_STATE/garage/data" "$JETTY_STATE"/*-api-key
 "$REPO_ROOT/scripts/fleet.sh" up
 
+# One closing line with the totals of every test binary run; fails if any test failed.
+summarize() {
+  awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+       END { printf "jetty: %d passed, %d failed\n", p, f; exit (f > 0) }' "$RESULTS"
+}
+
 log "fleet integration tests"
-JETTY_BIN="$REPO_ROOT/target/release/jetty" cargo test -p jetty-fleet-tests --tests -- --test-threads=2 2>&1 | tee -a "$RESULTS"
-if grep -q '^test result: FAILED' "$RESULTS"; then
-  # The fleet stops when this script exits: keep what the workers and the store said.
+# Every binary runs even after a failure; a hang ends after 40 minutes instead of CI's limit.
+if ! JETTY_BIN="$REPO_ROOT/target/release/jetty" timeout -k 30s 40m \
+  cargo test --no-fail-fast -p jetty-fleet-tests --tests -- --test-threads=2 2>&1 | tee -a "$RESULTS"; then
+  # The fleet stops when this script exits: show what the workers and the store said first.
   log "fleet log (workers) at the failure:"
   tail -n 60 "$JETTY_STATE/fleet.log" >&2 || true
   log "S3 server warnings and errors:"
   sed 's/\x1b\[[0-9;]*m//g' "$JETTY_STATE/garage/garage.log" 2>/dev/null | grep -E ' (WARN|ERROR) |error [0-9]{3} ' | tail -n 60 >&2 || true
+  summarize || true
+  die "fleet integration tests failed"
 fi
 
 if ls "$REPO_ROOT"/target/artifacts/dashboard-*.png >/dev/null 2>&1; then
   log "dashboard screenshots (headless Chromium): $REPO_ROOT/target/artifacts/"
 fi
 
-# One closing line with the totals of every test binary above.
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "jetty: %d passed, %d failed\n", p, f; exit (f > 0) }' "$RESULTS"
+summarize

@@ -1,5 +1,6 @@
 //! Edge intelligence on the local fleet: an edge that fails mid-upload is routed around and
-//! ranked out, and comes back when it answers probes again; selection input is validated.
+//! ranked out, and comes back when it answers probes again; an edge that stops answering is
+//! timed out part by part; selection input is validated.
 
 use jetty_fleet_tests::*;
 use jetty_shared::plan::MIB;
@@ -47,6 +48,90 @@ fn probe_request() -> Value {
     json!({"fileSize": 1, "fileHash": hex::encode(rand::random::<[u8; 32]>()), "userLocation": {"lat": 34.05, "lng": -118.24}})
 }
 
+/// Waits (up to a minute) until the upload whose local state lives in `state_dir` has `parts`
+/// parts recorded by the coordinator; returns its file id.
+async fn wait_for_parts(fleet: &Fleet, state_dir: &std::path::Path, parts: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let file_id = loop {
+        assert!(Instant::now() < deadline, "the upload never started");
+        if let Some(entry) = std::fs::read_dir(state_dir)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+        {
+            if let Ok(v) = serde_json::from_str::<Value>(&std::fs::read_to_string(entry.path()).unwrap_or_default()) {
+                break v["fileId"].as_str().unwrap().to_owned();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    loop {
+        assert!(Instant::now() < deadline, "no part was recorded");
+        if fleet.client().get_state(&file_id).await.unwrap().chunks_uploaded.len() >= parts {
+            return file_id;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn edges_that_take_parts_and_never_answer_are_timed_out_and_routed_around() {
+    let _serial = EDGES.lock().await;
+    let fleet = Fleet::get();
+    let (file, sha) = random_file(48 * MIB + 11);
+    let state_dir = fresh_dir();
+    let mut child = fleet
+        .jetty_command(
+            &state_dir,
+            &[
+                "upload",
+                file.to_str().unwrap(),
+                "--part-size-mib",
+                "5",
+                "-j",
+                "6",
+                "--limit-rate",
+                "24",
+                "--part-timeout-secs",
+                "4",
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let file_id = wait_for_parts(&fleet, &state_dir, 2).await;
+    // Every edge keeps its connections open and reads nothing more: their parts in flight, and
+    // any sent to them later, never get an answer. Only the origin-direct path still works.
+    for edge in &fleet.edges {
+        control(&fleet, &format!("/edges/{}/stall", edge.id)).await;
+    }
+
+    // Without a deadline per part the upload would wait forever; with one it moves on.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for edge in &fleet.edges {
+        control(&fleet, &format!("/edges/{}/up", edge.id)).await;
+    }
+    control(&fleet, "/scheduled").await;
+    let status = status.expect("the upload hung on the stalled edges");
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert!(
+        status.success(),
+        "the upload must complete through the origin: {stdout}"
+    );
+    assert_eq!(fleet.s3_object_sha256(&dev_object_key(&file_id)), sha);
+}
+
 #[tokio::test]
 async fn an_edge_failing_mid_upload_is_routed_around_ranked_out_and_readmitted() {
     let _serial = EDGES.lock().await;
@@ -76,27 +161,7 @@ async fn an_edge_failing_mid_upload_is_routed_around_ranked_out_and_readmitted()
         .spawn()
         .unwrap();
     // Wait until the upload is under way, then take the edge down.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let file_id = loop {
-        assert!(Instant::now() < deadline, "the upload never started");
-        if let Some(entry) = std::fs::read_dir(&state_dir)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| e.ok())
-        {
-            if let Ok(v) = serde_json::from_str::<Value>(&std::fs::read_to_string(entry.path()).unwrap_or_default()) {
-                break v["fileId"].as_str().unwrap().to_owned();
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    loop {
-        assert!(Instant::now() < deadline, "no part was recorded");
-        if fleet.client().get_state(&file_id).await.unwrap().chunks_uploaded.len() >= 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let file_id = wait_for_parts(&fleet, &state_dir, 3).await;
     control(&fleet, &format!("/edges/{victim}/down")).await;
 
     let out = child.wait_with_output().unwrap();

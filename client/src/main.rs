@@ -140,6 +140,10 @@ struct TransferArgs {
     /// Upper bound on upload throughput, MiB/s.
     #[arg(long)]
     limit_rate: Option<f64>,
+    /// Seconds one part may take before it is sent again through another edge (default: a
+    /// minute plus the part's size at 64 KiB/s).
+    #[arg(long)]
+    part_timeout_secs: Option<u64>,
 }
 
 fn parse_location(s: &str) -> Result<Location, String> {
@@ -347,6 +351,7 @@ fn upload_options(cli: &Cli, transfer: &TransferArgs) -> UploadOptions {
         concurrency: transfer.concurrency.clamp(1, 256),
         part_size: transfer.part_size_mib.map(|m| m * 1024 * 1024),
         limit_rate: transfer.limit_rate.map(|r| (r * 1024.0 * 1024.0) as u64),
+        part_timeout: transfer.part_timeout_secs.map(std::time::Duration::from_secs),
         state: cli
             .state_dir
             .clone()

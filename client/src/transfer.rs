@@ -39,6 +39,9 @@ pub struct UploadOptions {
     pub state: Option<StateStore>,
     /// Session lifetime to ask for, seconds.
     pub expires_in: Option<u64>,
+    /// How long one part may take before it counts as stalled and is sent again elsewhere;
+    /// `None` allows for the part's size at a very slow rate (`part_deadline`).
+    pub part_timeout: Option<Duration>,
 }
 
 impl Default for UploadOptions {
@@ -52,8 +55,23 @@ impl Default for UploadOptions {
             limit_rate: None,
             state: None,
             expires_in: None,
+            part_timeout: None,
         }
     }
+}
+
+/// The slowest rate a part is allowed before it counts as stalled, unless the user asked for
+/// less (`limit_rate`): 64 KiB/s.
+pub const SLOWEST_PART_RATE: u64 = 64 * 1024;
+
+/// How long sending one part of `len` bytes may take: a minute plus its bytes at the slowest
+/// rate a part may go (a rate limit shared by `concurrency` parts lowers that rate). An edge or
+/// store that takes the body and never answers must not hang the upload: past this, the part
+/// is retried on another edge.
+pub fn part_deadline(len: u64, limit_rate: Option<u64>, concurrency: usize) -> Duration {
+    let share = limit_rate.map(|r| r / concurrency.max(1) as u64 / 2);
+    let rate = share.map_or(SLOWEST_PART_RATE, |s| s.min(SLOWEST_PART_RATE)).max(1);
+    Duration::from_secs(60) + Duration::from_secs_f64(len as f64 / rate as f64)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -431,6 +449,9 @@ impl Client {
         let plan = upload.plan(state.total);
         let resumed = !state.chunks_uploaded.is_empty();
         let meter = Arc::new(Meter::new(opts.limit_rate));
+        let timeout = opts
+            .part_timeout
+            .unwrap_or_else(|| part_deadline(plan.part_size, opts.limit_rate, opts.concurrency));
         let done = Arc::new(AtomicU64::new(state.progress));
         if let Some(p) = &progress {
             p(state.progress, plan.file_size);
@@ -458,7 +479,7 @@ impl Client {
                         // Failover: skip edges that failed during this upload; their parts move on.
                         let edge = pick_edge(edges, edge_index, failed);
                         match self
-                            .send_part(edge, token, path, &plan, number, known_hash, Some(meter))
+                            .send_part(edge, token, path, &plan, number, known_hash, Some(meter), timeout)
                             .await
                         {
                             Ok(_) => {
@@ -522,6 +543,7 @@ impl Client {
         number: u32,
         known_hash: Option<Sha256Digest>,
         meter: Option<&Arc<Meter>>,
+        timeout: Duration,
     ) -> Result<ChunkReceipt, ClientError> {
         let (offset, len) = match (plan.part_offset(number), plan.part_len(number)) {
             (Some(o), Some(l)) => (o, l),
@@ -554,6 +576,7 @@ impl Client {
             .header(CHUNK_SHA256_HEADER, digest.to_hex())
             .header(reqwest::header::CONTENT_LENGTH, len)
             .body(reqwest::Body::wrap_stream(metered))
+            .timeout(timeout)
             .send()
             .await?;
         json_or_error(resp).await
@@ -665,6 +688,30 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("jetty-client-test-{}", rand::random::<u64>()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn a_part_may_take_a_minute_plus_its_bytes_at_the_slowest_allowed_rate() {
+        const MIB: u64 = 1024 * 1024;
+        let table = [
+            // (part size, limit rate, concurrency, seconds)
+            (8 * MIB, None, 16, 60.0 + 128.0),
+            (64 * MIB, None, 16, 60.0 + 1024.0),
+            (0, None, 16, 60.0),
+            // 1 MiB/s shared by 16 parts, halved for jitter: 32 KiB/s each.
+            (8 * MIB, Some(MIB), 16, 60.0 + 256.0),
+            // A generous limit never raises the allowance above 64 KiB/s.
+            (8 * MIB, Some(1024 * MIB), 4, 60.0 + 128.0),
+            // A limit too small to share still gives every part a finite deadline.
+            (MIB, Some(1), 16, 60.0 + MIB as f64),
+        ];
+        for (len, limit, concurrency, secs) in table {
+            let got = part_deadline(len, limit, concurrency).as_secs_f64();
+            assert!(
+                (got - secs).abs() < 1e-6,
+                "{len} {limit:?} {concurrency}: {got} != {secs}"
+            );
+        }
     }
 
     #[test]

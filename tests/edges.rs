@@ -48,6 +48,30 @@ fn probe_request() -> Value {
     json!({"fileSize": 1, "fileHash": hex::encode(rand::random::<[u8; 32]>()), "userLocation": {"lat": 34.05, "lng": -118.24}})
 }
 
+/// Starts `jetty upload` in the background with 5 MiB parts at 24 MiB/s (slow enough to act
+/// on the edges mid-upload) plus `extra` flags; its JSON outcome goes to the child's stdout.
+fn spawn_upload(
+    fleet: &Fleet,
+    state_dir: &std::path::Path,
+    file: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Child {
+    let mut args = vec![
+        "upload",
+        file.to_str().unwrap(),
+        "--part-size-mib",
+        "5",
+        "--limit-rate",
+        "24",
+    ];
+    args.extend_from_slice(extra);
+    fleet
+        .jetty_command(state_dir, &args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Waits (up to a minute) until the upload whose local state lives in `state_dir` has `parts`
 /// parts recorded by the coordinator; returns its file id.
 async fn wait_for_parts(fleet: &Fleet, state_dir: &std::path::Path, parts: usize) -> String {
@@ -80,25 +104,7 @@ async fn edges_that_take_parts_and_never_answer_are_timed_out_and_routed_around(
     let fleet = Fleet::get();
     let (file, sha) = random_file(48 * MIB + 11);
     let state_dir = fresh_dir();
-    let mut child = fleet
-        .jetty_command(
-            &state_dir,
-            &[
-                "upload",
-                file.to_str().unwrap(),
-                "--part-size-mib",
-                "5",
-                "-j",
-                "6",
-                "--limit-rate",
-                "24",
-                "--part-timeout-secs",
-                "4",
-            ],
-        )
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_upload(&fleet, &state_dir, &file, &["-j", "6", "--part-timeout-secs", "4"]);
     let file_id = wait_for_parts(&fleet, &state_dir, 2).await;
     // Every edge keeps its connections open and reads nothing more: their parts in flight, and
     // any sent to them later, never get an answer. Only the origin-direct path still works.
@@ -143,23 +149,7 @@ async fn an_edge_failing_mid_upload_is_routed_around_ranked_out_and_readmitted()
 
     let (file, sha) = random_file(64 * MIB + 3);
     let state_dir = fresh_dir();
-    let child = fleet
-        .jetty_command(
-            &state_dir,
-            &[
-                "upload",
-                file.to_str().unwrap(),
-                "--part-size-mib",
-                "5",
-                "-j",
-                "4",
-                "--limit-rate",
-                "24",
-            ],
-        )
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_upload(&fleet, &state_dir, &file, &["-j", "4"]);
     // Wait until the upload is under way, then take the edge down.
     let file_id = wait_for_parts(&fleet, &state_dir, 3).await;
     control(&fleet, &format!("/edges/{victim}/down")).await;

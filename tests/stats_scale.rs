@@ -9,7 +9,6 @@
 
 use jetty_shared::sql::{self, COMPLETE_SESSION, UPSERT_PART};
 use rusqlite::{params, Connection};
-use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const MB: i64 = 1_000_000;
@@ -32,14 +31,7 @@ fn arg(n: usize, default: usize) -> usize {
 
 fn migrated() -> Connection {
     let db = Connection::open_in_memory().expect("sqlite");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("migrations dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
-        .collect();
-    files.sort();
-    for file in files {
+    for file in jetty_fleet_tests::migration_files() {
         let text = std::fs::read_to_string(&file).expect("migration");
         db.execute_batch(&text)
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));

@@ -184,6 +184,18 @@ impl Fleet {
 }
 
 /// A fresh, empty temp directory.
+/// The D1 migrations (`migrations/*.sql`) in the order they apply.
+pub fn migration_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("migrations dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    files.sort();
+    files
+}
+
 pub fn fresh_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("jetty-test-{}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -4,21 +4,13 @@
 
 use jetty_shared::sql::{self, COMPLETE_SESSION, UPSERT_PART};
 use rusqlite::{params, Connection, OptionalExtension};
-use std::path::Path;
 
 const T: i64 = 1_700_000_000_000;
 const MB: i64 = 1_000_000;
 
 /// Applies the migrations whose file names sort before `until` (all with None), in order.
 fn apply_migrations(db: &Connection, from: Option<&str>, until: Option<&str>) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("migrations dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
-        .collect();
-    files.sort();
-    for file in files {
+    for file in jetty_fleet_tests::migration_files() {
         let name = file.file_name().unwrap().to_str().unwrap().to_owned();
         if from.is_some_and(|f| name.as_str() < f) || until.is_some_and(|u| name.as_str() >= u) {
             continue;

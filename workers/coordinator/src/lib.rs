@@ -1,20 +1,23 @@
-//! JettySpeed coordinator: API keys, edge selection, upload sessions (D1), S3 multipart
-//! lifecycle, part records reported by edges, finalization, resume, dedup and downloads.
+//! JettySpeed coordinator worker: a thin shell over `jetty_core`. It routes a request
+//! (`jetty_shared::routes`), authenticates it, reads its body, calls the core and renders the
+//! answer; D1, KV, S3-through-Fetch and the clock are adapted in `world`.
 
 mod accounts;
 mod dashboard;
-mod db;
+mod edges;
 mod files;
-mod routing;
 mod sessions;
 mod stats;
 mod upload;
+mod world;
 
+use jetty_core::db::{Account, AccountStore, CredentialKind};
 use jetty_shared::auth::api_key_hash;
 use jetty_shared::routes::CoordinatorEndpoint;
 use jetty_shared::{ApiError, ErrorCode};
 use jetty_worker_runtime::*;
-use worker::{console_log, event, Context, D1Database, Env, Request, Response, ScheduleContext, ScheduledEvent};
+use worker::{console_log, event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
+use world::Coordinator;
 
 #[event(start)]
 fn start() {
@@ -28,19 +31,23 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let core = match world::coordinator(&env) {
+        Ok(core) => core,
+        Err(e) => return console_log!("scheduled job not run: {}", e.message),
+    };
     // The hourly trigger recomputes upload patterns and pre-warms edges.
     if event.cron() == "0 * * * *" {
-        match routing::prewarm(&env).await {
+        match edges::prewarm(&env, &core).await {
             Ok(warmed) => console_log!("pre-warmed {warmed} edges"),
             Err(e) => console_log!("pre-warming failed: {}", e.message),
         }
         return;
     }
-    match sessions::sweep(&env).await {
+    match core.sweep().await {
         Ok(closed) => console_log!("sweeper closed {closed} expired sessions"),
         Err(e) => console_log!("sweeper failed: {}", e.message),
     }
-    match routing::probe_edges(&env).await {
+    match edges::probe_edges(&core).await {
         Ok(probed) => console_log!("probed {probed} edges"),
         Err(e) => console_log!("edge probes failed: {}", e.message),
     }
@@ -49,50 +56,51 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
     use CoordinatorEndpoint::*;
     let endpoint = CoordinatorEndpoint::from_request(req.method().as_ref(), &req.path())?;
-    let db = env.d1("DB").map_err(internal)?;
     if endpoint == Health {
         return json_response(200, &serde_json::json!({"ok": true, "service": "coordinator"})).map_err(internal);
     }
     if let Dashboard { asset } = &endpoint {
         return dashboard::serve(asset.as_deref(), query_param(&req, "v").as_deref());
     }
+    let core = world::coordinator(env)?;
+    let origin = request_origin(&req, env);
+    if endpoint == UploadChunk {
+        return upload::origin_direct_chunk(req, env, &core).await;
+    }
+    let req = &mut req;
     // Endpoints with their own authentication: signed internal reports, signed webhooks,
-    // and key rotation by API secret.
+    // key rotation by API secret, upload tokens, and the admin-or-account stats.
     match endpoint {
-        RecordPart => return upload::record_part(&mut req, env, &db).await,
-        UploadChunk => return upload::origin_direct_chunk(req, env, &db).await,
-        PlatformProvision => return accounts::platform_provision(&mut req, env, &db).await,
-        VendorProvision => return accounts::vendor_provision(&mut req, env, &db).await,
-        VendorUpgrade => return accounts::vendor_upgrade(&mut req, env, &db).await,
-        RotateKey => return accounts::rotate_key(&req, &db).await,
-        AuthorizeDownload => return files::authorize_download(&mut req, env, &db).await,
-        RecordUsage => return files::record_usage(&mut req, env, &db).await,
-        // An account's key or the operators' admin key.
-        Stats => return stats::stats(&req, env, &db).await,
+        RecordPart => return upload::record_part(req, env, &core).await,
+        PlatformProvision => return accounts::platform_provision(req, env, &core).await,
+        VendorProvision => return accounts::vendor_provision(req, env, &core).await,
+        VendorUpgrade => return accounts::vendor_upgrade(req, env, &core).await,
+        RotateKey => return accounts::rotate_key(req, &core).await,
+        AuthorizeDownload => return files::authorize_download(req, env, &core).await,
+        RecordUsage => return files::record_usage(req, env, &core).await,
+        Stats => return stats::stats(req, env, &core).await,
         _ => {}
     }
-    let caller = authenticate(&req, &db).await?;
-    let account = caller.id.clone();
-    let origin = request_origin(&req, env);
-    let req = &mut req;
+    let caller = authenticate(req, &core).await?;
+    let account = caller.id.as_str();
     match endpoint {
-        OptimalEdges => upload::optimal_edges(req, env, &db, &caller).await,
-        FinalizeUpload => upload::finalize_upload(req, env, &db, &account).await,
-        GetFile { file_id } => files::get_file(env, &db, &caller, &file_id).await,
-        Quota => accounts::quota(&db, &caller).await,
-        EdgeReport => routing::edge_report(req, &db, &account).await,
-        Patterns => routing::patterns(&db, &account).await,
-        CreateLink { file_id } => files::create_link(req, env, &db, &caller, &file_id).await,
-        FileInfo { file_id } => files::file_info(req, &db, &caller, &file_id).await,
-        DeleteFile { file_id } => files::delete_file(env, &db, &caller, &file_id).await,
-        SimpleUpload => accounts::simple_upload(req, env, &db, &caller, &origin).await,
-        CheckDuplicate => files::check_duplicate(req, &db, &account, &origin).await,
-        CacheChunk => sessions::cache_chunk(req, env, &db, &account).await,
-        TrackUpload => sessions::track_upload(req, env, &db, &account, &origin).await,
-        SaveState => sessions::save_state(req, env, &db, &account).await,
-        GetState { user_id, file_id } => sessions::get_state(&db, &account, &user_id, &file_id).await,
-        Resume => sessions::resume(req, env, &db, &account).await,
-        AbortUpload { file_id } => sessions::abort(env, &db, &account, &file_id, "client_abort").await,
+        OptimalEdges => upload::optimal_edges(req, &core, &caller, &origin).await,
+        FinalizeUpload => upload::finalize_upload(req, &core, account, &origin).await,
+        GetFile { file_id } => files::get_file(env, &core, &caller, &file_id).await,
+        Quota => accounts::quota(&core, &caller).await,
+        EdgeReport => edges::edge_report(req, &core, account).await,
+        Patterns => edges::patterns(&core, account).await,
+        CreateLink { file_id } => files::create_link(req, &core, &caller, &file_id).await,
+        FileInfo { file_id } => files::file_info(req, &core, &caller, &file_id).await,
+        DeleteFile { file_id } => files::delete_file(env, &core, &caller, &file_id).await,
+        SimpleUpload => accounts::simple_upload(req, &core, &caller, &origin).await,
+        CheckDuplicate => files::check_duplicate(req, &core, account, &origin).await,
+        CacheChunk => sessions::cache_chunk(req, &core, account).await,
+        TrackUpload => sessions::track_upload(req, &core, account, &origin).await,
+        SaveState => sessions::save_state(req, &core, account).await,
+        GetState { user_id, file_id } => sessions::get_state(&core, account, &user_id, &file_id).await,
+        Resume => sessions::resume(req, &core, account, &origin).await,
+        AbortUpload { file_id } => sessions::abort(&core, account, &file_id, "client_abort").await,
         Health
         | RecordPart
         | UploadChunk
@@ -108,15 +116,12 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
 }
 
 /// The account behind the request's bearer API key (revoked keys and API secrets do not count).
-async fn authenticate(req: &Request, db: &D1Database) -> ApiResult<db::Account> {
+async fn authenticate(req: &Request, core: &Coordinator) -> ApiResult<Account> {
     let key = bearer_token(req).ok_or_else(|| ApiError::new(ErrorCode::MissingApiKey))?;
-    db::account_for_credential(db, &api_key_hash(&key), "key")
+    core.db
+        .account_for_credential(&api_key_hash(&key), CredentialKind::Key)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidApiKey))
-}
-
-pub fn file_url(origin: &str, file_id: &str) -> String {
-    format!("{origin}/api/files/{file_id}")
 }
 
 /// The public origin for URLs: `PUBLIC_URL` when configured, else the request's own.
@@ -126,4 +131,19 @@ pub fn request_origin(req: &Request, env: &Env) -> String {
         return configured;
     }
     req.url().map(|u| u.origin().ascii_serialization()).unwrap_or_default()
+}
+
+/// The client's location: its declared `userLocation`, else Cloudflare's coordinates for its IP.
+pub fn client_location(
+    req: &Request,
+    declared: Option<jetty_shared::protocol::Location>,
+) -> ApiResult<jetty_shared::protocol::Location> {
+    let from_network = req
+        .cf()
+        .and_then(|cf| cf.coordinates())
+        .map(|(lat, lng)| jetty_shared::protocol::Location {
+            lat: f64::from(lat),
+            lng: f64::from(lng),
+        });
+    jetty_core::edges::client_location(declared, from_network)
 }

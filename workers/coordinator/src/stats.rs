@@ -4,26 +4,27 @@
 //! Volumes are only ever the scope's own; edge health (latency, load, errors) is shared
 //! infrastructure.
 
-use crate::db;
-use crate::upload::transfer_cost;
+use crate::world::Coordinator;
+use jetty_core::db::{AnalyticsStore, RecentSession};
 use jetty_shared::analytics::{round_cost, round_speed, StatsScope, UploadTotals};
 use jetty_shared::auth::is_admin_key;
 use jetty_shared::scoring::EDGE_CAPACITY_PARTS;
 use jetty_shared::state::iso8601;
 use jetty_worker_runtime::*;
 use serde_json::{json, Value};
-use worker::{D1Database, Env, Request, Response};
+use worker::{Env, Request, Response};
 
 const RECENT_SESSIONS: u32 = 20;
 const ACCOUNTS_LISTED: u32 = 100;
 
-pub async fn stats(req: &Request, env: &Env, db: &D1Database) -> ApiResult<Response> {
-    let scope = scope(req, env, db).await?;
+pub async fn stats(req: &Request, env: &Env, core: &Coordinator) -> ApiResult<Response> {
+    let db = &core.db;
+    let scope = scope(req, env, core).await?;
     let account = scope.account();
-    let totals = UploadTotals::combine(&db::upload_totals(db, account).await?);
-    let dedup = db::dedup_stats(db, account).await?;
-    let edges = db::edge_shares(db, account).await?;
-    let recent = db::recent_sessions(db, account, RECENT_SESSIONS).await?;
+    let totals = UploadTotals::combine(&db.upload_totals(account).await?);
+    let dedup = db.dedup_stats(account).await?;
+    let edges = db.edge_shares(account).await?;
+    let recent = db.recent_sessions(account, RECENT_SESSIONS).await?;
     let total_parts: u64 = edges.iter().map(|e| e.parts).sum();
     let mut answer = json!({
         "scope": scope.name(),
@@ -39,7 +40,7 @@ pub async fn stats(req: &Request, env: &Env, db: &D1Database) -> ApiResult<Respo
         "dedup": {
             "files": dedup.duplicate_files,
             "savedBytes": dedup.saved_bytes,
-            "savedCost": transfer_cost(env, dedup.saved_bytes),
+            "savedCost": core.transfer_cost(dedup.saved_bytes),
         },
         "edges": edges.iter().map(|e| json!({
             "id": e.edge_id,
@@ -55,7 +56,7 @@ pub async fn stats(req: &Request, env: &Env, db: &D1Database) -> ApiResult<Respo
         "recentSessions": recent.iter().map(session_json).collect::<Vec<_>>(),
     });
     if scope == StatsScope::All {
-        let accounts = db::account_summaries(db, ACCOUNTS_LISTED).await?;
+        let accounts = db.account_summaries(ACCOUNTS_LISTED).await?;
         answer["accounts"] = accounts
             .iter()
             .map(|a| {
@@ -75,7 +76,7 @@ pub async fn stats(req: &Request, env: &Env, db: &D1Database) -> ApiResult<Respo
 }
 
 /// The operators' admin key (matched against its configured hash) or an account's API key.
-async fn scope(req: &Request, env: &Env, db: &D1Database) -> ApiResult<StatsScope> {
+async fn scope(req: &Request, env: &Env, core: &Coordinator) -> ApiResult<StatsScope> {
     let requested = query_param(req, "account").filter(|a| !a.is_empty());
     let key = bearer_token(req);
     // No ADMIN_KEY_SHA256 configured: there is no admin key, every caller is an account.
@@ -83,11 +84,11 @@ async fn scope(req: &Request, env: &Env, db: &D1Database) -> ApiResult<StatsScop
     if key.as_deref().is_some_and(|k| is_admin_key(k, &admin_hash)) {
         return StatsScope::for_request(true, None, requested.as_deref());
     }
-    let caller = crate::authenticate(req, db).await?;
+    let caller = crate::authenticate(req, core).await?;
     StatsScope::for_request(false, Some(&caller.id), requested.as_deref())
 }
 
-fn session_json(r: &db::RecentSession) -> Value {
+fn session_json(r: &RecentSession) -> Value {
     json!({
         "accountId": r.account_id,
         "fileId": r.file_id,

@@ -8,13 +8,12 @@
 
 mod serve;
 
-use jetty_shared::auth::internal_signature;
 use jetty_shared::protocol::*;
 use jetty_shared::routes::EdgeEndpoint;
 use jetty_shared::{ApiError, ErrorCode};
 use jetty_worker_runtime::chunk::forward_chunk;
 use jetty_worker_runtime::*;
-use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response};
+use worker::{event, Context, Env, Request, Response};
 
 #[event(start)]
 fn start() {
@@ -58,15 +57,7 @@ async fn report_part(env: &Env, record: &PartRecord) -> ApiResult<()> {
 /// POSTs an HMAC-signed (INTERNAL_SECRET) JSON body to the coordinator over the service binding.
 pub(crate) async fn call_coordinator<T: serde::Serialize>(env: &Env, path: &str, body: &T) -> ApiResult<Response> {
     let body = serde_json::to_string(body).map_err(internal)?;
-    let signature = internal_signature(secret(env, "INTERNAL_SECRET")?.as_bytes(), body.as_bytes());
-    let headers = Headers::new();
-    headers.set("content-type", "application/json").map_err(internal)?;
-    headers.set(INTERNAL_SIGNATURE_HEADER, &signature).map_err(internal)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(body.into()));
-    let request = Request::new_with_init(&format!("https://coordinator{path}"), &init).map_err(internal)?;
+    let request = internal_request(env, &format!("https://coordinator{path}"), body)?;
     let coordinator = env.service("COORDINATOR").map_err(internal)?;
     coordinator
         .fetch_request(request)

@@ -242,12 +242,7 @@ fn cache_headers(claims: &DownloadClaims) -> ApiResult<Headers> {
 
 /// A small HMAC-signed (INTERNAL_SECRET) body from the coordinator.
 async fn internal_body(req: &mut Request, env: &Env) -> ApiResult<Vec<u8>> {
-    let signature = header(req, INTERNAL_SIGNATURE_HEADER).ok_or_else(|| ApiError::new(ErrorCode::InvalidSignature))?;
-    let body = read_body(req, 4096).await?;
-    if !jetty_shared::auth::verify_internal_signature(secret(env, "INTERNAL_SECRET")?.as_bytes(), &body, &signature) {
-        return Err(ApiError::new(ErrorCode::InvalidSignature));
-    }
-    Ok(body)
+    read_internal(req, env, 4096).await
 }
 
 /// Coordinator → edge: warm up before users arrive: a signed round trip to the store opens

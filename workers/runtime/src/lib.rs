@@ -49,9 +49,21 @@ pub fn json_response<T: Serialize>(status: u16, value: &T) -> worker::Result<Res
     Ok(Response::from_json(value)?.with_status(status))
 }
 
+/// The error's JSON answer. Infrastructure failures (`internal`, `storage_error`) may carry a
+/// cause from the core: it is logged here and the client gets the code's default text.
 pub fn error_response(err: &ApiError) -> worker::Result<Response> {
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;
+    let sanitized;
+    let err = if matches!(err.code, ErrorCode::Internal | ErrorCode::StorageError)
+        && err.message != err.code.default_message()
+    {
+        console_error!("{}: {}", err.code.as_str(), err.message);
+        sanitized = ApiError::new(err.code);
+        &sanitized
+    } else {
+        err
+    };
     Ok(Response::ok(err.to_json())?
         .with_status(err.status())
         .with_headers(headers))
@@ -103,6 +115,41 @@ pub async fn read_body(req: &mut Request, limit: usize) -> ApiResult<Vec<u8>> {
         return Err(too_large());
     }
     Ok(bytes)
+}
+
+/// A request to another worker with a JSON body signed with `INTERNAL_SECRET` (the one
+/// signer of coordinator ↔ edge calls; `read_internal` is the one verifier).
+pub fn internal_request(env: &Env, url: &str, body: String) -> ApiResult<Request> {
+    let signature = jetty_shared::auth::internal_signature(secret(env, "INTERNAL_SECRET")?.as_bytes(), body.as_bytes());
+    let headers = Headers::new();
+    headers.set("content-type", "application/json").map_err(internal)?;
+    headers
+        .set(jetty_shared::protocol::INTERNAL_SIGNATURE_HEADER, &signature)
+        .map_err(internal)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()));
+    Request::new_with_init(url, &init).map_err(internal)
+}
+
+/// Sends a signed internal request over the network (coordinator → edge).
+pub async fn send_internal(env: &Env, url: &str, body: String) -> ApiResult<Response> {
+    Fetch::Request(internal_request(env, url, body)?)
+        .send()
+        .await
+        .map_err(|e| storage_failure(format!("{}: {e}", redact_query(url))))
+}
+
+/// Reads a small body signed with `INTERNAL_SECRET`; `invalid_signature` otherwise.
+pub async fn read_internal(req: &mut Request, env: &Env, limit: usize) -> ApiResult<Vec<u8>> {
+    let signature = header(req, jetty_shared::protocol::INTERNAL_SIGNATURE_HEADER)
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidSignature))?;
+    let body = read_body(req, limit).await?;
+    if !jetty_shared::auth::verify_internal_signature(secret(env, "INTERNAL_SECRET")?.as_bytes(), &body, &signature) {
+        return Err(ApiError::new(ErrorCode::InvalidSignature));
+    }
+    Ok(body)
 }
 
 /// Reads a JSON body of at most `limit` bytes; malformed input is `invalid_json` with serde's

@@ -1,7 +1,15 @@
-//! The SQL statements the coordinator runs on D1 whose behaviour matters beyond one query: a
-//! part report and a session's completion (the schema's triggers build on them, 0007), the
-//! finalize claim (0009) and the analytics queries. `tests/views.rs` runs the very same text on
-//! SQLite, so what they record and return is tested as production makes it.
+//! Every SQL statement the coordinator runs, one place for each text. The coordinator's core
+//! (`jetty-core`) runs them on D1 in production and on SQLite in its native tests, and
+//! `tests/views.rs` runs the analytics texts on SQLite, so what they record and return is tested
+//! as production makes it. Submodules group the statements by aggregate; the part report, a
+//! session's completion (the schema's triggers build on them, 0007), the finalize claim (0009)
+//! and the analytics queries are here.
+
+pub mod accounts;
+pub mod edges;
+pub mod files;
+pub mod idempotency;
+pub mod sessions;
 
 /// Record a part: `(session_id, part_number, size, sha256, etag, edge_id, recorded_at)`. A
 /// re-sent part replaces the record (S3 keeps the latest too) and counts one more report.

@@ -1,0 +1,205 @@
+//! Upload sessions and their parts (`upload_sessions`, `upload_parts`).
+
+use super::Database;
+use crate::{stmt, Result};
+use jetty_shared::plan::PartPlan;
+use jetty_shared::quota::StorageUse;
+use jetty_shared::session::RecordedPart;
+use jetty_shared::sql::{self, sessions as q};
+use jetty_shared::state::PartTally;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SessionRow {
+    pub id: String,
+    pub account_id: String,
+    pub file_id: String,
+    pub file_name: Option<String>,
+    pub content_type: String,
+    pub file_hash: String,
+    pub file_size: u64,
+    pub part_size: u64,
+    pub part_count: u32,
+    pub object_key: String,
+    pub s3_upload_id: String,
+    pub status: String,
+    pub expires_at: u64,
+    pub edges_used: String,
+    /// Until when a finalize holds the right to complete it in S3 (migration 0009).
+    pub finalize_claimed_until: Option<u64>,
+}
+
+impl SessionRow {
+    pub fn plan(&self) -> PartPlan {
+        PartPlan {
+            file_size: self.file_size,
+            part_size: self.part_size,
+            part_count: self.part_count,
+        }
+    }
+
+    pub fn edge_ids(&self) -> Vec<String> {
+        serde_json::from_str(&self.edges_used).unwrap_or_default()
+    }
+
+    /// Active and not past its expiry.
+    pub fn is_open(&self, now_ms: u64) -> bool {
+        self.status == "active" && now_ms < self.expires_at
+    }
+}
+
+/// A session to reserve (see `SessionStore::insert_session_within_quota`).
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: String,
+    pub account_id: String,
+    pub file_id: String,
+    pub file_name: Option<String>,
+    pub content_type: String,
+    pub file_hash_hex: String,
+    pub plan: PartPlan,
+    pub threads: u32,
+    pub object_key: String,
+    pub edges_used_json: String,
+    pub created_at: u64,
+    pub expires_at: u64,
+    /// The strategy's estimate; None when none was made (simple upload).
+    pub estimated_seconds: Option<f64>,
+    pub estimated_cost: f64,
+    /// The transfer price the session's costs are computed at.
+    pub price_per_gb: f64,
+}
+
+pub trait SessionStore: Database {
+    async fn storage_use(&self, account_id: &str, now: u64) -> Result<StorageUse> {
+        #[derive(Deserialize)]
+        struct Row {
+            stored: u64,
+            reserved: u64,
+        }
+        let row: Option<Row> = self.first(stmt!(q::STORAGE_USE, account_id, now)).await?;
+        Ok(row
+            .map(|r| StorageUse {
+                stored: r.stored,
+                reserved: r.reserved,
+            })
+            .unwrap_or_default())
+    }
+
+    /// Inserts the session only if its file still fits the account's storage quota, in one
+    /// statement; false when it does not fit.
+    async fn insert_session_within_quota(&self, s: &NewSession, quota_bytes: u64) -> Result<bool> {
+        let changed = self
+            .execute(stmt!(
+                q::insert_within_quota(),
+                &s.account_id,
+                s.created_at,
+                &s.id,
+                &s.file_id,
+                s.file_name.as_deref(),
+                &s.content_type,
+                &s.file_hash_hex,
+                s.plan.file_size,
+                s.plan.part_size,
+                s.plan.part_count,
+                s.threads,
+                &s.object_key,
+                "",
+                &s.edges_used_json,
+                s.expires_at,
+                quota_bytes,
+                s.estimated_seconds,
+                s.estimated_cost,
+                s.price_per_gb,
+            ))
+            .await?;
+        Ok(changed > 0)
+    }
+
+    async fn set_upload_id(&self, session_id: &str, upload_id: &str) -> Result<()> {
+        self.execute(stmt!(q::SET_UPLOAD_ID, session_id, upload_id)).await?;
+        Ok(())
+    }
+
+    async fn session_by_id(&self, session_id: &str) -> Result<Option<SessionRow>> {
+        self.first(stmt!(q::by_id(), session_id)).await
+    }
+
+    /// A session by file id, only if it belongs to `account_id`.
+    async fn session_by_file(&self, account_id: &str, file_id: &str) -> Result<Option<SessionRow>> {
+        self.first(stmt!(q::by_file(), file_id, account_id)).await
+    }
+
+    async fn upsert_part(&self, session_id: &str, part: &RecordedPart, now: u64) -> Result<()> {
+        self.execute(stmt!(
+            sql::UPSERT_PART,
+            session_id,
+            part.part_number,
+            part.size,
+            &part.sha256,
+            &part.etag,
+            &part.edge_id,
+            now,
+        ))
+        .await?;
+        Ok(())
+    }
+
+    async fn parts(&self, session_id: &str) -> Result<Vec<RecordedPart>> {
+        self.query(stmt!(q::PARTS, session_id)).await
+    }
+
+    async fn part_tallies(&self, session_id: &str) -> Result<Vec<PartTally>> {
+        self.query(stmt!(q::PART_TALLIES, session_id)).await
+    }
+
+    /// Takes the session's finalize claim until `until` (ms); false if it is not active or
+    /// another caller's claim has not lapsed.
+    async fn claim_finalize(&self, session_id: &str, now: u64, until: u64) -> Result<bool> {
+        Ok(self.execute(stmt!(sql::CLAIM_FINALIZE, session_id, now, until)).await? == 1)
+    }
+
+    /// Gives back the claim taken until `until`, if it is still that one.
+    async fn release_finalize(&self, session_id: &str, until: u64) -> Result<()> {
+        self.execute(stmt!(sql::RELEASE_FINALIZE, session_id, until)).await?;
+        Ok(())
+    }
+
+    /// Records the file (once) and closes the session, in one transaction. `put_bytes` are
+    /// bytes the coordinator stored itself in one PutObject rather than through reported parts;
+    /// the schema's triggers turn the counters into duration, speed and cost.
+    async fn complete_session(&self, s: &SessionRow, now: u64, put_bytes: u64) -> Result<()> {
+        let insert = stmt!(
+            q::INSERT_FILE,
+            &s.file_id,
+            &s.account_id,
+            &s.id,
+            s.file_name.as_deref(),
+            &s.content_type,
+            s.file_size,
+            &s.file_hash,
+            &s.object_key,
+            now,
+        );
+        let close = stmt!(sql::COMPLETE_SESSION, &s.id, now, put_bytes, u64::from(put_bytes > 0));
+        self.batch(vec![insert, close]).await?;
+        Ok(())
+    }
+
+    /// Marks an active session `status` ('aborted' or 'expired'); false if it was not active.
+    async fn close_session(&self, session_id: &str, status: &str, reason: &str, now: u64) -> Result<bool> {
+        Ok(self.execute(stmt!(q::CLOSE, session_id, status, reason, now)).await? > 0)
+    }
+
+    async fn mark_started(&self, session_id: &str, now: u64) -> Result<()> {
+        self.execute(stmt!(q::MARK_STARTED, session_id, now)).await?;
+        Ok(())
+    }
+
+    /// Active sessions past their expiry, oldest first.
+    async fn expired_sessions(&self, now: u64, limit: u32) -> Result<Vec<SessionRow>> {
+        self.query(stmt!(q::expired(), now, limit)).await
+    }
+}
+
+impl<D: Database> SessionStore for D {}

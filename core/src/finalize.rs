@@ -1,0 +1,96 @@
+//! Finalizing a session: one CompleteMultipartUpload whatever the number of concurrent
+//! callers (a finalize claim in the database), and recovery when an earlier finalize
+//! completed the object in the store but failed to record it.
+
+use crate::db::{FileRow, FileStore, SessionRow, SessionStore};
+use crate::ports::{Core, ObjectStore, Runtime};
+use crate::store::Completed;
+use crate::{internal, not_found, storage_failure, Result};
+use jetty_shared::session::{
+    completion, finalize_wait, FinalizeWait, FINALIZE_CLAIM_MS, FINALIZE_POLL_MS, FINALIZE_WAIT_MS,
+};
+use jetty_shared::{ApiError, ErrorCode};
+
+impl<D: SessionStore + FileStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
+    /// Completes the session's object and answers with its file. Only the holder of the
+    /// session's finalize claim talks to the store; the others wait for its result, take over
+    /// if its claim lapses, or answer `finalize_in_progress` after `FINALIZE_WAIT_MS`.
+    pub async fn finalize(&self, session: &SessionRow) -> Result<FileRow> {
+        if session.status == "completed" {
+            return self.finalized_file(session).await;
+        }
+        if !session.is_open(self.rt.now_ms()) {
+            return Err(ApiError::new(ErrorCode::SessionNotActive));
+        }
+        // Missing parts are refused before anyone claims anything.
+        completion(&session.plan(), &self.db.parts(&session.id).await?)?;
+        let deadline = self.rt.now_ms() + FINALIZE_WAIT_MS;
+        loop {
+            let now = self.rt.now_ms();
+            let until = now + FINALIZE_CLAIM_MS;
+            if self.db.claim_finalize(&session.id, now, until).await? {
+                let result = self.complete_in_store(session).await;
+                if result.is_err() {
+                    // Best effort: a claim that is not given back lapses after FINALIZE_CLAIM_MS.
+                    let _ = self.db.release_finalize(&session.id, until).await;
+                }
+                return result;
+            }
+            loop {
+                let current = self.db.session_by_id(&session.id).await?.ok_or_else(not_found)?;
+                match finalize_wait(
+                    &current.status,
+                    current.expires_at,
+                    current.finalize_claimed_until,
+                    self.rt.now_ms(),
+                    deadline,
+                ) {
+                    FinalizeWait::Completed => return self.finalized_file(session).await,
+                    FinalizeWait::NotActive => return Err(ApiError::new(ErrorCode::SessionNotActive)),
+                    FinalizeWait::GiveUp => return Err(ApiError::new(ErrorCode::FinalizeInProgress)),
+                    FinalizeWait::Claim => break,
+                    FinalizeWait::Poll => self.rt.sleep(FINALIZE_POLL_MS).await,
+                }
+            }
+        }
+    }
+
+    /// The claim holder's part: Complete in the store, then the file row.
+    async fn complete_in_store(&self, session: &SessionRow) -> Result<FileRow> {
+        // Read the parts again under the claim: a re-sent part may have replaced an ETag.
+        let parts = completion(&session.plan(), &self.db.parts(&session.id).await?)?;
+        let outcome = self
+            .complete_multipart(
+                &session.object_key,
+                &session.s3_upload_id,
+                &session.content_type,
+                &parts,
+            )
+            .await?;
+        if outcome == Completed::NoSuchUpload {
+            // An earlier finalize completed it in the store but failed to record it (its
+            // claim then lapsed): the object is there with its planned size, so record it now
+            // instead of losing the upload.
+            let recorded = self.db.file_for_account(&session.account_id, &session.file_id).await?;
+            if recorded.is_none() && self.object_size(&session.object_key).await? == Some(session.file_size) {
+                self.db.complete_session(session, self.rt.now_ms(), 0).await?;
+            }
+            if let Some(file) = self.db.file_for_account(&session.account_id, &session.file_id).await? {
+                return Ok(file);
+            }
+            return Err(storage_failure(format!(
+                "CompleteMultipartUpload: NoSuchUpload for session {} and no object of its size",
+                session.id
+            )));
+        }
+        self.db.complete_session(session, self.rt.now_ms(), 0).await?;
+        self.finalized_file(session).await
+    }
+
+    async fn finalized_file(&self, session: &SessionRow) -> Result<FileRow> {
+        self.db
+            .file_for_account(&session.account_id, &session.file_id)
+            .await?
+            .ok_or_else(|| internal("completed session without a file row"))
+    }
+}

@@ -1,0 +1,134 @@
+//! The S3 operations the control plane runs (create, complete, abort, head, put, delete), over
+//! `ObjectStore`, with the store's refusals read from its XML error document.
+
+use crate::ports::{Core, ObjectStore, Runtime, StoreResponse};
+use crate::{storage_failure, Result};
+use jetty_shared::s3::{self, CompletedPart};
+
+/// A store's refusal: status and error code (empty when the store sent no error document).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl Refusal {
+    fn of(resp: &StoreResponse) -> Refusal {
+        let doc = s3::parse_error(&resp.text());
+        Refusal {
+            status: resp.status,
+            code: doc.as_ref().map(|d| d.code.clone()).unwrap_or_default(),
+            message: doc.map(|d| d.message).unwrap_or_default(),
+        }
+    }
+
+    pub fn is(&self, code: &str) -> bool {
+        self.code == code
+    }
+
+    fn failure(&self, operation: &str) -> jetty_shared::ApiError {
+        storage_failure(format!("{operation}: {} {}: {}", self.status, self.code, self.message))
+    }
+}
+
+/// How a CompleteMultipartUpload ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completed {
+    Done,
+    /// The store no longer knows the upload (completed by an earlier call, or aborted).
+    NoSuchUpload,
+}
+
+impl<D, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
+    /// Starts a multipart upload; its upload id.
+    pub async fn create_multipart(&self, key: &str, content_type: &str) -> Result<String> {
+        let request = self
+            .s3
+            .create_multipart_upload(key, content_type, self.now_system_time())?;
+        let resp = self.store.send(&request).await?;
+        if resp.status != 200 {
+            return Err(Refusal::of(&resp).failure("CreateMultipartUpload"));
+        }
+        s3::parse_upload_id(&resp.text())
+            .ok_or_else(|| storage_failure("CreateMultipartUpload answered without an UploadId"))
+    }
+
+    /// Completes a multipart upload (or writes the empty object when there are no parts). S3
+    /// can report a failed Complete inside a 200 answer, so the body is read whatever the status.
+    pub async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        content_type: &str,
+        parts: &[CompletedPart],
+    ) -> Result<Completed> {
+        let now = self.now_system_time();
+        let request = if parts.is_empty() {
+            self.s3.put_empty_object(key, content_type, now)?
+        } else {
+            self.s3.complete_multipart_upload(key, upload_id, parts, now)?
+        };
+        let resp = self.store.send(&request).await?;
+        let refused = s3::parse_error(&resp.text()).is_some();
+        if resp.status == 200 && !refused {
+            return Ok(Completed::Done);
+        }
+        let refusal = Refusal::of(&resp);
+        if refusal.is("NoSuchUpload") {
+            return Ok(Completed::NoSuchUpload);
+        }
+        Err(refusal.failure("CompleteMultipartUpload"))
+    }
+
+    /// Aborts a multipart upload; one the store no longer knows counts as aborted.
+    pub async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<()> {
+        let request = self.s3.abort_multipart_upload(key, upload_id, self.now_system_time())?;
+        let resp = self.store.send(&request).await?;
+        if resp.is_success() {
+            return Ok(());
+        }
+        let refusal = Refusal::of(&resp);
+        if refusal.is("NoSuchUpload") {
+            return Ok(());
+        }
+        Err(refusal.failure("AbortMultipartUpload"))
+    }
+
+    /// The stored size of an object, None if it does not exist.
+    pub async fn object_size(&self, key: &str) -> Result<Option<u64>> {
+        let resp = self
+            .store
+            .send(&self.s3.head_object(key, self.now_system_time())?)
+            .await?;
+        if resp.status != 200 {
+            return Ok(None);
+        }
+        Ok(resp.header("content-length").and_then(|v| v.trim().parse().ok()))
+    }
+
+    pub async fn put_object(&self, key: &str, content_type: &str, body: Vec<u8>) -> Result<()> {
+        let request = self.s3.put_object(key, content_type, body, self.now_system_time())?;
+        let resp = self.store.send(&request).await?;
+        if resp.status != 200 {
+            return Err(Refusal::of(&resp).failure("PutObject"));
+        }
+        Ok(())
+    }
+
+    /// Deletes an object; one already gone counts as deleted.
+    pub async fn delete_object(&self, key: &str) -> Result<()> {
+        let resp = self
+            .store
+            .send(&self.s3.delete_object(key, self.now_system_time())?)
+            .await?;
+        if resp.is_success() {
+            return Ok(());
+        }
+        let refusal = Refusal::of(&resp);
+        if refusal.is("NoSuchKey") {
+            return Ok(());
+        }
+        Err(refusal.failure("DeleteObject"))
+    }
+}

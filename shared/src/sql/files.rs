@@ -1,0 +1,30 @@
+//! Finalized files, dedup clones and deletion.
+
+const FILE_COLUMNS: &str = "id, name, content_type, size, sha256, object_key, created_at";
+
+/// `(file_id, account_id)`.
+pub fn for_account() -> String {
+    format!("SELECT {FILE_COLUMNS} FROM files WHERE id = ?1 AND account_id = ?2")
+}
+
+/// A file of the account with these exact bytes: `(account_id, sha256_hex, size)`. The dedup
+/// index is per account, so a hash never reveals or grants another account's file.
+pub fn by_content() -> String {
+    format!(
+        "SELECT {FILE_COLUMNS} FROM files WHERE account_id = ?1 AND sha256 = ?2 AND size = ?3 \
+         ORDER BY created_at LIMIT 1"
+    )
+}
+
+/// A new record sharing the object of a source file, only while the source exists (a clone
+/// racing the source's deletion either lands first and keeps the object alive, or does not
+/// land): `(file_id, account_id, name, content_type, size, sha256, object_key, now, source_id)`.
+pub const INSERT_CLONE: &str = "INSERT INTO files (id, account_id, session_id, name, content_type, size, sha256, \
+     object_key, created_at, deduplicated_from) SELECT ?1, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9 \
+     WHERE EXISTS (SELECT 1 FROM files WHERE id = ?9)";
+
+/// `(file_id, account_id)`.
+pub const DELETE: &str = "DELETE FROM files WHERE id = ?1 AND account_id = ?2";
+
+/// How many records point at an object: `(object_key)` → `n`.
+pub const OBJECT_REFERENCES: &str = "SELECT COUNT(*) AS n FROM files WHERE object_key = ?1";

@@ -1,0 +1,72 @@
+//! Upload sessions and their parts. Placeholders are documented per statement.
+
+/// Columns read into a session row (`jetty_core::db::SessionRow`).
+pub const SESSION_COLUMNS: &str = "id, account_id, file_id, file_name, content_type, file_hash, file_size, \
+     part_size, part_count, object_key, s3_upload_id, status, expires_at, edges_used, finalize_claimed_until";
+
+/// An account's storage in use: distinct objects of its files (a dedup clone costs nothing)
+/// plus the reservations of its open sessions. `?1` account, `?2` now (ms).
+const STORAGE_IN_USE: &str = "(SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(size) AS size FROM files \
+     WHERE account_id = ?1 GROUP BY object_key)) + (SELECT COALESCE(SUM(file_size), 0) FROM upload_sessions \
+     WHERE account_id = ?1 AND status = 'active' AND expires_at > ?2)";
+
+/// `(account, now)` → `stored`, `reserved`.
+pub const STORAGE_USE: &str = "SELECT (SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(size) AS size FROM files \
+     WHERE account_id = ?1 GROUP BY object_key)) AS stored, (SELECT COALESCE(SUM(file_size), 0) FROM upload_sessions \
+     WHERE account_id = ?1 AND status = 'active' AND expires_at > ?2) AS reserved";
+
+/// Inserts a session only if its file fits the account's storage quota, in one statement, so
+/// concurrent sessions cannot together overrun it: `(account, created_at, id, file_id,
+/// file_name, content_type, file_hash, file_size, part_size, part_count, threads, object_key,
+/// s3_upload_id, edges_used, expires_at, quota_bytes, estimated_seconds, estimated_cost,
+/// price_per_gb)`.
+pub fn insert_within_quota() -> String {
+    format!(
+        "INSERT INTO upload_sessions (account_id, id, file_id, file_name, content_type, file_hash, file_size, \
+         part_size, part_count, threads, object_key, s3_upload_id, edges_used, status, created_at, expires_at, \
+         estimated_seconds, estimated_cost, price_per_gb) \
+         SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'active', ?2, ?15, ?17, ?18, ?19 \
+         WHERE {STORAGE_IN_USE} + ?8 <= ?16"
+    )
+}
+
+/// `(session_id, upload_id)`.
+pub const SET_UPLOAD_ID: &str = "UPDATE upload_sessions SET s3_upload_id = ?2 WHERE id = ?1";
+
+/// `(session_id)`.
+pub fn by_id() -> String {
+    format!("SELECT {SESSION_COLUMNS} FROM upload_sessions WHERE id = ?1")
+}
+
+/// `(file_id, account_id)`: tenant isolation in the query.
+pub fn by_file() -> String {
+    format!("SELECT {SESSION_COLUMNS} FROM upload_sessions WHERE file_id = ?1 AND account_id = ?2")
+}
+
+/// Active sessions past their expiry, oldest first: `(now, limit)`.
+pub fn expired() -> String {
+    format!(
+        "SELECT {SESSION_COLUMNS} FROM upload_sessions WHERE status = 'active' AND expires_at <= ?1 \
+         ORDER BY expires_at LIMIT ?2"
+    )
+}
+
+/// `(session_id)`.
+pub const PARTS: &str = "SELECT part_number, size, sha256, etag, edge_id FROM upload_parts WHERE session_id = ?1 \
+     ORDER BY part_number";
+
+/// `(session_id)`.
+pub const PART_TALLIES: &str =
+    "SELECT part_number, size, reports FROM upload_parts WHERE session_id = ?1 ORDER BY part_number";
+
+/// The file row a completed session leaves: `(file_id, account_id, session_id, name,
+/// content_type, size, sha256, object_key, created_at)`. Only the first one lands.
+pub const INSERT_FILE: &str = "INSERT INTO files (id, account_id, session_id, name, content_type, size, sha256, \
+     object_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO NOTHING";
+
+/// Marks an active session closed: `(session_id, status, reason, now)`.
+pub const CLOSE: &str = "UPDATE upload_sessions SET status = ?2, abort_reason = ?3, completed_at = ?4 \
+     WHERE id = ?1 AND status = 'active'";
+
+/// `(session_id, now)`.
+pub const MARK_STARTED: &str = "UPDATE upload_sessions SET started_at = COALESCE(started_at, ?2) WHERE id = ?1";

@@ -1,0 +1,154 @@
+//! The coordinator's world on Workers: D1 as `Database`, S3 through Fetch as `ObjectStore`,
+//! Workers KV as `KvCache`, and the Workers clock, randomness and log as `Runtime`. Each is a
+//! thin adapter; every decision is in `jetty_core`.
+
+use jetty_core::db::{Database, Param, Statement};
+use jetty_core::ports::Settings;
+use jetty_core::{Core, KvCache, ObjectStore, Runtime, StoreResponse};
+use jetty_shared::analytics::price_or_default;
+use jetty_shared::plan::DEFAULT_BODY_LIMIT;
+use jetty_shared::s3::SignedRequest;
+use jetty_worker_runtime::*;
+use serde::de::DeserializeOwned;
+use wasm_bindgen::JsValue;
+use worker::{console_log, D1Database, D1PreparedStatement, Env};
+
+/// The coordinator's core over the Workers runtime.
+pub type Coordinator = Core<D1, FetchStore, WorkersKv, WorkersRuntime>;
+
+/// Builds the core for one request (the settings are read once, here).
+pub fn coordinator(env: &Env) -> ApiResult<Coordinator> {
+    let share = var_or(env, "ORIGIN_DIRECT_SHARE", "0.10")
+        .parse::<f64>()
+        .map_err(|_| internal("ORIGIN_DIRECT_SHARE is not a number"))?;
+    let settings = Settings {
+        token_secret: secret(env, "TOKEN_SECRET")?,
+        session_ttl_secs: var_u64(env, "SESSION_TTL_SECS", 24 * 3600)?,
+        max_part_bytes: var_u64(env, "MAX_PART_BYTES", DEFAULT_BODY_LIMIT)?,
+        price_per_gb: price_or_default(&var_or(env, "PRICE_PER_GB", "")),
+        origin_direct_share: share,
+        bucket: var_or(env, "S3_BUCKET", ""),
+    };
+    Ok(Core {
+        db: D1(env.d1("DB").map_err(internal)?),
+        store: FetchStore,
+        s3: s3_from_env(env)?,
+        kv: WorkersKv(env.kv("KV").ok()),
+        rt: WorkersRuntime,
+        settings,
+    })
+}
+
+pub struct D1(pub D1Database);
+
+fn js(p: &Param) -> JsValue {
+    match p {
+        Param::Null => JsValue::NULL,
+        Param::Int(i) => JsValue::from_f64(*i as f64),
+        Param::Real(f) => JsValue::from_f64(*f),
+        Param::Text(s) => JsValue::from_str(s),
+    }
+}
+
+fn db_err(e: worker::Error) -> jetty_shared::ApiError {
+    jetty_core::internal(format!("d1: {e}"))
+}
+
+impl D1 {
+    fn prepare(&self, s: &Statement) -> ApiResult<D1PreparedStatement> {
+        let params: Vec<JsValue> = s.params.iter().map(js).collect();
+        self.0.prepare(s.sql.as_str()).bind(&params).map_err(db_err)
+    }
+}
+
+impl Database for D1 {
+    async fn execute(&self, statement: Statement) -> ApiResult<u64> {
+        let result = self.prepare(&statement)?.run().await.map_err(db_err)?;
+        Ok(result.meta().map_err(db_err)?.and_then(|m| m.changes).unwrap_or(0) as u64)
+    }
+
+    async fn query<T: DeserializeOwned>(&self, statement: Statement) -> ApiResult<Vec<T>> {
+        self.prepare(&statement)?
+            .all()
+            .await
+            .map_err(db_err)?
+            .results()
+            .map_err(db_err)
+    }
+
+    async fn batch(&self, statements: Vec<Statement>) -> ApiResult<Vec<u64>> {
+        let prepared = statements
+            .iter()
+            .map(|s| self.prepare(s))
+            .collect::<ApiResult<Vec<_>>>()?;
+        let results = self.0.batch(prepared).await.map_err(db_err)?;
+        Ok(results
+            .iter()
+            .map(|r| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) as u64)
+            .collect())
+    }
+}
+
+/// S3 through Fetch (control-plane requests with small answers; part bodies never pass here).
+pub struct FetchStore;
+
+impl ObjectStore for FetchStore {
+    async fn send(&self, request: &SignedRequest) -> ApiResult<StoreResponse> {
+        let mut resp = send_signed(request, None).await?;
+        let headers = resp.headers().entries().collect();
+        let body = if request.method == "HEAD" {
+            Vec::new()
+        } else {
+            resp.bytes().await.map_err(storage_failure)?
+        };
+        Ok(StoreResponse {
+            status: resp.status_code(),
+            headers,
+            body,
+        })
+    }
+}
+
+/// Workers KV; writes are best effort (one write per second per key).
+pub struct WorkersKv(pub Option<worker::kv::KvStore>);
+
+impl KvCache for WorkersKv {
+    async fn get(&self, key: &str) -> Option<String> {
+        self.0.as_ref()?.get(key).text().await.ok().flatten()
+    }
+
+    async fn put(&self, key: &str, value: &str, ttl_secs: u64) {
+        let Some(kv) = &self.0 else { return };
+        let result = match kv.put(key, value) {
+            Ok(builder) => builder
+                .expiration_ttl(ttl_secs.max(60))
+                .execute()
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            console_log!("kv cache write skipped for {key}: {e}");
+        }
+    }
+}
+
+pub struct WorkersRuntime;
+
+impl Runtime for WorkersRuntime {
+    fn now_ms(&self) -> u64 {
+        now_millis()
+    }
+
+    async fn sleep(&self, ms: u64) {
+        worker::Delay::from(std::time::Duration::from_millis(ms)).await;
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) -> ApiResult<()> {
+        getrandom::getrandom(buf).map_err(|_| internal("random source unavailable"))
+    }
+
+    fn log(&self, line: &str) {
+        console_log!("{line}");
+    }
+}

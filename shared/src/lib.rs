@@ -14,6 +14,7 @@ pub mod provision;
 pub mod quota;
 pub mod routes;
 pub mod s3;
+pub mod s3_error;
 pub mod scoring;
 pub mod seal;
 pub mod session;

@@ -4,7 +4,7 @@
 use crate::error::{ApiError, ErrorCode};
 use crate::hash::Sha256Digest;
 use crate::plan::PartPlan;
-use crate::s3::CompletedPart;
+use crate::s3::{CompletedPart, S3ErrorCode};
 use serde::{Deserialize, Serialize};
 
 /// A part as recorded in the session store.
@@ -80,18 +80,30 @@ pub fn completion(plan: &PartPlan, recorded: &[RecordedPart]) -> Result<Vec<Comp
 }
 
 /// Maps an object store's refusal of `UploadPart` to the client-facing error.
+/// `s3_code` is the error document's `<Code>`, empty when there was no document.
 pub fn classify_part_refusal(status: u16, s3_code: &str) -> ErrorCode {
-    match s3_code {
+    let kind = (!s3_code.is_empty()).then(|| S3ErrorCode::from_code(s3_code));
+    classify_store_refusal(status, kind.as_ref())
+}
+
+/// [`classify_part_refusal`] on the parsed code (`None`: the response had no error document).
+pub fn classify_store_refusal(status: u16, code: Option<&S3ErrorCode>) -> ErrorCode {
+    match code {
         // The body did not match the signed payload hash or the SHA-256 checksum header.
-        "BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch" | "InvalidChecksum" => ErrorCode::ChunkHashMismatch,
-        "IncompleteBody" | "RequestTimeout" => ErrorCode::ChunkSizeMismatch,
-        "NoSuchUpload" => ErrorCode::SessionNotActive,
-        "EntityTooLarge" => ErrorCode::PayloadTooLarge,
-        _ if status == 400 && s3_code.is_empty() => ErrorCode::ChunkHashMismatch,
+        Some(
+            S3ErrorCode::BadDigest
+            | S3ErrorCode::InvalidDigest
+            | S3ErrorCode::XAmzContentSHA256Mismatch
+            | S3ErrorCode::InvalidChecksum,
+        ) => ErrorCode::ChunkHashMismatch,
+        Some(S3ErrorCode::IncompleteBody | S3ErrorCode::RequestTimeout) => ErrorCode::ChunkSizeMismatch,
+        Some(S3ErrorCode::NoSuchUpload) => ErrorCode::SessionNotActive,
+        Some(S3ErrorCode::EntityTooLarge) => ErrorCode::PayloadTooLarge,
+        None if status == 400 => ErrorCode::ChunkHashMismatch,
         // A store that answers before reading the body (the upload is gone) may close the
         // connection with the body unread, and its error document is lost in the reset. The
         // bucket and key are the session's own, so a bare 404 can only mean the upload.
-        _ if status == 404 && s3_code.is_empty() => ErrorCode::SessionNotActive,
+        None if status == 404 => ErrorCode::SessionNotActive,
         _ => ErrorCode::StorageError,
     }
 }
@@ -233,6 +245,32 @@ mod tests {
         for (status, code, want) in table {
             assert_eq!(classify_part_refusal(status, code), want, "{status} {code}");
         }
+    }
+
+    #[test]
+    fn the_string_and_enum_classifications_agree() {
+        for status in [400, 403, 404, 409, 500, 503] {
+            for code in S3ErrorCode::KNOWN {
+                assert_eq!(
+                    classify_part_refusal(status, code.as_str()),
+                    classify_store_refusal(status, Some(code)),
+                    "{status} {code}"
+                );
+            }
+            assert_eq!(
+                classify_part_refusal(status, ""),
+                classify_store_refusal(status, None),
+                "{status} without a document"
+            );
+        }
+        assert_eq!(
+            classify_store_refusal(400, Some(&S3ErrorCode::InvalidChecksum)),
+            ErrorCode::ChunkHashMismatch
+        );
+        assert_eq!(
+            classify_store_refusal(413, Some(&S3ErrorCode::EntityTooLarge)),
+            ErrorCode::PayloadTooLarge
+        );
     }
 
     #[test]

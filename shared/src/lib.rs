@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod auth;
+pub mod config;
 pub mod download;
 pub mod edges;
 pub mod error;

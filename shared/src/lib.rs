@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod auth;
+pub mod config;
 pub mod download;
 pub mod edges;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod provision;
 pub mod quota;
 pub mod routes;
 pub mod s3;
+pub mod s3_error;
 pub mod scoring;
 pub mod seal;
 pub mod session;

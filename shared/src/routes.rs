@@ -84,6 +84,72 @@ pub enum EdgeEndpoint {
     Warmup,
 }
 
+/// How a request to an endpoint proves who it is. Every endpoint declares one (an exhaustive
+/// `match`, so a new endpoint cannot be added without deciding), and the tests list them in one
+/// reviewed table: a route that skips the API-key check is visible there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Auth {
+    /// No credential: health checks and the dashboard's static page.
+    Public,
+    /// `Authorization: Bearer <api key>` of an account.
+    ApiKey,
+    /// The operators' admin key (matched against `ADMIN_KEY_SHA256`) or an account's API key.
+    AdminOrApiKey,
+    /// HMAC-signed body (`INTERNAL_SECRET`): edge → coordinator or coordinator → edge.
+    Internal,
+    /// A Standard Webhooks signature (`INTERNAL_WEBHOOK_SECRET` / `VENDOR_WEBHOOK_SECRET`).
+    Webhook,
+    /// The account's API secret (key rotation only).
+    ApiSecret,
+    /// A signed upload token issued for one session.
+    UploadToken,
+    /// An account's API key, or a signed download link (`?sig=`), for the edge's file reads.
+    ApiKeyOrLink,
+}
+
+impl Auth {
+    pub const ALL: &'static [Auth] = &[
+        Auth::Public,
+        Auth::ApiKey,
+        Auth::AdminOrApiKey,
+        Auth::Internal,
+        Auth::Webhook,
+        Auth::ApiSecret,
+        Auth::UploadToken,
+        Auth::ApiKeyOrLink,
+    ];
+
+    /// A stable name for logs and review tables, e.g. `api_key`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Auth::Public => "public",
+            Auth::ApiKey => "api_key",
+            Auth::AdminOrApiKey => "admin_or_api_key",
+            Auth::Internal => "internal",
+            Auth::Webhook => "webhook",
+            Auth::ApiSecret => "api_secret",
+            Auth::UploadToken => "upload_token",
+            Auth::ApiKeyOrLink => "api_key_or_link",
+        }
+    }
+
+    /// Whether an account's API key is one accepted credential.
+    pub fn accepts_api_key(self) -> bool {
+        matches!(self, Auth::ApiKey | Auth::AdminOrApiKey | Auth::ApiKeyOrLink)
+    }
+
+    /// Whether the endpoint is reached without any credential at all.
+    pub fn is_public(self) -> bool {
+        self == Auth::Public
+    }
+}
+
+impl std::fmt::Display for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 fn route<T>(method: &str, allowed: &[&str], endpoint: T) -> Result<T, ApiError> {
     if allowed.contains(&method) {
         Ok(endpoint)
@@ -176,6 +242,39 @@ impl CoordinatorEndpoint {
     }
 }
 
+impl CoordinatorEndpoint {
+    /// How a request to this endpoint authenticates (see [`Auth`]).
+    pub fn auth(&self) -> Auth {
+        use CoordinatorEndpoint::*;
+        // No `_` arm: every new endpoint must say how it is authenticated.
+        match self {
+            Health | Dashboard { .. } => Auth::Public,
+            RecordPart | AuthorizeDownload | RecordUsage => Auth::Internal,
+            UploadChunk => Auth::UploadToken,
+            PlatformProvision | VendorProvision | VendorUpgrade => Auth::Webhook,
+            RotateKey => Auth::ApiSecret,
+            Stats => Auth::AdminOrApiKey,
+            OptimalEdges
+            | FinalizeUpload
+            | GetFile { .. }
+            | CheckDuplicate
+            | CacheChunk
+            | TrackUpload
+            | SaveState
+            | GetState { .. }
+            | Resume
+            | AbortUpload { .. }
+            | Quota
+            | SimpleUpload
+            | CreateLink { .. }
+            | FileInfo { .. }
+            | DeleteFile { .. }
+            | EdgeReport
+            | Patterns => Auth::ApiKey,
+        }
+    }
+}
+
 impl EdgeEndpoint {
     pub fn from_request(method: &str, path: &str) -> Result<Self, ApiError> {
         match segments(path).as_slice() {
@@ -192,6 +291,19 @@ impl EdgeEndpoint {
             ["internal", "purge"] => route(method, &["POST"], EdgeEndpoint::Purge),
             ["api", "warmup"] => route(method, &["POST"], EdgeEndpoint::Warmup),
             _ => Err(ApiError::new(ErrorCode::NotFound)),
+        }
+    }
+}
+
+impl EdgeEndpoint {
+    /// How a request to this endpoint authenticates (see [`Auth`]).
+    pub fn auth(&self) -> Auth {
+        // No `_` arm: every new endpoint must say how it is authenticated.
+        match self {
+            EdgeEndpoint::Health => Auth::Public,
+            EdgeEndpoint::UploadChunk => Auth::UploadToken,
+            EdgeEndpoint::GetFile { .. } => Auth::ApiKeyOrLink,
+            EdgeEndpoint::Purge | EdgeEndpoint::Warmup => Auth::Internal,
         }
     }
 }
@@ -312,5 +424,237 @@ mod tests {
             EdgeEndpoint::from_request("GET", "/x").unwrap_err().code,
             ErrorCode::NotFound
         );
+    }
+
+    /// Every coordinator route, with every method it accepts, and how it authenticates: the
+    /// one reviewed table of who may call what.
+    fn coordinator_auth_table() -> Vec<(&'static str, &'static str, CoordinatorEndpoint, Auth)> {
+        use CoordinatorEndpoint::*;
+        let f = || "fil_1".to_owned();
+        vec![
+            ("GET", "/health", Health, Auth::Public),
+            ("HEAD", "/health", Health, Auth::Public),
+            ("GET", "/dashboard", Dashboard { asset: None }, Auth::Public),
+            ("HEAD", "/dashboard", Dashboard { asset: None }, Auth::Public),
+            (
+                "GET",
+                "/dashboard/app.js",
+                Dashboard {
+                    asset: Some("app.js".into()),
+                },
+                Auth::Public,
+            ),
+            ("POST", "/internal/parts", RecordPart, Auth::Internal),
+            (
+                "POST",
+                "/internal/downloads/authorize",
+                AuthorizeDownload,
+                Auth::Internal,
+            ),
+            ("POST", "/internal/downloads/usage", RecordUsage, Auth::Internal),
+            ("POST", "/api/edge/upload-chunk", UploadChunk, Auth::UploadToken),
+            ("PUT", "/api/edge/upload-chunk", UploadChunk, Auth::UploadToken),
+            (
+                "POST",
+                "/api/webhooks/jettythunder/provision",
+                PlatformProvision,
+                Auth::Webhook,
+            ),
+            ("POST", "/api/agentcache/provision", VendorProvision, Auth::Webhook),
+            ("POST", "/api/agentcache/upgrade", VendorUpgrade, Auth::Webhook),
+            ("POST", "/api/agentcache/rotate-key", RotateKey, Auth::ApiSecret),
+            ("GET", "/api/jetty/stats", Stats, Auth::AdminOrApiKey),
+            ("POST", "/api/jetty/optimal-edges", OptimalEdges, Auth::ApiKey),
+            ("POST", "/api/edge/finalize-upload", FinalizeUpload, Auth::ApiKey),
+            ("GET", "/api/files/fil_1", GetFile { file_id: f() }, Auth::ApiKey),
+            ("DELETE", "/api/files/fil_1", DeleteFile { file_id: f() }, Auth::ApiKey),
+            (
+                "POST",
+                "/api/files/fil_1/link",
+                CreateLink { file_id: f() },
+                Auth::ApiKey,
+            ),
+            ("GET", "/api/files/fil_1/info", FileInfo { file_id: f() }, Auth::ApiKey),
+            ("POST", "/api/jetty/check-duplicate", CheckDuplicate, Auth::ApiKey),
+            ("POST", "/api/jetty/cache-chunk", CacheChunk, Auth::ApiKey),
+            ("POST", "/api/jetty/track-upload", TrackUpload, Auth::ApiKey),
+            ("POST", "/api/jetty/save-state", SaveState, Auth::ApiKey),
+            (
+                "GET",
+                "/api/jetty/get-state/me/fil_1",
+                GetState {
+                    user_id: "me".into(),
+                    file_id: f(),
+                },
+                Auth::ApiKey,
+            ),
+            ("POST", "/api/jetty/resume", Resume, Auth::ApiKey),
+            (
+                "DELETE",
+                "/api/jetty/uploads/fil_1",
+                AbortUpload { file_id: f() },
+                Auth::ApiKey,
+            ),
+            ("GET", "/api/agentcache/quota", Quota, Auth::ApiKey),
+            ("POST", "/api/storage/upload", SimpleUpload, Auth::ApiKey),
+            ("POST", "/api/jetty/edge-report", EdgeReport, Auth::ApiKey),
+            ("GET", "/api/jetty/patterns", Patterns, Auth::ApiKey),
+        ]
+    }
+
+    fn edge_auth_table() -> Vec<(&'static str, &'static str, EdgeEndpoint, Auth)> {
+        use EdgeEndpoint::*;
+        let file = |head| GetFile {
+            file_id: "fil_1".into(),
+            head,
+        };
+        vec![
+            ("GET", "/health", Health, Auth::Public),
+            ("HEAD", "/health", Health, Auth::Public),
+            ("POST", "/api/edge/upload-chunk", UploadChunk, Auth::UploadToken),
+            ("PUT", "/api/edge/upload-chunk", UploadChunk, Auth::UploadToken),
+            ("GET", "/api/files/fil_1", file(false), Auth::ApiKeyOrLink),
+            ("HEAD", "/api/files/fil_1", file(true), Auth::ApiKeyOrLink),
+            ("POST", "/internal/purge", Purge, Auth::Internal),
+            ("POST", "/api/warmup", Warmup, Auth::Internal),
+        ]
+    }
+
+    /// A number per variant. The match has no `_` arm, so a new endpoint needs a new number
+    /// here (and `COORDINATOR_VARIANTS` raised), and then a row in the table above.
+    fn coordinator_ordinal(e: &CoordinatorEndpoint) -> usize {
+        use CoordinatorEndpoint::*;
+        match e {
+            Health => 0,
+            OptimalEdges => 1,
+            FinalizeUpload => 2,
+            GetFile { .. } => 3,
+            RecordPart => 4,
+            CheckDuplicate => 5,
+            CacheChunk => 6,
+            TrackUpload => 7,
+            SaveState => 8,
+            GetState { .. } => 9,
+            Resume => 10,
+            AbortUpload { .. } => 11,
+            PlatformProvision => 12,
+            VendorProvision => 13,
+            VendorUpgrade => 14,
+            Quota => 15,
+            SimpleUpload => 16,
+            RotateKey => 17,
+            CreateLink { .. } => 18,
+            FileInfo { .. } => 19,
+            DeleteFile { .. } => 20,
+            AuthorizeDownload => 21,
+            RecordUsage => 22,
+            EdgeReport => 23,
+            Patterns => 24,
+            UploadChunk => 25,
+            Stats => 26,
+            Dashboard { .. } => 27,
+        }
+    }
+    const COORDINATOR_VARIANTS: usize = 28;
+
+    fn edge_ordinal(e: &EdgeEndpoint) -> usize {
+        match e {
+            EdgeEndpoint::Health => 0,
+            EdgeEndpoint::UploadChunk => 1,
+            EdgeEndpoint::GetFile { .. } => 2,
+            EdgeEndpoint::Purge => 3,
+            EdgeEndpoint::Warmup => 4,
+        }
+    }
+    const EDGE_VARIANTS: usize = 5;
+
+    #[test]
+    fn every_coordinator_route_declares_its_authentication() {
+        for (method, path, endpoint, auth) in coordinator_auth_table() {
+            let routed = CoordinatorEndpoint::from_request(method, path);
+            assert_eq!(routed.as_ref(), Ok(&endpoint), "{method} {path}");
+            assert_eq!(endpoint.auth(), auth, "{method} {path} → {endpoint:?}");
+        }
+    }
+
+    #[test]
+    fn every_edge_route_declares_its_authentication() {
+        for (method, path, endpoint, auth) in edge_auth_table() {
+            let routed = EdgeEndpoint::from_request(method, path);
+            assert_eq!(routed.as_ref(), Ok(&endpoint), "{method} {path}");
+            assert_eq!(endpoint.auth(), auth, "{method} {path} → {endpoint:?}");
+        }
+    }
+
+    #[test]
+    fn the_auth_tables_cover_every_endpoint() {
+        let mut seen: Vec<usize> = coordinator_auth_table()
+            .iter()
+            .map(|(_, _, e, _)| coordinator_ordinal(e))
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen, (0..COORDINATOR_VARIANTS).collect::<Vec<_>>());
+        let mut seen: Vec<usize> = edge_auth_table().iter().map(|(_, _, e, _)| edge_ordinal(e)).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen, (0..EDGE_VARIANTS).collect::<Vec<_>>());
+    }
+
+    /// The routes a caller reaches without an account's API key: any change to this list is
+    /// a change to who can call what, and shows up here for review.
+    #[test]
+    fn routes_that_skip_the_api_key_check_are_listed_for_review() {
+        let coordinator: Vec<String> = coordinator_auth_table()
+            .into_iter()
+            .filter(|(_, _, e, _)| !e.auth().accepts_api_key())
+            .map(|(m, p, e, _)| format!("{m} {p} {}", e.auth()))
+            .collect();
+        assert_eq!(
+            coordinator,
+            [
+                "GET /health public",
+                "HEAD /health public",
+                "GET /dashboard public",
+                "HEAD /dashboard public",
+                "GET /dashboard/app.js public",
+                "POST /internal/parts internal",
+                "POST /internal/downloads/authorize internal",
+                "POST /internal/downloads/usage internal",
+                "POST /api/edge/upload-chunk upload_token",
+                "PUT /api/edge/upload-chunk upload_token",
+                "POST /api/webhooks/jettythunder/provision webhook",
+                "POST /api/agentcache/provision webhook",
+                "POST /api/agentcache/upgrade webhook",
+                "POST /api/agentcache/rotate-key api_secret",
+            ]
+        );
+        let edge: Vec<String> = edge_auth_table()
+            .into_iter()
+            .filter(|(_, _, e, _)| !e.auth().accepts_api_key())
+            .map(|(m, p, e, _)| format!("{m} {p} {}", e.auth()))
+            .collect();
+        assert_eq!(
+            edge,
+            [
+                "GET /health public",
+                "HEAD /health public",
+                "POST /api/edge/upload-chunk upload_token",
+                "PUT /api/edge/upload-chunk upload_token",
+                "POST /internal/purge internal",
+                "POST /api/warmup internal",
+            ]
+        );
+        // Only health checks and the dashboard's static page take no credential at all.
+        let public: Vec<Auth> = Auth::ALL.iter().copied().filter(|a| a.is_public()).collect();
+        assert_eq!(public, [Auth::Public]);
+    }
+
+    #[test]
+    fn auth_names_are_distinct() {
+        let mut names: Vec<&str> = Auth::ALL.iter().map(|a| a.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Auth::ALL.len());
     }
 }

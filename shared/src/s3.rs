@@ -17,6 +17,8 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use quick_xml::events::Event;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use crate::s3_error::S3ErrorCode;
+
 pub const EMPTY_SHA256_HEX: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 
@@ -328,6 +330,18 @@ pub fn xml_text(xml: &str, tag: &str) -> Option<String> {
 pub struct S3ErrorDoc {
     pub code: String,
     pub message: String,
+}
+
+impl S3ErrorDoc {
+    /// The code as an enum, for decisions; `code` keeps the string for logs.
+    pub fn kind(&self) -> S3ErrorCode {
+        S3ErrorCode::from_code(&self.code)
+    }
+
+    /// A transient failure of the store (see [`S3ErrorCode::is_retryable`]).
+    pub fn is_retryable(&self) -> bool {
+        self.kind().is_retryable()
+    }
 }
 
 pub fn parse_error(xml: &str) -> Option<S3ErrorDoc> {

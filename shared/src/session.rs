@@ -4,8 +4,61 @@
 use crate::error::{ApiError, ErrorCode};
 use crate::hash::Sha256Digest;
 use crate::plan::PartPlan;
-use crate::s3::CompletedPart;
+use crate::s3::{CompletedPart, S3ErrorCode};
 use serde::{Deserialize, Serialize};
+
+/// An upload session's `status` column in D1 (`upload_sessions.status`). A session is active
+/// until it completes, is aborted or expires; the last three are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStatus {
+    Active,
+    Completed,
+    Aborted,
+    Expired,
+}
+
+impl SessionStatus {
+    pub const ALL: &'static [SessionStatus] = &[
+        SessionStatus::Active,
+        SessionStatus::Completed,
+        SessionStatus::Aborted,
+        SessionStatus::Expired,
+    ];
+
+    /// The string stored in D1: `active`, `completed`, `aborted` or `expired`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Active => "active",
+            SessionStatus::Completed => "completed",
+            SessionStatus::Aborted => "aborted",
+            SessionStatus::Expired => "expired",
+        }
+    }
+
+    /// The status a stored string names (exact, lowercase); `None` for anything else.
+    pub fn parse(s: &str) -> Option<SessionStatus> {
+        SessionStatus::ALL.iter().copied().find(|status| status.as_str() == s)
+    }
+
+    /// Completed, aborted and expired sessions never change again.
+    pub fn is_final(self) -> bool {
+        self != SessionStatus::Active
+    }
+}
+
+impl std::fmt::Display for SessionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// So `finalize_wait` takes the enum as well as the stored string.
+impl AsRef<str> for SessionStatus {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
 
 /// A part as recorded in the session store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,18 +133,30 @@ pub fn completion(plan: &PartPlan, recorded: &[RecordedPart]) -> Result<Vec<Comp
 }
 
 /// Maps an object store's refusal of `UploadPart` to the client-facing error.
+/// `s3_code` is the error document's `<Code>`, empty when there was no document.
 pub fn classify_part_refusal(status: u16, s3_code: &str) -> ErrorCode {
-    match s3_code {
+    let kind = (!s3_code.is_empty()).then(|| S3ErrorCode::from_code(s3_code));
+    classify_store_refusal(status, kind.as_ref())
+}
+
+/// [`classify_part_refusal`] on the parsed code (`None`: the response had no error document).
+pub fn classify_store_refusal(status: u16, code: Option<&S3ErrorCode>) -> ErrorCode {
+    match code {
         // The body did not match the signed payload hash or the SHA-256 checksum header.
-        "BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch" | "InvalidChecksum" => ErrorCode::ChunkHashMismatch,
-        "IncompleteBody" | "RequestTimeout" => ErrorCode::ChunkSizeMismatch,
-        "NoSuchUpload" => ErrorCode::SessionNotActive,
-        "EntityTooLarge" => ErrorCode::PayloadTooLarge,
-        _ if status == 400 && s3_code.is_empty() => ErrorCode::ChunkHashMismatch,
+        Some(
+            S3ErrorCode::BadDigest
+            | S3ErrorCode::InvalidDigest
+            | S3ErrorCode::XAmzContentSHA256Mismatch
+            | S3ErrorCode::InvalidChecksum,
+        ) => ErrorCode::ChunkHashMismatch,
+        Some(S3ErrorCode::IncompleteBody | S3ErrorCode::RequestTimeout) => ErrorCode::ChunkSizeMismatch,
+        Some(S3ErrorCode::NoSuchUpload) => ErrorCode::SessionNotActive,
+        Some(S3ErrorCode::EntityTooLarge) => ErrorCode::PayloadTooLarge,
+        None if status == 400 => ErrorCode::ChunkHashMismatch,
         // A store that answers before reading the body (the upload is gone) may close the
         // connection with the body unread, and its error document is lost in the reset. The
         // bucket and key are the session's own, so a bare 404 can only mean the upload.
-        _ if status == 404 && s3_code.is_empty() => ErrorCode::SessionNotActive,
+        None if status == 404 => ErrorCode::SessionNotActive,
         _ => ErrorCode::StorageError,
     }
 }
@@ -122,24 +187,45 @@ pub enum FinalizeWait {
     GiveUp,
 }
 
-/// Decides a waiting finalize's next step. `deadline_ms` is when it stops waiting.
+/// Decides a waiting finalize's next step. `status` is the session's stored status (a
+/// `&str`/`&String` from D1, or a [`SessionStatus`]); an unknown string counts as not active.
+/// `deadline_ms` is when it stops waiting.
 pub fn finalize_wait(
-    status: &str,
+    status: impl AsRef<str>,
     expires_at_ms: u64,
     claimed_until_ms: Option<u64>,
     now_ms: u64,
     deadline_ms: u64,
 ) -> FinalizeWait {
-    if status == "completed" {
-        FinalizeWait::Completed
-    } else if status != "active" || now_ms >= expires_at_ms {
-        FinalizeWait::NotActive
-    } else if claimed_until_ms.is_none_or(|until| until <= now_ms) {
-        FinalizeWait::Claim
-    } else if now_ms >= deadline_ms {
-        FinalizeWait::GiveUp
-    } else {
-        FinalizeWait::Poll
+    finalize_wait_status(
+        SessionStatus::parse(status.as_ref()),
+        expires_at_ms,
+        claimed_until_ms,
+        now_ms,
+        deadline_ms,
+    )
+}
+
+/// [`finalize_wait`] on a parsed status (`None`: a string that names no status).
+pub fn finalize_wait_status(
+    status: Option<SessionStatus>,
+    expires_at_ms: u64,
+    claimed_until_ms: Option<u64>,
+    now_ms: u64,
+    deadline_ms: u64,
+) -> FinalizeWait {
+    match status {
+        Some(SessionStatus::Completed) => FinalizeWait::Completed,
+        Some(SessionStatus::Active) if now_ms < expires_at_ms => {
+            if claimed_until_ms.is_none_or(|until| until <= now_ms) {
+                FinalizeWait::Claim
+            } else if now_ms >= deadline_ms {
+                FinalizeWait::GiveUp
+            } else {
+                FinalizeWait::Poll
+            }
+        }
+        Some(SessionStatus::Active | SessionStatus::Aborted | SessionStatus::Expired) | None => FinalizeWait::NotActive,
     }
 }
 
@@ -233,6 +319,83 @@ mod tests {
         for (status, code, want) in table {
             assert_eq!(classify_part_refusal(status, code), want, "{status} {code}");
         }
+    }
+
+    #[test]
+    fn session_statuses_are_the_strings_stored_in_d1() {
+        let table = [
+            (SessionStatus::Active, "active"),
+            (SessionStatus::Completed, "completed"),
+            (SessionStatus::Aborted, "aborted"),
+            (SessionStatus::Expired, "expired"),
+        ];
+        assert_eq!(table.len(), SessionStatus::ALL.len());
+        for (status, stored) in table {
+            assert_eq!(status.as_str(), stored);
+            assert_eq!(status.to_string(), stored);
+            assert_eq!(SessionStatus::parse(stored), Some(status));
+            assert_eq!(serde_json::to_string(&status).unwrap(), format!("\"{stored}\""));
+            assert_eq!(
+                serde_json::from_str::<SessionStatus>(&format!("\"{stored}\"")).unwrap(),
+                status
+            );
+            assert_eq!(status.is_final(), status != SessionStatus::Active);
+        }
+        for unknown in ["", "Active", "ACTIVE", "in_progress", "paused", " active"] {
+            assert_eq!(SessionStatus::parse(unknown), None, "{unknown:?}");
+            assert!(serde_json::from_str::<SessionStatus>(&format!("\"{unknown}\"")).is_err());
+        }
+    }
+
+    #[test]
+    fn a_waiting_finalize_decides_the_same_from_the_enum_or_the_string() {
+        let (now, expires, deadline) = (1_000_000, 2_000_000, 1_020_000);
+        for status in SessionStatus::ALL {
+            for claimed in [None, Some(now - 1), Some(now + 1), Some(deadline + 5)] {
+                for at in [now, deadline, expires] {
+                    let from_string = finalize_wait(status.as_str(), expires, claimed, at, deadline);
+                    assert_eq!(finalize_wait(*status, expires, claimed, at, deadline), from_string);
+                    assert_eq!(
+                        finalize_wait_status(Some(*status), expires, claimed, at, deadline),
+                        from_string
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            finalize_wait("paused", expires, None, now, deadline),
+            FinalizeWait::NotActive
+        );
+        assert_eq!(
+            finalize_wait_status(None, expires, None, now, deadline),
+            FinalizeWait::NotActive
+        );
+    }
+
+    #[test]
+    fn the_string_and_enum_classifications_agree() {
+        for status in [400, 403, 404, 409, 500, 503] {
+            for code in S3ErrorCode::KNOWN {
+                assert_eq!(
+                    classify_part_refusal(status, code.as_str()),
+                    classify_store_refusal(status, Some(code)),
+                    "{status} {code}"
+                );
+            }
+            assert_eq!(
+                classify_part_refusal(status, ""),
+                classify_store_refusal(status, None),
+                "{status} without a document"
+            );
+        }
+        assert_eq!(
+            classify_store_refusal(400, Some(&S3ErrorCode::InvalidChecksum)),
+            ErrorCode::ChunkHashMismatch
+        );
+        assert_eq!(
+            classify_store_refusal(413, Some(&S3ErrorCode::EntityTooLarge)),
+            ErrorCode::PayloadTooLarge
+        );
     }
 
     #[test]

@@ -4,10 +4,10 @@
 //! their SHA-256 checked.
 
 mod download;
-mod transfer;
+mod upload;
 
 pub use download::DownloadOptions;
-pub use transfer::{hash_file, hash_parts, LocalState, Progress, StateStore, UploadOptions, UploadOutcome};
+pub use upload::{hash_file, hash_parts, LocalState, Progress, StateStore, UploadOptions, UploadOutcome};
 
 use futures::stream::StreamExt;
 use jetty_shared::error::ErrorEnvelope;

@@ -7,6 +7,7 @@ mod download;
 mod upload;
 
 pub use download::DownloadOptions;
+pub use upload::scheduler;
 pub use upload::{hash_file, hash_parts, LocalState, Progress, StateStore, UploadOptions, UploadOutcome};
 
 use futures::stream::StreamExt;

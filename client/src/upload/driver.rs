@@ -5,23 +5,35 @@
 use super::hashing::hash_file;
 use super::meter::Meter;
 use super::options::{part_deadline, Progress, UploadOptions, UploadOutcome};
+use super::scheduler::{Action, Outcome, PartScheduler, SchedulerConfig};
 use crate::{json_or_error, Client, ClientError};
-use futures::stream::StreamExt;
-use jetty_shared::edges::assign_weighted;
+use futures::future::{abortable, AbortHandle, FutureExt};
+use futures::stream::{FuturesUnordered, StreamExt};
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::plan::PartPlan;
 use jetty_shared::protocol::*;
 use jetty_shared::state::ResumeResponse;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 const STREAM_CHUNK: usize = 256 * 1024;
 
+/// What every part of one upload is sent with.
+struct Parts<'a> {
+    edges: &'a [EdgeInfo],
+    token: &'a str,
+    path: &'a Path,
+    plan: &'a PartPlan,
+    hashes: &'a HashMap<u32, Sha256Digest>,
+    meter: &'a Arc<Meter>,
+}
+
 impl Client {
+    /// Sends the parts the state lists as remaining, then finalizes.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn finish(
         &self,
@@ -43,66 +55,38 @@ impl Client {
         let timeout = opts
             .part_timeout
             .unwrap_or_else(|| part_deadline(plan.part_size, opts.limit_rate, opts.concurrency));
-        let done = Arc::new(AtomicU64::new(state.progress));
         if let Some(p) = &progress {
             p(state.progress, plan.file_size);
         }
-        // A pool of `concurrency` workers, each bound to an edge (slots in proportion to the
-        // edges' weights), all pulling parts from one queue: a faster path finishes its parts
-        // sooner and takes more, so no edge's share decides the finish time.
+        // `concurrency` slots over the edges by weight, all pulling parts from one queue (the
+        // scheduler decides; this loop only does the I/O).
         let weights: Vec<f64> = edges.iter().map(|e| e.weight).collect();
-        let slots = assign_weighted(&weights, opts.concurrency.max(1));
-        let queue: Mutex<VecDeque<u32>> = Mutex::new(state.chunks_remaining.iter().copied().collect());
-        let failed: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
-        let workers = slots.into_iter().map(|slot| {
-            let (meter, done, progress, edges, queue, failed) = (&meter, &done, &progress, &edges, &queue, &failed);
-            let (hashes, token) = (&hashes, &upload.upload_token);
-            async move {
-                let mut edge_index = slot;
-                loop {
-                    let Some(number) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else {
-                        return Ok::<_, ClientError>(());
-                    };
-                    let len = plan.part_len(number).unwrap_or(0);
-                    let known_hash = hashes.get(&number).copied();
-                    let mut attempt = 0usize;
-                    loop {
-                        // Failover: skip edges that failed during this upload; their parts move on.
-                        let edge = pick_edge(edges, edge_index, failed);
-                        match self
-                            .send_part(edge, token, path, &plan, number, known_hash, Some(meter), timeout)
-                            .await
-                        {
-                            Ok(_) => {
-                                let total = done.fetch_add(len, Ordering::Relaxed) + len;
-                                if let Some(p) = progress {
-                                    p(total, plan.file_size);
-                                }
-                                break;
-                            }
-                            Err(e) if e.is_retryable() && attempt + 1 < opts.attempts as usize => {
-                                attempt += 1;
-                                let newly_failed = matches!(e, ClientError::Network(_) | ClientError::Server { .. })
-                                    && failed.lock().unwrap_or_else(|p| p.into_inner()).insert(edge.id.clone());
-                                if newly_failed {
-                                    // Tell the coordinator, so the next uploads rank the edge lower.
-                                    self.report_edge_failure(&edge.id, &e.to_string()).await;
-                                }
-                                edge_index += 1;
-                                // Another healthy edge is tried at once; the same one only after a pause.
-                                if pick_edge(edges, edge_index, failed).id == edge.id {
-                                    let backoff = 200 * 2u64.pow(attempt.min(6) as u32) + rand::random::<u64>() % 200;
-                                    tokio::time::sleep(Duration::from_millis(backoff)).await;
-                                }
-                            }
-                            Err(e) => return Err(e),
-                        }
-                    }
-                }
+        let mut scheduler = PartScheduler::new(
+            &weights,
+            state.chunks_remaining.iter().copied(),
+            SchedulerConfig {
+                concurrency: opts.concurrency,
+                attempts: opts.attempts,
+                part_timeout: timeout,
+                seed: rand::random(),
+            },
+        );
+        let mut done = state.progress;
+        let parts = Parts {
+            edges: &edges,
+            token: &upload.upload_token,
+            path,
+            plan: &plan,
+            hashes: &hashes,
+            meter: &meter,
+        };
+        self.send_parts(&mut scheduler, &parts, |number| {
+            done += plan.part_len(number).unwrap_or(0);
+            if let Some(p) = &progress {
+                p(done, plan.file_size);
             }
-        });
-        // The first error ends the upload (dropping the other workers cancels their requests).
-        futures::future::try_join_all(workers).await?;
+        })
+        .await?;
         let file = self
             .finalize_retrying(&upload.file_id, plan.part_count, opts.attempts)
             .await?
@@ -123,6 +107,91 @@ impl Client {
         })
     }
 
+    /// Runs `scheduler` to the end: sends what it assigns, feeds it the answers and the
+    /// deadlines, reports failed edges to the coordinator, and calls `stored` for each part
+    /// stored. The first error it gives up on ends the upload (dropping the requests in flight).
+    async fn send_parts(
+        &self,
+        scheduler: &mut PartScheduler,
+        parts: &Parts<'_>,
+        mut stored: impl FnMut(u32),
+    ) -> Result<(), ClientError> {
+        let edges = parts.edges;
+        let mut sending = FuturesUnordered::new();
+        let mut cancel: HashMap<u32, AbortHandle> = HashMap::new();
+        let mut reports = FuturesUnordered::new();
+        loop {
+            let now = Instant::now();
+            for (a, action) in scheduler.handle_timeout(now) {
+                if let Some(handle) = cancel.remove(&a.part) {
+                    handle.abort();
+                }
+                let err = ClientError::Network(format!(
+                    "part {} got no answer from edge {} before its deadline",
+                    a.part, edges[a.edge].id
+                ));
+                match action {
+                    Action::Retry { report: Some(e) } => {
+                        reports.push(self.report_edge_failure(edges[e].id.clone(), err.to_string()))
+                    }
+                    Action::GiveUp => return Err(err),
+                    _ => {}
+                }
+            }
+            while let Some(a) = scheduler.next(now) {
+                let known_hash = parts.hashes.get(&a.part).copied();
+                let edge = &edges[a.edge];
+                let (send, handle) = abortable(self.send_part(
+                    edge,
+                    parts.token,
+                    parts.path,
+                    parts.plan,
+                    a.part,
+                    known_hash,
+                    Some(parts.meter),
+                ));
+                cancel.insert(a.part, handle);
+                sending.push(send.map(move |result| (a, result)));
+            }
+            if scheduler.is_done() {
+                break;
+            }
+            let wake = scheduler.poll_timeout();
+            let sleep = tokio::time::sleep_until(wake.unwrap_or(now).into());
+            tokio::select! {
+                Some((a, result)) = sending.next() => {
+                    // Cancelled at its deadline: the scheduler already moved the part on.
+                    let Ok(result) = result else { continue };
+                    cancel.remove(&a.part);
+                    let outcome = match &result {
+                        Ok(_) => Outcome::Sent,
+                        Err(ClientError::Network(_) | ClientError::Server { .. }) => Outcome::EdgeFailed,
+                        Err(ClientError::Refused { .. }) => Outcome::Refused,
+                        Err(ClientError::Integrity(_) | ClientError::Io(_)) => Outcome::Failed,
+                    };
+                    match scheduler.on_result(a.part, a.edge, outcome, Instant::now()) {
+                        Action::Continue | Action::Done if outcome == Outcome::Sent => stored(a.part),
+                        Action::Continue | Action::Done | Action::Retry { report: None } => {}
+                        Action::Retry { report: Some(e) } => {
+                            // Tell the coordinator, so the next uploads rank the edge lower.
+                            let reason = result.err().map(|e| e.to_string()).unwrap_or_default();
+                            reports.push(self.report_edge_failure(edges[e].id.clone(), reason));
+                        }
+                        Action::GiveUp => {
+                            return Err(result.err().unwrap_or_else(|| unexpected("gave up on a stored part")))
+                        }
+                    }
+                }
+                Some(()) = reports.next() => {}
+                () = sleep, if wake.is_some() => {}
+                else => return Err(unexpected("parts remain but none can be sent")),
+            }
+        }
+        // Reports still under way complete before finalizing.
+        while reports.next().await.is_some() {}
+        Ok(())
+    }
+
     /// Sends one part, streamed from disk; hashes it first unless its SHA-256 is given.
     #[allow(clippy::too_many_arguments)]
     async fn send_part(
@@ -134,7 +203,6 @@ impl Client {
         number: u32,
         known_hash: Option<Sha256Digest>,
         meter: Option<&Arc<Meter>>,
-        timeout: Duration,
     ) -> Result<ChunkReceipt, ClientError> {
         let (offset, len) = match (plan.part_offset(number), plan.part_len(number)) {
             (Some(o), Some(l)) => (o, l),
@@ -167,28 +235,17 @@ impl Client {
             .header(CHUNK_SHA256_HEADER, digest.to_hex())
             .header(reqwest::header::CONTENT_LENGTH, len)
             .body(reqwest::Body::wrap_stream(metered))
-            .timeout(timeout)
             .send()
             .await?;
         json_or_error(resp).await
     }
 }
 
-/// The edge at `index` (round the list), or the next one that has not failed during this
-/// upload; when every edge failed, the one at `index` (retries may still get through).
-fn pick_edge<'a>(edges: &'a [EdgeInfo], index: usize, failed: &Mutex<HashSet<String>>) -> &'a EdgeInfo {
-    let failed = failed.lock().unwrap_or_else(|p| p.into_inner());
-    (0..edges.len())
-        .map(|k| &edges[(index + k) % edges.len()])
-        .find(|e| !failed.contains(&e.id))
-        .unwrap_or(&edges[index % edges.len()])
-}
-
 impl Client {
     /// Best effort: a lost report only means the edge is de-ranked a little later.
-    async fn report_edge_failure(&self, edge_id: &str, reason: &str) {
+    async fn report_edge_failure(&self, edge_id: String, reason: String) {
         let report = EdgeReport {
-            edge_id: edge_id.to_owned(),
+            edge_id,
             reason: Some(reason.chars().take(200).collect()),
         };
         let _ = self
@@ -206,35 +263,5 @@ pub(crate) fn unexpected(what: &str) -> ClientError {
     ClientError::Server {
         status: 200,
         message: what.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failed_edges_are_skipped_until_none_is_left() {
-        let edge = |id: &str| EdgeInfo {
-            id: id.into(),
-            url: String::new(),
-            latency: 0,
-            load: 0,
-            distance: 0,
-            weight: 0.5,
-            bandwidth: 0,
-        };
-        let edges = [edge("a"), edge("b"), edge("c")];
-        let failed = Mutex::new(HashSet::new());
-        assert_eq!(pick_edge(&edges, 1, &failed).id, "b");
-        failed.lock().unwrap().insert("b".to_owned());
-        assert_eq!(pick_edge(&edges, 1, &failed).id, "c");
-        assert_eq!(pick_edge(&edges, 4, &failed).id, "c");
-        failed.lock().unwrap().extend(["a".to_owned(), "c".to_owned()]);
-        assert_eq!(
-            pick_edge(&edges, 2, &failed).id,
-            "c",
-            "all failed: keep trying the assigned one"
-        );
     }
 }

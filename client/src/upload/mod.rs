@@ -9,6 +9,7 @@ mod driver;
 mod hashing;
 mod meter;
 mod options;
+pub mod scheduler;
 mod session;
 mod state;
 

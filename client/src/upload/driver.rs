@@ -265,3 +265,7 @@ pub(crate) fn unexpected(what: &str) -> ClientError {
         message: what.to_owned(),
     }
 }
+
+#[cfg(test)]
+#[path = "driver_tests.rs"]
+mod tests;

@@ -225,7 +225,7 @@ async fn a_deleted_file_is_no_longer_served_from_any_edge() {
             200
         );
     }
-    let deleted = fleet.client().delete(&id).await.unwrap();
+    let deleted = serde_json::to_value(fleet.client().delete(&id).await.unwrap()).unwrap();
     assert_eq!(deleted["objectDeleted"], true);
     for edge in &fleet.edges {
         assert_eq!(
@@ -262,7 +262,8 @@ async fn deleting_one_of_two_deduplicated_copies_keeps_the_other_readable() {
     std::fs::copy(&path, &copy).unwrap();
     let (_, second) = fleet.jetty(&["upload", copy.to_str().unwrap()]);
     assert_eq!(second["duplicate"], true);
-    let deleted = fleet.client().delete(first["fileId"].as_str().unwrap()).await.unwrap();
+    let deleted =
+        serde_json::to_value(fleet.client().delete(first["fileId"].as_str().unwrap()).await.unwrap()).unwrap();
     assert_eq!(deleted["objectDeleted"], false, "the clone still uses the object");
     let back = copy.with_extension("back");
     let (code, _) = fleet.jetty(&["download", second["fileId"].as_str().unwrap(), back.to_str().unwrap()]);

@@ -3,11 +3,19 @@
 //! finalize, resume interrupted uploads from the server's records, and read files back with
 //! their SHA-256 checked.
 
+mod answers;
+mod config;
 mod download;
-mod transfer;
+mod upload;
 
+pub use answers::{
+    Aborted, AccountSummary, Credentials, DedupStats, Deleted, EdgeStats, Provisioned, Quota, RecentSession, Stats,
+};
+
+pub use config::Config;
 pub use download::DownloadOptions;
-pub use transfer::{hash_file, hash_parts, LocalState, Progress, StateStore, UploadOptions, UploadOutcome};
+pub use upload::scheduler;
+pub use upload::{hash_file, hash_parts, LocalState, Progress, StateStore, UploadOptions, UploadOutcome};
 
 use futures::stream::StreamExt;
 use jetty_shared::error::ErrorEnvelope;
@@ -130,7 +138,12 @@ impl Client {
 
     /// `GET /api/jetty/stats`: the key's own account; with the admin key, every account or
     /// the one named.
-    pub async fn stats(&self, account: Option<&str>) -> Result<serde_json::Value, ClientError> {
+    pub async fn stats(&self, account: Option<&str>) -> Result<Stats, ClientError> {
+        typed(self.stats_raw(account).await?)
+    }
+
+    /// `stats` as the server sent it.
+    pub async fn stats_raw(&self, account: Option<&str>) -> Result<serde_json::Value, ClientError> {
         let mut req = self
             .http
             .get(format!("{}/api/jetty/stats", self.base_url))
@@ -143,7 +156,12 @@ impl Client {
     }
 
     /// `GET /api/agentcache/quota`.
-    pub async fn quota(&self) -> Result<serde_json::Value, ClientError> {
+    pub async fn quota(&self) -> Result<Quota, ClientError> {
+        typed(self.quota_raw().await?)
+    }
+
+    /// `quota` as the server sent it.
+    pub async fn quota_raw(&self) -> Result<serde_json::Value, ClientError> {
         let resp = self
             .http
             .get(format!("{}/api/agentcache/quota", self.base_url))
@@ -180,7 +198,14 @@ impl Client {
         json_or_error(resp).await
     }
 
-    pub async fn delete(&self, file_id: &str) -> Result<serde_json::Value, ClientError> {
+    /// `DELETE /api/files/:id`: the file, its object when no deduplicated copy uses it, and
+    /// the edges' cached copies.
+    pub async fn delete(&self, file_id: &str) -> Result<Deleted, ClientError> {
+        typed(self.delete_raw(file_id).await?)
+    }
+
+    /// `delete` as the server answered it.
+    pub async fn delete_raw(&self, file_id: &str) -> Result<serde_json::Value, ClientError> {
         let resp = self
             .http
             .delete(format!("{}/api/files/{file_id}", self.base_url))
@@ -190,7 +215,13 @@ impl Client {
         json_or_error(resp).await
     }
 
-    pub async fn abort(&self, file_id: &str) -> Result<serde_json::Value, ClientError> {
+    /// `DELETE /api/jetty/uploads/:id`: aborts an unfinished session (idempotent).
+    pub async fn abort(&self, file_id: &str) -> Result<Aborted, ClientError> {
+        typed(self.abort_raw(file_id).await?)
+    }
+
+    /// `abort` as the server answered it.
+    pub async fn abort_raw(&self, file_id: &str) -> Result<serde_json::Value, ClientError> {
         let resp = self
             .http
             .delete(format!("{}/api/jetty/uploads/{file_id}", self.base_url))
@@ -251,6 +282,17 @@ pub async fn provision(
     user_id: &str,
     email: &str,
     tier: &str,
+) -> Result<Provisioned, ClientError> {
+    typed(provision_raw(base_url, webhook_secret, user_id, email, tier).await?)
+}
+
+/// `provision` as the server answered it.
+pub async fn provision_raw(
+    base_url: &str,
+    webhook_secret: &str,
+    user_id: &str,
+    email: &str,
+    tier: &str,
 ) -> Result<serde_json::Value, ClientError> {
     use jetty_shared::webhook::{self, WebhookSecret};
     let secret = WebhookSecret::parse(webhook_secret)
@@ -277,51 +319,13 @@ pub async fn provision(
     json_or_error(resp).await
 }
 
-/// Saved client settings (`$JETTY_CONFIG`, else `$XDG_CONFIG_HOME/jetty/config.json`, else
-/// `~/.config/jetty/config.json`), written with owner-only permissions.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Config {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_secret: Option<String>,
-}
-
-impl Config {
-    pub fn path() -> Option<std::path::PathBuf> {
-        if let Some(p) = std::env::var_os("JETTY_CONFIG") {
-            return Some(p.into());
-        }
-        let base = std::env::var_os("XDG_CONFIG_HOME")
-            .map(std::path::PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config")))?;
-        Some(base.join("jetty/config.json"))
-    }
-
-    pub fn load() -> Config {
-        Config::path()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default()
-    }
-
-    pub fn save(&self) -> std::io::Result<std::path::PathBuf> {
-        use std::io::Write;
-        let path = Config::path().ok_or_else(|| std::io::Error::other("no config directory (set JETTY_CONFIG)"))?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut file = opts.open(&path)?;
-        file.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
-        Ok(path)
-    }
+/// A raw answer read as `T`; a shape `T` cannot read is an unreadable answer, as in
+/// `json_or_error`.
+pub fn typed<T: serde::de::DeserializeOwned>(answer: serde_json::Value) -> Result<T, ClientError> {
+    serde_json::from_value(answer).map_err(|e| ClientError::Server {
+        status: 200,
+        message: format!("unreadable answer: {e}"),
+    })
 }
 
 pub(crate) async fn json_or_error<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {

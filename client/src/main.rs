@@ -220,13 +220,14 @@ async fn admin(cli: &Cli, url: &str, command: &AdminCommand) -> Result<(), Clien
             webhook_secret,
             save,
         } => {
-            let answer = jetty_client::provision(url, webhook_secret, user, email, tier).await?;
-            let credentials = &answer["credentials"];
+            // Printed as the server answered; read typed for the credentials to save.
+            let answer = jetty_client::provision_raw(url, webhook_secret, user, email, tier).await?;
+            let provisioned: jetty_client::Provisioned = jetty_client::typed(answer.clone())?;
             if *save {
                 let config = Config {
                     url: Some(url.to_owned()),
-                    api_key: credentials["api_key"].as_str().map(str::to_owned),
-                    api_secret: credentials["api_secret"].as_str().map(str::to_owned),
+                    api_key: provisioned.credentials.api_key.clone(),
+                    api_secret: provisioned.credentials.api_secret.clone(),
                 };
                 let path = config.save()?;
                 if !cli.json {
@@ -236,8 +237,12 @@ async fn admin(cli: &Cli, url: &str, command: &AdminCommand) -> Result<(), Clien
             if cli.json {
                 println!("{answer}");
             } else {
-                println!("{}", answer["message"].as_str().unwrap_or("provisioned"));
-                println!("{}", serde_json::to_string_pretty(credentials).unwrap_or_default());
+                let message = Some(provisioned.message.as_str()).filter(|m| !m.is_empty());
+                println!("{}", message.unwrap_or("provisioned"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&answer["credentials"]).unwrap_or_default()
+                );
             }
         }
     }
@@ -245,38 +250,34 @@ async fn admin(cli: &Cli, url: &str, command: &AdminCommand) -> Result<(), Clien
 }
 
 /// `jetty stats` as tables: the same numbers as `/api/jetty/stats` (and the dashboard).
-fn stats_tables(st: &serde_json::Value) -> String {
+fn stats_tables(st: &jetty_client::Stats) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let mb = |v: &serde_json::Value| v.as_u64().unwrap_or(0) as f64 / 1e6;
-    let num = |v: &serde_json::Value| v.as_f64().map_or("-".to_owned(), |x| format!("{x:.1}"));
-    let whole = |v: &serde_json::Value, unit: &str| v.as_f64().map_or("-".to_owned(), |x| format!("{x:.0}{unit}"));
-    let scope = match st["scope"].as_str() {
-        Some("all") => "all accounts".to_owned(),
-        _ => st["account"].as_str().unwrap_or("?").to_owned(),
+    let mb = |bytes: u64| bytes as f64 / 1e6;
+    let num = |v: Option<f64>| v.map_or("-".to_owned(), |x| format!("{x:.1}"));
+    let whole = |v: Option<f64>, unit: &str| v.map_or("-".to_owned(), |x| format!("{x:.0}{unit}"));
+    let or_unknown = |s: &str| if s.is_empty() { "?".to_owned() } else { s.to_owned() };
+    let scope = match st.scope.as_str() {
+        "all" => "all accounts".to_owned(),
+        _ => st.account.clone().unwrap_or_else(|| "?".to_owned()),
     };
     let _ = writeln!(out, "scope:          {scope}");
-    let _ = writeln!(out, "uploads:        {}", st["uploads"]);
-    let _ = writeln!(
-        out,
-        "bytes:          {:.1} MB ({} bytes)",
-        mb(&st["bytes"]),
-        st["bytes"]
-    );
-    let _ = writeln!(out, "average speed:  {} MB/s", num(&st["avgSpeedMbps"]));
+    let _ = writeln!(out, "uploads:        {}", st.uploads);
+    let _ = writeln!(out, "bytes:          {:.1} MB ({} bytes)", mb(st.bytes), st.bytes);
+    let _ = writeln!(out, "average speed:  {} MB/s", num(st.avg_speed_mbps));
     let _ = writeln!(
         out,
         "dedup savings:  {} files, {:.1} MB, ${}",
-        st["dedup"]["files"],
-        mb(&st["dedup"]["savedBytes"]),
-        st["dedup"]["savedCost"]
+        st.dedup.files,
+        mb(st.dedup.saved_bytes),
+        json_number(st.dedup.saved_cost)
     );
     let _ = writeln!(
         out,
         "transfer cost:  ${} (estimated ${}), {:.1} MB moved",
-        st["actualCost"],
-        st["estimatedCost"],
-        mb(&st["bytesTransferred"])
+        json_number(st.actual_cost),
+        json_number(st.estimated_cost),
+        mb(st.bytes_transferred)
     );
     out.push('\n');
     let _ = writeln!(
@@ -284,17 +285,17 @@ fn stats_tables(st: &serde_json::Value) -> String {
         "{:<14} {:>6} {:>7} {:>9} {:>9} {:>6} {:>7}",
         "edge", "parts", "share", "Mbit/s", "latency", "load", "errors"
     );
-    for e in st["edges"].as_array().into_iter().flatten() {
+    for e in &st.edges {
         let _ = writeln!(
             out,
             "{:<14} {:>6} {:>6.0}% {:>9} {:>9} {:>6} {:>7}",
-            e["id"].as_str().unwrap_or("?"),
-            e["parts"].as_u64().unwrap_or(0),
-            e["share"].as_f64().unwrap_or(0.0) * 100.0,
-            whole(&e["throughputMbps"], ""),
-            whole(&e["latencyMs"], "ms"),
-            whole(&e["load"], "%"),
-            e["errors"].as_u64().map_or("-".to_owned(), |n| n.to_string())
+            or_unknown(&e.id),
+            e.parts,
+            e.share * 100.0,
+            whole(e.throughput_mbps, ""),
+            whole(e.latency_ms, "ms"),
+            whole(e.load, "%"),
+            e.errors.map_or("-".to_owned(), |n| n.to_string())
         );
     }
     out.push('\n');
@@ -303,21 +304,21 @@ fn stats_tables(st: &serde_json::Value) -> String {
         "{:<36} {:>10} {:<10} {:>9} {:>8} {:>7}  started",
         "recent uploads", "MB", "status", "MB/s", "seconds", "chunks"
     );
-    for r in st["recentSessions"].as_array().into_iter().flatten() {
-        let name = r["fileName"].as_str().or(r["fileId"].as_str()).unwrap_or("?");
+    for r in &st.recent_sessions {
+        let name = r.file_name.clone().unwrap_or_else(|| or_unknown(&r.file_id));
         let _ = writeln!(
             out,
             "{:<36} {:>10.1} {:<10} {:>9} {:>8} {:>7}  {}",
             name.chars().take(36).collect::<String>(),
-            mb(&r["size"]),
-            r["status"].as_str().unwrap_or("?"),
-            num(&r["avgSpeedMbps"]),
-            num(&r["durationSeconds"]),
-            format!("{}/{}", r["chunksCompleted"], r["chunksTotal"]),
-            r["startedAt"].as_str().unwrap_or("")
+            mb(r.size),
+            or_unknown(&r.status),
+            num(r.avg_speed_mbps),
+            num(r.duration_seconds),
+            format!("{}/{}", r.chunks_completed, r.chunks_total),
+            r.started_at
         );
     }
-    if let Some(accounts) = st["accounts"].as_array() {
+    if let Some(accounts) = &st.accounts {
         out.push('\n');
         let _ = writeln!(
             out,
@@ -328,15 +329,20 @@ fn stats_tables(st: &serde_json::Value) -> String {
             let _ = writeln!(
                 out,
                 "{:<40} {:<10} {:>8} {:>12.1} {:>9}",
-                a["id"].as_str().unwrap_or("?"),
-                a["tier"].as_str().unwrap_or("?"),
-                a["uploads"].as_u64().unwrap_or(0),
-                mb(&a["bytes"]),
-                num(&a["avgSpeedMbps"])
+                or_unknown(&a.id),
+                or_unknown(&a.tier),
+                a.uploads,
+                mb(a.bytes),
+                num(a.avg_speed_mbps)
             );
         }
     }
     out
+}
+
+/// A number as JSON writes it (`0.0`, not `0`), as these lines always printed it.
+fn json_number(x: f64) -> String {
+    serde_json::Value::from(x).to_string()
 }
 
 /// Writes to stdout; a reader that went away (`jetty stats | head`) ends the output quietly.
@@ -459,39 +465,40 @@ async fn run(cli: &Cli, url: &str, api_key: &str) -> Result<(), ClientError> {
             }
         }
         Command::Abort { file_id } => {
-            let answer = client.abort(file_id).await?;
             if cli.json {
-                println!("{answer}");
+                println!("{}", client.abort_raw(file_id).await?);
             } else {
+                client.abort(file_id).await?;
                 println!("aborted {file_id}");
             }
         }
         Command::Account {
             command: AccountCommand::Quota,
         } => {
-            let q = client.quota().await?;
             if cli.json {
-                println!("{q}");
+                println!("{}", client.quota_raw().await?);
             } else {
+                let q = client.quota().await?;
                 println!(
                     "tier:       {} (JettySpeed {})",
-                    q["tier"].as_str().unwrap_or("?"),
-                    if q["jetty_speed_enabled"] == true { "on" } else { "off" }
+                    Some(q.tier.as_str()).filter(|t| !t.is_empty()).unwrap_or("?"),
+                    if q.jetty_speed_enabled { "on" } else { "off" }
                 );
-                for (name, line) in [("storage", &q["storage"]), ("bandwidth", &q["bandwidth"])] {
+                for (name, line) in [("storage", &q.storage), ("bandwidth", &q.bandwidth)] {
                     println!(
                         "{name:<11} {} / {} GB ({}%)",
-                        line["used_gb"], line["quota_gb"], line["percent"]
+                        json_number(line.used_gb),
+                        json_number(line.quota_gb),
+                        json_number(line.percent)
                     );
                 }
             }
         }
         Command::Stats { account } => {
-            let st = client.stats(account.as_deref()).await?;
             if cli.json {
-                println!("{st}");
+                println!("{}", client.stats_raw(account.as_deref()).await?);
             } else {
-                print_quietly(&stats_tables(&st));
+                print_quietly(&stats_tables(&client.stats(account.as_deref()).await?));
             }
         }
         // Operator commands run before authentication, in `admin`.
@@ -550,10 +557,10 @@ async fn run(cli: &Cli, url: &str, api_key: &str) -> Result<(), ClientError> {
             }
         }
         Command::Delete { file_id } => {
-            let answer = client.delete(file_id).await?;
             if cli.json {
-                println!("{answer}");
+                println!("{}", client.delete_raw(file_id).await?);
             } else {
+                client.delete(file_id).await?;
                 println!("deleted {file_id}");
             }
         }

@@ -1,0 +1,271 @@
+//! The upload driver: the async I/O around the part scheduler. It streams each assigned part
+//! from disk to its edge (metered), feeds the answers back to the scheduler, tells the
+//! coordinator about failed edges, and finalizes once every part is stored.
+
+use super::hashing::hash_file;
+use super::meter::Meter;
+use super::options::{part_deadline, Progress, UploadOptions, UploadOutcome};
+use super::scheduler::{Action, Outcome, PartScheduler, SchedulerConfig};
+use crate::{json_or_error, Client, ClientError};
+use futures::future::{abortable, AbortHandle, FutureExt};
+use futures::stream::{FuturesUnordered, StreamExt};
+use jetty_shared::hash::Sha256Digest;
+use jetty_shared::plan::PartPlan;
+use jetty_shared::protocol::*;
+use jetty_shared::state::ResumeResponse;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+const STREAM_CHUNK: usize = 256 * 1024;
+
+/// What every part of one upload is sent with.
+struct Parts<'a> {
+    edges: &'a [EdgeInfo],
+    token: &'a str,
+    path: &'a Path,
+    plan: &'a PartPlan,
+    hashes: &'a HashMap<u32, Sha256Digest>,
+    meter: &'a Arc<Meter>,
+}
+
+impl Client {
+    /// Sends the parts the state lists as remaining, then finalizes.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn finish(
+        &self,
+        path: &Path,
+        file_hash: Sha256Digest,
+        ticket: ResumeResponse,
+        hashes: HashMap<u32, Sha256Digest>,
+        opts: &UploadOptions,
+        progress: Option<Progress>,
+        started: Instant,
+    ) -> Result<UploadOutcome, ClientError> {
+        let ResumeResponse { upload, edges, state } = ticket;
+        if edges.is_empty() && !state.chunks_remaining.is_empty() {
+            return Err(unexpected("no edges in the answer"));
+        }
+        let plan = upload.plan(state.total);
+        let resumed = !state.chunks_uploaded.is_empty();
+        let meter = Arc::new(Meter::new(opts.limit_rate));
+        let timeout = opts
+            .part_timeout
+            .unwrap_or_else(|| part_deadline(plan.part_size, opts.limit_rate, opts.concurrency));
+        if let Some(p) = &progress {
+            p(state.progress, plan.file_size);
+        }
+        // `concurrency` slots over the edges by weight, all pulling parts from one queue (the
+        // scheduler decides; this loop only does the I/O).
+        let weights: Vec<f64> = edges.iter().map(|e| e.weight).collect();
+        let mut scheduler = PartScheduler::new(
+            &weights,
+            state.chunks_remaining.iter().copied(),
+            SchedulerConfig {
+                concurrency: opts.concurrency,
+                attempts: opts.attempts,
+                part_timeout: timeout,
+                seed: rand::random(),
+            },
+        );
+        let mut done = state.progress;
+        let parts = Parts {
+            edges: &edges,
+            token: &upload.upload_token,
+            path,
+            plan: &plan,
+            hashes: &hashes,
+            meter: &meter,
+        };
+        self.send_parts(&mut scheduler, &parts, |number| {
+            done += plan.part_len(number).unwrap_or(0);
+            if let Some(p) = &progress {
+                p(done, plan.file_size);
+            }
+        })
+        .await?;
+        let file = self
+            .finalize_retrying(&upload.file_id, plan.part_count, opts.attempts)
+            .await?
+            .file;
+        debug_assert_eq!(file.sha256, file_hash.to_prefixed());
+        Ok(UploadOutcome {
+            file_id: file.id,
+            url: file.url,
+            size: file.size,
+            sha256: file.sha256,
+            duplicate: false,
+            resumed,
+            parts: plan.part_count,
+            parts_sent: state.chunks_remaining.len() as u32,
+            bytes_sent: meter.sent.load(Ordering::Relaxed),
+            edges: edges.iter().map(|e| e.id.clone()).collect(),
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Runs `scheduler` to the end: sends what it assigns, feeds it the answers and the
+    /// deadlines, reports failed edges to the coordinator, and calls `stored` for each part
+    /// stored. The first error it gives up on ends the upload (dropping the requests in flight).
+    async fn send_parts(
+        &self,
+        scheduler: &mut PartScheduler,
+        parts: &Parts<'_>,
+        mut stored: impl FnMut(u32),
+    ) -> Result<(), ClientError> {
+        let edges = parts.edges;
+        let mut sending = FuturesUnordered::new();
+        let mut cancel: HashMap<u32, AbortHandle> = HashMap::new();
+        let mut reports = FuturesUnordered::new();
+        loop {
+            let now = Instant::now();
+            for (a, action) in scheduler.handle_timeout(now) {
+                if let Some(handle) = cancel.remove(&a.part) {
+                    handle.abort();
+                }
+                let err = ClientError::Network(format!(
+                    "part {} got no answer from edge {} before its deadline",
+                    a.part, edges[a.edge].id
+                ));
+                match action {
+                    Action::Retry { report: Some(e) } => {
+                        reports.push(self.report_edge_failure(edges[e].id.clone(), err.to_string()))
+                    }
+                    Action::GiveUp => return Err(err),
+                    _ => {}
+                }
+            }
+            while let Some(a) = scheduler.next(now) {
+                let known_hash = parts.hashes.get(&a.part).copied();
+                let edge = &edges[a.edge];
+                let (send, handle) = abortable(self.send_part(
+                    edge,
+                    parts.token,
+                    parts.path,
+                    parts.plan,
+                    a.part,
+                    known_hash,
+                    Some(parts.meter),
+                ));
+                cancel.insert(a.part, handle);
+                sending.push(send.map(move |result| (a, result)));
+            }
+            if scheduler.is_done() {
+                break;
+            }
+            let wake = scheduler.poll_timeout();
+            let sleep = tokio::time::sleep_until(wake.unwrap_or(now).into());
+            tokio::select! {
+                Some((a, result)) = sending.next() => {
+                    // Cancelled at its deadline: the scheduler already moved the part on.
+                    let Ok(result) = result else { continue };
+                    cancel.remove(&a.part);
+                    let outcome = match &result {
+                        Ok(_) => Outcome::Sent,
+                        Err(ClientError::Network(_) | ClientError::Server { .. }) => Outcome::EdgeFailed,
+                        Err(ClientError::Refused { .. }) => Outcome::Refused,
+                        Err(ClientError::Integrity(_) | ClientError::Io(_)) => Outcome::Failed,
+                    };
+                    match scheduler.on_result(a.part, a.edge, outcome, Instant::now()) {
+                        Action::Continue | Action::Done if outcome == Outcome::Sent => stored(a.part),
+                        Action::Continue | Action::Done | Action::Retry { report: None } => {}
+                        Action::Retry { report: Some(e) } => {
+                            // Tell the coordinator, so the next uploads rank the edge lower.
+                            let reason = result.err().map(|e| e.to_string()).unwrap_or_default();
+                            reports.push(self.report_edge_failure(edges[e].id.clone(), reason));
+                        }
+                        Action::GiveUp => {
+                            return Err(result.err().unwrap_or_else(|| unexpected("gave up on a stored part")))
+                        }
+                    }
+                }
+                Some(()) = reports.next() => {}
+                () = sleep, if wake.is_some() => {}
+                else => return Err(unexpected("parts remain but none can be sent")),
+            }
+        }
+        // Reports still under way complete before finalizing.
+        while reports.next().await.is_some() {}
+        Ok(())
+    }
+
+    /// Sends one part, streamed from disk; hashes it first unless its SHA-256 is given.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_part(
+        &self,
+        edge: &EdgeInfo,
+        token: &str,
+        path: &Path,
+        plan: &PartPlan,
+        number: u32,
+        known_hash: Option<Sha256Digest>,
+        meter: Option<&Arc<Meter>>,
+    ) -> Result<ChunkReceipt, ClientError> {
+        let (offset, len) = match (plan.part_offset(number), plan.part_len(number)) {
+            (Some(o), Some(l)) => (o, l),
+            _ => return Err(ClientError::Integrity(format!("part {number} is outside the plan"))),
+        };
+        let digest = match known_hash {
+            Some(d) => d,
+            None => hash_file(path.to_owned(), offset, len).await?,
+        };
+        let mut file = tokio::fs::File::open(path).await?;
+        file.seek(std::io::SeekFrom::Start(offset)).await?;
+        let chunks = tokio_util::io::ReaderStream::with_capacity(file.take(len), STREAM_CHUNK);
+        let meter = meter.cloned();
+        let metered = chunks.then(move |chunk| {
+            let meter = meter.clone();
+            async move {
+                if let (Ok(bytes), Some(m)) = (&chunk, &meter) {
+                    m.pass(bytes.len()).await;
+                }
+                chunk
+            }
+        });
+        let resp = self
+            .http
+            .put(format!(
+                "{}/api/edge/upload-chunk?part={number}",
+                edge.url.trim_end_matches('/')
+            ))
+            .bearer_auth(token)
+            .header(CHUNK_SHA256_HEADER, digest.to_hex())
+            .header(reqwest::header::CONTENT_LENGTH, len)
+            .body(reqwest::Body::wrap_stream(metered))
+            .send()
+            .await?;
+        json_or_error(resp).await
+    }
+}
+
+impl Client {
+    /// Best effort: a lost report only means the edge is de-ranked a little later.
+    async fn report_edge_failure(&self, edge_id: String, reason: String) {
+        let report = EdgeReport {
+            edge_id,
+            reason: Some(reason.chars().take(200).collect()),
+        };
+        let _ = self
+            .http
+            .post(format!("{}/api/jetty/edge-report", self.base_url))
+            .bearer_auth(&self.api_key)
+            .json(&report)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+    }
+}
+
+pub(crate) fn unexpected(what: &str) -> ClientError {
+    ClientError::Server {
+        status: 200,
+        message: what.to_owned(),
+    }
+}
+
+#[cfg(test)]
+#[path = "driver_tests.rs"]
+mod tests;

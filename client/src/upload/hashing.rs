@@ -1,0 +1,99 @@
+//! SHA-256 of whole files and of a plan's parts, read on blocking threads (sha2 uses SHA-NI);
+//! part hashing can be cancelled between parts.
+
+use crate::ClientError;
+use jetty_shared::hash::Sha256Digest;
+use jetty_shared::plan::PartPlan;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+const READ_BUF: usize = 1 << 20;
+
+/// SHA-256 of the listed parts of `plan` (none without a plan), on one blocking thread.
+pub async fn hash_parts(
+    path: PathBuf,
+    plan: Option<PartPlan>,
+    numbers: Vec<u32>,
+) -> Result<HashMap<u32, Sha256Digest>, ClientError> {
+    hash_parts_cancellable(path, plan, numbers, Arc::new(AtomicBool::new(false))).await
+}
+
+/// `hash_parts` that stops between parts once `cancel` is set (returning what it has).
+pub(crate) async fn hash_parts_cancellable(
+    path: PathBuf,
+    plan: Option<PartPlan>,
+    numbers: Vec<u32>,
+    cancel: Arc<AtomicBool>,
+) -> Result<HashMap<u32, Sha256Digest>, ClientError> {
+    let Some(plan) = plan else { return Ok(HashMap::new()) };
+    blocking(move || {
+        let mut file = std::fs::File::open(&path)?;
+        let mut buf = vec![0u8; READ_BUF];
+        numbers
+            .into_iter()
+            .take_while(|_| !cancel.load(Ordering::Relaxed))
+            .filter_map(|n| Some((n, plan.part_offset(n)?, plan.part_len(n)?)))
+            .map(|(n, offset, len)| Ok((n, hash_range(&mut file, &mut buf, offset, len)?)))
+            .collect()
+    })
+    .await
+}
+
+/// SHA-256 of `len` bytes of `path` from `offset`, on a blocking thread (sha2 uses SHA-NI).
+pub async fn hash_file(path: PathBuf, offset: u64, len: u64) -> Result<Sha256Digest, ClientError> {
+    blocking(move || {
+        let mut file = std::fs::File::open(&path)?;
+        hash_range(&mut file, &mut vec![0u8; READ_BUF], offset, len)
+    })
+    .await
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, ClientError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ClientError::Io(std::io::Error::other(e)))?
+        .map_err(ClientError::Io)
+}
+
+fn hash_range(file: &mut std::fs::File, buf: &mut [u8], offset: u64, len: u64) -> std::io::Result<Sha256Digest> {
+    use std::io::{Read, Seek};
+    file.seek(std::io::SeekFrom::Start(offset))?;
+    let mut reader = file.take(len);
+    let mut hasher = Sha256::new();
+    loop {
+        let n = reader.read(buf)?;
+        if n == 0 {
+            return Ok(Sha256Digest(hasher.finalize().into()));
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upload::temp_dir;
+    use jetty_shared::plan::DEFAULT_BODY_LIMIT;
+
+    #[tokio::test]
+    async fn part_hashes_match_hashes_of_the_slices() {
+        let dir = temp_dir();
+        let path = dir.join("data.bin");
+        let data: Vec<u8> = (0..(11 * 1024 * 1024 + 5)).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let plan = PartPlan::new(data.len() as u64, 5 * 1024 * 1024, DEFAULT_BODY_LIMIT).unwrap();
+        let hashes = hash_parts(path.clone(), Some(plan), vec![1, 3]).await.unwrap();
+        assert_eq!(hashes.len(), 2);
+        assert_eq!(hashes[&1], Sha256Digest::of(&data[..5 * 1024 * 1024]));
+        assert_eq!(hashes[&3], Sha256Digest::of(&data[10 * 1024 * 1024..]));
+        assert_eq!(
+            hash_file(path, 0, data.len() as u64).await.unwrap(),
+            Sha256Digest::of(&data)
+        );
+    }
+}

@@ -1,0 +1,110 @@
+//! What an upload is asked to do (`UploadOptions`), how long one part may take
+//! (`part_deadline`), and what it reports when done (`UploadOutcome`).
+
+use super::state::StateStore;
+use jetty_shared::protocol::Location;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct UploadOptions {
+    /// Parts in flight at once, across all edges.
+    pub concurrency: usize,
+    /// Preferred part size in bytes (the coordinator clamps it).
+    pub part_size: Option<u64>,
+    pub location: Option<Location>,
+    /// Attempts per part, including the first.
+    pub attempts: u32,
+    pub content_type: Option<String>,
+    /// Upper bound on upload throughput, bytes per second.
+    pub limit_rate: Option<u64>,
+    /// Where unfinished uploads are remembered; `None` disables resuming by re-running.
+    pub state: Option<StateStore>,
+    /// Session lifetime to ask for, seconds.
+    pub expires_in: Option<u64>,
+    /// How long one part may take before it counts as stalled and is sent again elsewhere;
+    /// `None` allows for the part's size at a very slow rate (`part_deadline`).
+    pub part_timeout: Option<Duration>,
+}
+
+impl Default for UploadOptions {
+    fn default() -> Self {
+        UploadOptions {
+            concurrency: 16,
+            part_size: None,
+            location: None,
+            attempts: 5,
+            content_type: None,
+            limit_rate: None,
+            state: None,
+            expires_in: None,
+            part_timeout: None,
+        }
+    }
+}
+
+/// The slowest rate a part is allowed before it counts as stalled, unless the user asked for
+/// less (`limit_rate`): 64 KiB/s.
+pub const SLOWEST_PART_RATE: u64 = 64 * 1024;
+
+/// How long sending one part of `len` bytes may take: a minute plus its bytes at the slowest
+/// rate a part may go (a rate limit shared by `concurrency` parts lowers that rate). An edge or
+/// store that takes the body and never answers must not hang the upload: past this, the part
+/// is retried on another edge.
+pub fn part_deadline(len: u64, limit_rate: Option<u64>, concurrency: usize) -> Duration {
+    let share = limit_rate.map(|r| r / concurrency.max(1) as u64 / 2);
+    let rate = share.map_or(SLOWEST_PART_RATE, |s| s.min(SLOWEST_PART_RATE)).max(1);
+    Duration::from_secs(60) + Duration::from_secs_f64(len as f64 / rate as f64)
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadOutcome {
+    pub file_id: String,
+    pub url: String,
+    pub size: u64,
+    pub sha256: String,
+    pub duplicate: bool,
+    /// Whether this run continued an earlier session.
+    pub resumed: bool,
+    pub parts: u32,
+    /// Parts this run sent.
+    pub parts_sent: u32,
+    /// Body bytes this run streamed to edges, retries included.
+    pub bytes_sent: u64,
+    pub edges: Vec<String>,
+    pub seconds: f64,
+}
+
+/// Progress callback: bytes confirmed so far, total bytes.
+pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_part_may_take_a_minute_plus_its_bytes_at_the_slowest_allowed_rate() {
+        const MIB: u64 = 1024 * 1024;
+        let table = [
+            // (part size, limit rate, concurrency, seconds)
+            (8 * MIB, None, 16, 60.0 + 128.0),
+            (64 * MIB, None, 16, 60.0 + 1024.0),
+            (0, None, 16, 60.0),
+            // 1 MiB/s shared by 16 parts, halved for jitter: 32 KiB/s each.
+            (8 * MIB, Some(MIB), 16, 60.0 + 256.0),
+            // A generous limit never raises the allowance above 64 KiB/s.
+            (8 * MIB, Some(1024 * MIB), 4, 60.0 + 128.0),
+            // A limit too small to share still gives every part a finite deadline.
+            (MIB, Some(1), 16, 60.0 + MIB as f64),
+        ];
+        for (len, limit, concurrency, secs) in table {
+            let got = part_deadline(len, limit, concurrency).as_secs_f64();
+            assert!(
+                (got - secs).abs() < 1e-6,
+                "{len} {limit:?} {concurrency}: {got} != {secs}"
+            );
+        }
+    }
+}

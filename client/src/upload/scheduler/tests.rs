@@ -1,0 +1,363 @@
+//! The scheduler on a virtual clock: a small simulator plays the edges (how long each attempt
+//! takes and how it ends) and the tests read what the scheduler decided.
+
+use super::*;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn config(concurrency: usize, attempts: u32) -> SchedulerConfig {
+    SchedulerConfig {
+        concurrency,
+        attempts,
+        part_timeout: 60 * SECOND,
+        seed: 7,
+    }
+}
+
+/// What the simulated fleet did.
+#[derive(Debug, Default)]
+struct Run {
+    /// Every assignment, with the virtual time it was made at.
+    sent: Vec<(Duration, Assignment)>,
+    /// Every action, with the part and edge it answered.
+    actions: Vec<(u32, usize, Outcome, Action)>,
+    /// How the upload ended (`Done` or `GiveUp`) and when.
+    end: Option<(Action, Duration)>,
+}
+
+impl Run {
+    fn parts_per_edge(&self, edges: usize) -> Vec<usize> {
+        let mut n = vec![0; edges];
+        for (_, a) in &self.sent {
+            n[a.edge] += 1;
+        }
+        n
+    }
+
+    fn reports(&self) -> Vec<usize> {
+        self.actions
+            .iter()
+            .filter_map(|(_, _, _, a)| match a {
+                Action::Retry { report } => *report,
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Runs the scheduler against `edge`, which says how long an attempt takes and how it ends.
+fn simulate(
+    weights: &[f64],
+    parts: u32,
+    config: SchedulerConfig,
+    mut edge: impl FnMut(&Assignment) -> (Duration, Outcome),
+) -> Run {
+    let t0 = Instant::now();
+    let mut s = PartScheduler::new(weights, 1..=parts, config);
+    let mut run = Run::default();
+    let mut pending: Vec<(Instant, Assignment, Outcome)> = Vec::new();
+    let mut now = t0;
+    for _ in 0..100_000 {
+        while let Some(a) = s.next(now) {
+            let (took, outcome) = edge(&a);
+            run.sent.push((now - t0, a));
+            pending.push((now + took, a, outcome));
+        }
+        if s.is_done() {
+            run.end = Some((Action::Done, now - t0));
+            return run;
+        }
+        let answer = pending.iter().map(|p| p.0).min();
+        now = match (answer, s.poll_timeout()) {
+            (Some(a), Some(w)) => a.min(w),
+            (Some(t), None) | (None, Some(t)) => t,
+            (None, None) => panic!("stuck: nothing in flight and nothing to wait for"),
+        };
+        for (a, action) in s.handle_timeout(now) {
+            pending.retain(|p| p.1 != a);
+            run.actions.push((a.part, a.edge, Outcome::TimedOut, action));
+            if action == Action::GiveUp {
+                run.end = Some((action, now - t0));
+                return run;
+            }
+        }
+        while let Some(k) = pending.iter().position(|p| p.0 <= now) {
+            let (_, a, outcome) = pending.remove(k);
+            let action = s.on_result(a.part, a.edge, outcome, now);
+            run.actions.push((a.part, a.edge, outcome, action));
+            if matches!(action, Action::GiveUp | Action::Done) {
+                run.end = Some((action, now - t0));
+                return run;
+            }
+        }
+    }
+    panic!("the simulation did not end");
+}
+
+#[test]
+fn slots_follow_the_edge_weights() {
+    let table: [(&[f64], usize, &[usize]); 4] = [
+        // (weights, concurrency, parts per edge in the first round)
+        (&[0.5, 0.25, 0.25], 4, &[2, 1, 1]),
+        // 4.5 slots each: rounding breaks the tie.
+        (&[0.45, 0.45, 0.10], 10, &[4, 5, 1]),
+        (&[1.0], 3, &[3]),
+        // No usable weight: equal shares.
+        (&[0.0, 0.0], 4, &[2, 2]),
+    ];
+    for (weights, concurrency, want) in table {
+        let mut s = PartScheduler::new(weights, 1..=100, config(concurrency, 5));
+        let now = Instant::now();
+        let mut per_edge = vec![0; weights.len()];
+        while let Some(a) = s.next(now) {
+            per_edge[a.edge] += 1;
+        }
+        assert_eq!(per_edge, want, "{weights:?} over {concurrency}");
+        assert_eq!(s.in_flight(), concurrency);
+    }
+}
+
+#[test]
+fn parts_go_out_in_order_and_the_upload_is_done_when_the_last_is_stored() {
+    let run = simulate(&[0.5, 0.5], 6, config(2, 5), |_| (SECOND, Outcome::Sent));
+    let order: Vec<u32> = run.sent.iter().map(|(_, a)| a.part).collect();
+    assert_eq!(order, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(run.end, Some((Action::Done, 3 * SECOND)));
+    let dones = run.actions.iter().filter(|x| x.3 == Action::Done).count();
+    assert_eq!(dones, 1, "only the last part says done");
+}
+
+#[test]
+fn an_upload_with_nothing_to_send_is_done_at_once() {
+    let mut s = PartScheduler::new(&[1.0], [], config(4, 5));
+    assert!(s.is_done());
+    assert_eq!(s.next(Instant::now()), None);
+    assert_eq!(s.poll_timeout(), None);
+    // With no edges at all (the driver refuses that when parts remain).
+    assert!(PartScheduler::new(&[], [], config(4, 5)).is_done());
+}
+
+#[test]
+fn faster_edges_take_more_parts() {
+    // Equal weights; edge 0 stores a part in 1 s, edge 1 in 4 s.
+    let run = simulate(&[0.5, 0.5], 50, config(4, 5), |a| {
+        (if a.edge == 0 { SECOND } else { 4 * SECOND }, Outcome::Sent)
+    });
+    let [fast, slow] = run.parts_per_edge(2)[..] else {
+        unreachable!()
+    };
+    assert_eq!(fast + slow, 50);
+    assert_eq!((fast, slow), (40, 10), "four times as fast, four times the parts");
+    assert_eq!(run.end.unwrap().0, Action::Done);
+}
+
+#[test]
+fn a_failed_edge_gets_no_more_parts_until_none_is_left() {
+    // Edge 1 fails everything; the others are healthy.
+    let run = simulate(&[1.0, 1.0, 1.0], 30, config(3, 5), |a| {
+        let outcome = if a.edge == 1 {
+            Outcome::EdgeFailed
+        } else {
+            Outcome::Sent
+        };
+        (SECOND, outcome)
+    });
+    assert_eq!(run.end.unwrap().0, Action::Done);
+    let to_edge_1: Vec<&Assignment> = run.sent.iter().map(|(_, a)| a).filter(|a| a.edge == 1).collect();
+    assert_eq!(to_edge_1.len(), 1, "only the first attempt: {to_edge_1:?}");
+    assert_eq!(run.reports(), [1]);
+
+    // When every edge has failed, the slot's own edge is tried again (after a backoff).
+    let failed = [true, true, true];
+    let table = [(0, 0), (1, 1), (2, 2), (4, 1)];
+    for (index, want) in table {
+        assert_eq!(pick_edge(3, index, &failed), want, "all failed, index {index}");
+    }
+}
+
+#[test]
+fn failed_edges_are_skipped_until_none_is_left() {
+    // The former `pick_edge` test, on edge numbers: a, b, c are 0, 1, 2.
+    let ids = ["a", "b", "c"];
+    let mut failed = [false; 3];
+    assert_eq!(ids[pick_edge(3, 1, &failed)], "b");
+    failed[1] = true;
+    assert_eq!(ids[pick_edge(3, 1, &failed)], "c");
+    assert_eq!(ids[pick_edge(3, 4, &failed)], "c");
+    failed = [true; 3];
+    assert_eq!(
+        ids[pick_edge(3, 2, &failed)],
+        "c",
+        "all failed: keep trying the assigned one"
+    );
+}
+
+#[test]
+fn a_failed_part_moves_to_the_next_healthy_edge_at_once() {
+    let now = Instant::now();
+    let mut s = PartScheduler::new(&[0.5, 0.5], [1], config(1, 5));
+    let first = s.next(now).unwrap();
+    assert_eq!((first.part, first.edge, first.attempt), (1, 0, 0));
+    assert_eq!(
+        s.on_result(1, 0, Outcome::EdgeFailed, now),
+        Action::Retry { report: Some(0) }
+    );
+    let again = s.next(now).expect("no pause before another edge");
+    assert_eq!((again.part, again.edge, again.attempt), (1, 1, 1));
+    assert!(s.edge_failed(0) && !s.edge_failed(1));
+}
+
+#[test]
+fn a_part_past_its_deadline_is_sent_through_another_edge() {
+    let t0 = Instant::now();
+    let mut s = PartScheduler::new(&[0.5, 0.5], [1, 2], config(2, 5));
+    let a = s.next(t0).unwrap();
+    let b = s.next(t0 + SECOND).unwrap();
+    assert_eq!((a.edge, b.edge), (0, 1));
+    assert_eq!(a.deadline, t0 + 60 * SECOND);
+    assert_eq!(s.poll_timeout(), Some(a.deadline));
+    // Part 2 is answered in time; part 1 never is.
+    assert_eq!(s.on_result(2, 1, Outcome::Sent, t0 + 2 * SECOND), Action::Continue);
+    assert!(s.handle_timeout(a.deadline - Duration::from_millis(1)).is_empty());
+    let expired = s.handle_timeout(a.deadline);
+    assert_eq!(expired, [(a, Action::Retry { report: Some(0) })]);
+    let again = s.next(a.deadline).unwrap();
+    assert_eq!((again.part, again.edge, again.attempt), (1, 1, 1));
+    assert_eq!(again.deadline, a.deadline + 60 * SECOND);
+    // The first edge's answer, too late, changes nothing.
+    assert_eq!(s.on_result(1, 0, Outcome::Sent, a.deadline), Action::Continue);
+    assert!(!s.is_done());
+    assert_eq!(s.on_result(1, 1, Outcome::Sent, a.deadline + SECOND), Action::Done);
+}
+
+#[test]
+fn a_refused_part_fails_the_upload_without_blaming_the_edge() {
+    let table = [(Outcome::Refused, "a 4xx"), (Outcome::Failed, "a local error")];
+    for (outcome, what) in table {
+        let run = simulate(&[0.5, 0.5], 4, config(2, 5), |a| {
+            (SECOND, if a.part == 2 { outcome } else { Outcome::Sent })
+        });
+        assert_eq!(run.end, Some((Action::GiveUp, SECOND)), "{what}");
+        assert!(run.reports().is_empty(), "{what}: no edge is reported");
+        assert_eq!(
+            run.sent.iter().filter(|(_, a)| a.part == 2).count(),
+            1,
+            "{what}: not retried"
+        );
+    }
+    let mut s = PartScheduler::new(&[1.0], [1, 2], config(2, 5));
+    let now = Instant::now();
+    s.next(now).unwrap();
+    s.next(now).unwrap();
+    assert_eq!(s.on_result(1, 0, Outcome::Refused, now), Action::GiveUp);
+    assert!(!s.edge_failed(0));
+    assert_eq!(
+        (s.next(now), s.poll_timeout()),
+        (None, None),
+        "nothing more after giving up"
+    );
+    assert_eq!(s.on_result(2, 0, Outcome::Sent, now), Action::Continue);
+}
+
+#[test]
+fn a_part_out_of_attempts_fails_the_upload_and_is_not_reported_again() {
+    // (attempts, outcome of every attempt) -> attempts made.
+    let table = [
+        (1, Outcome::EdgeFailed, 1),
+        (3, Outcome::EdgeFailed, 3),
+        (5, Outcome::EdgeFailed, 5),
+        (3, Outcome::TimedOut, 3),
+    ];
+    for (attempts, outcome, made) in table {
+        let mut timeout_config = config(1, attempts);
+        timeout_config.part_timeout = 10 * SECOND;
+        let run = simulate(&[0.5, 0.5], 1, timeout_config, |_| match outcome {
+            // Never answered: the deadline ends the attempt.
+            Outcome::TimedOut => (1000 * SECOND, Outcome::Sent),
+            other => (SECOND, other),
+        });
+        assert_eq!(run.end.unwrap().0, Action::GiveUp, "{attempts} {outcome:?}");
+        assert_eq!(run.sent.len(), made, "{attempts} {outcome:?}");
+        // Each edge is reported once, and never for the last attempt.
+        let want: &[usize] = match made {
+            1 => &[],
+            2 => &[0],
+            _ => &[0, 1],
+        };
+        assert_eq!(run.reports(), want, "{attempts} {outcome:?}");
+    }
+}
+
+#[test]
+fn the_same_edge_is_tried_again_only_after_a_growing_backoff() {
+    // One edge: every retry is on it again, after 200 ms * 2^attempt (capped at 2^6) plus up
+    // to 200 ms of jitter.
+    let t0 = Instant::now();
+    let mut s = PartScheduler::new(&[1.0], [1], config(1, 10));
+    let mut now = t0;
+    let table = [400, 800, 1600, 3200, 6400, 12800, 12800, 12800];
+    for (k, base) in table.into_iter().enumerate() {
+        let a = s.next(now).unwrap();
+        assert_eq!((a.edge, a.attempt), (0, k as u32));
+        let report = (k == 0).then_some(0);
+        assert_eq!(s.on_result(1, 0, Outcome::EdgeFailed, now), Action::Retry { report });
+        assert_eq!(s.next(now), None, "attempt {}: no retry before the backoff", k + 1);
+        let until = s.poll_timeout().unwrap();
+        let pause = (until - now).as_millis() as u64;
+        assert!((base..base + 200).contains(&pause), "attempt {}: {pause} ms", k + 1);
+        now = until;
+    }
+}
+
+#[test]
+fn a_slot_keeps_its_new_edge_after_a_failover() {
+    // One slot on edge 0; edge 0 fails part 1, so parts 1.. all go through edge 1.
+    let run = simulate(&[0.5, 0.5], 4, config(1, 5), |a| {
+        (
+            SECOND,
+            if a.edge == 0 {
+                Outcome::EdgeFailed
+            } else {
+                Outcome::Sent
+            },
+        )
+    });
+    let edges: Vec<(u32, usize)> = run.sent.iter().map(|(_, a)| (a.part, a.edge)).collect();
+    assert_eq!(edges, [(1, 0), (1, 1), (2, 1), (3, 1), (4, 1)]);
+}
+
+#[test]
+fn the_origin_direct_pseudo_edge_is_an_edge_like_any_other() {
+    // Two edges at 45 % and the origin at 10 %: one slot in ten goes to the origin, and its
+    // failure is reported and its parts move on like any edge's.
+    let run = simulate(&[0.45, 0.45, 0.10], 40, config(10, 5), |a| {
+        (
+            SECOND,
+            if a.edge == 2 {
+                Outcome::EdgeFailed
+            } else {
+                Outcome::Sent
+            },
+        )
+    });
+    assert_eq!(run.end.unwrap().0, Action::Done);
+    assert_eq!(run.parts_per_edge(3)[2], 1);
+    assert_eq!(run.reports(), [2]);
+}
+
+#[test]
+fn an_edge_failing_twice_at_once_is_reported_once() {
+    let now = Instant::now();
+    let mut s = PartScheduler::new(&[0.5, 0.5], [1, 2, 3], config(4, 5));
+    let sent: Vec<Assignment> = std::iter::from_fn(|| s.next(now)).collect();
+    let on_0: Vec<u32> = sent.iter().filter(|a| a.edge == 0).map(|a| a.part).collect();
+    assert_eq!(on_0, [1, 3]);
+    assert_eq!(
+        s.on_result(1, 0, Outcome::EdgeFailed, now),
+        Action::Retry { report: Some(0) }
+    );
+    assert_eq!(
+        s.on_result(3, 0, Outcome::EdgeFailed, now),
+        Action::Retry { report: None }
+    );
+}

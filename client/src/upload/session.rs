@@ -1,0 +1,230 @@
+//! The session flow of an upload: resume an unfinished one from the local record, else hash
+//! the file, ask the coordinator for edges (or learn it is a duplicate), and hand the parts
+//! to the driver; `resume` continues a session by id on any machine holding the file.
+
+use super::driver::unexpected;
+use super::hashing::{hash_file, hash_parts, hash_parts_cancellable};
+use super::options::{Progress, UploadOptions, UploadOutcome};
+use super::state::{modified, LocalState};
+use crate::{Client, ClientError};
+use jetty_shared::hash::Sha256Digest;
+use jetty_shared::plan::{PartPlan, DEFAULT_BODY_LIMIT};
+use jetty_shared::protocol::*;
+use jetty_shared::state::ResumeResponse;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+impl Client {
+    /// Uploads `path`. With a state store, an interrupted upload of the same (unchanged) file
+    /// is resumed: only the parts the coordinator has not recorded are sent.
+    pub async fn upload(
+        &self,
+        path: &Path,
+        opts: &UploadOptions,
+        progress: Option<Progress>,
+    ) -> Result<UploadOutcome, ClientError> {
+        let started = Instant::now();
+        let meta = tokio::fs::metadata(path).await?;
+        let size = meta.len();
+        let (modified_secs, modified_nanos) = modified(&meta);
+        if let Some(store) = &opts.state {
+            if let Some(saved) = store.load(path) {
+                let same_file = saved.coordinator == self.base_url
+                    && saved.size == size
+                    && (saved.modified_secs, saved.modified_nanos) == (modified_secs, modified_nanos);
+                if same_file {
+                    match self.resume_ticket(&saved.file_id).await {
+                        Ok(ticket) => {
+                            let file_hash = Sha256Digest::parse(&saved.file_hash)
+                                .map_err(|_| ClientError::Integrity("corrupt local upload record".into()))?;
+                            let outcome = self
+                                .finish(path, file_hash, ticket, HashMap::new(), opts, progress, started)
+                                .await?;
+                            store.remove(path);
+                            return Ok(outcome);
+                        }
+                        // The session is gone (finalized, aborted, expired): start afresh.
+                        Err(ClientError::Refused { .. }) => store.remove(path),
+                        Err(e) => return Err(e),
+                    }
+                } else {
+                    store.remove(path);
+                }
+            }
+        }
+
+        // The server honours a valid part-size hint, so the plan is known before asking: hash
+        // the parts on a second core while the whole-file hash runs, and the upload phase (where
+        // the CPU is shared with the network stack) does no hashing at all.
+        let threads = opts.concurrency.clamp(1, 64) as u32;
+        let preferred = opts
+            .part_size
+            .unwrap_or_else(|| PartPlan::preferred_part_size(size, threads));
+        let expected_plan = PartPlan::new(size, preferred, DEFAULT_BODY_LIMIT).ok();
+        let all_parts: Vec<u32> = expected_plan.map(|p| p.part_numbers().collect()).unwrap_or_default();
+        // Part hashing runs alongside; the coordinator is asked as soon as the whole-file hash is
+        // known, so a dedup hit returns without waiting for (and then cancels) the part hashes.
+        let cancel = Arc::new(AtomicBool::new(false));
+        let part_hashing = tokio::spawn(hash_parts_cancellable(
+            path.to_owned(),
+            expected_plan,
+            all_parts,
+            cancel.clone(),
+        ));
+        let file_hash = hash_file(path.to_owned(), 0, size).await?;
+        let request = OptimalEdgesRequest {
+            user_id: None,
+            file_size: size,
+            file_hash: file_hash.to_prefixed(),
+            file_name: path.file_name().map(|n| n.to_string_lossy().into_owned()),
+            content_type: opts.content_type.clone(),
+            user_location: opts.location,
+            priority: Some(Priority::Speed),
+            budget: None,
+            chunk_size: Some(preferred),
+            threads: Some(threads),
+            expires_in: opts.expires_in,
+        };
+        let answer = self.optimal_edges(&request).await;
+        let answer = match answer {
+            Ok(a) if a.duplicate.is_none() => a,
+            other => {
+                cancel.store(true, Ordering::Relaxed);
+                other?
+            }
+        };
+        if let Some(dup) = answer.duplicate {
+            return Ok(UploadOutcome {
+                file_id: dup.file_id,
+                url: dup.url,
+                size,
+                sha256: file_hash.to_prefixed(),
+                duplicate: true,
+                resumed: false,
+                parts: 0,
+                parts_sent: 0,
+                bytes_sent: 0,
+                edges: vec![],
+                seconds: started.elapsed().as_secs_f64(),
+            });
+        }
+        let upload = answer
+            .upload
+            .ok_or_else(|| unexpected("no upload ticket in the answer"))?;
+        if let Some(store) = &opts.state {
+            // Best effort: without the record the upload still works, it just cannot resume.
+            let _ = store.save(&LocalState::new(
+                &self.base_url,
+                path,
+                &meta,
+                &upload.file_id,
+                file_hash,
+            ));
+        }
+        let plan = upload.plan(size);
+        let part_hashes = part_hashing
+            .await
+            .map_err(|e| ClientError::Io(std::io::Error::other(e)))??;
+        let hashes = if expected_plan == Some(plan) {
+            part_hashes
+        } else {
+            HashMap::new()
+        };
+        let state = jetty_shared::state::UploadState {
+            file_id: upload.file_id.clone(),
+            session_id: upload.session_id.clone(),
+            status: "active".into(),
+            chunks_uploaded: vec![],
+            chunks_remaining: plan.part_numbers().collect(),
+            edges: answer.edges.iter().map(|e| e.id.clone()).collect(),
+            progress: 0,
+            total: size,
+            part_size: plan.part_size,
+            part_count: plan.part_count,
+            file_hash: file_hash.to_prefixed(),
+            bytes_received: 0,
+            expires_at: upload.expires_at,
+        };
+        let ticket = ResumeResponse {
+            upload,
+            edges: answer.edges,
+            state,
+        };
+        let mut outcome = self
+            .finish(path, file_hash, ticket, hashes, opts, progress, started)
+            .await?;
+        outcome.resumed = false;
+        if let Some(store) = &opts.state {
+            store.remove(path);
+        }
+        Ok(outcome)
+    }
+
+    /// Resumes session `file_id` from the coordinator's records, on any machine holding the
+    /// file: re-hashes it, checks it is the file the session was started with, and sends only
+    /// the parts the coordinator has not recorded.
+    pub async fn resume(
+        &self,
+        file_id: &str,
+        path: &Path,
+        opts: &UploadOptions,
+        progress: Option<Progress>,
+    ) -> Result<UploadOutcome, ClientError> {
+        let started = Instant::now();
+        let meta = tokio::fs::metadata(path).await?;
+        let size = meta.len();
+        let ticket = self.resume_ticket(file_id).await?;
+        if ticket.state.total != size {
+            return Err(ClientError::Integrity(format!(
+                "the session is for a file of {} bytes, {} has {size}",
+                ticket.state.total,
+                path.display()
+            )));
+        }
+        let plan = ticket.upload.plan(size);
+        let (file_hash, hashes) = tokio::try_join!(
+            hash_file(path.to_owned(), 0, size),
+            hash_parts(path.to_owned(), Some(plan), ticket.state.chunks_remaining.clone())
+        )?;
+        if file_hash.to_prefixed() != ticket.state.file_hash {
+            return Err(ClientError::Integrity(format!(
+                "{} is not the file session {file_id} was started with",
+                path.display()
+            )));
+        }
+        if let Some(store) = &opts.state {
+            let _ = store.save(&LocalState::new(&self.base_url, path, &meta, file_id, file_hash));
+        }
+        let outcome = self
+            .finish(path, file_hash, ticket, hashes, opts, progress, started)
+            .await?;
+        if let Some(store) = &opts.state {
+            store.remove(path);
+        }
+        Ok(outcome)
+    }
+
+    /// Finalize is idempotent (a completed session answers with its file), so network trouble,
+    /// store failures and `finalize_in_progress` are retried with backoff.
+    pub(super) async fn finalize_retrying(
+        &self,
+        file_id: &str,
+        part_count: u32,
+        attempts: u32,
+    ) -> Result<FinalizeResponse, ClientError> {
+        let mut attempt = 0u32;
+        loop {
+            match self.finalize(file_id, part_count).await {
+                Err(e) if e.is_retryable() && attempt + 1 < attempts => {
+                    attempt += 1;
+                    let backoff = 250 * 2u64.pow(attempt.min(5)) + rand::random::<u64>() % 250;
+                    tokio::time::sleep(Duration::from_millis(backoff)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}

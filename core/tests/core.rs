@@ -1,0 +1,481 @@
+//! The coordinator's decisions over SQLite (every migration, the production SQL) and an S3
+//! that fails on purpose: refused, failed-but-done, unreachable, slow, gone.
+
+mod support;
+
+use futures::executor::block_on;
+use jetty_core::db::{Account, AccountStore, FileStore, SessionRow, SessionStore};
+use jetty_core::provision::Begin;
+use jetty_core::sessions::Closing;
+use jetty_core::Runtime;
+use jetty_shared::hash::Sha256Digest;
+use jetty_shared::protocol::{Location, OptimalEdgesRequest, OptimalEdgesResponse, PartRecord};
+use jetty_shared::token::{self, UploadClaims};
+use jetty_shared::ErrorCode;
+use support::*;
+
+const ORIGIN: &str = "https://coordinator.test";
+const HERE: Location = Location { lat: 37.77, lng: -122.42 };
+
+fn account(w: &World, id: &str, tier: &str) -> Account {
+    let t = block_on(w.core.db.tier(tier)).unwrap().unwrap();
+    Account {
+        id: id.into(),
+        tier: t.tier,
+        s3_prefix: None,
+        storage_quota_bytes: t.storage_quota_bytes,
+        bandwidth_quota_bytes: t.bandwidth_quota_bytes,
+        jetty_speed_enabled: i64::from(t.jetty_speed_enabled),
+    }
+}
+
+fn hash_of(seed: &str) -> String {
+    Sha256Digest::of(seed.as_bytes()).to_hex()
+}
+
+fn request(size: u64, hash: &str) -> OptimalEdgesRequest {
+    serde_json::from_value(serde_json::json!({
+        "fileSize": size, "fileHash": hash, "fileName": "a.bin", "chunkSize": 5 * MIB,
+    }))
+    .unwrap()
+}
+
+fn start(w: &World, acc: &Account, size: u64, hash: &str) -> jetty_core::Result<OptimalEdgesResponse> {
+    block_on(w.core.optimal_edges(acc, &request(size, hash), HERE, ORIGIN))
+}
+
+fn session(w: &World, acc: &Account, answer: &OptimalEdgesResponse) -> SessionRow {
+    let file_id = &answer.upload.as_ref().expect("a new session").file_id;
+    block_on(w.core.db.session_by_file(&acc.id, file_id)).unwrap().unwrap()
+}
+
+fn report(s: &SessionRow, part: u32) -> PartRecord {
+    PartRecord {
+        session_id: s.id.clone(),
+        account_id: s.account_id.clone(),
+        part_number: part,
+        size: s.plan().part_len(part).unwrap(),
+        sha256: hash_of(&format!("part{part}")),
+        etag: format!("\"etag{part}\""),
+        edge_id: "sfo-1".into(),
+        duration_ms: 10.0,
+        inflight: 1,
+    }
+}
+
+/// Every part stored by an edge and reported to the coordinator.
+fn send_all_parts(w: &World, s: &SessionRow) {
+    for part in 1..=s.part_count {
+        w.s3.store_part(&s.s3_upload_id, part, s.plan().part_len(part).unwrap());
+        block_on(w.core.record_part(report(s, part))).unwrap();
+    }
+}
+
+fn fresh(w: &World, s: &SessionRow) -> SessionRow {
+    block_on(w.core.db.session_by_id(&s.id)).unwrap().unwrap()
+}
+
+fn uploaded(w: &World, acc: &Account, size: u64, seed: &str) -> SessionRow {
+    let s = session(w, acc, &start(w, acc, size, &hash_of(seed)).unwrap());
+    send_all_parts(w, &s);
+    s
+}
+
+#[test]
+fn a_new_upload_reserves_quota_starts_one_multipart_upload_and_hands_out_a_verifiable_ticket() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let answer = start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap();
+    let ticket = answer.upload.clone().unwrap();
+    let s = session(&w, &acc, &answer);
+    assert_eq!((s.status.as_str(), s.part_count), ("active", 3));
+    assert_eq!(w.s3.calls(Op::Create), 1);
+    assert!(!s.s3_upload_id.is_empty());
+    let claims: UploadClaims = token::verify(&ticket.upload_token, TOKEN_SECRET.as_bytes(), T0 / 1000).unwrap();
+    assert_eq!((claims.sid, claims.uid, claims.acc), (s.id.clone(), s.s3_upload_id.clone(), acc.id.clone()));
+    let usage = block_on(w.core.db.storage_use(&acc.id, T0)).unwrap();
+    assert_eq!(usage.reserved, 12 * MIB);
+    // With no edge measured yet, origin-direct carries the upload.
+    assert!(answer.edges.iter().any(|e| e.id == "origin-direct"));
+}
+
+#[test]
+fn a_store_that_fails_to_start_the_upload_releases_the_reservation() {
+    for fault in [Fault::Refuse(503, "SlowDown"), Fault::Unreachable, Fault::Refuse(403, "AccessDenied")] {
+        let w = world();
+        let acc = account(&w, ACCOUNT, "enterprise");
+        w.s3.inject(Op::Create, fault.clone());
+        let err = start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap_err();
+        assert_eq!(err.code, ErrorCode::StorageError, "{fault:?}");
+        assert_eq!(block_on(w.core.db.storage_use(&acc.id, T0)).unwrap().reserved, 0, "{fault:?}");
+    }
+}
+
+#[test]
+fn an_upload_id_the_database_failed_to_record_is_aborted_in_the_store_at_once() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    w.core.db.fail_next("SET s3_upload_id", DbFault::Fails);
+    let err = start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap_err();
+    assert_eq!(err.code, ErrorCode::Internal);
+    assert_eq!((w.s3.calls(Op::Abort), w.s3.open_uploads()), (1, 0));
+    assert_eq!(block_on(w.core.db.storage_use(&acc.id, T0)).unwrap().reserved, 0);
+}
+
+#[test]
+fn uploads_that_together_exceed_the_quota_are_refused_before_the_store_is_asked() {
+    let w = world();
+    let acc = account(&w, "acc_small", "starter"); // 2 GB, no JettySpeed: open sessions directly
+    let mut acc = acc;
+    acc.jetty_speed_enabled = 1;
+    start(&w, &acc, 1_500_000_000, &hash_of("a")).unwrap();
+    let err = start(&w, &acc, 600_000_000, &hash_of("b")).unwrap_err();
+    assert_eq!(err.code, ErrorCode::StorageQuotaExceeded);
+    assert_eq!(w.s3.calls(Op::Create), 1);
+}
+
+#[test]
+fn a_tier_without_jetty_speed_is_refused_multi_edge_uploads() {
+    let w = world();
+    let acc = account(&w, "acc_small", "starter");
+    let err = start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap_err();
+    assert_eq!(err.code, ErrorCode::JettySpeedNotEnabled);
+    assert_eq!(w.s3.calls(Op::Create), 0);
+}
+
+#[test]
+fn part_reports_are_checked_against_their_session_and_recorded_once() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap());
+    let cases: Vec<(&str, PartRecord, Option<ErrorCode>)> = vec![
+        ("valid", report(&s, 1), None),
+        ("again", report(&s, 1), None),
+        ("other account", PartRecord { account_id: "acc_other".into(), ..report(&s, 2) }, Some(ErrorCode::NotFound)),
+        ("wrong size", PartRecord { size: 1, ..report(&s, 2) }, Some(ErrorCode::ChunkSizeMismatch)),
+        ("beyond plan", PartRecord { part_number: 9, ..report(&s, 2) }, Some(ErrorCode::InvalidPartNumber)),
+        ("bad digest", PartRecord { sha256: "xyz".into(), ..report(&s, 2) }, Some(ErrorCode::InvalidHash)),
+        ("no session", PartRecord { session_id: "ses_none".into(), ..report(&s, 2) }, Some(ErrorCode::NotFound)),
+    ];
+    for (name, record, expected) in cases {
+        let result = block_on(w.core.record_part(record));
+        assert_eq!(result.err().map(|e| e.code), expected, "{name}");
+    }
+    let tallies = block_on(w.core.db.part_tallies(&s.id)).unwrap();
+    assert_eq!(tallies.len(), 1);
+    assert_eq!(tallies[0].reports, 2);
+    block_on(w.core.abort(&s, "test")).unwrap();
+    let err = block_on(w.core.record_part(report(&s, 2))).unwrap_err();
+    assert_eq!(err.code, ErrorCode::SessionNotActive);
+}
+
+#[test]
+fn finalize_refuses_missing_parts_without_claiming_or_calling_the_store() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap());
+    block_on(w.core.record_part(report(&s, 2))).unwrap();
+    let err = block_on(w.core.finalize(&s)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::PartsMissing);
+    assert_eq!(err.details.unwrap()["missing"], serde_json::json!([1, 3]));
+    assert_eq!(fresh(&w, &s).finalize_claimed_until, None);
+    assert_eq!(w.s3.calls(Op::Complete), 0);
+}
+
+/// Complete under each store fault: what the first finalize answers, and what a retry gets.
+#[test]
+fn finalize_under_store_faults_never_loses_an_upload_and_a_retry_completes_it() {
+    let cases: Vec<(&str, Option<Fault>, Option<ErrorCode>)> = vec![
+        ("clean", None, None),
+        ("refused 500", Some(Fault::Refuse(500, "InternalError")), Some(ErrorCode::StorageError)),
+        ("refused 503", Some(Fault::Refuse(503, "SlowDown")), Some(ErrorCode::StorageError)),
+        ("unreachable", Some(Fault::Unreachable), Some(ErrorCode::StorageError)),
+        ("failed but done", Some(Fault::FailedButDone), Some(ErrorCode::StorageError)),
+        ("slow", Some(Fault::Slow(90_000)), None),
+    ];
+    for (name, fault, first) in cases {
+        let w = world();
+        let acc = account(&w, ACCOUNT, "enterprise");
+        let s = uploaded(&w, &acc, 12 * MIB, "a");
+        if let Some(f) = fault {
+            w.s3.inject(Op::Complete, f);
+        }
+        let result = block_on(w.core.finalize(&s));
+        assert_eq!(result.as_ref().err().map(|e| e.code), first, "{name}");
+        // A failed attempt gives its claim back: the retry need not wait two minutes.
+        assert_eq!(fresh(&w, &s).finalize_claimed_until.is_some(), first.is_none(), "{name}");
+        let file = block_on(w.core.finalize(&fresh(&w, &s))).unwrap();
+        assert_eq!((file.size, file.id.as_str()), (12 * MIB, s.file_id.as_str()), "{name}");
+        assert_eq!(w.s3.object(&s.object_key), Some(12 * MIB), "{name}");
+        assert_eq!(fresh(&w, &s).status, "completed", "{name}");
+        // Finalizing a completed session answers the same file without the store.
+        let calls = w.s3.calls(Op::Complete);
+        assert_eq!(block_on(w.core.finalize(&fresh(&w, &s))).unwrap(), file, "{name}");
+        assert_eq!(w.s3.calls(Op::Complete), calls, "{name}");
+    }
+}
+
+#[test]
+fn an_upload_completed_in_the_store_but_not_recorded_is_recovered_by_the_next_finalize() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = uploaded(&w, &acc, 12 * MIB, "a");
+    // The store completes, then the database write fails (the worker died, D1 hiccuped).
+    w.core.db.fail_next("INSERT INTO files", DbFault::Fails);
+    assert_eq!(block_on(w.core.finalize(&s)).unwrap_err().code, ErrorCode::Internal);
+    assert_eq!(w.s3.object(&s.object_key), Some(12 * MIB));
+    let file = block_on(w.core.finalize(&fresh(&w, &s))).unwrap();
+    assert_eq!(file.size, 12 * MIB);
+    assert_eq!(w.s3.calls(Op::Head), 1, "recovered from the object's size");
+    assert_eq!(w.core.db.scalar(&format!("SELECT COUNT(*) AS v FROM files WHERE id = '{}'", s.file_id)), 1);
+}
+
+#[test]
+fn a_recorded_finalize_whose_answer_was_lost_answers_the_same_file() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = uploaded(&w, &acc, 12 * MIB, "a");
+    w.core.db.fail_next("INSERT INTO files", DbFault::FailsButDone);
+    assert!(block_on(w.core.finalize(&s)).is_err());
+    let file = block_on(w.core.finalize(&fresh(&w, &s))).unwrap();
+    assert_eq!(file.id, s.file_id);
+    assert_eq!(w.s3.calls(Op::Complete), 1);
+}
+
+#[test]
+fn an_upload_the_store_forgot_is_not_recorded_as_a_file() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = uploaded(&w, &acc, 12 * MIB, "a");
+    w.s3.forget_upload(&s.s3_upload_id);
+    assert_eq!(block_on(w.core.finalize(&s)).unwrap_err().code, ErrorCode::StorageError);
+    assert!(block_on(w.core.db.file_for_account(&acc.id, &s.file_id)).unwrap().is_none());
+}
+
+#[test]
+fn concurrent_finalizes_send_one_complete_and_all_answer_the_same_file() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = uploaded(&w, &acc, 12 * MIB, "a");
+    // The holder's Complete takes 5 s; the others wait for it and answer its file.
+    w.s3.inject(Op::Complete, Fault::Slow(5_000));
+    let (a, b, c) = block_on(async { futures::join!(w.core.finalize(&s), w.core.finalize(&s), w.core.finalize(&s)) });
+    let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    assert!(a == b && b == c);
+    assert_eq!(w.s3.calls(Op::Complete), 1);
+}
+
+#[test]
+fn a_finalize_waiting_on_a_stuck_holder_answers_in_progress_then_takes_over_a_lapsed_claim() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = uploaded(&w, &acc, 12 * MIB, "a");
+    // Another finalize holds the claim and never finishes (its worker died).
+    assert!(block_on(w.core.db.claim_finalize(&s.id, T0, T0 + 120_000)).unwrap());
+    assert_eq!(block_on(w.core.finalize(&s)).unwrap_err().code, ErrorCode::FinalizeInProgress);
+    assert_eq!(w.s3.calls(Op::Complete), 0);
+    w.clock.advance(120_000);
+    assert_eq!(block_on(w.core.finalize(&s)).unwrap().id, s.file_id);
+}
+
+#[test]
+fn an_empty_file_is_one_put_and_no_multipart_upload() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = session(&w, &acc, &start(&w, &acc, 0, &hash_of("")).unwrap());
+    assert_eq!(w.s3.calls(Op::Create), 0);
+    assert_eq!(block_on(w.core.finalize(&s)).unwrap().size, 0);
+    assert_eq!(w.s3.object(&s.object_key), Some(0));
+}
+
+#[test]
+fn the_same_bytes_again_are_a_zero_byte_clone_and_a_clone_keeps_the_object_until_the_last_record_goes() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = uploaded(&w, &acc, 12 * MIB, "a");
+    block_on(w.core.finalize(&s)).unwrap();
+    let again = start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap();
+    let clone = again.duplicate.expect("duplicate").file_id;
+    assert_eq!(w.s3.calls(Op::Create), 1, "nothing started for the duplicate");
+    // Another account with the same hash gets no clone: dedup is per account.
+    let other = account(&w, "acc_other", "enterprise");
+    assert!(start(&w, &other, 12 * MIB, &hash_of("a")).unwrap().duplicate.is_none());
+
+    let first = block_on(w.core.delete_file(&acc.id, &s.file_id)).unwrap();
+    assert!(!first.object_deleted);
+    assert_eq!(w.s3.object(&s.object_key), Some(12 * MIB));
+    let last = block_on(w.core.delete_file(&acc.id, &clone)).unwrap();
+    assert!(last.object_deleted);
+    assert_eq!(w.s3.object(&s.object_key), None);
+    assert!(w.kv.0.borrow().contains_key(&jetty_shared::protocol::tombstone_key(&clone)));
+    assert_eq!(block_on(w.core.delete_file(&acc.id, &clone)).unwrap_err().code, ErrorCode::NotFound);
+}
+
+#[test]
+fn a_clone_racing_the_deletion_of_its_source_does_not_land() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = uploaded(&w, &acc, 12 * MIB, "a");
+    let source = block_on(w.core.finalize(&s)).unwrap();
+    block_on(w.core.delete_file(&acc.id, &source.id)).unwrap();
+    assert_eq!(block_on(w.core.clone_file(&acc.id, None, &source)).unwrap(), None);
+}
+
+#[test]
+fn deleting_an_object_the_store_already_lost_still_deletes_the_record() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = uploaded(&w, &acc, 12 * MIB, "a");
+    block_on(w.core.finalize(&s)).unwrap();
+    w.s3.inject(Op::Delete, Fault::Refuse(404, "NoSuchKey"));
+    assert!(block_on(w.core.delete_file(&acc.id, &s.file_id)).unwrap().object_deleted);
+    w.s3.inject(Op::Delete, Fault::Unreachable);
+    let t = uploaded(&w, &acc, 6 * MIB, "b");
+    block_on(w.core.finalize(&t)).unwrap();
+    assert_eq!(block_on(w.core.delete_file(&acc.id, &t.file_id)).unwrap_err().code, ErrorCode::StorageError);
+}
+
+#[test]
+fn the_sweeper_aborts_expired_sessions_and_retries_the_ones_the_store_failed() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let a = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap());
+    let b = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("b")).unwrap());
+    let c = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("c")).unwrap());
+    w.s3.forget_upload(&c.s3_upload_id); // gone already: NoSuchUpload counts as aborted
+    assert_eq!(block_on(w.core.sweep()).unwrap(), 0, "nothing expired yet");
+    w.clock.advance(24 * 3600 * 1000);
+    w.s3.inject(Op::Abort, Fault::Unreachable);
+    assert_eq!(block_on(w.core.sweep()).unwrap(), 2);
+    let statuses: Vec<String> = [&a, &b, &c].iter().map(|s| fresh(&w, s).status).collect();
+    assert_eq!(statuses.iter().filter(|s| *s == "expired").count(), 2);
+    assert_eq!(statuses.iter().filter(|s| *s == "active").count(), 1);
+    assert!(w.clock.logs().iter().any(|l| l.contains("stays for the next run")));
+    assert_eq!(block_on(w.core.sweep()).unwrap(), 1);
+    assert_eq!(w.s3.open_uploads(), 0);
+    assert_eq!(block_on(w.core.db.storage_use(&acc.id, w.clock.now_ms())).unwrap().reserved, 0);
+}
+
+#[test]
+fn an_abort_the_store_failed_leaves_the_session_open_and_a_completed_one_cannot_be_aborted() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap());
+    w.s3.inject(Op::Abort, Fault::Refuse(500, "InternalError"));
+    assert_eq!(block_on(w.core.abort(&s, "test")).unwrap_err().code, ErrorCode::StorageError);
+    assert_eq!(fresh(&w, &s).status, "active");
+    assert_eq!(block_on(w.core.abort(&s, "test")).unwrap().status, "aborted");
+    assert_eq!(block_on(w.core.abort(&fresh(&w, &s), "again")).unwrap().status, "aborted");
+    let t = uploaded(&w, &acc, 6 * MIB, "b");
+    block_on(w.core.finalize(&t)).unwrap();
+    assert_eq!(block_on(w.core.abort(&fresh(&w, &t), "x")).unwrap_err().code, ErrorCode::SessionNotActive);
+    block_on(w.core.close(&fresh(&w, &t), Closing::Expired, "x")).ok();
+    assert_eq!(fresh(&w, &t).status, "completed");
+}
+
+#[test]
+fn resume_hands_a_fresh_ticket_for_open_sessions_only() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap());
+    block_on(w.core.record_part(report(&s, 2))).unwrap();
+    let resumed = block_on(w.core.resume(&s, HERE, ORIGIN)).unwrap();
+    assert_eq!(resumed.state.chunks_uploaded, vec![2]);
+    let claims: UploadClaims = token::verify(&resumed.upload.upload_token, TOKEN_SECRET.as_bytes(), T0 / 1000).unwrap();
+    assert_eq!(claims.uid, s.s3_upload_id);
+    w.clock.advance(24 * 3600 * 1000);
+    assert_eq!(block_on(w.core.resume(&s, HERE, ORIGIN)).unwrap_err().code, ErrorCode::SessionNotActive);
+}
+
+#[test]
+fn a_small_file_is_one_put_on_the_same_quota_and_a_wrong_declared_hash_stores_nothing() {
+    let w = world();
+    let acc = account(&w, "acc_small", "starter");
+    let body = b"hello".to_vec();
+    let wrong = Sha256Digest::of(b"other");
+    let err = block_on(w.core.store_small_file(&acc, "a.txt", "text/plain", body.clone(), Some(wrong))).unwrap_err();
+    assert_eq!(err.code, ErrorCode::ChunkHashMismatch);
+    assert_eq!(w.s3.calls(Op::Put), 0);
+    w.s3.inject(Op::Put, Fault::Refuse(503, "SlowDown"));
+    assert!(block_on(w.core.store_small_file(&acc, "a.txt", "text/plain", body.clone(), None)).is_err());
+    assert_eq!(block_on(w.core.db.storage_use(&acc.id, T0)).unwrap().reserved, 0);
+    let stored = block_on(w.core.store_small_file(&acc, "a.txt", "text/plain", body, None)).unwrap();
+    assert_eq!(w.s3.object(&stored.object_key), Some(5));
+    assert_eq!(block_on(w.core.db.storage_use(&acc.id, T0)).unwrap().stored, 5);
+}
+
+#[test]
+fn a_webhook_is_acted_on_once_replayed_with_its_first_answer_and_a_reused_key_is_refused() {
+    let w = world();
+    let keys = || vec![("idem:test".to_owned(), "key-1".to_owned())];
+    let Begin::Proceed(claimed) = block_on(w.core.begin(keys(), "hash-a")).unwrap() else {
+        panic!("first request proceeds")
+    };
+    // While it runs, the same key waits.
+    assert_eq!(block_on(w.core.begin(keys(), "hash-a")).unwrap_err().code, ErrorCode::IdempotencyInProgress);
+    let answer = block_on(w.core.provision_account("user-1", "u@example.com", "pro"));
+    let (status, body) = block_on(w.core.finish(claimed, answer)).unwrap();
+    assert_eq!(status, 201);
+    assert!(body["credentials"]["api_key"].is_string());
+    match block_on(w.core.begin(keys(), "hash-a")).unwrap() {
+        Begin::Replay(201, replayed) => assert_eq!(serde_json::from_str::<serde_json::Value>(&replayed).unwrap(), body),
+        other => panic!("expected a replay, got {other:?}"),
+    }
+    assert_eq!(block_on(w.core.begin(keys(), "hash-b")).unwrap_err().code, ErrorCode::IdempotencyKeyReused);
+    // The stored answer holds credentials: sealed, never plain.
+    let stored = w.core.db.scalar("SELECT response AS v FROM idempotency_records");
+    assert!(!stored.as_str().unwrap().contains("jt_live_"));
+    // A second provisioning of the user (new key) gives the account without credentials.
+    let (status, again) = block_on(w.core.provision_account("user-1", "u@example.com", "pro")).unwrap();
+    assert_eq!(status, 200);
+    assert!(again["credentials"]["api_key"].is_null());
+}
+
+#[test]
+fn a_server_error_releases_the_idempotency_claim_so_a_retry_can_act() {
+    let w = world();
+    let keys = || vec![("idem:test".to_owned(), "key-2".to_owned())];
+    let Begin::Proceed(claimed) = block_on(w.core.begin(keys(), "h")).unwrap() else { panic!() };
+    let failed = block_on(w.core.finish(claimed, Err(jetty_core::internal("boom"))));
+    assert_eq!(failed.unwrap_err().code, ErrorCode::Internal);
+    assert!(matches!(block_on(w.core.begin(keys(), "h")).unwrap(), Begin::Proceed(_)));
+}
+
+#[test]
+fn an_abandoned_idempotency_claim_is_reclaimed_after_two_minutes() {
+    let w = world();
+    let keys = || vec![("idem:test".to_owned(), "key-3".to_owned())];
+    assert!(matches!(block_on(w.core.begin(keys(), "h")).unwrap(), Begin::Proceed(_)));
+    assert_eq!(block_on(w.core.begin(keys(), "h")).unwrap_err().code, ErrorCode::IdempotencyInProgress);
+    w.clock.advance(2 * 60 * 1000 + 1);
+    assert!(matches!(block_on(w.core.begin(keys(), "h")).unwrap(), Begin::Proceed(_)));
+}
+
+#[test]
+fn key_rotation_revokes_the_old_keys_and_only_an_api_secret_can_rotate() {
+    let w = world();
+    let (_, body) = block_on(w.core.provision_account("user-9", "u9@example.com", "pro")).unwrap();
+    let key = body["credentials"]["api_key"].as_str().unwrap().to_owned();
+    let secret = body["credentials"]["api_secret"].as_str().unwrap().to_owned();
+    use jetty_core::db::CredentialKind::Key;
+    use jetty_shared::auth::api_key_hash;
+    assert!(block_on(w.core.db.account_for_credential(&api_key_hash(&key), Key)).unwrap().is_some());
+    assert_eq!(block_on(w.core.rotate_key(&key)).unwrap_err().code, ErrorCode::InvalidApiKey);
+    let new_key = block_on(w.core.rotate_key(&secret)).unwrap();
+    assert!(block_on(w.core.db.account_for_credential(&api_key_hash(&key), Key)).unwrap().is_none());
+    assert!(block_on(w.core.db.account_for_credential(&api_key_hash(&new_key), Key)).unwrap().is_some());
+}
+
+#[test]
+fn downloads_count_against_the_bandwidth_quota_atomically() {
+    let w = world();
+    let mut acc = account(&w, ACCOUNT, "enterprise");
+    acc.bandwidth_quota_bytes = 100;
+    block_on(w.core.count_bandwidth(&acc, 60)).unwrap();
+    assert_eq!(block_on(w.core.count_bandwidth(&acc, 60)).unwrap_err().code, ErrorCode::BandwidthQuotaExceeded);
+    block_on(w.core.count_bandwidth(&acc, 0)).unwrap();
+    block_on(w.core.count_bandwidth(&acc, 40)).unwrap();
+    // At the limit: nothing more moves, a HEAD or a 304 still answers.
+    assert_eq!(block_on(w.core.count_bandwidth(&acc, 1)).unwrap_err().code, ErrorCode::BandwidthQuotaExceeded);
+    block_on(w.core.check_bandwidth_left(&acc)).unwrap();
+}

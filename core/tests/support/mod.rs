@@ -1,0 +1,414 @@
+//! Test doubles for the core: SQLite with every migration (optionally failing chosen
+//! statements), an in-memory S3 that fails on purpose, a KV map and a frozen clock that moves
+//! only when the code under test waits.
+#![allow(dead_code)]
+
+use jetty_core::db::{Database, Statement};
+use jetty_core::ports::Settings;
+use jetty_core::sqlite::Sqlite;
+use jetty_core::{internal, storage_failure, Core, KvCache, ObjectStore, Runtime, StoreResponse};
+use jetty_shared::s3::{S3Config, S3Credentials, SignedRequest, S3};
+use serde::de::DeserializeOwned;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+pub const T0: u64 = 1_780_000_000_000;
+pub const MIB: u64 = 1024 * 1024;
+pub const ACCOUNT: &str = "acc_test";
+pub const TOKEN_SECRET: &str = "token-secret-for-tests";
+
+// ---- runtime: a frozen clock that advances only by `sleep` (and the store's `Slow`) ----
+
+#[derive(Clone)]
+pub struct Clock(Rc<Cell<u64>>, Rc<Cell<u64>>, Rc<RefCell<Vec<String>>>);
+
+impl Clock {
+    pub fn new() -> Clock {
+        Clock(Rc::new(Cell::new(T0)), Rc::new(Cell::new(0)), Rc::default())
+    }
+    pub fn advance(&self, ms: u64) {
+        self.0.set(self.0.get() + ms);
+    }
+    pub fn logs(&self) -> Vec<String> {
+        self.2.borrow().clone()
+    }
+}
+
+/// Resolves after being polled once more: lets other futures of a `join!` run.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+pub async fn yield_now() {
+    YieldOnce(false).await
+}
+
+impl Runtime for Clock {
+    fn now_ms(&self) -> u64 {
+        self.0.get()
+    }
+    async fn sleep(&self, ms: u64) {
+        self.advance(ms);
+        yield_now().await;
+    }
+    fn fill_random(&self, buf: &mut [u8]) -> jetty_core::Result<()> {
+        for b in buf.iter_mut() {
+            self.1.set(self.1.get().wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407));
+            *b = (self.1.get() >> 56) as u8;
+        }
+        Ok(())
+    }
+    fn log(&self, line: &str) {
+        self.2.borrow_mut().push(line.to_owned());
+    }
+}
+
+// ---- database: SQLite, failing statements on demand ----
+
+/// How a chosen statement fails.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DbFault {
+    /// Refused before running: nothing changed.
+    Fails,
+    /// Ran, but the answer was lost: the change is there and the caller sees an error.
+    FailsButDone,
+}
+
+pub struct TestDb {
+    pub sqlite: Sqlite,
+    faults: RefCell<Vec<(String, DbFault)>>,
+}
+
+impl TestDb {
+    pub fn new() -> TestDb {
+        let sqlite = Sqlite::with_project_migrations().expect("migrations apply");
+        sqlite
+            .execute_batch(&format!(
+                "INSERT INTO accounts (id, name, tier, created_at) VALUES ('{ACCOUNT}', 'test', 'enterprise', 0);
+                 INSERT INTO accounts (id, name, tier, created_at) VALUES ('acc_other', 'other', 'enterprise', 0);
+                 INSERT INTO accounts (id, name, tier, created_at) VALUES ('acc_small', 'small', 'starter', 0);"
+            ))
+            .expect("accounts");
+        TestDb {
+            sqlite,
+            faults: RefCell::default(),
+        }
+    }
+
+    /// The next statement containing `needle` fails as `fault` (once).
+    pub fn fail_next(&self, needle: &str, fault: DbFault) {
+        self.faults.borrow_mut().push((needle.to_owned(), fault));
+    }
+
+    fn take_fault(&self, sql: &str) -> Option<DbFault> {
+        let mut faults = self.faults.borrow_mut();
+        let i = faults.iter().position(|(needle, _)| sql.contains(needle.as_str()))?;
+        Some(faults.remove(i).1)
+    }
+
+    pub fn scalar(&self, sql: &str) -> serde_json::Value {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            v: serde_json::Value,
+        }
+        let rows: Vec<Row> = futures::executor::block_on(self.sqlite.query(Statement::new(sql, vec![]))).expect("query");
+        rows.into_iter().next().map_or(serde_json::Value::Null, |r| r.v)
+    }
+}
+
+impl Database for TestDb {
+    async fn execute(&self, s: Statement) -> jetty_core::Result<u64> {
+        match self.take_fault(&s.sql) {
+            Some(DbFault::Fails) => Err(internal("injected: d1 refused")),
+            Some(DbFault::FailsButDone) => {
+                self.sqlite.execute(s).await?;
+                Err(internal("injected: d1 answer lost"))
+            }
+            None => self.sqlite.execute(s).await,
+        }
+    }
+    async fn query<T: DeserializeOwned>(&self, s: Statement) -> jetty_core::Result<Vec<T>> {
+        match self.take_fault(&s.sql) {
+            Some(_) => Err(internal("injected: d1 refused")),
+            None => self.sqlite.query(s).await,
+        }
+    }
+    async fn batch(&self, statements: Vec<Statement>) -> jetty_core::Result<Vec<u64>> {
+        let fault = statements.iter().find_map(|s| self.take_fault(&s.sql));
+        match fault {
+            Some(DbFault::Fails) => Err(internal("injected: d1 batch refused")),
+            Some(DbFault::FailsButDone) => {
+                self.sqlite.batch(statements).await?;
+                Err(internal("injected: d1 batch answer lost"))
+            }
+            None => self.sqlite.batch(statements).await,
+        }
+    }
+}
+
+// ---- object store: an in-memory S3 that fails on purpose ----
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    Create,
+    Complete,
+    Abort,
+    Head,
+    Put,
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// Refused with this status and S3 error code; nothing done.
+    Refuse(u16, &'static str),
+    /// Done, then answered 500 (the answer a client sees when the store's reply is lost).
+    FailedButDone,
+    /// No answer at all (connection refused or reset).
+    Unreachable,
+    /// Takes this long (the clock moves), then answers normally.
+    Slow(u64),
+}
+
+#[derive(Default)]
+struct S3State {
+    next_id: u64,
+    /// upload id → (key, part number → size)
+    uploads: HashMap<String, (String, BTreeMap<u32, u64>)>,
+    objects: HashMap<String, u64>,
+    faults: VecDeque<(Op, Fault)>,
+    calls: Vec<Op>,
+}
+
+#[derive(Clone)]
+pub struct FakeS3 {
+    state: Rc<RefCell<S3State>>,
+    clock: Clock,
+}
+
+fn xml_error(status: u16, code: &str) -> StoreResponse {
+    StoreResponse {
+        status,
+        headers: vec![("content-type".into(), "application/xml".into())],
+        body: format!("<?xml version=\"1.0\"?><Error><Code>{code}</Code><Message>injected</Message></Error>").into_bytes(),
+    }
+}
+
+fn ok(body: String) -> StoreResponse {
+    StoreResponse {
+        status: 200,
+        headers: vec![],
+        body: body.into_bytes(),
+    }
+}
+
+impl FakeS3 {
+    pub fn new(clock: Clock) -> FakeS3 {
+        FakeS3 {
+            state: Rc::default(),
+            clock,
+        }
+    }
+
+    pub fn inject(&self, op: Op, fault: Fault) {
+        self.state.borrow_mut().faults.push_back((op, fault));
+    }
+
+    pub fn calls(&self, op: Op) -> usize {
+        self.state.borrow().calls.iter().filter(|c| **c == op).count()
+    }
+
+    /// An edge stored a part (the store has it whatever the coordinator recorded).
+    pub fn store_part(&self, upload_id: &str, part: u32, size: u64) {
+        if let Some((_, parts)) = self.state.borrow_mut().uploads.get_mut(upload_id) {
+            parts.insert(part, size);
+        }
+    }
+
+    pub fn object(&self, key: &str) -> Option<u64> {
+        self.state.borrow().objects.get(key).copied()
+    }
+
+    pub fn open_uploads(&self) -> usize {
+        self.state.borrow().uploads.len()
+    }
+
+    /// The store forgets an upload (aborted elsewhere, or expired by a lifecycle rule).
+    pub fn forget_upload(&self, upload_id: &str) {
+        self.state.borrow_mut().uploads.remove(upload_id);
+    }
+
+    fn classify(req: &SignedRequest) -> (Op, String, Option<String>) {
+        let (path, query) = req.url.split_once('?').unwrap_or((&req.url, ""));
+        let key = path.trim_start_matches("http://s3.test/bucket/").to_owned();
+        let upload_id = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("uploadId="))
+            .map(str::to_owned);
+        let op = match (&*req.method, query.contains("uploads"), upload_id.is_some()) {
+            ("POST", true, _) => Op::Create,
+            ("POST", false, true) => Op::Complete,
+            ("DELETE", _, true) => Op::Abort,
+            ("DELETE", _, false) => Op::Delete,
+            ("HEAD", _, _) => Op::Head,
+            _ => Op::Put,
+        };
+        (op, key, upload_id)
+    }
+
+    fn perform(&self, op: Op, key: &str, upload_id: Option<&str>, req: &SignedRequest) -> StoreResponse {
+        let mut s = self.state.borrow_mut();
+        match op {
+            Op::Create => {
+                s.next_id += 1;
+                let id = format!("up{}", s.next_id);
+                s.uploads.insert(id.clone(), (key.to_owned(), BTreeMap::new()));
+                ok(format!("<InitiateMultipartUploadResult><UploadId>{id}</UploadId></InitiateMultipartUploadResult>"))
+            }
+            Op::Complete => {
+                let Some((_, parts)) = upload_id.and_then(|id| s.uploads.get(id)).cloned() else {
+                    return xml_error(404, "NoSuchUpload");
+                };
+                let body = String::from_utf8_lossy(req.body.as_deref().unwrap_or_default()).into_owned();
+                let listed = body.matches("<PartNumber>").count();
+                if listed != parts.len() {
+                    return xml_error(400, "InvalidPart");
+                }
+                s.uploads.remove(upload_id.unwrap_or_default());
+                s.objects.insert(key.to_owned(), parts.values().sum());
+                ok("<CompleteMultipartUploadResult><ETag>\"x-1\"</ETag></CompleteMultipartUploadResult>".into())
+            }
+            Op::Abort => match upload_id.and_then(|id| s.uploads.remove(id)) {
+                Some(_) => StoreResponse {
+                    status: 204,
+                    ..StoreResponse::default()
+                },
+                None => xml_error(404, "NoSuchUpload"),
+            },
+            Op::Head => match s.objects.get(key) {
+                Some(size) => StoreResponse {
+                    status: 200,
+                    headers: vec![("content-length".into(), size.to_string())],
+                    body: vec![],
+                },
+                None => StoreResponse {
+                    status: 404,
+                    ..StoreResponse::default()
+                },
+            },
+            Op::Put => {
+                let len = req.body.as_ref().map_or(0, |b| b.len() as u64);
+                s.objects.insert(key.to_owned(), len);
+                ok(String::new())
+            }
+            Op::Delete => match s.objects.remove(key) {
+                Some(_) => StoreResponse {
+                    status: 204,
+                    ..StoreResponse::default()
+                },
+                None => xml_error(404, "NoSuchKey"),
+            },
+        }
+    }
+}
+
+impl ObjectStore for FakeS3 {
+    async fn send(&self, req: &SignedRequest) -> jetty_core::Result<StoreResponse> {
+        let (op, key, upload_id) = FakeS3::classify(req);
+        self.state.borrow_mut().calls.push(op);
+        let fault = {
+            let mut s = self.state.borrow_mut();
+            let i = s.faults.iter().position(|(o, _)| *o == op);
+            i.and_then(|i| s.faults.remove(i)).map(|(_, f)| f)
+        };
+        match fault {
+            None => Ok(self.perform(op, &key, upload_id.as_deref(), req)),
+            Some(Fault::Refuse(status, code)) => Ok(xml_error(status, code)),
+            Some(Fault::FailedButDone) => {
+                self.perform(op, &key, upload_id.as_deref(), req);
+                Ok(xml_error(500, "InternalError"))
+            }
+            Some(Fault::Unreachable) => Err(storage_failure("injected: connection reset")),
+            Some(Fault::Slow(ms)) => {
+                self.clock.sleep(ms).await;
+                Ok(self.perform(op, &key, upload_id.as_deref(), req))
+            }
+        }
+    }
+}
+
+// ---- KV ----
+
+#[derive(Default, Clone)]
+pub struct MemoryKv(pub Rc<RefCell<HashMap<String, String>>>);
+
+impl KvCache for MemoryKv {
+    async fn get(&self, key: &str) -> Option<String> {
+        self.0.borrow().get(key).cloned()
+    }
+    async fn put(&self, key: &str, value: &str, _ttl_secs: u64) {
+        self.0.borrow_mut().insert(key.to_owned(), value.to_owned());
+    }
+}
+
+// ---- the world ----
+
+pub type TestCore = Core<TestDb, FakeS3, MemoryKv, Clock>;
+
+pub struct World {
+    pub core: TestCore,
+    pub clock: Clock,
+    pub s3: FakeS3,
+    pub kv: MemoryKv,
+}
+
+pub fn world() -> World {
+    let clock = Clock::new();
+    let s3 = FakeS3::new(clock.clone());
+    let kv = MemoryKv::default();
+    let signer = S3::new(
+        S3Config {
+            endpoint: "http://s3.test".into(),
+            region: "us-east-1".into(),
+            bucket: "bucket".into(),
+            path_style: true,
+            checksums: true,
+        },
+        S3Credentials {
+            access_key_id: "AKIDTEST".into(),
+            secret_access_key: "secret".into(),
+            session_token: None,
+        },
+    );
+    let core = Core {
+        db: TestDb::new(),
+        store: s3.clone(),
+        s3: signer,
+        kv: kv.clone(),
+        rt: clock.clone(),
+        settings: Settings {
+            token_secret: TOKEN_SECRET.into(),
+            session_ttl_secs: 24 * 3600,
+            max_part_bytes: 100 * 1000 * 1000,
+            price_per_gb: 0.10,
+            origin_direct_share: 0.10,
+            bucket: "bucket".into(),
+        },
+    };
+    World { core, clock, s3, kv }
+}

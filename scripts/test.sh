@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test, installing whatever is missing first:
 #   1. format and lint gates (cargo fmt --check, clippy -D warnings, native and wasm32);
-#   2. unit tests of the pure crates (shared/, client/);
+#   2. unit tests of the pure crates (shared/, client/) and the coordinator's core (core/, over
+#      SQLite and a failing S3);
 #   3. builds the workers and the CLI, starts a separate test fleet (Garage + coordinator +
 #      three edges on workerd, own ports and state) and runs the fleet integration tests.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -12,14 +13,14 @@ cd "$REPO_ROOT"
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "clippy (native crates)"
-cargo clippy -q -p jetty-shared -p jetty-client -p jetty-fleet-tests --all-targets -- -D warnings
+cargo clippy -q -p jetty-shared -p jetty-core -p jetty-client -p jetty-fleet-tests --all-targets --features jetty-core/sqlite -- -D warnings
 log "clippy (workers, wasm32)"
 cargo clippy -q -p jetty-worker-runtime -p jetty-coordinator -p jetty-edge --target wasm32-unknown-unknown -- -D warnings
 
 RESULTS="$(mktemp)"
 trap 'rm -f "$RESULTS"' EXIT
 log "unit tests"
-cargo test -q -p jetty-shared -p jetty-client 2>&1 | tee -a "$RESULTS"
+cargo test -q -p jetty-shared -p jetty-core -p jetty-client --features jetty-core/sqlite 2>&1 | tee -a "$RESULTS"
 
 # An isolated fleet for the tests, so a running dev fleet is left alone.
 export JETTY_STATE="$REPO_ROOT/.jetty/test"

@@ -59,7 +59,10 @@ impl<D: FileStore, O, K, R: Runtime> Core<D, O, K, R> {
     pub fn sign_link(&self, account: &str, file: &FileRow, ttl_secs: Option<u64>) -> (String, u64) {
         let ttl = ttl_secs.unwrap_or(DEFAULT_LINK_TTL_SECS).clamp(1, MAX_LINK_TTL_SECS);
         let claims = self.download_claims(account, file, self.rt.now_ms() / 1000 + ttl);
-        (token::sign(&claims, self.settings.token_secret.as_bytes()), claims.exp)
+        (
+            token::sign(&claims, self.settings.token_secret.expose().as_bytes()),
+            claims.exp,
+        )
     }
 }
 

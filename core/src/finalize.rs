@@ -7,7 +7,7 @@ use crate::ports::{Core, ObjectStore, Runtime};
 use crate::store::Completed;
 use crate::{internal, not_found, storage_failure, Result};
 use jetty_shared::session::{
-    completion, finalize_wait, FinalizeWait, FINALIZE_CLAIM_MS, FINALIZE_POLL_MS, FINALIZE_WAIT_MS,
+    completion, finalize_wait, FinalizeWait, SessionStatus, FINALIZE_CLAIM_MS, FINALIZE_POLL_MS, FINALIZE_WAIT_MS,
 };
 use jetty_shared::{ApiError, ErrorCode};
 
@@ -16,7 +16,7 @@ impl<D: SessionStore + FileStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R
     /// session's finalize claim talks to the store; the others wait for its result, take over
     /// if its claim lapses, or answer `finalize_in_progress` after `FINALIZE_WAIT_MS`.
     pub async fn finalize(&self, session: &SessionRow) -> Result<FileRow> {
-        if session.status == "completed" {
+        if session.status == SessionStatus::Completed {
             return self.finalized_file(session).await;
         }
         if !session.is_open(self.rt.now_ms()) {
@@ -39,7 +39,7 @@ impl<D: SessionStore + FileStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R
             loop {
                 let current = self.db.session_by_id(&session.id).await?.ok_or_else(not_found)?;
                 match finalize_wait(
-                    &current.status,
+                    current.status,
                     current.expires_at,
                     current.finalize_claimed_until,
                     self.rt.now_ms(),

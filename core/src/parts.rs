@@ -5,7 +5,7 @@ use crate::ports::{Core, Runtime};
 use crate::{not_found, Result};
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::protocol::PartRecord;
-use jetty_shared::session::{check_part, RecordedPart};
+use jetty_shared::session::{check_part, RecordedPart, SessionStatus};
 use jetty_shared::{ApiError, ErrorCode};
 
 impl<D: SessionStore + EdgeMetricsStore, O, K, R: Runtime> Core<D, O, K, R> {
@@ -17,7 +17,7 @@ impl<D: SessionStore + EdgeMetricsStore, O, K, R: Runtime> Core<D, O, K, R> {
         if session.account_id != record.account_id {
             return Err(not_found());
         }
-        if session.status != "active" {
+        if session.status != SessionStatus::Active {
             return Err(ApiError::new(ErrorCode::SessionNotActive));
         }
         check_part(&session.plan(), record.part_number, record.size)?;

@@ -4,6 +4,7 @@
 
 use crate::Result;
 use jetty_shared::auth::new_id;
+use jetty_shared::config::CoordinatorConfig;
 use jetty_shared::s3::{SignedRequest, S3};
 
 /// A store's answer: status, headers (lower-case names) and the whole body (control-plane
@@ -54,18 +55,6 @@ pub trait Runtime {
     fn log(&self, line: &str);
 }
 
-/// The settings the logic reads (parsed once per request by the worker).
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub token_secret: String,
-    pub session_ttl_secs: u64,
-    pub max_part_bytes: u64,
-    pub price_per_gb: f64,
-    pub origin_direct_share: f64,
-    /// The bucket name shown in provisioning answers.
-    pub bucket: String,
-}
-
 /// The coordinator's world: a database, an object store (with its signer), a KV cache, the
 /// runtime and the settings. Logic lives in `impl` blocks of this type, one module per concern.
 pub struct Core<D, O, K, R> {
@@ -74,7 +63,8 @@ pub struct Core<D, O, K, R> {
     pub s3: S3,
     pub kv: K,
     pub rt: R,
-    pub settings: Settings,
+    /// Every setting, parsed once (`jetty_shared::config`).
+    pub settings: CoordinatorConfig,
 }
 
 impl<D, O, K, R: Runtime> Core<D, O, K, R> {

@@ -38,7 +38,7 @@ fn tier_fields(tier: &Tier) -> Value {
 impl<D: IdempotencyStore, O, K, R: Runtime> Core<D, O, K, R> {
     /// The key sealing stored answers of `purpose`, derived from the token secret.
     pub fn seal_key(&self, purpose: &str) -> [u8; 32] {
-        seal::derive_key(self.settings.token_secret.as_bytes(), purpose)
+        seal::derive_key(self.settings.token_secret.expose().as_bytes(), purpose)
     }
 
     /// Claims every guard key of a request, or finds the answer to replay, or refuses
@@ -145,7 +145,7 @@ impl<D: IdempotencyStore, O, K, R: Runtime> Core<D, O, K, R> {
 impl<D: AccountStore, O, K, R: Runtime> Core<D, O, K, R> {
     fn existing_answer(&self, account: ProvisionedAccount, tier: &Tier) -> (u16, Value) {
         let mut credentials = tier_fields(tier);
-        credentials["s3_bucket"] = json!(self.settings.bucket);
+        credentials["s3_bucket"] = json!(self.settings.s3_config.bucket);
         credentials["s3_prefix"] = json!(account.s3_prefix);
         credentials["provisioned_at"] = json!(account.provisioned_at.map(|ms| iso8601(ms / 1000)));
         credentials["tier"] = json!(account.tier);
@@ -214,7 +214,7 @@ impl<D: AccountStore, O, K, R: Runtime> Core<D, O, K, R> {
         let mut credentials = tier_fields(&tier);
         credentials["api_key"] = json!(api_key);
         credentials["api_secret"] = json!(api_secret);
-        credentials["s3_bucket"] = json!(self.settings.bucket);
+        credentials["s3_bucket"] = json!(self.settings.s3_config.bucket);
         credentials["s3_prefix"] = json!(prefix);
         credentials["provisioned_at"] = json!(iso8601(now / 1000));
         Ok((

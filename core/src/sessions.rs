@@ -9,7 +9,7 @@ use crate::ports::{Core, KvCache, ObjectStore, Runtime};
 use crate::{not_found, Result};
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::protocol::{Location, Priority};
-use jetty_shared::session::part_out_of_range;
+use jetty_shared::session::{part_out_of_range, SessionStatus};
 use jetty_shared::state::{derive_state, ResumeResponse, SessionFacts, UploadState};
 use jetty_shared::{ApiError, ErrorCode};
 
@@ -30,10 +30,10 @@ pub enum Closing {
 }
 
 impl Closing {
-    fn status(self) -> &'static str {
+    fn status(self) -> SessionStatus {
         match self {
-            Closing::Aborted => "aborted",
-            Closing::Expired => "expired",
+            Closing::Aborted => SessionStatus::Aborted,
+            Closing::Expired => SessionStatus::Expired,
         }
     }
 }
@@ -50,7 +50,7 @@ impl<D: SessionStore, O, K, R: Runtime> Core<D, O, K, R> {
         let facts = SessionFacts {
             file_id: &session.file_id,
             session_id: &session.id,
-            status: &session.status,
+            status: session.status.as_str(),
             plan: session.plan(),
             edges: session.edge_ids(),
             file_hash_hex: &session.file_hash,
@@ -141,13 +141,13 @@ impl<D: SessionStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
     /// Aborts a session and its multipart upload; idempotent for closed sessions, refused for
     /// a completed one. The session as it is afterwards.
     pub async fn abort(&self, session: &SessionRow, reason: &str) -> Result<SessionRow> {
-        if session.status == "completed" {
+        if session.status == SessionStatus::Completed {
             return Err(ApiError::with_message(
                 ErrorCode::SessionNotActive,
                 "the upload is already complete",
             ));
         }
-        if session.status == "active" {
+        if session.status == SessionStatus::Active {
             self.close(session, Closing::Aborted, reason).await?;
         }
         self.own_session(&session.account_id, &session.file_id).await

@@ -3,13 +3,13 @@
 
 use crate::ports::{Core, ObjectStore, Runtime, StoreResponse};
 use crate::{storage_failure, Result};
-use jetty_shared::s3::{self, CompletedPart};
+use jetty_shared::s3::{self, CompletedPart, S3ErrorCode};
 
-/// A store's refusal: status and error code (empty when the store sent no error document).
+/// A store's refusal: status and typed error code (None when the store sent no error document).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub status: u16,
-    pub code: String,
+    pub code: Option<S3ErrorCode>,
     pub message: String,
 }
 
@@ -18,17 +18,18 @@ impl Refusal {
         let doc = s3::parse_error(&resp.text());
         Refusal {
             status: resp.status,
-            code: doc.as_ref().map(|d| d.code.clone()).unwrap_or_default(),
+            code: doc.as_ref().map(|d| d.kind()),
             message: doc.map(|d| d.message).unwrap_or_default(),
         }
     }
 
-    pub fn is(&self, code: &str) -> bool {
-        self.code == code
+    pub fn is(&self, code: &S3ErrorCode) -> bool {
+        self.code.as_ref() == Some(code)
     }
 
     fn failure(&self, operation: &str) -> jetty_shared::ApiError {
-        storage_failure(format!("{operation}: {} {}: {}", self.status, self.code, self.message))
+        let code = self.code.as_ref().map_or("(no error document)", |c| c.as_str());
+        storage_failure(format!("{operation}: {} {code}: {}", self.status, self.message))
     }
 }
 
@@ -75,7 +76,7 @@ impl<D, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
             return Ok(Completed::Done);
         }
         let refusal = Refusal::of(&resp);
-        if refusal.is("NoSuchUpload") {
+        if refusal.is(&S3ErrorCode::NoSuchUpload) {
             return Ok(Completed::NoSuchUpload);
         }
         Err(refusal.failure("CompleteMultipartUpload"))
@@ -89,7 +90,7 @@ impl<D, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
             return Ok(());
         }
         let refusal = Refusal::of(&resp);
-        if refusal.is("NoSuchUpload") {
+        if refusal.is(&S3ErrorCode::NoSuchUpload) {
             return Ok(());
         }
         Err(refusal.failure("AbortMultipartUpload"))
@@ -126,7 +127,7 @@ impl<D, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
             return Ok(());
         }
         let refusal = Refusal::of(&resp);
-        if refusal.is("NoSuchKey") {
+        if refusal.is(&S3ErrorCode::NoSuchKey) {
             return Ok(());
         }
         Err(refusal.failure("DeleteObject"))

@@ -10,6 +10,7 @@ use jetty_shared::plan::{PartPlan, S3_MIN_PART_SIZE};
 use jetty_shared::protocol::*;
 use jetty_shared::quota::check_storage;
 use jetty_shared::scoring::{effective_priority, estimated_seconds, threads_for};
+use jetty_shared::session::SessionStatus;
 use jetty_shared::token::{self, UploadClaims};
 use jetty_shared::{ApiError, ErrorCode};
 
@@ -63,7 +64,7 @@ impl<D, O, K, R> Core<D, O, K, R> {
             session_id: session.id.clone(),
             part_size: plan.part_size,
             part_count: plan.part_count,
-            upload_token: token::sign(&claims, self.settings.token_secret.as_bytes()),
+            upload_token: token::sign(&claims, self.settings.token_secret.expose().as_bytes()),
             expires_at: claims.exp,
         })
     }
@@ -234,7 +235,11 @@ where
 
     async fn release_reservation(&self, session_id: &str) {
         let now = self.rt.now_ms();
-        if let Err(e) = self.db.close_session(session_id, "aborted", "storage_error", now).await {
+        if let Err(e) = self
+            .db
+            .close_session(session_id, SessionStatus::Aborted, "storage_error", now)
+            .await
+        {
             self.rt
                 .log(&format!("reservation of {session_id} not released: {}", e.message));
         }

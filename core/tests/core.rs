@@ -10,12 +10,16 @@ use jetty_core::sessions::Closing;
 use jetty_core::Runtime;
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::protocol::{Location, OptimalEdgesRequest, OptimalEdgesResponse, PartRecord};
+use jetty_shared::session::SessionStatus;
 use jetty_shared::token::{self, UploadClaims};
 use jetty_shared::ErrorCode;
 use support::*;
 
 const ORIGIN: &str = "https://coordinator.test";
-const HERE: Location = Location { lat: 37.77, lng: -122.42 };
+const HERE: Location = Location {
+    lat: 37.77,
+    lng: -122.42,
+};
 
 fn account(w: &World, id: &str, tier: &str) -> Account {
     let t = block_on(w.core.db.tier(tier)).unwrap().unwrap();
@@ -88,11 +92,14 @@ fn a_new_upload_reserves_quota_starts_one_multipart_upload_and_hands_out_a_verif
     let answer = start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap();
     let ticket = answer.upload.clone().unwrap();
     let s = session(&w, &acc, &answer);
-    assert_eq!((s.status.as_str(), s.part_count), ("active", 3));
+    assert_eq!((s.status, s.part_count), (SessionStatus::Active, 3));
     assert_eq!(w.s3.calls(Op::Create), 1);
     assert!(!s.s3_upload_id.is_empty());
     let claims: UploadClaims = token::verify(&ticket.upload_token, TOKEN_SECRET.as_bytes(), T0 / 1000).unwrap();
-    assert_eq!((claims.sid, claims.uid, claims.acc), (s.id.clone(), s.s3_upload_id.clone(), acc.id.clone()));
+    assert_eq!(
+        (claims.sid, claims.uid, claims.acc),
+        (s.id.clone(), s.s3_upload_id.clone(), acc.id.clone())
+    );
     let usage = block_on(w.core.db.storage_use(&acc.id, T0)).unwrap();
     assert_eq!(usage.reserved, 12 * MIB);
     // With no edge measured yet, origin-direct carries the upload.
@@ -101,13 +108,21 @@ fn a_new_upload_reserves_quota_starts_one_multipart_upload_and_hands_out_a_verif
 
 #[test]
 fn a_store_that_fails_to_start_the_upload_releases_the_reservation() {
-    for fault in [Fault::Refuse(503, "SlowDown"), Fault::Unreachable, Fault::Refuse(403, "AccessDenied")] {
+    for fault in [
+        Fault::Refuse(503, "SlowDown"),
+        Fault::Unreachable,
+        Fault::Refuse(403, "AccessDenied"),
+    ] {
         let w = world();
         let acc = account(&w, ACCOUNT, "enterprise");
         w.s3.inject(Op::Create, fault.clone());
         let err = start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap_err();
         assert_eq!(err.code, ErrorCode::StorageError, "{fault:?}");
-        assert_eq!(block_on(w.core.db.storage_use(&acc.id, T0)).unwrap().reserved, 0, "{fault:?}");
+        assert_eq!(
+            block_on(w.core.db.storage_use(&acc.id, T0)).unwrap().reserved,
+            0,
+            "{fault:?}"
+        );
     }
 }
 
@@ -151,11 +166,46 @@ fn part_reports_are_checked_against_their_session_and_recorded_once() {
     let cases: Vec<(&str, PartRecord, Option<ErrorCode>)> = vec![
         ("valid", report(&s, 1), None),
         ("again", report(&s, 1), None),
-        ("other account", PartRecord { account_id: "acc_other".into(), ..report(&s, 2) }, Some(ErrorCode::NotFound)),
-        ("wrong size", PartRecord { size: 1, ..report(&s, 2) }, Some(ErrorCode::ChunkSizeMismatch)),
-        ("beyond plan", PartRecord { part_number: 9, ..report(&s, 2) }, Some(ErrorCode::InvalidPartNumber)),
-        ("bad digest", PartRecord { sha256: "xyz".into(), ..report(&s, 2) }, Some(ErrorCode::InvalidHash)),
-        ("no session", PartRecord { session_id: "ses_none".into(), ..report(&s, 2) }, Some(ErrorCode::NotFound)),
+        (
+            "other account",
+            PartRecord {
+                account_id: "acc_other".into(),
+                ..report(&s, 2)
+            },
+            Some(ErrorCode::NotFound),
+        ),
+        (
+            "wrong size",
+            PartRecord {
+                size: 1,
+                ..report(&s, 2)
+            },
+            Some(ErrorCode::ChunkSizeMismatch),
+        ),
+        (
+            "beyond plan",
+            PartRecord {
+                part_number: 9,
+                ..report(&s, 2)
+            },
+            Some(ErrorCode::InvalidPartNumber),
+        ),
+        (
+            "bad digest",
+            PartRecord {
+                sha256: "xyz".into(),
+                ..report(&s, 2)
+            },
+            Some(ErrorCode::InvalidHash),
+        ),
+        (
+            "no session",
+            PartRecord {
+                session_id: "ses_none".into(),
+                ..report(&s, 2)
+            },
+            Some(ErrorCode::NotFound),
+        ),
     ];
     for (name, record, expected) in cases {
         let result = block_on(w.core.record_part(record));
@@ -187,10 +237,22 @@ fn finalize_refuses_missing_parts_without_claiming_or_calling_the_store() {
 fn finalize_under_store_faults_never_loses_an_upload_and_a_retry_completes_it() {
     let cases: Vec<(&str, Option<Fault>, Option<ErrorCode>)> = vec![
         ("clean", None, None),
-        ("refused 500", Some(Fault::Refuse(500, "InternalError")), Some(ErrorCode::StorageError)),
-        ("refused 503", Some(Fault::Refuse(503, "SlowDown")), Some(ErrorCode::StorageError)),
+        (
+            "refused 500",
+            Some(Fault::Refuse(500, "InternalError")),
+            Some(ErrorCode::StorageError),
+        ),
+        (
+            "refused 503",
+            Some(Fault::Refuse(503, "SlowDown")),
+            Some(ErrorCode::StorageError),
+        ),
         ("unreachable", Some(Fault::Unreachable), Some(ErrorCode::StorageError)),
-        ("failed but done", Some(Fault::FailedButDone), Some(ErrorCode::StorageError)),
+        (
+            "failed but done",
+            Some(Fault::FailedButDone),
+            Some(ErrorCode::StorageError),
+        ),
         ("slow", Some(Fault::Slow(90_000)), None),
     ];
     for (name, fault, first) in cases {
@@ -203,11 +265,15 @@ fn finalize_under_store_faults_never_loses_an_upload_and_a_retry_completes_it() 
         let result = block_on(w.core.finalize(&s));
         assert_eq!(result.as_ref().err().map(|e| e.code), first, "{name}");
         // A failed attempt gives its claim back: the retry need not wait two minutes.
-        assert_eq!(fresh(&w, &s).finalize_claimed_until.is_some(), first.is_none(), "{name}");
+        assert_eq!(
+            fresh(&w, &s).finalize_claimed_until.is_some(),
+            first.is_none(),
+            "{name}"
+        );
         let file = block_on(w.core.finalize(&fresh(&w, &s))).unwrap();
         assert_eq!((file.size, file.id.as_str()), (12 * MIB, s.file_id.as_str()), "{name}");
         assert_eq!(w.s3.object(&s.object_key), Some(12 * MIB), "{name}");
-        assert_eq!(fresh(&w, &s).status, "completed", "{name}");
+        assert_eq!(fresh(&w, &s).status, SessionStatus::Completed, "{name}");
         // Finalizing a completed session answers the same file without the store.
         let calls = w.s3.calls(Op::Complete);
         assert_eq!(block_on(w.core.finalize(&fresh(&w, &s))).unwrap(), file, "{name}");
@@ -227,7 +293,12 @@ fn an_upload_completed_in_the_store_but_not_recorded_is_recovered_by_the_next_fi
     let file = block_on(w.core.finalize(&fresh(&w, &s))).unwrap();
     assert_eq!(file.size, 12 * MIB);
     assert_eq!(w.s3.calls(Op::Head), 1, "recovered from the object's size");
-    assert_eq!(w.core.db.scalar(&format!("SELECT COUNT(*) AS v FROM files WHERE id = '{}'", s.file_id)), 1);
+    assert_eq!(
+        w.core
+            .db
+            .scalar(&format!("SELECT COUNT(*) AS v FROM files WHERE id = '{}'", s.file_id)),
+        1
+    );
 }
 
 #[test]
@@ -249,7 +320,9 @@ fn an_upload_the_store_forgot_is_not_recorded_as_a_file() {
     let s = uploaded(&w, &acc, 12 * MIB, "a");
     w.s3.forget_upload(&s.s3_upload_id);
     assert_eq!(block_on(w.core.finalize(&s)).unwrap_err().code, ErrorCode::StorageError);
-    assert!(block_on(w.core.db.file_for_account(&acc.id, &s.file_id)).unwrap().is_none());
+    assert!(block_on(w.core.db.file_for_account(&acc.id, &s.file_id))
+        .unwrap()
+        .is_none());
 }
 
 #[test]
@@ -272,7 +345,10 @@ fn a_finalize_waiting_on_a_stuck_holder_answers_in_progress_then_takes_over_a_la
     let s = uploaded(&w, &acc, 12 * MIB, "a");
     // Another finalize holds the claim and never finishes (its worker died).
     assert!(block_on(w.core.db.claim_finalize(&s.id, T0, T0 + 120_000)).unwrap());
-    assert_eq!(block_on(w.core.finalize(&s)).unwrap_err().code, ErrorCode::FinalizeInProgress);
+    assert_eq!(
+        block_on(w.core.finalize(&s)).unwrap_err().code,
+        ErrorCode::FinalizeInProgress
+    );
     assert_eq!(w.s3.calls(Op::Complete), 0);
     w.clock.advance(120_000);
     assert_eq!(block_on(w.core.finalize(&s)).unwrap().id, s.file_id);
@@ -307,8 +383,15 @@ fn the_same_bytes_again_are_a_zero_byte_clone_and_a_clone_keeps_the_object_until
     let last = block_on(w.core.delete_file(&acc.id, &clone)).unwrap();
     assert!(last.object_deleted);
     assert_eq!(w.s3.object(&s.object_key), None);
-    assert!(w.kv.0.borrow().contains_key(&jetty_shared::protocol::tombstone_key(&clone)));
-    assert_eq!(block_on(w.core.delete_file(&acc.id, &clone)).unwrap_err().code, ErrorCode::NotFound);
+    assert!(w
+        .kv
+        .0
+        .borrow()
+        .contains_key(&jetty_shared::protocol::tombstone_key(&clone)));
+    assert_eq!(
+        block_on(w.core.delete_file(&acc.id, &clone)).unwrap_err().code,
+        ErrorCode::NotFound
+    );
 }
 
 #[test]
@@ -328,11 +411,18 @@ fn deleting_an_object_the_store_already_lost_still_deletes_the_record() {
     let s = uploaded(&w, &acc, 12 * MIB, "a");
     block_on(w.core.finalize(&s)).unwrap();
     w.s3.inject(Op::Delete, Fault::Refuse(404, "NoSuchKey"));
-    assert!(block_on(w.core.delete_file(&acc.id, &s.file_id)).unwrap().object_deleted);
+    assert!(
+        block_on(w.core.delete_file(&acc.id, &s.file_id))
+            .unwrap()
+            .object_deleted
+    );
     w.s3.inject(Op::Delete, Fault::Unreachable);
     let t = uploaded(&w, &acc, 6 * MIB, "b");
     block_on(w.core.finalize(&t)).unwrap();
-    assert_eq!(block_on(w.core.delete_file(&acc.id, &t.file_id)).unwrap_err().code, ErrorCode::StorageError);
+    assert_eq!(
+        block_on(w.core.delete_file(&acc.id, &t.file_id)).unwrap_err().code,
+        ErrorCode::StorageError
+    );
 }
 
 #[test]
@@ -347,13 +437,18 @@ fn the_sweeper_aborts_expired_sessions_and_retries_the_ones_the_store_failed() {
     w.clock.advance(24 * 3600 * 1000);
     w.s3.inject(Op::Abort, Fault::Unreachable);
     assert_eq!(block_on(w.core.sweep()).unwrap(), 2);
-    let statuses: Vec<String> = [&a, &b, &c].iter().map(|s| fresh(&w, s).status).collect();
-    assert_eq!(statuses.iter().filter(|s| *s == "expired").count(), 2);
-    assert_eq!(statuses.iter().filter(|s| *s == "active").count(), 1);
+    let statuses: Vec<SessionStatus> = [&a, &b, &c].iter().map(|s| fresh(&w, s).status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == SessionStatus::Expired).count(), 2);
+    assert_eq!(statuses.iter().filter(|s| **s == SessionStatus::Active).count(), 1);
     assert!(w.clock.logs().iter().any(|l| l.contains("stays for the next run")));
     assert_eq!(block_on(w.core.sweep()).unwrap(), 1);
     assert_eq!(w.s3.open_uploads(), 0);
-    assert_eq!(block_on(w.core.db.storage_use(&acc.id, w.clock.now_ms())).unwrap().reserved, 0);
+    assert_eq!(
+        block_on(w.core.db.storage_use(&acc.id, w.clock.now_ms()))
+            .unwrap()
+            .reserved,
+        0
+    );
 }
 
 #[test]
@@ -362,15 +457,27 @@ fn an_abort_the_store_failed_leaves_the_session_open_and_a_completed_one_cannot_
     let acc = account(&w, ACCOUNT, "enterprise");
     let s = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap());
     w.s3.inject(Op::Abort, Fault::Refuse(500, "InternalError"));
-    assert_eq!(block_on(w.core.abort(&s, "test")).unwrap_err().code, ErrorCode::StorageError);
-    assert_eq!(fresh(&w, &s).status, "active");
-    assert_eq!(block_on(w.core.abort(&s, "test")).unwrap().status, "aborted");
-    assert_eq!(block_on(w.core.abort(&fresh(&w, &s), "again")).unwrap().status, "aborted");
+    assert_eq!(
+        block_on(w.core.abort(&s, "test")).unwrap_err().code,
+        ErrorCode::StorageError
+    );
+    assert_eq!(fresh(&w, &s).status, SessionStatus::Active);
+    assert_eq!(
+        block_on(w.core.abort(&s, "test")).unwrap().status,
+        SessionStatus::Aborted
+    );
+    assert_eq!(
+        block_on(w.core.abort(&fresh(&w, &s), "again")).unwrap().status,
+        SessionStatus::Aborted
+    );
     let t = uploaded(&w, &acc, 6 * MIB, "b");
     block_on(w.core.finalize(&t)).unwrap();
-    assert_eq!(block_on(w.core.abort(&fresh(&w, &t), "x")).unwrap_err().code, ErrorCode::SessionNotActive);
+    assert_eq!(
+        block_on(w.core.abort(&fresh(&w, &t), "x")).unwrap_err().code,
+        ErrorCode::SessionNotActive
+    );
     block_on(w.core.close(&fresh(&w, &t), Closing::Expired, "x")).ok();
-    assert_eq!(fresh(&w, &t).status, "completed");
+    assert_eq!(fresh(&w, &t).status, SessionStatus::Completed);
 }
 
 #[test]
@@ -384,7 +491,10 @@ fn resume_hands_a_fresh_ticket_for_open_sessions_only() {
     let claims: UploadClaims = token::verify(&resumed.upload.upload_token, TOKEN_SECRET.as_bytes(), T0 / 1000).unwrap();
     assert_eq!(claims.uid, s.s3_upload_id);
     w.clock.advance(24 * 3600 * 1000);
-    assert_eq!(block_on(w.core.resume(&s, HERE, ORIGIN)).unwrap_err().code, ErrorCode::SessionNotActive);
+    assert_eq!(
+        block_on(w.core.resume(&s, HERE, ORIGIN)).unwrap_err().code,
+        ErrorCode::SessionNotActive
+    );
 }
 
 #[test]
@@ -393,7 +503,11 @@ fn a_small_file_is_one_put_on_the_same_quota_and_a_wrong_declared_hash_stores_no
     let acc = account(&w, "acc_small", "starter");
     let body = b"hello".to_vec();
     let wrong = Sha256Digest::of(b"other");
-    let err = block_on(w.core.store_small_file(&acc, "a.txt", "text/plain", body.clone(), Some(wrong))).unwrap_err();
+    let err = block_on(
+        w.core
+            .store_small_file(&acc, "a.txt", "text/plain", body.clone(), Some(wrong)),
+    )
+    .unwrap_err();
     assert_eq!(err.code, ErrorCode::ChunkHashMismatch);
     assert_eq!(w.s3.calls(Op::Put), 0);
     w.s3.inject(Op::Put, Fault::Refuse(503, "SlowDown"));
@@ -412,7 +526,10 @@ fn a_webhook_is_acted_on_once_replayed_with_its_first_answer_and_a_reused_key_is
         panic!("first request proceeds")
     };
     // While it runs, the same key waits.
-    assert_eq!(block_on(w.core.begin(keys(), "hash-a")).unwrap_err().code, ErrorCode::IdempotencyInProgress);
+    assert_eq!(
+        block_on(w.core.begin(keys(), "hash-a")).unwrap_err().code,
+        ErrorCode::IdempotencyInProgress
+    );
     let answer = block_on(w.core.provision_account("user-1", "u@example.com", "pro"));
     let (status, body) = block_on(w.core.finish(claimed, answer)).unwrap();
     assert_eq!(status, 201);
@@ -421,7 +538,10 @@ fn a_webhook_is_acted_on_once_replayed_with_its_first_answer_and_a_reused_key_is
         Begin::Replay(201, replayed) => assert_eq!(serde_json::from_str::<serde_json::Value>(&replayed).unwrap(), body),
         other => panic!("expected a replay, got {other:?}"),
     }
-    assert_eq!(block_on(w.core.begin(keys(), "hash-b")).unwrap_err().code, ErrorCode::IdempotencyKeyReused);
+    assert_eq!(
+        block_on(w.core.begin(keys(), "hash-b")).unwrap_err().code,
+        ErrorCode::IdempotencyKeyReused
+    );
     // The stored answer holds credentials: sealed, never plain.
     let stored = w.core.db.scalar("SELECT response AS v FROM idempotency_records");
     assert!(!stored.as_str().unwrap().contains("jt_live_"));
@@ -435,20 +555,34 @@ fn a_webhook_is_acted_on_once_replayed_with_its_first_answer_and_a_reused_key_is
 fn a_server_error_releases_the_idempotency_claim_so_a_retry_can_act() {
     let w = world();
     let keys = || vec![("idem:test".to_owned(), "key-2".to_owned())];
-    let Begin::Proceed(claimed) = block_on(w.core.begin(keys(), "h")).unwrap() else { panic!() };
+    let Begin::Proceed(claimed) = block_on(w.core.begin(keys(), "h")).unwrap() else {
+        panic!()
+    };
     let failed = block_on(w.core.finish(claimed, Err(jetty_core::internal("boom"))));
     assert_eq!(failed.unwrap_err().code, ErrorCode::Internal);
-    assert!(matches!(block_on(w.core.begin(keys(), "h")).unwrap(), Begin::Proceed(_)));
+    assert!(matches!(
+        block_on(w.core.begin(keys(), "h")).unwrap(),
+        Begin::Proceed(_)
+    ));
 }
 
 #[test]
 fn an_abandoned_idempotency_claim_is_reclaimed_after_two_minutes() {
     let w = world();
     let keys = || vec![("idem:test".to_owned(), "key-3".to_owned())];
-    assert!(matches!(block_on(w.core.begin(keys(), "h")).unwrap(), Begin::Proceed(_)));
-    assert_eq!(block_on(w.core.begin(keys(), "h")).unwrap_err().code, ErrorCode::IdempotencyInProgress);
+    assert!(matches!(
+        block_on(w.core.begin(keys(), "h")).unwrap(),
+        Begin::Proceed(_)
+    ));
+    assert_eq!(
+        block_on(w.core.begin(keys(), "h")).unwrap_err().code,
+        ErrorCode::IdempotencyInProgress
+    );
     w.clock.advance(2 * 60 * 1000 + 1);
-    assert!(matches!(block_on(w.core.begin(keys(), "h")).unwrap(), Begin::Proceed(_)));
+    assert!(matches!(
+        block_on(w.core.begin(keys(), "h")).unwrap(),
+        Begin::Proceed(_)
+    ));
 }
 
 #[test]
@@ -459,11 +593,20 @@ fn key_rotation_revokes_the_old_keys_and_only_an_api_secret_can_rotate() {
     let secret = body["credentials"]["api_secret"].as_str().unwrap().to_owned();
     use jetty_core::db::CredentialKind::Key;
     use jetty_shared::auth::api_key_hash;
-    assert!(block_on(w.core.db.account_for_credential(&api_key_hash(&key), Key)).unwrap().is_some());
-    assert_eq!(block_on(w.core.rotate_key(&key)).unwrap_err().code, ErrorCode::InvalidApiKey);
+    assert!(block_on(w.core.db.account_for_credential(&api_key_hash(&key), Key))
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        block_on(w.core.rotate_key(&key)).unwrap_err().code,
+        ErrorCode::InvalidApiKey
+    );
     let new_key = block_on(w.core.rotate_key(&secret)).unwrap();
-    assert!(block_on(w.core.db.account_for_credential(&api_key_hash(&key), Key)).unwrap().is_none());
-    assert!(block_on(w.core.db.account_for_credential(&api_key_hash(&new_key), Key)).unwrap().is_some());
+    assert!(block_on(w.core.db.account_for_credential(&api_key_hash(&key), Key))
+        .unwrap()
+        .is_none());
+    assert!(block_on(w.core.db.account_for_credential(&api_key_hash(&new_key), Key))
+        .unwrap()
+        .is_some());
 }
 
 #[test]
@@ -472,10 +615,16 @@ fn downloads_count_against_the_bandwidth_quota_atomically() {
     let mut acc = account(&w, ACCOUNT, "enterprise");
     acc.bandwidth_quota_bytes = 100;
     block_on(w.core.count_bandwidth(&acc, 60)).unwrap();
-    assert_eq!(block_on(w.core.count_bandwidth(&acc, 60)).unwrap_err().code, ErrorCode::BandwidthQuotaExceeded);
+    assert_eq!(
+        block_on(w.core.count_bandwidth(&acc, 60)).unwrap_err().code,
+        ErrorCode::BandwidthQuotaExceeded
+    );
     block_on(w.core.count_bandwidth(&acc, 0)).unwrap();
     block_on(w.core.count_bandwidth(&acc, 40)).unwrap();
     // At the limit: nothing more moves, a HEAD or a 304 still answers.
-    assert_eq!(block_on(w.core.count_bandwidth(&acc, 1)).unwrap_err().code, ErrorCode::BandwidthQuotaExceeded);
+    assert_eq!(
+        block_on(w.core.count_bandwidth(&acc, 1)).unwrap_err().code,
+        ErrorCode::BandwidthQuotaExceeded
+    );
     block_on(w.core.check_bandwidth_left(&acc)).unwrap();
 }

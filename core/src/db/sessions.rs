@@ -4,7 +4,7 @@ use super::Database;
 use crate::{stmt, Result};
 use jetty_shared::plan::PartPlan;
 use jetty_shared::quota::StorageUse;
-use jetty_shared::session::RecordedPart;
+use jetty_shared::session::{RecordedPart, SessionStatus};
 use jetty_shared::sql::{self, sessions as q};
 use jetty_shared::state::PartTally;
 use serde::Deserialize;
@@ -22,7 +22,7 @@ pub struct SessionRow {
     pub part_count: u32,
     pub object_key: String,
     pub s3_upload_id: String,
-    pub status: String,
+    pub status: SessionStatus,
     pub expires_at: u64,
     pub edges_used: String,
     /// Until when a finalize holds the right to complete it in S3 (migration 0009).
@@ -44,7 +44,7 @@ impl SessionRow {
 
     /// Active and not past its expiry.
     pub fn is_open(&self, now_ms: u64) -> bool {
-        self.status == "active" && now_ms < self.expires_at
+        self.status == SessionStatus::Active && now_ms < self.expires_at
     }
 }
 
@@ -187,8 +187,11 @@ pub trait SessionStore: Database {
     }
 
     /// Marks an active session `status` ('aborted' or 'expired'); false if it was not active.
-    async fn close_session(&self, session_id: &str, status: &str, reason: &str, now: u64) -> Result<bool> {
-        Ok(self.execute(stmt!(q::CLOSE, session_id, status, reason, now)).await? > 0)
+    async fn close_session(&self, session_id: &str, status: SessionStatus, reason: &str, now: u64) -> Result<bool> {
+        Ok(self
+            .execute(stmt!(q::CLOSE, session_id, status.as_str(), reason, now))
+            .await?
+            > 0)
     }
 
     async fn mark_started(&self, session_id: &str, now: u64) -> Result<()> {

@@ -4,10 +4,10 @@
 #![allow(dead_code)]
 
 use jetty_core::db::{Database, Statement};
-use jetty_core::ports::Settings;
 use jetty_core::sqlite::Sqlite;
 use jetty_core::{internal, storage_failure, Core, KvCache, ObjectStore, Runtime, StoreResponse};
-use jetty_shared::s3::{S3Config, S3Credentials, SignedRequest, S3};
+use jetty_shared::config::CoordinatorConfig;
+use jetty_shared::s3::SignedRequest;
 use serde::de::DeserializeOwned;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -68,7 +68,12 @@ impl Runtime for Clock {
     }
     fn fill_random(&self, buf: &mut [u8]) -> jetty_core::Result<()> {
         for b in buf.iter_mut() {
-            self.1.set(self.1.get().wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407));
+            self.1.set(
+                self.1
+                    .get()
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407),
+            );
             *b = (self.1.get() >> 56) as u8;
         }
         Ok(())
@@ -126,7 +131,8 @@ impl TestDb {
         struct Row {
             v: serde_json::Value,
         }
-        let rows: Vec<Row> = futures::executor::block_on(self.sqlite.query(Statement::new(sql, vec![]))).expect("query");
+        let rows: Vec<Row> =
+            futures::executor::block_on(self.sqlite.query(Statement::new(sql, vec![]))).expect("query");
         rows.into_iter().next().map_or(serde_json::Value::Null, |r| r.v)
     }
 }
@@ -205,7 +211,8 @@ fn xml_error(status: u16, code: &str) -> StoreResponse {
     StoreResponse {
         status,
         headers: vec![("content-type".into(), "application/xml".into())],
-        body: format!("<?xml version=\"1.0\"?><Error><Code>{code}</Code><Message>injected</Message></Error>").into_bytes(),
+        body: format!("<?xml version=\"1.0\"?><Error><Code>{code}</Code><Message>injected</Message></Error>")
+            .into_bytes(),
     }
 }
 
@@ -260,7 +267,7 @@ impl FakeS3 {
             .split('&')
             .find_map(|kv| kv.strip_prefix("uploadId="))
             .map(str::to_owned);
-        let op = match (&*req.method, query.contains("uploads"), upload_id.is_some()) {
+        let op = match (req.method, query.contains("uploads"), upload_id.is_some()) {
             ("POST", true, _) => Op::Create,
             ("POST", false, true) => Op::Complete,
             ("DELETE", _, true) => Op::Abort,
@@ -278,7 +285,9 @@ impl FakeS3 {
                 s.next_id += 1;
                 let id = format!("up{}", s.next_id);
                 s.uploads.insert(id.clone(), (key.to_owned(), BTreeMap::new()));
-                ok(format!("<InitiateMultipartUploadResult><UploadId>{id}</UploadId></InitiateMultipartUploadResult>"))
+                ok(format!(
+                    "<InitiateMultipartUploadResult><UploadId>{id}</UploadId></InitiateMultipartUploadResult>"
+                ))
             }
             Op::Complete => {
                 let Some((_, parts)) = upload_id.and_then(|id| s.uploads.get(id)).cloned() else {
@@ -381,34 +390,26 @@ pub fn world() -> World {
     let clock = Clock::new();
     let s3 = FakeS3::new(clock.clone());
     let kv = MemoryKv::default();
-    let signer = S3::new(
-        S3Config {
-            endpoint: "http://s3.test".into(),
-            region: "us-east-1".into(),
-            bucket: "bucket".into(),
-            path_style: true,
-            checksums: true,
-        },
-        S3Credentials {
-            access_key_id: "AKIDTEST".into(),
-            secret_access_key: "secret".into(),
-            session_token: None,
-        },
-    );
+    let settings = CoordinatorConfig::from_lookup(|name| {
+        let value = match name {
+            "S3_ENDPOINT" => "http://s3.test",
+            "S3_BUCKET" => "bucket",
+            "S3_ACCESS_KEY_ID" => "AKIDTEST",
+            "S3_SECRET_ACCESS_KEY" => "secret",
+            "TOKEN_SECRET" => TOKEN_SECRET,
+            "INTERNAL_SECRET" => "internal-secret-for-tests",
+            _ => return None,
+        };
+        Some(value.to_owned())
+    })
+    .expect("test settings parse");
     let core = Core {
         db: TestDb::new(),
         store: s3.clone(),
-        s3: signer,
+        s3: settings.s3(),
         kv: kv.clone(),
         rt: clock.clone(),
-        settings: Settings {
-            token_secret: TOKEN_SECRET.into(),
-            session_ttl_secs: 24 * 3600,
-            max_part_bytes: 100 * 1000 * 1000,
-            price_per_gb: 0.10,
-            origin_direct_share: 0.10,
-            bucket: "bucket".into(),
-        },
+        settings,
     };
     World { core, clock, s3, kv }
 }

@@ -21,7 +21,7 @@ use jetty_shared::{ApiError, ErrorCode};
 use jetty_worker_runtime::*;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use worker::{Env, Headers, Method, Request, RequestInit, Response};
+use worker::{Headers, Method, Request, RequestInit, Response};
 
 const WEBHOOK_BODY_LIMIT: usize = 64 * 1024;
 const CREDENTIAL_CACHE_TTL_SECS: u64 = 30 * 24 * 3600;
@@ -40,11 +40,11 @@ struct UpgradeRequest {
 }
 
 /// Reads and verifies a signed webhook delivery; returns (delivery id, body).
-async fn verified_webhook(req: &mut Request, env: &Env, secret_name: &str) -> ApiResult<(String, Vec<u8>)> {
-    let secrets = WebhookSecret::parse_list(&secret(env, secret_name)?);
-    if secrets.is_empty() {
-        return Err(internal(format!("{secret_name} has no usable secret")));
-    }
+async fn verified_webhook(
+    req: &mut Request,
+    secrets: Result<Vec<WebhookSecret>, jetty_shared::config::ConfigError>,
+) -> ApiResult<(String, Vec<u8>)> {
+    let secrets = secrets.map_err(|e| jetty_core::internal(format!("configuration: {e}")))?;
     let body = read_body(req, WEBHOOK_BODY_LIMIT).await?;
     let id = webhook::verify(
         &secrets,
@@ -96,8 +96,8 @@ where
 }
 
 /// Vendor side: `POST /api/agentcache/provision`.
-pub async fn vendor_provision(req: &mut Request, env: &Env, core: &Coordinator) -> ApiResult<Response> {
-    let (delivery, body) = verified_webhook(req, env, "VENDOR_WEBHOOK_SECRET").await?;
+pub async fn vendor_provision(req: &mut Request, core: &Coordinator) -> ApiResult<Response> {
+    let (delivery, body) = verified_webhook(req, core.settings.vendor_webhook_secrets()).await?;
     let keys = guard_keys(req, "vendor-provision", &delivery)?;
     let hash = request_hash("POST", "/api/agentcache/provision", &body);
     guarded(core, keys, &hash, async {
@@ -108,8 +108,8 @@ pub async fn vendor_provision(req: &mut Request, env: &Env, core: &Coordinator) 
 }
 
 /// Vendor side: `POST /api/agentcache/upgrade`.
-pub async fn vendor_upgrade(req: &mut Request, env: &Env, core: &Coordinator) -> ApiResult<Response> {
-    let (delivery, body) = verified_webhook(req, env, "VENDOR_WEBHOOK_SECRET").await?;
+pub async fn vendor_upgrade(req: &mut Request, core: &Coordinator) -> ApiResult<Response> {
+    let (delivery, body) = verified_webhook(req, core.settings.vendor_webhook_secrets()).await?;
     let keys = guard_keys(req, "vendor-upgrade", &delivery)?;
     let hash = request_hash("POST", "/api/agentcache/upgrade", &body);
     guarded(core, keys, &hash, async {
@@ -122,14 +122,14 @@ pub async fn vendor_upgrade(req: &mut Request, env: &Env, core: &Coordinator) ->
 /// Platform side: `POST /api/webhooks/jettythunder/provision`. Asks the vendor to provision
 /// (signed, with an Idempotency-Key per user, so retries never create a second account) and
 /// caches the credentials, sealed, for 30 days.
-pub async fn platform_provision(req: &mut Request, env: &Env, core: &Coordinator) -> ApiResult<Response> {
-    let (delivery, body) = verified_webhook(req, env, "INTERNAL_WEBHOOK_SECRET").await?;
+pub async fn platform_provision(req: &mut Request, core: &Coordinator) -> ApiResult<Response> {
+    let (delivery, body) = verified_webhook(req, core.settings.internal_webhook_secrets()).await?;
     let keys = guard_keys(req, "platform-provision", &delivery)?;
     let hash = request_hash("POST", "/api/webhooks/jettythunder/provision", &body);
-    guarded(core, keys, &hash, provision_with_vendor(env, core, &body)).await
+    guarded(core, keys, &hash, provision_with_vendor(core, &body)).await
 }
 
-async fn provision_with_vendor(env: &Env, core: &Coordinator, body: &[u8]) -> ApiResult<(u16, Value)> {
+async fn provision_with_vendor(core: &Coordinator, body: &[u8]) -> ApiResult<(u16, Value)> {
     let p: ProvisionRequest = parse_json(body)?;
     check_user_id(&p.user_id)?;
     check_email(&p.email)?;
@@ -146,7 +146,11 @@ async fn provision_with_vendor(env: &Env, core: &Coordinator, body: &[u8]) -> Ap
         }
     }
 
-    let vendor_secret = WebhookSecret::parse_list(&secret(env, "VENDOR_WEBHOOK_SECRET")?)
+    let config_error = |e: jetty_shared::config::ConfigError| jetty_core::internal(format!("configuration: {e}"));
+    let vendor_secret = core
+        .settings
+        .vendor_webhook_secrets()
+        .map_err(config_error)?
         .into_iter()
         .next()
         .ok_or_else(|| internal("VENDOR_WEBHOOK_SECRET has no usable secret"))?;
@@ -171,7 +175,7 @@ async fn provision_with_vendor(env: &Env, core: &Coordinator, body: &[u8]) -> Ap
     init.with_method(Method::Post)
         .with_headers(headers)
         .with_body(Some(payload.into()));
-    let url = format!("{}/provision", var_or(env, "VENDOR_API_URL", "").trim_end_matches('/'));
+    let url = format!("{}/provision", core.settings.vendor_api_url().map_err(config_error)?);
     let request = Request::new_with_init(&url, &init).map_err(internal)?;
     let mut resp = worker::Fetch::Request(request)
         .send()

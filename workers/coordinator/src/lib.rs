@@ -13,7 +13,8 @@ mod world;
 
 use jetty_core::db::{Account, AccountStore, CredentialKind};
 use jetty_shared::auth::api_key_hash;
-use jetty_shared::routes::CoordinatorEndpoint;
+use jetty_shared::config::{missing_required, Worker};
+use jetty_shared::routes::{Auth, CoordinatorEndpoint};
 use jetty_shared::{ApiError, ErrorCode};
 use jetty_worker_runtime::*;
 use worker::{console_log, event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
@@ -56,31 +57,22 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
     use CoordinatorEndpoint::*;
     let endpoint = CoordinatorEndpoint::from_request(req.method().as_ref(), &req.path())?;
-    if endpoint == Health {
-        return json_response(200, &serde_json::json!({"ok": true, "service": "coordinator"})).map_err(internal);
-    }
-    if let Dashboard { asset } = &endpoint {
-        return dashboard::serve(asset.as_deref(), query_param(&req, "v").as_deref());
+    if endpoint.auth() == Auth::Public {
+        return public(&req, env, &endpoint);
     }
     let core = world::coordinator(env)?;
-    let origin = request_origin(&req, env);
-    if endpoint == UploadChunk {
-        return upload::origin_direct_chunk(req, env, &core).await;
+    let origin = request_origin(&req, &core);
+    // How each endpoint authenticates is declared in `jetty_shared::routes` (`Auth`); the
+    // handlers of the non-API-key ones verify their own credential (signature, token, secret).
+    match endpoint.auth() {
+        Auth::Public => return unreachable_public(),
+        Auth::UploadToken => return upload::origin_direct_chunk(req, env, &core).await,
+        Auth::Internal | Auth::Webhook | Auth::ApiSecret | Auth::AdminOrApiKey => {
+            return own_credential(&mut req, env, &core, endpoint).await
+        }
+        Auth::ApiKey | Auth::ApiKeyOrLink => {}
     }
     let req = &mut req;
-    // Endpoints with their own authentication: signed internal reports, signed webhooks,
-    // key rotation by API secret, upload tokens, and the admin-or-account stats.
-    match endpoint {
-        RecordPart => return upload::record_part(req, env, &core).await,
-        PlatformProvision => return accounts::platform_provision(req, env, &core).await,
-        VendorProvision => return accounts::vendor_provision(req, env, &core).await,
-        VendorUpgrade => return accounts::vendor_upgrade(req, env, &core).await,
-        RotateKey => return accounts::rotate_key(req, &core).await,
-        AuthorizeDownload => return files::authorize_download(req, env, &core).await,
-        RecordUsage => return files::record_usage(req, env, &core).await,
-        Stats => return stats::stats(req, env, &core).await,
-        _ => {}
-    }
     let caller = authenticate(req, &core).await?;
     let account = caller.id.as_str();
     match endpoint {
@@ -101,7 +93,9 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         GetState { user_id, file_id } => sessions::get_state(&core, account, &user_id, &file_id).await,
         Resume => sessions::resume(req, &core, account, &origin).await,
         AbortUpload { file_id } => sessions::abort(&core, account, &file_id, "client_abort").await,
+        // Public and self-authenticating endpoints were answered above.
         Health
+        | Dashboard { .. }
         | RecordPart
         | UploadChunk
         | PlatformProvision
@@ -110,8 +104,52 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         | RotateKey
         | AuthorizeDownload
         | RecordUsage
-        | Stats
-        | Dashboard { .. } => Err(ApiError::new(ErrorCode::NotFound)),
+        | Stats => Err(ApiError::new(ErrorCode::NotFound)),
+    }
+}
+
+/// The endpoints anyone may call: the health check and the dashboard's static page.
+fn public(req: &Request, env: &Env, endpoint: &CoordinatorEndpoint) -> ApiResult<Response> {
+    match endpoint {
+        CoordinatorEndpoint::Dashboard { asset } => {
+            dashboard::serve(asset.as_deref(), query_param(req, "v").as_deref())
+        }
+        _ => {
+            // Which required settings are missing (names only, never values).
+            let missing = missing_required(|name| world::lookup(env, name), Worker::Coordinator);
+            let status = if missing.is_empty() { 200 } else { 503 };
+            let answer =
+                serde_json::json!({"ok": missing.is_empty(), "service": "coordinator", "missingSettings": missing});
+            json_response(status, &answer).map_err(internal)
+        }
+    }
+}
+
+fn unreachable_public() -> ApiResult<Response> {
+    Err(jetty_core::internal("a public endpoint reached the authenticated path"))
+}
+
+/// The endpoints that carry their own credential: signed internal reports, signed webhooks,
+/// key rotation by API secret, and the admin-or-account stats.
+async fn own_credential(
+    req: &mut Request,
+    env: &Env,
+    core: &Coordinator,
+    endpoint: CoordinatorEndpoint,
+) -> ApiResult<Response> {
+    use CoordinatorEndpoint::*;
+    match endpoint {
+        RecordPart => upload::record_part(req, env, core).await,
+        AuthorizeDownload => files::authorize_download(req, env, core).await,
+        RecordUsage => files::record_usage(req, env, core).await,
+        PlatformProvision => accounts::platform_provision(req, core).await,
+        VendorProvision => accounts::vendor_provision(req, core).await,
+        VendorUpgrade => accounts::vendor_upgrade(req, core).await,
+        RotateKey => accounts::rotate_key(req, core).await,
+        Stats => stats::stats(req, core).await,
+        other => Err(jetty_core::internal(format!(
+            "{other:?} declares no credential of its own"
+        ))),
     }
 }
 
@@ -125,12 +163,11 @@ async fn authenticate(req: &Request, core: &Coordinator) -> ApiResult<Account> {
 }
 
 /// The public origin for URLs: `PUBLIC_URL` when configured, else the request's own.
-pub fn request_origin(req: &Request, env: &Env) -> String {
-    let configured = var_or(env, "PUBLIC_URL", "").trim_end_matches('/').to_owned();
-    if !configured.is_empty() {
-        return configured;
+pub fn request_origin(req: &Request, core: &Coordinator) -> String {
+    match &core.settings.public_url {
+        Some(configured) => configured.clone(),
+        None => req.url().map(|u| u.origin().ascii_serialization()).unwrap_or_default(),
     }
-    req.url().map(|u| u.origin().ascii_serialization()).unwrap_or_default()
 }
 
 /// The client's location: its declared `userLocation`, else Cloudflare's coordinates for its IP.

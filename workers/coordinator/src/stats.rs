@@ -12,14 +12,14 @@ use jetty_shared::scoring::EDGE_CAPACITY_PARTS;
 use jetty_shared::state::iso8601;
 use jetty_worker_runtime::*;
 use serde_json::{json, Value};
-use worker::{Env, Request, Response};
+use worker::{Request, Response};
 
 const RECENT_SESSIONS: u32 = 20;
 const ACCOUNTS_LISTED: u32 = 100;
 
-pub async fn stats(req: &Request, env: &Env, core: &Coordinator) -> ApiResult<Response> {
+pub async fn stats(req: &Request, core: &Coordinator) -> ApiResult<Response> {
     let db = &core.db;
-    let scope = scope(req, env, core).await?;
+    let scope = scope(req, core).await?;
     let account = scope.account();
     let totals = UploadTotals::combine(&db.upload_totals(account).await?);
     let dedup = db.dedup_stats(account).await?;
@@ -76,12 +76,12 @@ pub async fn stats(req: &Request, env: &Env, core: &Coordinator) -> ApiResult<Re
 }
 
 /// The operators' admin key (matched against its configured hash) or an account's API key.
-async fn scope(req: &Request, env: &Env, core: &Coordinator) -> ApiResult<StatsScope> {
+async fn scope(req: &Request, core: &Coordinator) -> ApiResult<StatsScope> {
     let requested = query_param(req, "account").filter(|a| !a.is_empty());
     let key = bearer_token(req);
     // No ADMIN_KEY_SHA256 configured: there is no admin key, every caller is an account.
-    let admin_hash = secret(env, "ADMIN_KEY_SHA256").unwrap_or_default();
-    if key.as_deref().is_some_and(|k| is_admin_key(k, &admin_hash)) {
+    let admin_hash = core.settings.admin_key_sha256().unwrap_or_default();
+    if key.as_deref().is_some_and(|k| is_admin_key(k, admin_hash)) {
         return StatsScope::for_request(true, None, requested.as_deref());
     }
     let caller = crate::authenticate(req, core).await?;

@@ -3,10 +3,8 @@
 //! thin adapter; every decision is in `jetty_core`.
 
 use jetty_core::db::{Database, Param, Statement};
-use jetty_core::ports::Settings;
 use jetty_core::{Core, KvCache, ObjectStore, Runtime, StoreResponse};
-use jetty_shared::analytics::price_or_default;
-use jetty_shared::plan::DEFAULT_BODY_LIMIT;
+use jetty_shared::config::CoordinatorConfig;
 use jetty_shared::s3::SignedRequest;
 use jetty_worker_runtime::*;
 use serde::de::DeserializeOwned;
@@ -16,23 +14,25 @@ use worker::{console_log, D1Database, D1PreparedStatement, Env};
 /// The coordinator's core over the Workers runtime.
 pub type Coordinator = Core<D1, FetchStore, WorkersKv, WorkersRuntime>;
 
-/// Builds the core for one request (the settings are read once, here).
+/// A setting's value: the secret of that name, else the variable (local development puts
+/// secrets in `.dev.vars`); empty counts as unset.
+pub fn lookup(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+/// Builds the core for one request; the settings are parsed once, here, and a bad or missing
+/// one is logged by name (never by value).
 pub fn coordinator(env: &Env) -> ApiResult<Coordinator> {
-    let share = var_or(env, "ORIGIN_DIRECT_SHARE", "0.10")
-        .parse::<f64>()
-        .map_err(|_| internal("ORIGIN_DIRECT_SHARE is not a number"))?;
-    let settings = Settings {
-        token_secret: secret(env, "TOKEN_SECRET")?,
-        session_ttl_secs: var_u64(env, "SESSION_TTL_SECS", 24 * 3600)?,
-        max_part_bytes: var_u64(env, "MAX_PART_BYTES", DEFAULT_BODY_LIMIT)?,
-        price_per_gb: price_or_default(&var_or(env, "PRICE_PER_GB", "")),
-        origin_direct_share: share,
-        bucket: var_or(env, "S3_BUCKET", ""),
-    };
+    let settings = CoordinatorConfig::from_lookup(|name| lookup(env, name))
+        .map_err(|e| jetty_core::internal(format!("configuration: {e}")))?;
     Ok(Core {
         db: D1(env.d1("DB").map_err(internal)?),
         store: FetchStore,
-        s3: s3_from_env(env)?,
+        s3: settings.s3(),
         kv: WorkersKv(env.kv("KV").ok()),
         rt: WorkersRuntime,
         settings,

@@ -44,7 +44,7 @@ async fn verified_webhook(
     req: &mut Request,
     secrets: Result<Vec<WebhookSecret>, jetty_shared::config::ConfigError>,
 ) -> ApiResult<(String, Vec<u8>)> {
-    let secrets = secrets.map_err(|e| jetty_core::internal(format!("configuration: {e}")))?;
+    let secrets = secrets.map_err(config_error)?;
     let body = read_body(req, WEBHOOK_BODY_LIMIT).await?;
     let id = webhook::verify(
         &secrets,
@@ -146,7 +146,6 @@ async fn provision_with_vendor(core: &Coordinator, body: &[u8]) -> ApiResult<(u1
         }
     }
 
-    let config_error = |e: jetty_shared::config::ConfigError| jetty_core::internal(format!("configuration: {e}"));
     let vendor_secret = core
         .settings
         .vendor_webhook_secrets()

@@ -7,7 +7,7 @@ use jetty_core::db::EdgeMetricsStore;
 use jetty_core::Runtime;
 use jetty_shared::protocol::EdgeReport;
 use jetty_worker_runtime::*;
-use worker::{Env, Request, Response};
+use worker::{Request, Response};
 
 const PROBE_TIMEOUT_MS: u64 = 2000;
 const JSON_LIMIT: usize = 4096;
@@ -53,7 +53,7 @@ pub async fn probe_edges(core: &Coordinator) -> ApiResult<usize> {
 
 /// The hourly pre-warming job: warm the edges typical of this hour's upload patterns (an
 /// edge's warm-up opens its path to the store before users arrive).
-pub async fn prewarm(env: &Env, core: &Coordinator) -> ApiResult<usize> {
+pub async fn prewarm(core: &Coordinator) -> ApiResult<usize> {
     let edges = core.edges_to_prewarm().await?;
     let (hour, _) = jetty_core::edges::hour_and_weekday(core.rt.now_ms());
     let mut warmed = 0;
@@ -61,7 +61,7 @@ pub async fn prewarm(env: &Env, core: &Coordinator) -> ApiResult<usize> {
         let body = serde_json::json!({"reason": "pattern", "hour": hour}).to_string();
         let url = format!("{}/api/warmup", edge.url.trim_end_matches('/'));
         let started = core.rt.now_ms();
-        let ok = send_internal(env, &url, body)
+        let ok = send_internal(&core.settings.internal_secret, &url, body)
             .await
             .is_ok_and(|r| r.status_code() == 200);
         core.record_probe(&edge.id, ok, (core.rt.now_ms() - started) as f64, "warmup")

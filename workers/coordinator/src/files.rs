@@ -13,18 +13,18 @@ use jetty_shared::protocol::*;
 use jetty_shared::state::{CheckDuplicateRequest, DuplicateMatch};
 use jetty_shared::{ApiError, ErrorCode};
 use jetty_worker_runtime::*;
-use worker::{Env, Headers, Request, Response, ResponseBody};
+use worker::{Headers, Request, Response, ResponseBody};
 
 /// Streams a finalized file from S3 to the caller (only the owning account may read it).
-pub async fn get_file(env: &Env, core: &Coordinator, account: &Account, file_id: &str) -> ApiResult<Response> {
+pub async fn get_file(core: &Coordinator, account: &Account, file_id: &str) -> ApiResult<Response> {
     let file = core.own_file(&account.id, file_id).await?;
     // Downloads count against the month's bandwidth quota, checked before any byte moves.
     core.count_bandwidth(account, file.size).await?;
-    let get = s3_from_env(env)?.get_object(&file.object_key, None, now_system_time())?;
+    let get = core.s3.get_object(&file.object_key, None, now_system_time())?;
     let resp = send_signed(&get, None).await?;
     if resp.status_code() != 200 {
         let (status, code) = s3_error(resp, "GetObject").await;
-        return Err(storage_failure(format!("GetObject: {status} {code}")));
+        return Err(storage_failure(format!("GetObject: {status} {code:?}")));
     }
     let headers = Headers::new();
     let set = |k: &str, v: &str| headers.set(k, v).map_err(internal);
@@ -113,8 +113,8 @@ pub async fn file_info(req: &Request, core: &Coordinator, account: &Account, fil
 
 /// Edge → coordinator: an API-key request for a file. Checks the key and the tenant, checks
 /// and counts the bytes against the bandwidth quota, and answers the claims to serve it.
-pub async fn authorize_download(req: &mut Request, env: &Env, core: &Coordinator) -> ApiResult<Response> {
-    let ask: AuthorizeDownload = parse_json(&read_internal(req, env, JSON_LIMIT).await?)?;
+pub async fn authorize_download(req: &mut Request, core: &Coordinator) -> ApiResult<Response> {
+    let ask: AuthorizeDownload = parse_json(&read_internal(req, &core.settings.internal_secret, JSON_LIMIT).await?)?;
     let account = core
         .db
         .account_for_credential(&api_key_hash(&ask.api_key), CredentialKind::Key)
@@ -138,17 +138,17 @@ pub async fn authorize_download(req: &mut Request, env: &Env, core: &Coordinator
 }
 
 /// Edge → coordinator: bytes served through a download link.
-pub async fn record_usage(req: &mut Request, env: &Env, core: &Coordinator) -> ApiResult<Response> {
-    let usage: UsageRecord = parse_json(&read_internal(req, env, JSON_LIMIT).await?)?;
+pub async fn record_usage(req: &mut Request, core: &Coordinator) -> ApiResult<Response> {
+    let usage: UsageRecord = parse_json(&read_internal(req, &core.settings.internal_secret, JSON_LIMIT).await?)?;
     core.record_usage(&usage.account_id, usage.bytes).await?;
     json_response(200, &serde_json::json!({"ok": true})).map_err(internal)
 }
 
 /// `DELETE /api/files/:id`: the record, the object when no clone uses it, a tombstone, and a
 /// purge request to every edge.
-pub async fn delete_file(env: &Env, core: &Coordinator, account: &Account, file_id: &str) -> ApiResult<Response> {
+pub async fn delete_file(core: &Coordinator, account: &Account, file_id: &str) -> ApiResult<Response> {
     let deleted = core.delete_file(&account.id, file_id).await?;
-    let purged = purge_edges(env, core, &account.id, file_id).await;
+    let purged = purge_edges(core, &account.id, file_id).await;
     let answer = serde_json::json!({
         "deleted": true,
         "fileId": file_id,
@@ -160,7 +160,7 @@ pub async fn delete_file(env: &Env, core: &Coordinator, account: &Account, file_
 
 /// Asks every active edge to drop its cached copy (best effort: the tombstone and the
 /// coordinator's checks already stop serving; this frees the caches sooner).
-async fn purge_edges(env: &Env, core: &Coordinator, account_id: &str, file_id: &str) -> usize {
+async fn purge_edges(core: &Coordinator, account_id: &str, file_id: &str) -> usize {
     let Ok(edges) = core.db.active_edges().await else {
         return 0;
     };
@@ -172,7 +172,7 @@ async fn purge_edges(env: &Env, core: &Coordinator, account_id: &str, file_id: &
     let mut purged = 0;
     for edge in edges {
         let url = format!("{}/internal/purge", edge.url.trim_end_matches('/'));
-        if send_internal(env, &url, body.clone())
+        if send_internal(&core.settings.internal_secret, &url, body.clone())
             .await
             .is_ok_and(|r| r.status_code() == 200)
         {

@@ -38,7 +38,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     };
     // The hourly trigger recomputes upload patterns and pre-warms edges.
     if event.cron() == "0 * * * *" {
-        match edges::prewarm(&env, &core).await {
+        match edges::prewarm(&core).await {
             Ok(warmed) => console_log!("pre-warmed {warmed} edges"),
             Err(e) => console_log!("pre-warming failed: {}", e.message),
         }
@@ -66,9 +66,9 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
     // handlers of the non-API-key ones verify their own credential (signature, token, secret).
     match endpoint.auth() {
         Auth::Public => return unreachable_public(),
-        Auth::UploadToken => return upload::origin_direct_chunk(req, env, &core).await,
+        Auth::UploadToken => return upload::origin_direct_chunk(req, &core).await,
         Auth::Internal | Auth::Webhook | Auth::ApiSecret | Auth::AdminOrApiKey => {
-            return own_credential(&mut req, env, &core, endpoint).await
+            return own_credential(&mut req, &core, endpoint).await
         }
         Auth::ApiKey | Auth::ApiKeyOrLink => {}
     }
@@ -78,13 +78,13 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
     match endpoint {
         OptimalEdges => upload::optimal_edges(req, &core, &caller, &origin).await,
         FinalizeUpload => upload::finalize_upload(req, &core, account, &origin).await,
-        GetFile { file_id } => files::get_file(env, &core, &caller, &file_id).await,
+        GetFile { file_id } => files::get_file(&core, &caller, &file_id).await,
         Quota => accounts::quota(&core, &caller).await,
         EdgeReport => edges::edge_report(req, &core, account).await,
         Patterns => edges::patterns(&core, account).await,
         CreateLink { file_id } => files::create_link(req, &core, &caller, &file_id).await,
         FileInfo { file_id } => files::file_info(req, &core, &caller, &file_id).await,
-        DeleteFile { file_id } => files::delete_file(env, &core, &caller, &file_id).await,
+        DeleteFile { file_id } => files::delete_file(&core, &caller, &file_id).await,
         SimpleUpload => accounts::simple_upload(req, &core, &caller, &origin).await,
         CheckDuplicate => files::check_duplicate(req, &core, account, &origin).await,
         CacheChunk => sessions::cache_chunk(req, &core, account).await,
@@ -116,7 +116,7 @@ fn public(req: &Request, env: &Env, endpoint: &CoordinatorEndpoint) -> ApiResult
         }
         _ => {
             // Which required settings are missing (names only, never values).
-            let missing = missing_required(|name| world::lookup(env, name), Worker::Coordinator);
+            let missing = missing_required(|name| lookup(env, name), Worker::Coordinator);
             let status = if missing.is_empty() { 200 } else { 503 };
             let answer =
                 serde_json::json!({"ok": missing.is_empty(), "service": "coordinator", "missingSettings": missing});
@@ -131,17 +131,12 @@ fn unreachable_public() -> ApiResult<Response> {
 
 /// The endpoints that carry their own credential: signed internal reports, signed webhooks,
 /// key rotation by API secret, and the admin-or-account stats.
-async fn own_credential(
-    req: &mut Request,
-    env: &Env,
-    core: &Coordinator,
-    endpoint: CoordinatorEndpoint,
-) -> ApiResult<Response> {
+async fn own_credential(req: &mut Request, core: &Coordinator, endpoint: CoordinatorEndpoint) -> ApiResult<Response> {
     use CoordinatorEndpoint::*;
     match endpoint {
-        RecordPart => upload::record_part(req, env, core).await,
-        AuthorizeDownload => files::authorize_download(req, env, core).await,
-        RecordUsage => files::record_usage(req, env, core).await,
+        RecordPart => upload::record_part(req, core).await,
+        AuthorizeDownload => files::authorize_download(req, core).await,
+        RecordUsage => files::record_usage(req, core).await,
         PlatformProvision => accounts::platform_provision(req, core).await,
         VendorProvision => accounts::vendor_provision(req, core).await,
         VendorUpgrade => accounts::vendor_upgrade(req, core).await,

@@ -6,8 +6,9 @@ use jetty_core::db::{Account, FileRow, SessionStore};
 use jetty_core::upload::file_url;
 use jetty_shared::protocol::*;
 use jetty_shared::{ApiError, ErrorCode};
+use jetty_worker_runtime::chunk::{forward_chunk, Forwarder};
 use jetty_worker_runtime::*;
-use worker::{Env, Request, Response};
+use worker::{Request, Response};
 
 pub const JSON_LIMIT: usize = 64 * 1024;
 pub const ORIGIN_DIRECT_ID: &str = "origin-direct";
@@ -26,16 +27,22 @@ pub async fn optimal_edges(
 }
 
 /// Edge → coordinator: S3 accepted a part. The body is HMAC-signed with INTERNAL_SECRET.
-pub async fn record_part(req: &mut Request, env: &Env, core: &Coordinator) -> ApiResult<Response> {
-    let record: PartRecord = parse_json(&read_internal(req, env, JSON_LIMIT).await?)?;
+pub async fn record_part(req: &mut Request, core: &Coordinator) -> ApiResult<Response> {
+    let record: PartRecord = parse_json(&read_internal(req, &core.settings.internal_secret, JSON_LIMIT).await?)?;
     core.record_part(record).await?;
     json_response(200, &serde_json::json!({"ok": true})).map_err(internal)
 }
 
 /// The origin-direct path: a chunk sent to the coordinator itself is forwarded to the store the
 /// same way an edge would, and recorded directly. Uploads keep working with every edge down.
-pub async fn origin_direct_chunk(req: Request, env: &Env, core: &Coordinator) -> ApiResult<Response> {
-    let (record, receipt) = jetty_worker_runtime::chunk::forward_chunk(req, env, ORIGIN_DIRECT_ID).await?;
+pub async fn origin_direct_chunk(req: Request, core: &Coordinator) -> ApiResult<Response> {
+    let forwarder = Forwarder {
+        edge_id: ORIGIN_DIRECT_ID,
+        token_secret: &core.settings.token_secret,
+        s3: &core.s3,
+        verify_mode: core.settings.verify_mode,
+    };
+    let (record, receipt) = forward_chunk(req, &forwarder).await?;
     core.record_part(record).await?;
     json_response(200, &receipt).map_err(internal)
 }

@@ -4,7 +4,6 @@
 
 use jetty_core::db::{Database, Param, Statement};
 use jetty_core::{Core, KvCache, ObjectStore, Runtime, StoreResponse};
-use jetty_shared::config::CoordinatorConfig;
 use jetty_shared::s3::SignedRequest;
 use jetty_worker_runtime::*;
 use serde::de::DeserializeOwned;
@@ -14,21 +13,10 @@ use worker::{console_log, D1Database, D1PreparedStatement, Env};
 /// The coordinator's core over the Workers runtime.
 pub type Coordinator = Core<D1, FetchStore, WorkersKv, WorkersRuntime>;
 
-/// A setting's value: the secret of that name, else the variable (local development puts
-/// secrets in `.dev.vars`); empty counts as unset.
-pub fn lookup(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
-        .map(|s| s.to_string())
-        .or_else(|_| env.var(name).map(|v| v.to_string()))
-        .ok()
-        .filter(|v| !v.is_empty())
-}
-
 /// Builds the core for one request; the settings are parsed once, here, and a bad or missing
 /// one is logged by name (never by value).
 pub fn coordinator(env: &Env) -> ApiResult<Coordinator> {
-    let settings = CoordinatorConfig::from_lookup(|name| lookup(env, name))
-        .map_err(|e| jetty_core::internal(format!("configuration: {e}")))?;
+    let settings = coordinator_config(env)?;
     Ok(Core {
         db: D1(env.d1("DB").map_err(internal)?),
         store: FetchStore,

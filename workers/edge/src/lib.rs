@@ -8,10 +8,11 @@
 
 mod serve;
 
+use jetty_shared::config::{missing_required, EdgeConfig, Worker};
 use jetty_shared::protocol::*;
 use jetty_shared::routes::EdgeEndpoint;
 use jetty_shared::{ApiError, ErrorCode};
-use jetty_worker_runtime::chunk::forward_chunk;
+use jetty_worker_runtime::chunk::{forward_chunk, Forwarder};
 use jetty_worker_runtime::*;
 use worker::{event, Context, Env, Request, Response};
 
@@ -26,28 +27,41 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 }
 
 async fn handle(req: Request, env: &Env, ctx: &Context) -> ApiResult<Response> {
-    match EdgeEndpoint::from_request(req.method().as_ref(), &req.path())? {
-        EdgeEndpoint::Health => {
-            let id = var_or(env, "EDGE_ID", "edge");
-            json_response(200, &serde_json::json!({"ok": true, "service": "edge", "edgeId": id})).map_err(internal)
-        }
-        EdgeEndpoint::UploadChunk => upload_chunk(req, env).await,
-        EdgeEndpoint::GetFile { file_id, head } => serve::get_file(req, env, ctx, &file_id, head).await,
-        EdgeEndpoint::Purge => serve::purge(req, env).await,
-        EdgeEndpoint::Warmup => serve::warmup(req, env).await,
+    let endpoint = EdgeEndpoint::from_request(req.method().as_ref(), &req.path())?;
+    if endpoint == EdgeEndpoint::Health {
+        // Which required settings are missing (names only): a probe counts such an edge down.
+        let missing = missing_required(|name| lookup(env, name), Worker::Edge);
+        let id = lookup(env, "EDGE_ID").unwrap_or_else(|| "edge".to_owned());
+        let status = if missing.is_empty() { 200 } else { 503 };
+        let answer =
+            serde_json::json!({"ok": missing.is_empty(), "service": "edge", "edgeId": id, "missingSettings": missing});
+        return json_response(status, &answer).map_err(internal);
+    }
+    let config = edge_config(env)?;
+    match endpoint {
+        EdgeEndpoint::UploadChunk => upload_chunk(req, env, &config).await,
+        EdgeEndpoint::GetFile { file_id, head } => serve::get_file(req, env, ctx, &config, &file_id, head).await,
+        EdgeEndpoint::Purge => serve::purge(req, &config).await,
+        EdgeEndpoint::Warmup => serve::warmup(req, &config).await,
+        EdgeEndpoint::Health => Err(ApiError::new(ErrorCode::NotFound)),
     }
 }
 
-async fn upload_chunk(req: Request, env: &Env) -> ApiResult<Response> {
-    let edge_id = var_or(env, "EDGE_ID", "edge");
-    let (record, receipt) = forward_chunk(req, env, &edge_id).await?;
+async fn upload_chunk(req: Request, env: &Env, config: &EdgeConfig) -> ApiResult<Response> {
+    let forwarder = Forwarder {
+        edge_id: &config.edge_id,
+        token_secret: &config.token_secret,
+        s3: &config.s3(),
+        verify_mode: config.verify_mode,
+    };
+    let (record, receipt) = forward_chunk(req, &forwarder).await?;
     // Report the part to the coordinator (service binding, HMAC-signed body).
-    report_part(env, &record).await?;
+    report_part(env, config, &record).await?;
     json_response(200, &receipt).map_err(internal)
 }
 
-async fn report_part(env: &Env, record: &PartRecord) -> ApiResult<()> {
-    let resp = call_coordinator(env, "/internal/parts", record).await?;
+async fn report_part(env: &Env, config: &EdgeConfig, record: &PartRecord) -> ApiResult<()> {
+    let resp = call_coordinator(env, config, "/internal/parts", record).await?;
     match resp.status_code() {
         200 => Ok(()),
         _ => Err(coordinator_refusal(resp).await),
@@ -55,9 +69,14 @@ async fn report_part(env: &Env, record: &PartRecord) -> ApiResult<()> {
 }
 
 /// POSTs an HMAC-signed (INTERNAL_SECRET) JSON body to the coordinator over the service binding.
-pub(crate) async fn call_coordinator<T: serde::Serialize>(env: &Env, path: &str, body: &T) -> ApiResult<Response> {
+pub(crate) async fn call_coordinator<T: serde::Serialize>(
+    env: &Env,
+    config: &EdgeConfig,
+    path: &str,
+    body: &T,
+) -> ApiResult<Response> {
     let body = serde_json::to_string(body).map_err(internal)?;
-    let request = internal_request(env, &format!("https://coordinator{path}"), body)?;
+    let request = internal_request(&config.internal_secret, &format!("https://coordinator{path}"), body)?;
     let coordinator = env.service("COORDINATOR").map_err(internal)?;
     coordinator
         .fetch_request(request)

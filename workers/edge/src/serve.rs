@@ -3,8 +3,10 @@
 //! files); bodies stream from the Workers Cache API or from S3, never through WASM memory.
 
 use crate::call_coordinator;
+use jetty_shared::config::EdgeConfig;
 use jetty_shared::download::{content_disposition, http_date, not_modified, parse_range, ByteRange, DownloadClaims};
 use jetty_shared::protocol::*;
+use jetty_shared::s3::{S3ErrorCode, S3};
 use jetty_shared::token;
 use jetty_shared::{ApiError, ErrorCode};
 use jetty_worker_runtime::*;
@@ -30,7 +32,14 @@ struct Ask {
     attachment: bool,
 }
 
-pub async fn get_file(req: Request, env: &Env, ctx: &Context, file_id: &str, head: bool) -> ApiResult<Response> {
+pub async fn get_file(
+    req: Request,
+    env: &Env,
+    ctx: &Context,
+    config: &EdgeConfig,
+    file_id: &str,
+    head: bool,
+) -> ApiResult<Response> {
     let ask = Ask {
         range: header(&req, "range"),
         if_none_match: header(&req, "if-none-match"),
@@ -39,7 +48,7 @@ pub async fn get_file(req: Request, env: &Env, ctx: &Context, file_id: &str, hea
     };
     let (claims, via_link) = match (query_param(&req, "sig"), bearer_token(&req)) {
         (Some(link), _) => {
-            let claims: DownloadClaims = token::verify(&link, secret(env, "TOKEN_SECRET")?.as_bytes(), now_secs())?;
+            let claims: DownloadClaims = token::verify(&link, config.token_secret.expose().as_bytes(), now_secs())?;
             if claims.fid != file_id {
                 return Err(ApiError::new(ErrorCode::InvalidLink));
             }
@@ -48,7 +57,7 @@ pub async fn get_file(req: Request, env: &Env, ctx: &Context, file_id: &str, hea
             }
             (claims, true)
         }
-        (None, Some(api_key)) => (authorize(env, file_id, api_key, &ask, head).await?, false),
+        (None, Some(api_key)) => (authorize(env, config, file_id, api_key, &ask, head).await?, false),
         (None, None) => return Err(ApiError::new(ErrorCode::MissingApiKey)),
     };
 
@@ -92,7 +101,7 @@ pub async fn get_file(req: Request, env: &Env, ctx: &Context, file_id: &str, hea
     let cache = Cache::default();
     let (body, cache_state) = match cached(&cache, &claims, range).await {
         Some(body) => (body, "hit"),
-        None => (from_store(env, ctx, &claims, range).await?, "miss"),
+        None => (from_store(ctx, config, &claims, range).await?, "miss"),
     };
     set(&headers, "x-jetty-cache", cache_state)?;
     if via_link && len > 0 {
@@ -100,9 +109,9 @@ pub async fn get_file(req: Request, env: &Env, ctx: &Context, file_id: &str, hea
             account_id: claims.acc.clone(),
             bytes: len,
         };
-        let env = env.clone();
+        let (env, config) = (env.clone(), config.clone());
         ctx.wait_until(async move {
-            let _ = call_coordinator(&env, "/internal/downloads/usage", &record).await;
+            let _ = call_coordinator(&env, &config, "/internal/downloads/usage", &record).await;
         });
     }
     Ok(Response::builder().with_status(status).with_headers(headers).body(body))
@@ -137,7 +146,14 @@ async fn tombstoned(env: &Env, file_id: &str) -> bool {
 }
 
 /// Asks the coordinator whether this API key may read the file; it counts the bytes too.
-async fn authorize(env: &Env, file_id: &str, api_key: String, ask: &Ask, head: bool) -> ApiResult<DownloadClaims> {
+async fn authorize(
+    env: &Env,
+    config: &EdgeConfig,
+    file_id: &str,
+    api_key: String,
+    ask: &Ask,
+    head: bool,
+) -> ApiResult<DownloadClaims> {
     let request = AuthorizeDownload {
         file_id: file_id.to_owned(),
         api_key,
@@ -146,7 +162,7 @@ async fn authorize(env: &Env, file_id: &str, api_key: String, ask: &Ask, head: b
         if_none_match: ask.if_none_match.clone(),
         if_modified_since: ask.if_modified_since.clone(),
     };
-    let mut resp = call_coordinator(env, "/internal/downloads/authorize", &request).await?;
+    let mut resp = call_coordinator(env, config, "/internal/downloads/authorize", &request).await?;
     if resp.status_code() == 200 {
         return resp
             .json()
@@ -171,16 +187,21 @@ async fn cached(cache: &Cache, claims: &DownloadClaims, range: ByteRange) -> Opt
 }
 
 /// Streams the body from S3; full downloads (and, once per isolate, ranged ones) fill the cache.
-async fn from_store(env: &Env, ctx: &Context, claims: &DownloadClaims, range: ByteRange) -> ApiResult<ResponseBody> {
-    let s3 = s3_from_env(env)?;
+async fn from_store(
+    ctx: &Context,
+    config: &EdgeConfig,
+    claims: &DownloadClaims,
+    range: ByteRange,
+) -> ApiResult<ResponseBody> {
+    let s3 = config.s3();
     let get = s3.get_object(&claims.key, range.header().as_deref(), now_system_time())?;
     let mut resp = send_signed(&get, None).await?;
     if !matches!(resp.status_code(), 200 | 206) {
         let (status, code) = s3_error(resp, "GetObject").await;
-        return Err(if code == "NoSuchKey" {
+        return Err(if code == Some(S3ErrorCode::NoSuchKey) {
             ApiError::new(ErrorCode::NotFound)
         } else {
-            storage_failure(format!("GetObject: {status} {code}"))
+            storage_failure(format!("GetObject: {status} {code:?}"))
         });
     }
     let cacheable = claims.size <= CACHE_MAX;
@@ -196,9 +217,9 @@ async fn from_store(env: &Env, ctx: &Context, claims: &DownloadClaims, range: By
             let _ = cache.put(key.as_str(), entry).await;
         });
     } else if cacheable && begin_fill(&claims.cache_key()) {
-        let (env, claims) = (env.clone(), claims.clone());
+        let (s3, claims) = (config.s3(), claims.clone());
         ctx.wait_until(async move {
-            fill(&env, &Cache::default(), &claims).await;
+            fill(&s3, &Cache::default(), &claims).await;
             FILLING.with(|f| f.borrow_mut().remove(&claims.cache_key()));
         });
     }
@@ -210,8 +231,7 @@ fn begin_fill(key: &str) -> bool {
 }
 
 /// A background fetch of the whole object into the cache.
-async fn fill(env: &Env, cache: &Cache, claims: &DownloadClaims) {
-    let Ok(s3) = s3_from_env(env) else { return };
+async fn fill(s3: &S3, cache: &Cache, claims: &DownloadClaims) {
     let Ok(get) = s3.get_object(&claims.key, None, now_system_time()) else {
         return;
     };
@@ -241,27 +261,27 @@ fn cache_headers(claims: &DownloadClaims) -> ApiResult<Headers> {
 }
 
 /// A small HMAC-signed (INTERNAL_SECRET) body from the coordinator.
-async fn internal_body(req: &mut Request, env: &Env) -> ApiResult<Vec<u8>> {
-    read_internal(req, env, 4096).await
+async fn internal_body(req: &mut Request, config: &EdgeConfig) -> ApiResult<Vec<u8>> {
+    read_internal(req, &config.internal_secret, 4096).await
 }
 
 /// Coordinator → edge: warm up before users arrive: a signed round trip to the store opens
 /// this isolate's connection (DNS, TLS) and loads the worker, so the first part does not pay.
-pub async fn warmup(mut req: Request, env: &Env) -> ApiResult<Response> {
-    internal_body(&mut req, env).await?;
+pub async fn warmup(mut req: Request, config: &EdgeConfig) -> ApiResult<Response> {
+    internal_body(&mut req, config).await?;
     let started = now_millis();
-    let resp = send_signed(&s3_from_env(env)?.head_bucket(now_system_time())?, None).await?;
+    let resp = send_signed(&config.s3().head_bucket(now_system_time())?, None).await?;
     let answer = serde_json::json!({
         "ok": resp.status_code() == 200,
-        "edgeId": var_or(env, "EDGE_ID", "edge"),
+        "edgeId": config.edge_id,
         "storeMs": now_millis() - started,
     });
     json_response(200, &answer).map_err(internal)
 }
 
 /// Coordinator → edge: drop a file from this edge's cache.
-pub async fn purge(mut req: Request, env: &Env) -> ApiResult<Response> {
-    let body = internal_body(&mut req, env).await?;
+pub async fn purge(mut req: Request, config: &EdgeConfig) -> ApiResult<Response> {
+    let body = internal_body(&mut req, config).await?;
     let purge: PurgeRequest = parse_json(&body)?;
     let key = jetty_shared::download::cache_key(&purge.account_id, &purge.file_id);
     let deleted = Cache::default().delete(key.as_str(), true).await.map_err(internal)?;

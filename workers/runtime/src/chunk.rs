@@ -3,15 +3,16 @@
 //! `UploadPart` without reading it (the signed payload hash makes the store verify it).
 
 use crate::*;
+use jetty_shared::config::{SecretValue, VerifyMode};
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::protocol::*;
-use jetty_shared::s3::PartPayload;
-use jetty_shared::session::{check_part, classify_part_refusal, part_out_of_range};
+use jetty_shared::s3::{PartPayload, S3};
+use jetty_shared::session::{check_part, classify_store_refusal, part_out_of_range};
 use jetty_shared::token;
 use jetty_shared::{ApiError, ErrorCode};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::crypto::{DigestStream, DigestStreamAlgorithm};
-use worker::{Env, Request};
+use worker::Request;
 
 thread_local! {
     /// Parts this isolate is forwarding right now: the edge's load, reported with each part.
@@ -52,12 +53,22 @@ fn part_number(req: &Request) -> ApiResult<u32> {
         .map_err(|_| ApiError::with_message(ErrorCode::InvalidPartNumber, "part number must be a positive integer"))
 }
 
+/// What a forwarder needs: the key upload tokens are verified with, the store, and whether the
+/// store (the default) or the worker checks each part's SHA-256.
+pub struct Forwarder<'a> {
+    /// Names whoever forwards (an edge's id, or `origin-direct` for the coordinator).
+    pub edge_id: &'a str,
+    pub token_secret: &'a SecretValue,
+    pub s3: &'a S3,
+    pub verify_mode: VerifyMode,
+}
+
 /// Verifies and forwards one chunk to S3 `UploadPart`; returns what to record and what to answer.
-/// `edge_id` names whoever forwards it (an edge, or `origin-direct` for the coordinator).
-pub async fn forward_chunk(req: Request, env: &Env, edge_id: &str) -> ApiResult<(PartRecord, ChunkReceipt)> {
+pub async fn forward_chunk(req: Request, forwarder: &Forwarder<'_>) -> ApiResult<(PartRecord, ChunkReceipt)> {
+    let edge_id = forwarder.edge_id;
     // 1. Capability: the token says which session, object, upload and plan this is.
     let token = bearer_token(&req).ok_or_else(|| ApiError::new(ErrorCode::MissingToken))?;
-    let claims: token::UploadClaims = token::verify(&token, secret(env, "TOKEN_SECRET")?.as_bytes(), now_secs())?;
+    let claims: token::UploadClaims = token::verify(&token, forwarder.token_secret.expose().as_bytes(), now_secs())?;
     let plan = claims.plan;
 
     // 2. Part number, declared length and declared hash, all checked before any byte moves.
@@ -78,8 +89,8 @@ pub async fn forward_chunk(req: Request, env: &Env, edge_id: &str) -> ApiResult<
 
     // 3. Forward the raw stream to S3. In "store" mode the signature binds the declared hash
     //    and S3 checks it; in "worker" mode the edge hashes a tee of the stream itself.
-    let s3 = s3_from_env(env)?;
-    let verify_in_worker = var_or(env, "VERIFY_MODE", "store") == "worker";
+    let s3 = forwarder.s3;
+    let verify_in_worker = forwarder.verify_mode == VerifyMode::Worker;
     let payload = if verify_in_worker {
         PartPayload::Unsigned(digest)
     } else {
@@ -105,7 +116,7 @@ pub async fn forward_chunk(req: Request, env: &Env, edge_id: &str) -> ApiResult<
     let mut resp = send_signed(&put, body).await?;
     if resp.status_code() != 200 {
         let (status, code) = s3_error(resp, "UploadPart").await;
-        return Err(ApiError::new(classify_part_refusal(status, &code)));
+        return Err(ApiError::new(classify_store_refusal(status, code.as_ref())));
     }
     if let Some(digest_stream) = hashing {
         let computed = digest_stream.digest().await.map_err(internal)?.to_vec();

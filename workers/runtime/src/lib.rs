@@ -3,7 +3,8 @@
 
 pub mod chunk;
 
-use jetty_shared::s3::{S3Config, S3Credentials, SignedRequest, S3};
+use jetty_shared::config::SecretValue;
+use jetty_shared::s3::{S3ErrorCode, SignedRequest};
 use jetty_shared::{ApiError, ErrorCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -119,8 +120,8 @@ pub async fn read_body(req: &mut Request, limit: usize) -> ApiResult<Vec<u8>> {
 
 /// A request to another worker with a JSON body signed with `INTERNAL_SECRET` (the one
 /// signer of coordinator ↔ edge calls; `read_internal` is the one verifier).
-pub fn internal_request(env: &Env, url: &str, body: String) -> ApiResult<Request> {
-    let signature = jetty_shared::auth::internal_signature(secret(env, "INTERNAL_SECRET")?.as_bytes(), body.as_bytes());
+pub fn internal_request(secret: &SecretValue, url: &str, body: String) -> ApiResult<Request> {
+    let signature = jetty_shared::auth::internal_signature(secret.expose().as_bytes(), body.as_bytes());
     let headers = Headers::new();
     headers.set("content-type", "application/json").map_err(internal)?;
     headers
@@ -134,19 +135,19 @@ pub fn internal_request(env: &Env, url: &str, body: String) -> ApiResult<Request
 }
 
 /// Sends a signed internal request over the network (coordinator → edge).
-pub async fn send_internal(env: &Env, url: &str, body: String) -> ApiResult<Response> {
-    Fetch::Request(internal_request(env, url, body)?)
+pub async fn send_internal(secret: &SecretValue, url: &str, body: String) -> ApiResult<Response> {
+    Fetch::Request(internal_request(secret, url, body)?)
         .send()
         .await
         .map_err(|e| storage_failure(format!("{}: {e}", redact_query(url))))
 }
 
 /// Reads a small body signed with `INTERNAL_SECRET`; `invalid_signature` otherwise.
-pub async fn read_internal(req: &mut Request, env: &Env, limit: usize) -> ApiResult<Vec<u8>> {
+pub async fn read_internal(req: &mut Request, secret: &SecretValue, limit: usize) -> ApiResult<Vec<u8>> {
     let signature = header(req, jetty_shared::protocol::INTERNAL_SIGNATURE_HEADER)
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidSignature))?;
     let body = read_body(req, limit).await?;
-    if !jetty_shared::auth::verify_internal_signature(secret(env, "INTERNAL_SECRET")?.as_bytes(), &body, &signature) {
+    if !jetty_shared::auth::verify_internal_signature(secret.expose().as_bytes(), &body, &signature) {
         return Err(ApiError::new(ErrorCode::InvalidSignature));
     }
     Ok(body)
@@ -164,55 +165,30 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
         .map_err(|e| ApiError::with_message(ErrorCode::InvalidJson, format!("invalid JSON body: {e}")))
 }
 
-/// A plain-text variable with a default.
-pub fn var_or(env: &Env, name: &str, default: &str) -> String {
-    env.var(name)
-        .map(|v| v.to_string())
-        .unwrap_or_else(|_| default.to_owned())
-}
-
-pub fn var_u64(env: &Env, name: &str, default: u64) -> ApiResult<u64> {
-    match env.var(name) {
-        Ok(v) => v
-            .to_string()
-            .parse()
-            .map_err(|_| internal(format!("variable {name} is not an integer"))),
-        Err(_) => Ok(default),
-    }
-}
-
-/// A secret that may legitimately be absent.
-pub fn optional_secret(env: &Env, name: &str) -> Option<String> {
-    env.secret(name).map(|s| s.to_string()).ok().filter(|s| !s.is_empty())
-}
-
-/// A secret (or, for local development, a variable of the same name). Missing is a deploy error.
-pub fn secret(env: &Env, name: &str) -> ApiResult<String> {
+/// A setting's value: the secret of that name, else the variable (local development puts
+/// secrets in `.dev.vars`); empty counts as unset. The only place a worker reads its
+/// environment: the typed configurations of `jetty_shared::config` are parsed from it.
+pub fn lookup(env: &Env, name: &str) -> Option<String> {
     env.secret(name)
         .map(|s| s.to_string())
         .or_else(|_| env.var(name).map(|v| v.to_string()))
         .ok()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| internal(format!("secret {name} is not configured")))
+        .filter(|v| !v.is_empty())
 }
 
-pub fn s3_from_env(env: &Env) -> ApiResult<S3> {
-    let config = S3Config {
-        endpoint: var_or(env, "S3_ENDPOINT", "").trim_end_matches('/').to_owned(),
-        region: var_or(env, "S3_REGION", "us-east-1"),
-        bucket: var_or(env, "S3_BUCKET", ""),
-        path_style: var_or(env, "S3_PATH_STYLE", "true") == "true",
-        checksums: var_or(env, "S3_CHECKSUMS", "true") == "true",
-    };
-    if config.endpoint.is_empty() || config.bucket.is_empty() {
-        return Err(internal("S3_ENDPOINT and S3_BUCKET must be configured"));
-    }
-    let credentials = S3Credentials {
-        access_key_id: secret(env, "S3_ACCESS_KEY_ID")?,
-        secret_access_key: secret(env, "S3_SECRET_ACCESS_KEY")?,
-        session_token: optional_secret(env, "S3_SESSION_TOKEN"),
-    };
-    Ok(S3::new(config, credentials))
+/// A configuration problem: logged by setting name (never by value), `internal` for the client.
+pub fn config_error(e: jetty_shared::config::ConfigError) -> ApiError {
+    internal(format!("configuration: {e}"))
+}
+
+/// The edge's settings, parsed once per request.
+pub fn edge_config(env: &Env) -> ApiResult<jetty_shared::config::EdgeConfig> {
+    jetty_shared::config::EdgeConfig::from_lookup(|name| lookup(env, name)).map_err(config_error)
+}
+
+/// The coordinator's settings, parsed once per request.
+pub fn coordinator_config(env: &Env) -> ApiResult<jetty_shared::config::CoordinatorConfig> {
+    jetty_shared::config::CoordinatorConfig::from_lookup(|name| lookup(env, name)).map_err(config_error)
 }
 
 /// Sends a signed request. `stream_body` replaces the request's own body (used to pass a
@@ -245,11 +221,11 @@ fn redact_query(url: &str) -> &str {
 }
 
 /// Reads an S3 error response into (status, code), logging the store's message server-side.
-pub async fn s3_error(mut resp: Response, operation: &str) -> (u16, String) {
+pub async fn s3_error(mut resp: Response, operation: &str) -> (u16, Option<S3ErrorCode>) {
     let status = resp.status_code();
     let text = resp.text().await.unwrap_or_default();
     let doc = jetty_shared::s3::parse_error(&text);
-    let code = doc.as_ref().map(|d| d.code.clone()).unwrap_or_default();
+    let code = doc.as_ref().map(|d| d.kind());
     console_error!(
         "S3 {operation} refused: status {status}, code {code:?}, message {:?}",
         doc.map(|d| d.message).unwrap_or_default()

@@ -74,6 +74,7 @@ error_codes! {
     NoEdges            => ("no_edges_available", 503, "no edge is available to take the upload"),
     FinalizeInProgress => ("finalize_in_progress", 503, "another request is completing this upload; retry shortly"),
     StorageError       => ("storage_error", 502, "the object store refused or failed the request"),
+    StoreUnavailable   => ("store_unavailable", 503, "the object store is unavailable right now; the edge is fine, retry with backoff"),
     Internal           => ("internal_error", 500, "internal error"),
 }
 
@@ -177,6 +178,7 @@ mod tests {
             (ErrorCode::ChunkHashMismatch, 422),
             (ErrorCode::Internal, 500),
             (ErrorCode::StorageError, 502),
+            (ErrorCode::StoreUnavailable, 503),
             (ErrorCode::NoEdges, 503),
         ];
         for (code, status) in table {

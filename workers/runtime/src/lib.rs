@@ -50,15 +50,13 @@ pub fn json_response<T: Serialize>(status: u16, value: &T) -> worker::Result<Res
     Ok(Response::from_json(value)?.with_status(status))
 }
 
-/// The error's JSON answer. Infrastructure failures (`internal`, `storage_error`) may carry a
-/// cause from the core: it is logged here and the client gets the code's default text.
+/// The error's JSON answer. Server-side failures (5xx) may carry a cause from the core: it is
+/// logged here and the client gets the code's default text.
 pub fn error_response(err: &ApiError) -> worker::Result<Response> {
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;
     let sanitized;
-    let err = if matches!(err.code, ErrorCode::Internal | ErrorCode::StorageError)
-        && err.message != err.code.default_message()
-    {
+    let err = if err.status() >= 500 && err.message != err.code.default_message() {
         console_error!("{}: {}", err.code.as_str(), err.message);
         sanitized = ApiError::new(err.code);
         &sanitized

@@ -53,9 +53,15 @@ const wasmRules = [
   { type: "CompiledWasm", include: ["**/*.wasm"] },
 ];
 
+// JETTY_FAULT_PROXY=1 also puts the S3 server behind a fault proxy (the workers' S3_ENDPOINT; the
+// tests' own S3 client keeps the direct address), switchable by the control port.
+const storeFaults = process.env.JETTY_FAULT_PROXY === "1";
+const directS3 = s3Endpoint ?? coordinatorToml.vars.S3_ENDPOINT;
+const storeProxyPort = Number(new URL(directS3).port) + 20;
+const workersS3 = storeFaults ? `http://127.0.0.1:${storeProxyPort}` : s3Endpoint;
 function overrides(vars) {
   const out = { ...vars };
-  if (s3Endpoint) out.S3_ENDPOINT = s3Endpoint;
+  if (workersS3) out.S3_ENDPOINT = workersS3;
   for (const [k, v] of Object.entries(varOverrides)) if (k in out) out[k] = v;
   return out;
 }
@@ -306,6 +312,66 @@ function proxyDown(edge) {
 }
 if (faultProxy) for (const e of edges) await proxyUp(e);
 
+// The store's fault proxy: `up` relays; `down` refuses connections; `stall` accepts and never
+// answers; `reset?after=N` relays N request bytes per connection, then resets it; `503` answers
+// every request with S3's 503 SlowDown; `slow?ms=N` delays every chunk by N ms each way.
+const store = { mode: "up", after: 0, delayMs: 0, sockets: new Set(), server: null };
+const SLOW_DOWN =
+  "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/xml\r\nconnection: close\r\ncontent-length: 110\r\n\r\n" +
+  "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>fault</Message></Error>".padEnd(110);
+function delayed(ms) {
+  return new Transform({
+    transform(chunk, _enc, done) {
+      setTimeout(() => done(null, chunk), ms);
+    },
+  });
+}
+function storeConnection(client) {
+  store.sockets.add(client);
+  client.on("error", () => {});
+  client.on("close", () => store.sockets.delete(client));
+  if (store.mode === "stall") return stall(store, client);
+  if (store.mode === "503") {
+    client.once("data", () => client.end(SLOW_DOWN));
+    return;
+  }
+  const upstream = net.connect(Number(new URL(directS3).port), "127.0.0.1");
+  store.sockets.add(upstream);
+  const drop = () => { client.destroy(); upstream.destroy(); store.sockets.delete(client); store.sockets.delete(upstream); };
+  client.on("close", drop);
+  upstream.on("error", drop).on("close", drop);
+  if (store.mode === "reset") {
+    let seen = 0;
+    client.on("data", (chunk) => {
+      seen += chunk.length;
+      if (seen > store.after) client.resetAndDestroy ? client.resetAndDestroy() : client.destroy();
+    });
+  }
+  if (store.mode === "slow") {
+    client.pipe(delayed(store.delayMs)).pipe(upstream);
+    upstream.pipe(delayed(store.delayMs)).pipe(client);
+  } else {
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+}
+async function storeSwitch(mode, params) {
+  for (const sock of store.sockets) sock.destroy();
+  store.sockets.clear();
+  store.mode = mode;
+  store.after = Number(params.get("after") ?? 0);
+  store.delayMs = Number(params.get("ms") ?? 200);
+  if (mode === "down") {
+    if (store.server?.listening) await new Promise((resolve) => store.server.close(() => resolve()));
+    return;
+  }
+  if (!store.server?.listening) {
+    store.server = net.createServer(storeConnection);
+    await new Promise((resolve) => store.server.listen(storeProxyPort, "127.0.0.1", resolve));
+  }
+}
+if (storeFaults) await storeSwitch("up", new URLSearchParams());
+
 // Cron: Miniflare does not run triggers, so the fleet fires the coordinator's scheduled handler
 // like Cloudflare would (every minute by default; JETTY_CRON_SECONDS to change), and at start.
 const crons = coordinatorToml.triggers?.crons ?? ["* * * * *"];
@@ -322,6 +388,7 @@ const cronTimer = setInterval(() => {
 http
   .createServer(async (req, res) => {
     const edgeSwitch = req.url?.match(/^\/edges\/([^/]+)\/(down|up|stall)$/);
+    const storeMode = req.url?.match(/^\/store\/(down|up|stall|reset|503|slow)(\?.*)?$/);
     const scheduled = new URL(req.url ?? "/", "http://control");
     if (req.method === "POST" && scheduled.pathname === "/scheduled") {
       try {
@@ -330,6 +397,9 @@ http
       } catch (e) {
         res.writeHead(500).end(String(e));
       }
+    } else if (req.method === "POST" && storeMode && storeFaults) {
+      await storeSwitch(storeMode[1], new URLSearchParams(storeMode[2] ?? ""));
+      res.writeHead(200).end();
     } else if (req.method === "POST" && edgeSwitch && faultProxy) {
       const edge = edges.find((e) => e.id === edgeSwitch[1]);
       if (!edge) return res.writeHead(404).end();

@@ -51,14 +51,19 @@ async fn put_chunk(edge: &str, token: &str, number: u32, body: Vec<u8>, declared
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-/// Stores a part as a client following the protocol does: `storage_error` (502: the store, or
-/// the network between edge and store, failed) is worth another try, up to three in all. Any
+/// Stores a part as a client following the protocol does: `storage_error` (502) and
+/// `store_unavailable` (503: the store, or the network between edge and store, failed) are worth
+/// another try, up to three in all. Any
 /// other answer is returned at once, so refusals are still asserted on the first answer.
 async fn store_chunk(edge: &str, token: &str, number: u32, body: Vec<u8>, sha256: &str) -> (u16, Value) {
     let mut attempt = 1;
     loop {
         let (status, answer) = put_chunk(edge, token, number, body.clone(), sha256).await;
-        if status != 502 || answer["error"]["code"] != "storage_error" || attempt == 3 {
+        let store_failed = matches!(
+            (status, answer["error"]["code"].as_str()),
+            (502, Some("storage_error")) | (503, Some("store_unavailable"))
+        );
+        if !store_failed || attempt == 3 {
             return (status, answer);
         }
         eprintln!("part {number} via {edge}: attempt {attempt} got {answer}; retrying");

@@ -1,7 +1,7 @@
 //! Edge intelligence: measurements in (parts forwarded, probes, client failure reports),
 //! rankings out (through `jetty_shared::scoring`).
 
-use crate::db::{EdgeEvent, EdgeEventKind, EdgeMetricsStore};
+use crate::db::{EdgeEvent, EdgeEventKind, EdgeMetricsStore, StoreHealth, StoreHealthStore};
 use crate::ports::{Core, Runtime};
 use crate::Result;
 use jetty_shared::analytics::metrics_prune_before;
@@ -16,6 +16,50 @@ pub const WINDOW_MS: u64 = 10 * 60 * 1000;
 /// seeds' `HAVING COUNT(*) > 5`).
 pub const PATTERN_MIN_UPLOADS: u64 = 5;
 pub const PATTERN_WINDOW_MS: u64 = 30 * 24 * 3600 * 1000;
+
+/// How recent the store health figures are.
+pub const STORE_WINDOW_MS: u64 = 10 * 60 * 1000;
+
+/// The object store's state as operators (and `/health`) see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreStatus {
+    /// The newest probe answered and nothing failed in the window.
+    Up,
+    /// The newest probe answered, but forwards failed in the window.
+    Degraded,
+    /// The newest probe failed.
+    Down,
+    /// Never probed.
+    Unknown,
+}
+
+/// The store's health over the last `STORE_WINDOW_MS`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreReport {
+    pub status: StoreStatus,
+    pub failures: u64,
+    pub last_probe_at: Option<u64>,
+    pub last_failure_at: Option<u64>,
+}
+
+/// Pure: the store's status from its health record.
+pub fn store_report(h: &StoreHealth) -> StoreReport {
+    let failures = h.failures.unwrap_or(0);
+    let status = match h.last_probe_ok {
+        None => StoreStatus::Unknown,
+        Some(0) => StoreStatus::Down,
+        Some(_) if failures > 0 && h.last_failure_at > h.last_probe_at => StoreStatus::Degraded,
+        Some(_) => StoreStatus::Up,
+    };
+    StoreReport {
+        status,
+        failures,
+        last_probe_at: h.last_probe_at,
+        last_failure_at: h.last_failure_at,
+    }
+}
 
 /// The client's location: its declared `userLocation` (validated), else the coordinates the
 /// network derives from its IP, else `DEFAULT_LOCATION`.
@@ -42,6 +86,46 @@ pub fn hour_and_weekday(now_ms: u64) -> (u32, u32) {
     let hour = ((secs / 3600) % 24) as u32;
     let day_of_week = ((secs / 86_400 + 4) % 7) as u32; // 1970-01-01 was a Thursday
     (hour, day_of_week)
+}
+
+impl<D: StoreHealthStore, O, K, R: Runtime> Core<D, O, K, R> {
+    /// A forward to the store failed for the store's reasons (seen by `reporter`): counted as
+    /// the store's failure, never the edge's. Best effort.
+    pub async fn note_store_failure(&self, reporter: &str) {
+        let now = self.rt.now_ms();
+        if let Err(e) = self
+            .db
+            .record_store_event(now, false, EdgeEventKind::Failure, reporter, None)
+            .await
+        {
+            self.rt.log(&format!("store failure not recorded: {}", e.message));
+        }
+    }
+
+    /// Counts a failed store call of the coordinator's as the store's failure; passes the
+    /// result on.
+    pub async fn blame_store<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            if matches!(e.code, ErrorCode::StoreUnavailable | ErrorCode::StorageError) {
+                self.note_store_failure("coordinator").await;
+            }
+        }
+        result
+    }
+
+    /// The minute's store probe (HeadBucket): its result and round trip.
+    pub async fn record_store_probe(&self, ok: bool, latency_ms: f64) -> Result<()> {
+        let now = self.rt.now_ms();
+        self.db
+            .record_store_event(now, ok, EdgeEventKind::Probe, "coordinator", ok.then_some(latency_ms))
+            .await
+    }
+
+    /// The store's health over the last ten minutes.
+    pub async fn store_report(&self) -> Result<StoreReport> {
+        let since = self.rt.now_ms().saturating_sub(STORE_WINDOW_MS);
+        Ok(store_report(&self.db.store_health(since).await?))
+    }
 }
 
 impl<D: EdgeMetricsStore, O, K, R: Runtime> Core<D, O, K, R> {
@@ -148,6 +232,7 @@ impl<D: EdgeMetricsStore, O, K, R: Runtime> Core<D, O, K, R> {
     pub async fn roll_edge_metrics(&self) -> Result<()> {
         let now = self.rt.now_ms();
         self.db.prune_edge_metrics(metrics_prune_before(now)).await?;
+        self.db.prune_store_events(metrics_prune_before(now)).await?;
         self.db.refresh_edge_snapshot(now).await
     }
 

@@ -1,7 +1,7 @@
 //! Finalized files: dedup clones, bandwidth accounting for downloads, download claims and
 //! deletion (record first, object only when no clone still uses it, then a tombstone).
 
-use crate::db::{Account, AccountStore, FileRow, FileStore};
+use crate::db::{Account, AccountStore, FileRow, FileStore, StoreHealthStore};
 use crate::ports::{Core, KvCache, ObjectStore, Runtime};
 use crate::{not_found, Result};
 use jetty_shared::download::DownloadClaims;
@@ -96,7 +96,7 @@ impl<D: AccountStore, O, K, R: Runtime> Core<D, O, K, R> {
     }
 }
 
-impl<D: FileStore, O: ObjectStore, K: KvCache, R: Runtime> Core<D, O, K, R> {
+impl<D: FileStore + StoreHealthStore, O: ObjectStore, K: KvCache, R: Runtime> Core<D, O, K, R> {
     /// Deletes the caller's file: the record first; the object only when no record points at
     /// it any more (a clone racing the deletion either landed first and keeps it, or does not
     /// land); then a tombstone that makes every edge refuse links to it.
@@ -107,7 +107,8 @@ impl<D: FileStore, O: ObjectStore, K: KvCache, R: Runtime> Core<D, O, K, R> {
         }
         let object_deleted = self.db.object_references(&file.object_key).await? == 0;
         if object_deleted {
-            self.delete_object(&file.object_key).await?;
+            let deleted = self.delete_object(&file.object_key).await;
+            self.blame_store(deleted).await?;
         }
         self.kv.put(&tombstone_key(file_id), "1", MAX_LINK_TTL_SECS).await;
         Ok(Deleted { file, object_deleted })

@@ -2,7 +2,7 @@
 //! callers (a finalize claim in the database), and recovery when an earlier finalize
 //! completed the object in the store but failed to record it.
 
-use crate::db::{FileRow, FileStore, SessionRow, SessionStore};
+use crate::db::{FileRow, FileStore, SessionRow, SessionStore, StoreHealthStore};
 use crate::ports::{Core, ObjectStore, Runtime};
 use crate::store::Completed;
 use crate::{internal, not_found, storage_failure, Result};
@@ -11,7 +11,7 @@ use jetty_shared::session::{
 };
 use jetty_shared::{ApiError, ErrorCode};
 
-impl<D: SessionStore + FileStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
+impl<D: SessionStore + FileStore + StoreHealthStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
     /// Completes the session's object and answers with its file. Only the holder of the
     /// session's finalize claim talks to the store; the others wait for its result, take over
     /// if its claim lapses, or answer `finalize_in_progress` after `FINALIZE_WAIT_MS`.
@@ -59,14 +59,15 @@ impl<D: SessionStore + FileStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R
     async fn complete_in_store(&self, session: &SessionRow) -> Result<FileRow> {
         // Read the parts again under the claim: a re-sent part may have replaced an ETag.
         let parts = completion(&session.plan(), &self.db.parts(&session.id).await?)?;
-        let outcome = self
+        let completed = self
             .complete_multipart(
                 &session.object_key,
                 &session.s3_upload_id,
                 &session.content_type,
                 &parts,
             )
-            .await?;
+            .await;
+        let outcome = self.blame_store(completed).await?;
         if outcome == Completed::NoSuchUpload {
             // An earlier finalize completed it in the store but failed to record it (its
             // claim then lapsed): the object is there with its planned size, so record it now

@@ -41,6 +41,12 @@ pub fn storage_failure(cause: impl std::fmt::Display) -> ApiError {
     ApiError::with_message(ErrorCode::StorageError, cause.to_string())
 }
 
+/// The store is down or failing transiently; `cause` is logged, the client sees
+/// `store_unavailable` (503, retry).
+pub fn store_unavailable(cause: impl std::fmt::Display) -> ApiError {
+    ApiError::with_message(ErrorCode::StoreUnavailable, cause.to_string())
+}
+
 pub fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound)
 }

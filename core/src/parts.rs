@@ -1,14 +1,27 @@
 //! Recording a part a forwarder (an edge, or the origin-direct route) got the store to accept.
 
-use crate::db::{EdgeMetricsStore, SessionStore};
+use crate::db::{EdgeMetricsStore, SessionStore, StoreHealthStore};
 use crate::ports::{Core, Runtime};
 use crate::{not_found, Result};
 use jetty_shared::hash::Sha256Digest;
-use jetty_shared::protocol::PartRecord;
+use jetty_shared::protocol::{PartRecord, SessionCheck};
 use jetty_shared::session::{check_part, RecordedPart, SessionStatus};
 use jetty_shared::{ApiError, ErrorCode};
 
-impl<D: SessionStore + EdgeMetricsStore, O, K, R: Runtime> Core<D, O, K, R> {
+impl<D: SessionStore + EdgeMetricsStore + StoreHealthStore, O, K, R: Runtime> Core<D, O, K, R> {
+    /// A forwarder's question after a failed forward: does the session still take parts? A
+    /// session of another account is answered as not active. A store failure it reports is
+    /// counted as the store's.
+    pub async fn session_check(&self, check: &SessionCheck) -> Result<bool> {
+        let session = self.db.session_by_id(&check.session_id).await?;
+        let active = session.is_some_and(|s| s.account_id == check.account_id && s.is_open(self.rt.now_ms()));
+        // A closed session's "failure" was the store not knowing its upload: not the store's.
+        if check.store_failed && active {
+            self.note_store_failure(&check.edge_id).await;
+        }
+        Ok(active)
+    }
+
     /// Checks the report against its session (same account, still active, a part of its plan
     /// with its planned size, a well-formed digest) and records it. Concurrent or repeated
     /// reports of one part leave one record (an upsert counting reports).

@@ -4,7 +4,7 @@
 //! The database holds the truth. KV only caches what clients said (their state view,
 //! progress, chunk metadata); a stale or lost KV entry can never lose or corrupt a part.
 
-use crate::db::{EdgeMetricsStore, SessionRow, SessionStore};
+use crate::db::{EdgeMetricsStore, SessionRow, SessionStore, StoreHealthStore};
 use crate::ports::{Core, KvCache, ObjectStore, Runtime};
 use crate::{not_found, Result};
 use jetty_shared::hash::Sha256Digest;
@@ -137,7 +137,7 @@ impl<D: SessionStore + EdgeMetricsStore, O, K, R: Runtime> Core<D, O, K, R> {
     }
 }
 
-impl<D: SessionStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
+impl<D: SessionStore + StoreHealthStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
     /// Aborts a session and its multipart upload; idempotent for closed sessions, refused for
     /// a completed one. The session as it is afterwards.
     pub async fn abort(&self, session: &SessionRow, reason: &str) -> Result<SessionRow> {
@@ -157,7 +157,8 @@ impl<D: SessionStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
     /// session active so the sweeper retries it.
     pub async fn close(&self, session: &SessionRow, closing: Closing, reason: &str) -> Result<()> {
         if !session.s3_upload_id.is_empty() {
-            self.abort_multipart(&session.object_key, &session.s3_upload_id).await?;
+            let aborted = self.abort_multipart(&session.object_key, &session.s3_upload_id).await;
+            self.blame_store(aborted).await?;
         }
         self.db
             .close_session(&session.id, closing.status(), reason, self.rt.now_ms())

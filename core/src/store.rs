@@ -2,7 +2,7 @@
 //! `ObjectStore`, with the store's refusals read from its XML error document.
 
 use crate::ports::{Core, ObjectStore, Runtime, StoreResponse};
-use crate::{storage_failure, Result};
+use crate::{storage_failure, store_unavailable, Result};
 use jetty_shared::s3::{self, CompletedPart, S3ErrorCode};
 
 /// A store's refusal: status and typed error code (None when the store sent no error document).
@@ -27,9 +27,16 @@ impl Refusal {
         self.code.as_ref() == Some(code)
     }
 
+    /// The error for the client: a transient store failure (5xx, SlowDown, a timeout) is
+    /// `store_unavailable` (retry); any other refusal `storage_error`.
     fn failure(&self, operation: &str) -> jetty_shared::ApiError {
         let code = self.code.as_ref().map_or("(no error document)", |c| c.as_str());
-        storage_failure(format!("{operation}: {} {code}: {}", self.status, self.message))
+        let cause = format!("{operation}: {} {code}: {}", self.status, self.message);
+        if self.status >= 500 || self.code.as_ref().is_some_and(S3ErrorCode::is_retryable) {
+            store_unavailable(cause)
+        } else {
+            storage_failure(cause)
+        }
     }
 }
 

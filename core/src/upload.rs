@@ -72,7 +72,7 @@ impl<D, O, K, R> Core<D, O, K, R> {
 
 impl<D, O, K, R> Core<D, O, K, R>
 where
-    D: SessionStore + FileStore + crate::db::EdgeMetricsStore,
+    D: SessionStore + FileStore + crate::db::EdgeMetricsStore + crate::db::StoreHealthStore,
     O: ObjectStore,
     R: Runtime,
 {
@@ -197,7 +197,8 @@ where
         self.reserve(account, session).await?;
         // An empty file has no parts: no multipart upload; finalize writes the empty object.
         if session.plan.part_count > 0 {
-            let upload_id = match self.create_multipart(&session.object_key, &session.content_type).await {
+            let created = self.create_multipart(&session.object_key, &session.content_type).await;
+            let upload_id = match self.blame_store(created).await {
                 Ok(id) => id,
                 Err(e) => {
                     // Release the reservation; nothing was created in the store.
@@ -284,7 +285,8 @@ where
             price_per_gb: self.settings.price_per_gb,
         };
         self.reserve(account, &session).await?;
-        if let Err(e) = self.put_object(&session.object_key, content_type, body).await {
+        let put = self.put_object(&session.object_key, content_type, body).await;
+        if let Err(e) = self.blame_store(put).await {
             self.release_reservation(&session.id).await;
             return Err(e);
         }

@@ -108,21 +108,24 @@ fn a_new_upload_reserves_quota_starts_one_multipart_upload_and_hands_out_a_verif
 
 #[test]
 fn a_store_that_fails_to_start_the_upload_releases_the_reservation() {
-    for fault in [
-        Fault::Refuse(503, "SlowDown"),
-        Fault::Unreachable,
-        Fault::Refuse(403, "AccessDenied"),
-    ] {
+    let cases = [
+        (Fault::Refuse(503, "SlowDown"), ErrorCode::StoreUnavailable),
+        (Fault::Unreachable, ErrorCode::StoreUnavailable),
+        (Fault::Refuse(403, "AccessDenied"), ErrorCode::StorageError),
+    ];
+    for (fault, expected) in cases {
         let w = world();
         let acc = account(&w, ACCOUNT, "enterprise");
         w.s3.inject(Op::Create, fault.clone());
         let err = start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap_err();
-        assert_eq!(err.code, ErrorCode::StorageError, "{fault:?}");
+        assert_eq!(err.code, expected, "{fault:?}");
         assert_eq!(
             block_on(w.core.db.storage_use(&acc.id, T0)).unwrap().reserved,
             0,
             "{fault:?}"
         );
+        // Counted as the store's failure, not an edge's.
+        assert_eq!(block_on(w.core.store_report()).unwrap().failures, 1, "{fault:?}");
     }
 }
 
@@ -240,18 +243,22 @@ fn finalize_under_store_faults_never_loses_an_upload_and_a_retry_completes_it() 
         (
             "refused 500",
             Some(Fault::Refuse(500, "InternalError")),
-            Some(ErrorCode::StorageError),
+            Some(ErrorCode::StoreUnavailable),
         ),
         (
             "refused 503",
             Some(Fault::Refuse(503, "SlowDown")),
-            Some(ErrorCode::StorageError),
+            Some(ErrorCode::StoreUnavailable),
         ),
-        ("unreachable", Some(Fault::Unreachable), Some(ErrorCode::StorageError)),
+        (
+            "unreachable",
+            Some(Fault::Unreachable),
+            Some(ErrorCode::StoreUnavailable),
+        ),
         (
             "failed but done",
             Some(Fault::FailedButDone),
-            Some(ErrorCode::StorageError),
+            Some(ErrorCode::StoreUnavailable),
         ),
         ("slow", Some(Fault::Slow(90_000)), None),
     ];
@@ -421,7 +428,7 @@ fn deleting_an_object_the_store_already_lost_still_deletes_the_record() {
     block_on(w.core.finalize(&t)).unwrap();
     assert_eq!(
         block_on(w.core.delete_file(&acc.id, &t.file_id)).unwrap_err().code,
-        ErrorCode::StorageError
+        ErrorCode::StoreUnavailable
     );
 }
 
@@ -459,7 +466,7 @@ fn an_abort_the_store_failed_leaves_the_session_open_and_a_completed_one_cannot_
     w.s3.inject(Op::Abort, Fault::Refuse(500, "InternalError"));
     assert_eq!(
         block_on(w.core.abort(&s, "test")).unwrap_err().code,
-        ErrorCode::StorageError
+        ErrorCode::StoreUnavailable
     );
     assert_eq!(fresh(&w, &s).status, SessionStatus::Active);
     assert_eq!(
@@ -627,4 +634,51 @@ fn downloads_count_against_the_bandwidth_quota_atomically() {
         ErrorCode::BandwidthQuotaExceeded
     );
     block_on(w.core.check_bandwidth_left(&acc)).unwrap();
+}
+
+#[test]
+fn a_session_check_answers_whether_parts_are_still_taken_and_counts_store_failures_as_the_stores() {
+    use jetty_shared::protocol::SessionCheck;
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap());
+    let check = |account: &str, store_failed: bool| SessionCheck {
+        session_id: s.id.clone(),
+        account_id: account.into(),
+        edge_id: "sfo-1".into(),
+        store_failed,
+    };
+    assert!(block_on(w.core.session_check(&check(ACCOUNT, true))).unwrap());
+    assert!(!block_on(w.core.session_check(&check("acc_other", false))).unwrap());
+    let report = block_on(w.core.store_report()).unwrap();
+    assert_eq!(
+        (report.failures, report.status),
+        (1, jetty_core::edges::StoreStatus::Unknown)
+    );
+    // The edge that passed the store's failure on is not blamed: no edge event at all.
+    assert_eq!(
+        w.core.db.scalar("SELECT COUNT(*) AS v FROM edge_metrics WHERE ok = 0"),
+        0
+    );
+    block_on(w.core.record_store_probe(true, 3.0)).unwrap();
+    w.clock.advance(1);
+    block_on(w.core.session_check(&check(ACCOUNT, true))).unwrap();
+    assert_eq!(
+        block_on(w.core.store_report()).unwrap().status,
+        jetty_core::edges::StoreStatus::Degraded
+    );
+    w.clock.advance(1);
+    block_on(w.core.record_store_probe(false, 0.0)).unwrap();
+    assert_eq!(
+        block_on(w.core.store_report()).unwrap().status,
+        jetty_core::edges::StoreStatus::Down
+    );
+    block_on(w.core.abort(&s, "test")).unwrap();
+    assert!(!block_on(w.core.session_check(&check(ACCOUNT, false))).unwrap());
+    w.clock.advance(11 * 60 * 1000);
+    block_on(w.core.record_store_probe(true, 3.0)).unwrap();
+    assert_eq!(
+        block_on(w.core.store_report()).unwrap().status,
+        jetty_core::edges::StoreStatus::Up
+    );
 }

@@ -266,6 +266,23 @@ pub struct UsageRecord {
     pub bytes: u64,
 }
 
+/// Edge → coordinator after a forward to the store failed: is the session still taking parts?
+/// `store_failed` says the store (not the client) failed, so the coordinator counts it as the
+/// store's failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionCheck {
+    pub session_id: String,
+    pub account_id: String,
+    pub edge_id: String,
+    pub store_failed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionCheckAnswer {
+    pub active: bool,
+}
+
 /// Coordinator → edge: forget a file's cached copy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -14,6 +14,9 @@ pub enum CoordinatorEndpoint {
     },
     /// Edge → coordinator over the service binding (HMAC-signed body).
     RecordPart,
+    /// Edge → coordinator after a failed forward: is the session still taking parts? (It also
+    /// records the store's failure as the store's, not the edge's.)
+    SessionCheck,
     CheckDuplicate,
     CacheChunk,
     TrackUpload,
@@ -199,6 +202,7 @@ impl CoordinatorEndpoint {
             ["internal", "downloads", "authorize"] => route(method, &["POST"], AuthorizeDownload),
             ["internal", "downloads", "usage"] => route(method, &["POST"], RecordUsage),
             ["internal", "parts"] => route(method, &["POST"], RecordPart),
+            ["internal", "sessions", "check"] => route(method, &["POST"], SessionCheck),
             ["api", "jetty", "check-duplicate"] => route(method, &["POST"], CheckDuplicate),
             ["api", "jetty", "cache-chunk"] => route(method, &["POST"], CacheChunk),
             ["api", "jetty", "track-upload"] => route(method, &["POST"], TrackUpload),
@@ -249,7 +253,7 @@ impl CoordinatorEndpoint {
         // No `_` arm: every new endpoint must say how it is authenticated.
         match self {
             Health | Dashboard { .. } => Auth::Public,
-            RecordPart | AuthorizeDownload | RecordUsage => Auth::Internal,
+            RecordPart | SessionCheck | AuthorizeDownload | RecordUsage => Auth::Internal,
             UploadChunk => Auth::UploadToken,
             PlatformProvision | VendorProvision | VendorUpgrade => Auth::Webhook,
             RotateKey => Auth::ApiSecret,
@@ -326,6 +330,7 @@ mod tests {
                 }),
             ),
             ("POST", "/internal/parts", Ok(RecordPart)),
+            ("POST", "/internal/sessions/check", Ok(SessionCheck)),
             ("GET", "/health", Ok(Health)),
             ("POST", "/api/jetty/check-duplicate", Ok(CheckDuplicate)),
             ("POST", "/api/jetty/cache-chunk", Ok(CacheChunk)),
@@ -445,6 +450,7 @@ mod tests {
                 Auth::Public,
             ),
             ("POST", "/internal/parts", RecordPart, Auth::Internal),
+            ("POST", "/internal/sessions/check", SessionCheck, Auth::Internal),
             (
                 "POST",
                 "/internal/downloads/authorize",
@@ -553,9 +559,10 @@ mod tests {
             UploadChunk => 25,
             Stats => 26,
             Dashboard { .. } => 27,
+            SessionCheck => 28,
         }
     }
-    const COORDINATOR_VARIANTS: usize = 28;
+    const COORDINATOR_VARIANTS: usize = 29;
 
     fn edge_ordinal(e: &EdgeEndpoint) -> usize {
         match e {
@@ -619,6 +626,7 @@ mod tests {
                 "HEAD /dashboard public",
                 "GET /dashboard/app.js public",
                 "POST /internal/parts internal",
+                "POST /internal/sessions/check internal",
                 "POST /internal/downloads/authorize internal",
                 "POST /internal/downloads/usage internal",
                 "POST /api/edge/upload-chunk upload_token",

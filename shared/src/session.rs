@@ -161,6 +161,64 @@ pub fn classify_store_refusal(status: u16, code: Option<&S3ErrorCode>) -> ErrorC
     }
 }
 
+/// How a forward of a part to the store failed, as the forwarder saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForwardFailure {
+    /// The store answered with this status and error code.
+    Answered { status: u16, code: Option<S3ErrorCode> },
+    /// No answer (connection refused, reset or timed out). `body_intact`: the client's body
+    /// reached its declared length (or was still flowing); `store_reachable`: a probe of the
+    /// store answered right after.
+    NoAnswer { body_intact: bool, store_reachable: bool },
+}
+
+impl ForwardFailure {
+    /// What the failure is, before asking whether the session is still open.
+    pub fn classify(&self) -> ErrorCode {
+        match self {
+            ForwardFailure::Answered { status, code } => match classify_store_refusal(*status, code.as_ref()) {
+                ErrorCode::StorageError if *status >= 500 || code.as_ref().is_some_and(S3ErrorCode::is_retryable) => {
+                    ErrorCode::StoreUnavailable
+                }
+                other => other,
+            },
+            // The body broke while the store is fine: the client sent less than it declared
+            // (or went away).
+            ForwardFailure::NoAnswer {
+                body_intact: false,
+                store_reachable: true,
+            } => ErrorCode::ChunkSizeMismatch,
+            ForwardFailure::NoAnswer { .. } => ErrorCode::StoreUnavailable,
+        }
+    }
+
+    /// Whether the answer depends on the session still being open: the store's failures and
+    /// its "no such upload" are only truthful once the session's record says it is active.
+    pub fn needs_session_check(&self) -> bool {
+        matches!(
+            self.classify(),
+            ErrorCode::SessionNotActive | ErrorCode::StorageError | ErrorCode::StoreUnavailable
+        )
+    }
+
+    /// The client's answer, given whether the session is still active (asked only when
+    /// `needs_session_check`). A closed session is always `session_not_active`; an open one the
+    /// store does not know is the store's failure.
+    pub fn answer(&self, session_active: bool) -> ErrorCode {
+        match self.classify() {
+            code if !self.needs_session_check() => code,
+            _ if !session_active => ErrorCode::SessionNotActive,
+            ErrorCode::SessionNotActive => ErrorCode::StorageError,
+            code => code,
+        }
+    }
+
+    /// Whether this failure is the store's (counted against the store, never the edge).
+    pub fn is_store_failure(&self) -> bool {
+        matches!(self.classify(), ErrorCode::StorageError | ErrorCode::StoreUnavailable)
+    }
+}
+
 /// How long a finalize claim lasts: longer than a CompleteMultipartUpload of 10,000 parts
 /// should take (S3 can need minutes), short enough that a crashed holder is soon replaced.
 pub const FINALIZE_CLAIM_MS: u64 = 120_000;
@@ -421,6 +479,116 @@ mod tests {
                 want,
                 "{status} claimed {claimed:?} at {at}"
             );
+        }
+    }
+
+    #[test]
+    fn a_failed_forward_is_answered_truthfully() {
+        use ForwardFailure::*;
+        use S3ErrorCode as S;
+        let answered = |status, code: Option<S3ErrorCode>| Answered { status, code };
+        // (failure, session still active, answer, the store's failure?)
+        let table = [
+            (
+                answered(503, Some(S::SlowDown)),
+                true,
+                ErrorCode::StoreUnavailable,
+                true,
+            ),
+            (
+                answered(500, Some(S::InternalError)),
+                true,
+                ErrorCode::StoreUnavailable,
+                true,
+            ),
+            (answered(500, None), true, ErrorCode::StoreUnavailable, true),
+            (
+                answered(403, Some(S::AccessDenied)),
+                true,
+                ErrorCode::StorageError,
+                true,
+            ),
+            (
+                answered(404, Some(S::NoSuchUpload)),
+                false,
+                ErrorCode::SessionNotActive,
+                false,
+            ),
+            // The store lost an upload the session record says is open: the store's failure.
+            (
+                answered(404, Some(S::NoSuchUpload)),
+                true,
+                ErrorCode::StorageError,
+                false,
+            ),
+            (
+                answered(503, Some(S::SlowDown)),
+                false,
+                ErrorCode::SessionNotActive,
+                true,
+            ),
+            (
+                answered(400, Some(S::BadDigest)),
+                true,
+                ErrorCode::ChunkHashMismatch,
+                false,
+            ),
+            (
+                answered(400, Some(S::IncompleteBody)),
+                true,
+                ErrorCode::ChunkSizeMismatch,
+                false,
+            ),
+            (
+                NoAnswer {
+                    body_intact: true,
+                    store_reachable: false,
+                },
+                true,
+                ErrorCode::StoreUnavailable,
+                true,
+            ),
+            (
+                NoAnswer {
+                    body_intact: false,
+                    store_reachable: false,
+                },
+                true,
+                ErrorCode::StoreUnavailable,
+                true,
+            ),
+            (
+                NoAnswer {
+                    body_intact: true,
+                    store_reachable: true,
+                },
+                true,
+                ErrorCode::StoreUnavailable,
+                true,
+            ),
+            (
+                NoAnswer {
+                    body_intact: false,
+                    store_reachable: true,
+                },
+                true,
+                ErrorCode::ChunkSizeMismatch,
+                false,
+            ),
+            // A reset by a store that no longer knows the upload, for a closed session.
+            (
+                NoAnswer {
+                    body_intact: true,
+                    store_reachable: true,
+                },
+                false,
+                ErrorCode::SessionNotActive,
+                true,
+            ),
+        ];
+        for (failure, active, answer, store_failure) in table {
+            assert_eq!(failure.answer(active), answer, "{failure:?} active={active}");
+            assert_eq!(failure.is_store_failure(), store_failure, "{failure:?}");
         }
     }
 }

@@ -145,3 +145,55 @@ pub trait EdgeMetricsStore: Database {
 }
 
 impl<D: Database> EdgeMetricsStore for D {}
+
+/// The object store's health over a window (see `StoreHealthStore::store_health`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct StoreHealth {
+    pub failures: Option<u64>,
+    pub probes_ok: Option<u64>,
+    pub last_probe_at: Option<u64>,
+    pub last_probe_ok: Option<i64>,
+    pub last_failure_at: Option<u64>,
+}
+
+/// The store's own health record: its failures are the store's, not the edges'.
+pub trait StoreHealthStore: Database {
+    async fn record_store_event(
+        &self,
+        now: u64,
+        ok: bool,
+        kind: EdgeEventKind,
+        reporter: &str,
+        latency_ms: Option<f64>,
+    ) -> Result<()> {
+        let kind = if kind == EdgeEventKind::Probe {
+            "probe"
+        } else {
+            "failure"
+        };
+        self.execute(stmt!(
+            jetty_shared::sql::store::RECORD,
+            now,
+            ok,
+            kind,
+            reporter,
+            latency_ms
+        ))
+        .await?;
+        Ok(())
+    }
+
+    async fn store_health(&self, since_ms: u64) -> Result<StoreHealth> {
+        Ok(self
+            .first(stmt!(jetty_shared::sql::store::HEALTH, since_ms))
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn prune_store_events(&self, before_ms: u64) -> Result<()> {
+        self.execute(stmt!(jetty_shared::sql::store::PRUNE, before_ms)).await?;
+        Ok(())
+    }
+}
+
+impl<D: Database> StoreHealthStore for D {}

@@ -5,7 +5,7 @@
 
 use jetty_core::db::{Database, Statement};
 use jetty_core::sqlite::Sqlite;
-use jetty_core::{internal, storage_failure, Core, KvCache, ObjectStore, Runtime, StoreResponse};
+use jetty_core::{internal, store_unavailable, Core, KvCache, ObjectStore, Runtime, StoreResponse};
 use jetty_shared::config::CoordinatorConfig;
 use jetty_shared::s3::SignedRequest;
 use serde::de::DeserializeOwned;
@@ -352,7 +352,7 @@ impl ObjectStore for FakeS3 {
                 self.perform(op, &key, upload_id.as_deref(), req);
                 Ok(xml_error(500, "InternalError"))
             }
-            Some(Fault::Unreachable) => Err(storage_failure("injected: connection reset")),
+            Some(Fault::Unreachable) => Err(store_unavailable("injected: connection reset")),
             Some(Fault::Slow(ms)) => {
                 self.clock.sleep(ms).await;
                 Ok(self.perform(op, &key, upload_id.as_deref(), req))

@@ -10,6 +10,7 @@ pub mod edges;
 pub mod files;
 pub mod idempotency;
 pub mod sessions;
+pub mod store;
 
 /// Record a part: `(session_id, part_number, size, sha256, etag, edge_id, recorded_at)`. A
 /// re-sent part replaces the record (S3 keeps the latest too) and counts one more report.

@@ -47,8 +47,23 @@ pub async fn probe_edges(core: &Coordinator) -> ApiResult<usize> {
         core.record_probe(&edge.id, ok, latency, "coordinator").await?;
         probed += 1;
     }
+    probe_store(core).await?;
     core.roll_edge_metrics().await?;
     Ok(probed)
+}
+
+/// The minute's store probe: a signed HeadBucket, timed, recorded as the store's health.
+async fn probe_store(core: &Coordinator) -> ApiResult<()> {
+    let head = core.s3.head_bucket(now_system_time())?;
+    let started = core.rt.now_ms();
+    let probe = jetty_core::ObjectStore::send(&core.store, &head);
+    let timeout = worker::Delay::from(std::time::Duration::from_millis(PROBE_TIMEOUT_MS));
+    futures::pin_mut!(probe);
+    let ok = match futures::future::select(probe, timeout).await {
+        futures::future::Either::Left((Ok(resp), _)) => resp.status == 200,
+        _ => false,
+    };
+    core.record_store_probe(ok, (core.rt.now_ms() - started) as f64).await
 }
 
 /// The hourly pre-warming job: warm the edges typical of this hour's upload patterns (an

@@ -58,7 +58,7 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
     use CoordinatorEndpoint::*;
     let endpoint = CoordinatorEndpoint::from_request(req.method().as_ref(), &req.path())?;
     if endpoint.auth() == Auth::Public {
-        return public(&req, env, &endpoint);
+        return public(&req, env, &endpoint).await;
     }
     let core = world::coordinator(env)?;
     let origin = request_origin(&req, &core);
@@ -97,6 +97,7 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         Health
         | Dashboard { .. }
         | RecordPart
+        | SessionCheck
         | UploadChunk
         | PlatformProvision
         | VendorProvision
@@ -109,17 +110,26 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
 }
 
 /// The endpoints anyone may call: the health check and the dashboard's static page.
-fn public(req: &Request, env: &Env, endpoint: &CoordinatorEndpoint) -> ApiResult<Response> {
+async fn public(req: &Request, env: &Env, endpoint: &CoordinatorEndpoint) -> ApiResult<Response> {
     match endpoint {
         CoordinatorEndpoint::Dashboard { asset } => {
             dashboard::serve(asset.as_deref(), query_param(req, "v").as_deref())
         }
         _ => {
-            // Which required settings are missing (names only, never values).
+            // Which required settings are missing (names only, never values), and the object
+            // store's health as the edges' and the coordinator's forwards and probes saw it.
             let missing = missing_required(|name| lookup(env, name), Worker::Coordinator);
+            let store = match world::coordinator(env) {
+                Ok(core) => core.store_report().await.ok(),
+                Err(_) => None,
+            };
             let status = if missing.is_empty() { 200 } else { 503 };
-            let answer =
-                serde_json::json!({"ok": missing.is_empty(), "service": "coordinator", "missingSettings": missing});
+            let answer = serde_json::json!({
+                "ok": missing.is_empty(),
+                "service": "coordinator",
+                "missingSettings": missing,
+                "store": store,
+            });
             json_response(status, &answer).map_err(internal)
         }
     }
@@ -135,6 +145,7 @@ async fn own_credential(req: &mut Request, core: &Coordinator, endpoint: Coordin
     use CoordinatorEndpoint::*;
     match endpoint {
         RecordPart => upload::record_part(req, core).await,
+        SessionCheck => upload::session_check(req, core).await,
         AuthorizeDownload => files::authorize_download(req, core).await,
         RecordUsage => files::record_usage(req, core).await,
         PlatformProvision => accounts::platform_provision(req, core).await,

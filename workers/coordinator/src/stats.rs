@@ -54,6 +54,9 @@ pub async fn stats(req: &Request, core: &Coordinator) -> ApiResult<Response> {
             "errorRate": e.error_rate,
         })).collect::<Vec<_>>(),
         "recentSessions": recent.iter().map(session_json).collect::<Vec<_>>(),
+        // The object store's health (shared infrastructure, like the edges' health): its
+        // failures are counted as the store's, never as an edge's.
+        "store": core.store_report().await?,
     });
     if scope == StatsScope::All {
         let accounts = db.account_summaries(ACCOUNTS_LISTED).await?;

@@ -6,7 +6,7 @@ use jetty_core::db::{Account, FileRow, SessionStore};
 use jetty_core::upload::file_url;
 use jetty_shared::protocol::*;
 use jetty_shared::{ApiError, ErrorCode};
-use jetty_worker_runtime::chunk::{forward_chunk, Forwarder};
+use jetty_worker_runtime::chunk::{forward_chunk, Forwarder, SessionGate};
 use jetty_worker_runtime::*;
 use worker::{Request, Response};
 
@@ -42,9 +42,31 @@ pub async fn origin_direct_chunk(req: Request, core: &Coordinator) -> ApiResult<
         s3: &core.s3,
         verify_mode: core.settings.verify_mode,
     };
-    let (record, receipt) = forward_chunk(req, &forwarder).await?;
+    let (record, receipt) = forward_chunk(req, &forwarder, &OwnSessions(core)).await?;
     core.record_part(record).await?;
     json_response(200, &receipt).map_err(internal)
+}
+
+/// The origin-direct route's session gate: the coordinator's own records.
+struct OwnSessions<'a>(&'a Coordinator);
+
+impl SessionGate for OwnSessions<'_> {
+    async fn is_active(&self, claims: &jetty_shared::token::UploadClaims, store_failed: bool) -> bool {
+        let check = SessionCheck {
+            session_id: claims.sid.clone(),
+            account_id: claims.acc.clone(),
+            edge_id: ORIGIN_DIRECT_ID.to_owned(),
+            store_failed,
+        };
+        self.0.session_check(&check).await.unwrap_or(true)
+    }
+}
+
+/// Edge → coordinator after a failed forward: does the session still take parts? (Signed.)
+pub async fn session_check(req: &mut Request, core: &Coordinator) -> ApiResult<Response> {
+    let check: SessionCheck = parse_json(&read_internal(req, &core.settings.internal_secret, JSON_LIMIT).await?)?;
+    let active = core.session_check(&check).await?;
+    json_response(200, &SessionCheckAnswer { active }).map_err(internal)
 }
 
 /// `POST /api/edge/finalize-upload`.

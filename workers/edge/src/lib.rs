@@ -12,7 +12,7 @@ use jetty_shared::config::{missing_required, EdgeConfig, Worker};
 use jetty_shared::protocol::*;
 use jetty_shared::routes::EdgeEndpoint;
 use jetty_shared::{ApiError, ErrorCode};
-use jetty_worker_runtime::chunk::{forward_chunk, Forwarder};
+use jetty_worker_runtime::chunk::{forward_chunk, Forwarder, SessionGate};
 use jetty_worker_runtime::*;
 use worker::{event, Context, Env, Request, Response};
 
@@ -54,10 +54,37 @@ async fn upload_chunk(req: Request, env: &Env, config: &EdgeConfig) -> ApiResult
         s3: &config.s3(),
         verify_mode: config.verify_mode,
     };
-    let (record, receipt) = forward_chunk(req, &forwarder).await?;
+    let gate = CoordinatorGate { env, config };
+    let (record, receipt) = forward_chunk(req, &forwarder, &gate).await?;
     // Report the part to the coordinator (service binding, HMAC-signed body).
     report_part(env, config, &record).await?;
     json_response(200, &receipt).map_err(internal)
+}
+
+/// Asks the coordinator (whose D1 holds the truth) whether a session still takes parts, after a
+/// forward failed; also how the store's failures reach the coordinator. Unreachable: assume it
+/// does, so the client hears about the store and retries.
+struct CoordinatorGate<'a> {
+    env: &'a Env,
+    config: &'a EdgeConfig,
+}
+
+impl SessionGate for CoordinatorGate<'_> {
+    async fn is_active(&self, claims: &jetty_shared::token::UploadClaims, store_failed: bool) -> bool {
+        let check = SessionCheck {
+            session_id: claims.sid.clone(),
+            account_id: claims.acc.clone(),
+            edge_id: self.config.edge_id.clone(),
+            store_failed,
+        };
+        match call_coordinator(self.env, self.config, "/internal/sessions/check", &check).await {
+            Ok(mut resp) if resp.status_code() == 200 => resp
+                .json::<SessionCheckAnswer>()
+                .await
+                .map_or(true, |answer| answer.active),
+            _ => true,
+        }
+    }
 }
 
 async fn report_part(env: &Env, config: &EdgeConfig, record: &PartRecord) -> ApiResult<()> {

@@ -7,12 +7,12 @@ use jetty_shared::config::{SecretValue, VerifyMode};
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::protocol::*;
 use jetty_shared::s3::{PartPayload, S3};
-use jetty_shared::session::{check_part, classify_store_refusal, part_out_of_range};
+use jetty_shared::session::{check_part, part_out_of_range, ForwardFailure};
 use jetty_shared::token;
 use jetty_shared::{ApiError, ErrorCode};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::crypto::{DigestStream, DigestStreamAlgorithm};
-use worker::Request;
+use worker::{console_error, Request};
 
 thread_local! {
     /// Parts this isolate is forwarding right now: the edge's load, reported with each part.
@@ -53,6 +53,13 @@ fn part_number(req: &Request) -> ApiResult<u32> {
         .map_err(|_| ApiError::with_message(ErrorCode::InvalidPartNumber, "part number must be a positive integer"))
 }
 
+/// Whether a session still takes parts: asked after a forward failed, because only the
+/// session's record (D1) can tell a closed session from a store failure. `store_failed` says the
+/// store failed, so the answerer counts it as the store's failure (never the edge's).
+pub trait SessionGate {
+    async fn is_active(&self, claims: &token::UploadClaims, store_failed: bool) -> bool;
+}
+
 /// What a forwarder needs: the key upload tokens are verified with, the store, and whether the
 /// store (the default) or the worker checks each part's SHA-256.
 pub struct Forwarder<'a> {
@@ -64,7 +71,11 @@ pub struct Forwarder<'a> {
 }
 
 /// Verifies and forwards one chunk to S3 `UploadPart`; returns what to record and what to answer.
-pub async fn forward_chunk(req: Request, forwarder: &Forwarder<'_>) -> ApiResult<(PartRecord, ChunkReceipt)> {
+pub async fn forward_chunk(
+    req: Request,
+    forwarder: &Forwarder<'_>,
+    gate: &impl SessionGate,
+) -> ApiResult<(PartRecord, ChunkReceipt)> {
     let edge_id = forwarder.edge_id;
     // 1. Capability: the token says which session, object, upload and plan this is.
     let token = bearer_token(&req).ok_or_else(|| ApiError::new(ErrorCode::MissingToken))?;
@@ -104,20 +115,41 @@ pub async fn forward_chunk(req: Request, forwarder: &Forwarder<'_>) -> ApiResult
         payload,
         now_system_time(),
     )?;
-    let (body, hashing) = match req.inner().body() {
+    let (body, hashing, pipe) = match req.inner().body() {
         Some(stream) if verify_in_worker => {
             let (forward, digest_stream) = tee_through_digest(stream, expected_len)?;
-            (Some(forward), Some(digest_stream))
+            (Some(forward), Some(digest_stream), None)
         }
-        other => (other.map(JsValue::from), None),
+        Some(stream) => {
+            let (forward, pipe) = fixed_length(stream, expected_len)?;
+            (Some(forward), None, Some(pipe))
+        }
+        None => (None, None, None),
     };
     let in_flight = InFlight::start();
     let started = now_millis();
-    let mut resp = send_signed(&put, body).await?;
-    if resp.status_code() != 200 {
-        let (status, code) = s3_error(resp, "UploadPart").await;
-        return Err(ApiError::new(classify_store_refusal(status, code.as_ref())));
-    }
+    let failure = match send_signed(&put, body).await {
+        Ok(resp) if resp.status_code() == 200 => Ok(resp),
+        Ok(resp) => {
+            let (status, code) = s3_error(resp, "UploadPart").await;
+            Err(ForwardFailure::Answered { status, code })
+        }
+        Err(_) => Err(ForwardFailure::NoAnswer {
+            body_intact: body_intact(pipe).await,
+            store_reachable: store_reachable(s3).await,
+        }),
+    };
+    let mut resp = match failure {
+        Ok(resp) => resp,
+        Err(failure) => {
+            let active = !failure.needs_session_check() || gate.is_active(&claims, failure.is_store_failure()).await;
+            let answer = failure.answer(active);
+            console_error!(
+                "UploadPart of part {number} failed: {failure:?}; session active: {active}; answered {answer:?}"
+            );
+            return Err(ApiError::new(answer));
+        }
+    };
     if let Some(digest_stream) = hashing {
         let computed = digest_stream.digest().await.map_err(internal)?.to_vec();
         if computed.as_slice() != digest.0.as_slice() {
@@ -154,6 +186,42 @@ pub async fn forward_chunk(req: Request, forwarder: &Forwarder<'_>) -> ApiResult
         edge_id: edge_id.to_owned(),
     };
     Ok((record, receipt))
+}
+
+/// Passes the request stream through a `FixedLengthStream` (so the forward keeps its
+/// Content-Length); the pipe's promise tells later whether the client's body was whole.
+fn fixed_length(stream: web_sys::ReadableStream, len: u64) -> ApiResult<(JsValue, wasm_bindgen_futures::JsFuture)> {
+    let fixed = worker::worker_sys::FixedLengthStream::new_big_int(js_sys::BigInt::from(len))
+        .map_err(|e| internal(format!("{e:?}")))?;
+    let transform: &web_sys::TransformStream = fixed.unchecked_ref();
+    let pipe = wasm_bindgen_futures::JsFuture::from(stream.pipe_to(&transform.writable()));
+    Ok((transform.readable().into(), pipe))
+}
+
+/// After a forward got no answer: did the client's body arrive whole (or was it still
+/// flowing when the store went away)? A pipe that failed means the body broke.
+async fn body_intact(pipe: Option<wasm_bindgen_futures::JsFuture>) -> bool {
+    let Some(pipe) = pipe else { return true };
+    let wait = worker::Delay::from(std::time::Duration::from_millis(1000));
+    futures::pin_mut!(pipe);
+    match futures::future::select(pipe, wait).await {
+        futures::future::Either::Left((result, _)) => result.is_ok(),
+        futures::future::Either::Right(_) => true,
+    }
+}
+
+/// Whether the store answers a HeadBucket within two seconds.
+async fn store_reachable(s3: &S3) -> bool {
+    let Ok(head) = s3.head_bucket(now_system_time()) else {
+        return false;
+    };
+    let probe = send_signed(&head, None);
+    let wait = worker::Delay::from(std::time::Duration::from_millis(2000));
+    futures::pin_mut!(probe);
+    match futures::future::select(probe, wait).await {
+        futures::future::Either::Left((Ok(resp), _)) => resp.status_code() < 500,
+        _ => false,
+    }
 }
 
 /// Splits the request stream: one branch is hashed by a `DigestStream`, the other is wrapped

@@ -1,6 +1,9 @@
 //! The I/O shell shared by both workers. Everything here touches the Workers runtime;
 //! decisions live in `jetty-shared`.
 
+// Workers are single-threaded: the traits' futures need no `Send` bound.
+#![allow(async_fn_in_trait)]
+
 pub mod chunk;
 
 use jetty_shared::config::SecretValue;
@@ -208,10 +211,10 @@ pub async fn send_signed(req: &SignedRequest, stream_body: Option<JsValue>) -> A
     }
     let request =
         Request::new_with_init(&req.url, &init).map_err(|e| internal(format!("building storage request: {e}")))?;
-    Fetch::Request(request)
-        .send()
-        .await
-        .map_err(|e| storage_failure(format!("{} {}: {e}", req.method, redact_query(&req.url))))
+    Fetch::Request(request).send().await.map_err(|e| {
+        console_error!("store unreachable: {} {}: {e}", req.method, redact_query(&req.url));
+        ApiError::new(ErrorCode::StoreUnavailable)
+    })
 }
 
 fn redact_query(url: &str) -> &str {

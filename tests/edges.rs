@@ -31,71 +31,8 @@ fn edge_ids(answer: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn control(fleet: &Fleet, path: &str) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}{path}", fleet.control))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        resp.status().as_u16(),
-        200,
-        "control {path} (is the fleet started with JETTY_FAULT_PROXY=1?)"
-    );
-}
-
 fn probe_request() -> Value {
     json!({"fileSize": 1, "fileHash": hex::encode(rand::random::<[u8; 32]>()), "userLocation": {"lat": 34.05, "lng": -118.24}})
-}
-
-/// Starts `jetty upload` in the background with 5 MiB parts at 24 MiB/s (slow enough to act
-/// on the edges mid-upload) plus `extra` flags; its JSON outcome goes to the child's stdout.
-fn spawn_upload(
-    fleet: &Fleet,
-    state_dir: &std::path::Path,
-    file: &std::path::Path,
-    extra: &[&str],
-) -> std::process::Child {
-    let mut args = vec![
-        "upload",
-        file.to_str().unwrap(),
-        "--part-size-mib",
-        "5",
-        "--limit-rate",
-        "24",
-    ];
-    args.extend_from_slice(extra);
-    fleet
-        .jetty_command(state_dir, &args)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// Waits (up to a minute) until the upload whose local state lives in `state_dir` has `parts`
-/// parts recorded by the coordinator; returns its file id.
-async fn wait_for_parts(fleet: &Fleet, state_dir: &std::path::Path, parts: usize) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let file_id = loop {
-        assert!(Instant::now() < deadline, "the upload never started");
-        if let Some(entry) = std::fs::read_dir(state_dir)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| e.ok())
-        {
-            if let Ok(v) = serde_json::from_str::<Value>(&std::fs::read_to_string(entry.path()).unwrap_or_default()) {
-                break v["fileId"].as_str().unwrap().to_owned();
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    loop {
-        assert!(Instant::now() < deadline, "no part was recorded");
-        if fleet.client().get_state(&file_id).await.unwrap().chunks_uploaded.len() >= parts {
-            return file_id;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
@@ -104,12 +41,12 @@ async fn edges_that_take_parts_and_never_answer_are_timed_out_and_routed_around(
     let fleet = Fleet::get();
     let (file, sha) = random_file(48 * MIB + 11);
     let state_dir = fresh_dir();
-    let mut child = spawn_upload(&fleet, &state_dir, &file, &["-j", "6", "--part-timeout-secs", "4"]);
-    let file_id = wait_for_parts(&fleet, &state_dir, 2).await;
+    let mut child = fleet.spawn_upload(&state_dir, &file, &["-j", "6", "--part-timeout-secs", "4"]);
+    let file_id = fleet.wait_for_parts(&state_dir, 2).await;
     // Every edge keeps its connections open and reads nothing more: their parts in flight, and
     // any sent to them later, never get an answer. Only the origin-direct path still works.
     for edge in &fleet.edges {
-        control(&fleet, &format!("/edges/{}/stall", edge.id)).await;
+        fleet.control(&format!("/edges/{}/stall", edge.id)).await;
     }
 
     // Without a deadline per part the upload would wait forever; with one it moves on.
@@ -125,9 +62,9 @@ async fn edges_that_take_parts_and_never_answer_are_timed_out_and_routed_around(
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     for edge in &fleet.edges {
-        control(&fleet, &format!("/edges/{}/up", edge.id)).await;
+        fleet.control(&format!("/edges/{}/up", edge.id)).await;
     }
-    control(&fleet, "/scheduled").await;
+    fleet.control("/scheduled").await;
     let status = status.expect("the upload hung on the stalled edges");
     let mut stdout = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
@@ -149,10 +86,10 @@ async fn an_edge_failing_mid_upload_is_routed_around_ranked_out_and_readmitted()
 
     let (file, sha) = random_file(64 * MIB + 3);
     let state_dir = fresh_dir();
-    let child = spawn_upload(&fleet, &state_dir, &file, &["-j", "4"]);
+    let child = fleet.spawn_upload(&state_dir, &file, &["-j", "4"]);
     // Wait until the upload is under way, then take the edge down.
-    let file_id = wait_for_parts(&fleet, &state_dir, 3).await;
-    control(&fleet, &format!("/edges/{victim}/down")).await;
+    let file_id = fleet.wait_for_parts(&state_dir, 3).await;
+    fleet.control(&format!("/edges/{victim}/down")).await;
 
     let out = child.wait_with_output().unwrap();
     let outcome: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
@@ -168,21 +105,21 @@ async fn an_edge_failing_mid_upload_is_routed_around_ranked_out_and_readmitted()
     assert!(!edge_ids(&after).is_empty());
 
     // Back up and answering the coordinator's probe: readmitted.
-    control(&fleet, &format!("/edges/{victim}/up")).await;
-    control(&fleet, "/scheduled").await;
+    fleet.control(&format!("/edges/{victim}/up")).await;
+    fleet.control("/scheduled").await;
     let (_, readmitted) = optimal_edges(&fleet, probe_request()).await;
     assert!(edge_ids(&readmitted).contains(&victim.to_owned()), "{readmitted}");
 
     // Every edge down: the origin-direct path through the coordinator still takes the upload.
     for edge in &fleet.edges {
-        control(&fleet, &format!("/edges/{}/down", edge.id)).await;
+        fleet.control(&format!("/edges/{}/down", edge.id)).await;
     }
     let (file, sha) = random_file(12 * MIB + 5);
     let (code, out) = fleet.jetty(&["upload", file.to_str().unwrap(), "--part-size-mib", "5"]);
     for edge in &fleet.edges {
-        control(&fleet, &format!("/edges/{}/up", edge.id)).await;
+        fleet.control(&format!("/edges/{}/up", edge.id)).await;
     }
-    control(&fleet, "/scheduled").await;
+    fleet.control("/scheduled").await;
     assert_eq!(code, 0, "{out}");
     assert_eq!(
         fleet.s3_object_sha256(&dev_object_key(out["fileId"].as_str().unwrap())),
@@ -272,7 +209,7 @@ async fn the_hourly_job_learns_upload_patterns_and_warms_their_edges() {
         let (code, out) = fleet.jetty(&["upload", path.to_str().unwrap()]);
         assert_eq!(code, 0, "{out}");
     }
-    control(&fleet, "/scheduled?cron=0%20*%20*%20*%20*").await;
+    fleet.control("/scheduled?cron=0%20*%20*%20*%20*").await;
     let resp = reqwest::Client::new()
         .get(format!("{}/api/jetty/patterns", fleet.coordinator))
         .bearer_auth(&fleet.api_key)

@@ -65,6 +65,68 @@ impl Fleet {
         jetty_client::Client::new(&self.coordinator, &self.api_key).expect("client")
     }
 
+    /// Switches a fault of the fleet's proxies (`/edges/ID/down|up|stall`,
+    /// `/store/down|up|stall|503|reset?after=N|slow?ms=N`) or fires the cron (`/scheduled`).
+    pub async fn control(&self, path: &str) {
+        let resp = reqwest::Client::new()
+            .post(format!("{}{path}", self.control))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status().as_u16(),
+            200,
+            "control {path} (is the fleet started with JETTY_FAULT_PROXY=1?)"
+        );
+    }
+
+    /// Starts `jetty upload` in the background with 5 MiB parts at 24 MiB/s (slow enough to act
+    /// on the fleet mid-upload) plus `extra` flags; its JSON outcome goes to the child's stdout.
+    pub fn spawn_upload(&self, state_dir: &Path, file: &Path, extra: &[&str]) -> std::process::Child {
+        let mut args = vec![
+            "upload",
+            file.to_str().unwrap(),
+            "--part-size-mib",
+            "5",
+            "--limit-rate",
+            "24",
+        ];
+        args.extend_from_slice(extra);
+        self.jetty_command(state_dir, &args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Waits (up to a minute) until the upload whose local state lives in `state_dir` has `parts`
+    /// parts recorded by the coordinator; returns its file id.
+    pub async fn wait_for_parts(&self, state_dir: &Path, parts: usize) -> String {
+        use std::time::{Duration, Instant};
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let file_id = loop {
+            assert!(Instant::now() < deadline, "the upload never started");
+            if let Some(entry) = std::fs::read_dir(state_dir)
+                .ok()
+                .and_then(|mut d| d.next())
+                .and_then(|e| e.ok())
+            {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(
+                    &std::fs::read_to_string(entry.path()).unwrap_or_default(),
+                ) {
+                    break v["fileId"].as_str().unwrap().to_owned();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        loop {
+            assert!(Instant::now() < deadline, "no part was recorded");
+            if self.client().get_state(&file_id).await.unwrap().chunks_uploaded.len() >= parts {
+                return file_id;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Runs the `jetty` CLI with `--json` and a private state dir; returns (exit code, stdout).
     pub fn jetty(&self, args: &[&str]) -> (i32, serde_json::Value) {
         self.jetty_in(&fresh_dir(), args)

@@ -145,6 +145,28 @@ pub const SETTINGS: &[Setting] = &[
         "This edge's longitude in degrees (with EDGE_LAT), for registration."),
 ];
 
+/// [`SETTINGS`] as the README's Markdown table (the README holds exactly this; a test checks).
+pub fn settings_markdown() -> String {
+    let mut out = String::from(
+        "| setting | kind | worker | required | default | meaning |\n| --- | --- | --- | --- | --- | --- |\n",
+    );
+    for s in SETTINGS {
+        let kind = if s.is_secret() { "secret" } else { "var" };
+        let worker = match s.used_by {
+            UsedBy::Coordinator => "coordinator",
+            UsedBy::Edge => "edge",
+            UsedBy::Both => "both",
+        };
+        let required = if s.required { "yes" } else { "no" };
+        let default = s.default.map_or("—".to_owned(), |d| format!("`{d}`"));
+        out.push_str(&format!(
+            "| `{}` | {kind} | {worker} | {required} | {default} | {} |\n",
+            s.name, s.meaning
+        ));
+    }
+    out
+}
+
 /// The description of `name` in [`SETTINGS`].
 pub fn setting_named(name: &str) -> Option<&'static Setting> {
     SETTINGS.iter().find(|s| s.name == name)
@@ -1151,5 +1173,19 @@ mod tests {
         assert!(UsedBy::Both.includes(Worker::Edge) && UsedBy::Both.includes(Worker::Coordinator));
         assert!(UsedBy::Edge.includes(Worker::Edge) && !UsedBy::Edge.includes(Worker::Coordinator));
         assert!(!UsedBy::Coordinator.includes(Worker::Edge));
+    }
+
+    /// The README's settings table is `SETTINGS`, so a deployer who follows it sets everything.
+    #[test]
+    fn the_readme_lists_every_setting_as_the_table_says() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        let begin = "<!-- settings:begin (generated from shared/src/config.rs SETTINGS) -->\n";
+        let start = readme.find(begin).expect("the README has the settings markers") + begin.len();
+        let end = readme[start..].find("<!-- settings:end -->").expect("end marker") + start;
+        assert_eq!(
+            &readme[start..end],
+            settings_markdown(),
+            "README settings table is stale; replace it with settings_markdown()'s output"
+        );
     }
 }

@@ -213,16 +213,17 @@ async fn quotas_are_enforced_before_the_store_and_upgrades_apply_at_once() {
 }
 
 #[tokio::test]
-async fn tiers_without_jetty_speed_or_storage_are_refused() {
+async fn tiers_without_storage_are_refused_and_without_jetty_speed_get_only_the_origin_path() {
     let fleet = Fleet::get();
     let free = provision(&fleet, &unique_user(), "free").await["api_key"]
         .as_str()
         .unwrap()
         .to_owned();
+    // The free tier stores nothing: its multipart upload is refused by the quota.
     let (status, body) = optimal_edges(&fleet, &free, 1).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
-        (403, Some("jetty_speed_not_enabled"))
+        (403, Some("storage_quota_exceeded"))
     );
     let (status, body) = simple_upload(&fleet, &free, "a.txt", b"hello".to_vec()).await;
     assert_eq!(
@@ -230,14 +231,23 @@ async fn tiers_without_jetty_speed_or_storage_are_refused() {
         (403, Some("storage_quota_exceeded"))
     );
 
-    // Starter: no JettySpeed, but simple uploads within its 2 GB.
+    // Starter: no JettySpeed, so multipart uploads through the origin path only (every tier
+    // gets resumable, verified uploads; JettySpeed adds the edges), and simple uploads, within
+    // its 2 GB.
     let user = unique_user();
     let starter = provision(&fleet, &user, "starter").await["api_key"]
         .as_str()
         .unwrap()
         .to_owned();
-    let (status, _) = optimal_edges(&fleet, &starter, 1).await;
-    assert_eq!(status, 403);
+    let (status, body) = optimal_edges(&fleet, &starter, 1).await;
+    assert_eq!(status, 200, "{body}");
+    let ids: Vec<&str> = body["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["origin-direct"]);
     let data = random_bytes(4096);
     let (status, asset) = simple_upload(&fleet, &starter, "notes.txt", data.clone()).await;
     assert_eq!(status, 201, "{asset}");

@@ -127,9 +127,6 @@ where
         }
 
         let tier = account.tier();
-        if !tier.jetty_speed_enabled {
-            return Err(ApiError::new(ErrorCode::JettySpeedNotEnabled));
-        }
         if body.budget.is_some_and(|b| !b.is_finite() || b < 0.0) {
             return Err(ApiError::with_message(
                 ErrorCode::InvalidRequest,
@@ -138,7 +135,13 @@ where
         }
         let estimated_cost = self.transfer_cost(body.file_size);
         let priority = effective_priority(body.priority.unwrap_or_default(), body.budget, estimated_cost);
-        let edges = self.upload_paths(location, priority, origin).await?;
+        // Every tier gets resumable, verified multipart uploads; JettySpeed is the acceleration:
+        // the edges. Without it the origin path (this coordinator's chunk route) takes every part.
+        let edges = if tier.jetty_speed_enabled {
+            self.upload_paths(location, priority, origin).await?
+        } else {
+            jetty_shared::scoring::with_origin_direct(Vec::new(), origin, 1.0)
+        };
         if edges.is_empty() {
             return Err(ApiError::new(ErrorCode::NoEdges));
         }

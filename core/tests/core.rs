@@ -153,12 +153,17 @@ fn uploads_that_together_exceed_the_quota_are_refused_before_the_store_is_asked(
 }
 
 #[test]
-fn a_tier_without_jetty_speed_is_refused_multi_edge_uploads() {
+fn a_tier_without_jetty_speed_uploads_resumably_through_the_origin_path_only() {
     let w = world();
     let acc = account(&w, "acc_small", "starter");
-    let err = start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap_err();
-    assert_eq!(err.code, ErrorCode::JettySpeedNotEnabled);
-    assert_eq!(w.s3.calls(Op::Create), 0);
+    let answer = start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap();
+    let ids: Vec<&str> = answer.edges.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["origin-direct"]);
+    assert_eq!(answer.edges[0].weight, 1.0);
+    assert_eq!(w.s3.calls(Op::Create), 1);
+    let s = session(&w, &acc, &answer);
+    send_all_parts(&w, &s);
+    assert_eq!(block_on(w.core.finalize(&s)).unwrap().size, 12 * MIB);
 }
 
 #[test]

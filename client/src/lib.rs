@@ -1,5 +1,6 @@
 //! JettySpeed native SDK: hash a file, ask the coordinator for edges and a part plan, send
-//! the parts in parallel across the edges by weight (retrying failed parts with backoff),
+//! the parts in parallel across the edges by weight (moving a failed edge's parts on, and
+//! waiting out outages of the store, the coordinator or every edge within a `RetryPolicy`),
 //! finalize, resume interrupted uploads from the server's records, and read files back with
 //! their SHA-256 checked.
 

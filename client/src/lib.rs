@@ -1,5 +1,6 @@
 //! JettySpeed native SDK: hash a file, ask the coordinator for edges and a part plan, send
-//! the parts in parallel across the edges by weight (retrying failed parts with backoff),
+//! the parts in parallel across the edges by weight (moving a failed edge's parts on, and
+//! waiting out outages of the store, the coordinator or every edge within a `RetryPolicy`),
 //! finalize, resume interrupted uploads from the server's records, and read files back with
 //! their SHA-256 checked.
 
@@ -15,7 +16,10 @@ pub use answers::{
 pub use config::Config;
 pub use download::DownloadOptions;
 pub use upload::scheduler;
-pub use upload::{hash_file, hash_parts, LocalState, Progress, StateStore, UploadOptions, UploadOutcome};
+pub use upload::{
+    hash_file, hash_parts, with_retries, LocalState, Progress, RetryBudget, RetryNotice, RetryPolicy, Retrying,
+    StateStore, Trouble, UploadOptions, UploadOutcome,
+};
 
 use futures::stream::StreamExt;
 use jetty_shared::error::ErrorEnvelope;
@@ -37,9 +41,15 @@ pub enum ClientError {
         message: String,
         details: Option<serde_json::Value>,
     },
-    /// The server failed (5xx) or answered something unreadable.
-    #[error("server error ({status}): {message}")]
-    Server { status: u16, message: String },
+    /// The server failed (5xx) or answered something unreadable. `code` is the error code of
+    /// a JSON error answer (`store_unavailable`, `internal_error`, ...), `None` for an answer
+    /// without one.
+    #[error("server error ({status}{}): {message}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default())]
+    Server {
+        status: u16,
+        code: Option<String>,
+        message: String,
+    },
     #[error("network error: {0}")]
     Network(String),
     #[error("integrity check failed: {0}")]
@@ -52,6 +62,50 @@ impl ClientError {
     /// Worth another try: network trouble and server-side failures.
     pub fn is_retryable(&self) -> bool {
         matches!(self, ClientError::Network(_) | ClientError::Server { .. })
+    }
+
+    /// The error code the server answered with, if any.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Refused { code, .. } => Some(code),
+            ClientError::Server { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The object store failed behind a healthy server: `503 store_unavailable` (down, slow,
+    /// failing) or `502 storage_error` (refused unexpectedly). Not the answering server's fault.
+    pub fn is_store_failure(&self) -> bool {
+        use jetty_shared::error::ErrorCode;
+        matches!(self, ClientError::Server { .. })
+            && matches!(
+                self.code().and_then(ErrorCode::from_wire),
+                Some(ErrorCode::StoreUnavailable | ErrorCode::StorageError)
+            )
+    }
+
+    /// Worth waiting out: the server could not be reached or answered 5xx. (An unreadable
+    /// success answer will read the same way next time.)
+    pub fn is_outage(&self) -> bool {
+        match self {
+            ClientError::Network(_) => true,
+            ClientError::Server { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// This error as the last of failures that went on for `failing_for`.
+    pub fn after_retries(self, failing_for: std::time::Duration) -> ClientError {
+        let note = format!(" (still failing after {:.0} s of retries)", failing_for.as_secs_f64());
+        match self {
+            ClientError::Network(message) => ClientError::Network(message + &note),
+            ClientError::Server { status, code, message } => ClientError::Server {
+                status,
+                code,
+                message: message + &note,
+            },
+            other => other,
+        }
     }
 }
 
@@ -324,6 +378,7 @@ pub async fn provision_raw(
 pub fn typed<T: serde::de::DeserializeOwned>(answer: serde_json::Value) -> Result<T, ClientError> {
     serde_json::from_value(answer).map_err(|e| ClientError::Server {
         status: 200,
+        code: None,
         message: format!("unreadable answer: {e}"),
     })
 }
@@ -333,6 +388,7 @@ pub(crate) async fn json_or_error<T: serde::de::DeserializeOwned>(resp: reqwest:
         let status = resp.status().as_u16();
         resp.json().await.map_err(|e| ClientError::Server {
             status,
+            code: None,
             message: format!("unreadable answer: {e}"),
         })
     } else {
@@ -353,7 +409,8 @@ pub(crate) async fn error_from(resp: reqwest::Response) -> ClientError {
         },
         Some(env) => ClientError::Server {
             status,
-            message: format!("{}: {}", env.error.code, env.error.message),
+            code: Some(env.error.code),
+            message: env.error.message,
         },
         None if status < 500 => ClientError::Refused {
             status,
@@ -363,6 +420,7 @@ pub(crate) async fn error_from(resp: reqwest::Response) -> ClientError {
         },
         None => ClientError::Server {
             status,
+            code: None,
             message: text.chars().take(200).collect(),
         },
     }

@@ -1,11 +1,12 @@
 //! `jetty`: upload, resume, inspect, abort and download files through a JettySpeed fleet.
 //!
 //! Exit codes: 0 ok, 1 local I/O error, 2 usage error, 3 refused by the server (4xx),
-//! 4 network or server failure (5xx), 5 integrity check failed.
+//! 4 network or server failure (5xx) still failing after `--retry-for` seconds (an upload's
+//! session is kept: run it again to continue), 5 integrity check failed.
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use jetty_client::{Client, ClientError, Config, StateStore, UploadOptions};
+use jetty_client::{Client, ClientError, Config, RetryNotice, RetryPolicy, StateStore, UploadOptions};
 use jetty_shared::protocol::Location;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -60,7 +61,12 @@ enum Command {
         transfer: TransferArgs,
     },
     /// Show an upload session's state as the server recorded it.
-    Status { file_id: String },
+    Status {
+        file_id: String,
+        /// Seconds to keep retrying while the coordinator is unreachable or failing.
+        #[arg(long, default_value_t = 120, value_name = "SECS")]
+        retry_for: u64,
+    },
     /// Abort an upload session and discard its uploaded parts.
     Abort { file_id: String },
     /// Download a file through the edges (parallel ranged reads, resumable) and check its SHA-256.
@@ -144,6 +150,11 @@ struct TransferArgs {
     /// minute plus the part's size at 64 KiB/s).
     #[arg(long)]
     part_timeout_secs: Option<u64>,
+    /// Seconds of continuous failure (the store, the coordinator or every edge failing) to
+    /// wait out, retrying with backoff, before giving up with exit code 4; any success starts
+    /// the count again. The session is kept: run the command again to continue it.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    retry_for: u64,
 }
 
 fn parse_location(s: &str) -> Result<Location, String> {
@@ -170,7 +181,7 @@ fn report_error(json: bool, err: &ClientError) {
         let (code, details) = match err {
             ClientError::Refused { code, details, .. } => (code.clone(), details.clone()),
             ClientError::Network(_) => ("network_error".into(), None),
-            ClientError::Server { .. } => ("server_error".into(), None),
+            ClientError::Server { code, .. } => (code.clone().unwrap_or_else(|| "server_error".into()), None),
             ClientError::Integrity(_) => ("integrity_error".into(), None),
             ClientError::Io(_) => ("io_error".into(), None),
         };
@@ -358,6 +369,7 @@ fn upload_options(cli: &Cli, transfer: &TransferArgs) -> UploadOptions {
         part_size: transfer.part_size_mib.map(|m| m * 1024 * 1024),
         limit_rate: transfer.limit_rate.map(|r| (r * 1024.0 * 1024.0) as u64),
         part_timeout: transfer.part_timeout_secs.map(std::time::Duration::from_secs),
+        retry: RetryPolicy::with_budget(std::time::Duration::from_secs(transfer.retry_for)),
         state: cli
             .state_dir
             .clone()
@@ -373,11 +385,23 @@ fn progress_bar(cli: &Cli, total: u64) -> ProgressBar {
     }
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar
+}
+
+/// Shows what an upload is waiting out on the bar ("store unavailable, retrying in 4 s"),
+/// and clears it when the upload recovers.
+fn retry_notice(bar: &ProgressBar) -> RetryNotice {
+    let bar = bar.clone();
+    RetryNotice::new(move |retrying| match retrying {
+        Some(r) => bar.set_message(r.to_string()),
+        None => bar.set_message(""),
+    })
 }
 
 fn print_outcome(cli: &Cli, outcome: &jetty_client::UploadOutcome) {
@@ -426,6 +450,7 @@ async fn run(cli: &Cli, url: &str, api_key: &str) -> Result<(), ClientError> {
                 }
             }
             let bar = progress_bar(cli, std::fs::metadata(file).map(|m| m.len()).unwrap_or(0));
+            opts.on_retry = Some(retry_notice(&bar));
             let on_progress = bar.clone();
             let progress: jetty_client::Progress = Arc::new(move |done, _| on_progress.set_position(done));
             let outcome = client.upload(file, &opts, Some(progress)).await;
@@ -437,16 +462,25 @@ async fn run(cli: &Cli, url: &str, api_key: &str) -> Result<(), ClientError> {
             file,
             transfer,
         } => {
-            let opts = upload_options(cli, transfer);
+            let mut opts = upload_options(cli, transfer);
             let bar = progress_bar(cli, std::fs::metadata(file).map(|m| m.len()).unwrap_or(0));
+            opts.on_retry = Some(retry_notice(&bar));
             let on_progress = bar.clone();
             let progress: jetty_client::Progress = Arc::new(move |done, _| on_progress.set_position(done));
             let outcome = client.resume(file_id, file, &opts, Some(progress)).await;
             bar.finish_and_clear();
             print_outcome(cli, &outcome?);
         }
-        Command::Status { file_id } => {
-            let state = client.get_state(file_id).await?;
+        Command::Status { file_id, retry_for } => {
+            let policy = RetryPolicy::with_budget(std::time::Duration::from_secs(*retry_for));
+            let notice = (!cli.json).then(|| {
+                RetryNotice::new(|r| {
+                    if let Some(r) = r {
+                        eprintln!("jetty: {r}")
+                    }
+                })
+            });
+            let state = jetty_client::with_retries(policy, notice.as_ref(), || client.get_state(file_id)).await?;
             if cli.json {
                 println!("{}", serde_json::to_string(&state).unwrap_or_default());
             } else {

@@ -1,10 +1,11 @@
 //! The upload driver: the async I/O around the part scheduler. It streams each assigned part
-//! from disk to its edge (metered), feeds the answers back to the scheduler, tells the
-//! coordinator about failed edges, and finalizes once every part is stored.
+//! from disk to its edge (metered), tells the scheduler whom each failure blames, tells the
+//! coordinator about failed edges, says when it waits out an outage, and finalizes (waiting out
+//! the coordinator's outages too) once every part is stored.
 
 use super::hashing::hash_file;
 use super::meter::Meter;
-use super::options::{part_deadline, Progress, UploadOptions, UploadOutcome};
+use super::options::{part_deadline, Progress, RetryNotice, Retrying, Trouble, UploadOptions, UploadOutcome};
 use super::scheduler::{Action, Outcome, PartScheduler, SchedulerConfig};
 use crate::{json_or_error, Client, ClientError};
 use futures::future::{abortable, AbortHandle, FutureExt};
@@ -30,6 +31,7 @@ struct Parts<'a> {
     plan: &'a PartPlan,
     hashes: &'a HashMap<u32, Sha256Digest>,
     meter: &'a Arc<Meter>,
+    notice: Option<&'a RetryNotice>,
 }
 
 impl Client {
@@ -66,8 +68,8 @@ impl Client {
             state.chunks_remaining.iter().copied(),
             SchedulerConfig {
                 concurrency: opts.concurrency,
-                attempts: opts.attempts,
                 part_timeout: timeout,
+                retry: opts.retry,
                 seed: rand::random(),
             },
         );
@@ -79,6 +81,7 @@ impl Client {
             plan: &plan,
             hashes: &hashes,
             meter: &meter,
+            notice: opts.on_retry.as_ref(),
         };
         self.send_parts(&mut scheduler, &parts, |number| {
             done += plan.part_len(number).unwrap_or(0);
@@ -88,7 +91,7 @@ impl Client {
         })
         .await?;
         let file = self
-            .finalize_retrying(&upload.file_id, plan.part_count, opts.attempts)
+            .finalize_retrying(&upload.file_id, plan.part_count, opts)
             .await?
             .file;
         debug_assert_eq!(file.sha256, file_hash.to_prefixed());
@@ -107,9 +110,10 @@ impl Client {
         })
     }
 
-    /// Runs `scheduler` to the end: sends what it assigns, feeds it the answers and the
-    /// deadlines, reports failed edges to the coordinator, and calls `stored` for each part
-    /// stored. The first error it gives up on ends the upload (dropping the requests in flight).
+    /// Runs `scheduler` to the end: sends what it assigns, feeds it the answers (blaming the
+    /// edge or not) and the deadlines, reports failed edges to the coordinator, says when it
+    /// waits out an outage, and calls `stored` for each part stored. The first error it gives
+    /// up on ends the upload (dropping the requests in flight).
     async fn send_parts(
         &self,
         scheduler: &mut PartScheduler,
@@ -120,6 +124,16 @@ impl Client {
         let mut sending = FuturesUnordered::new();
         let mut cancel: HashMap<u32, AbortHandle> = HashMap::new();
         let mut reports = FuturesUnordered::new();
+        // Whether the notice last said the upload is waiting.
+        let mut waiting = false;
+        let mut tell = |retrying: Option<Retrying>| {
+            if let Some(n) = parts.notice {
+                if retrying.is_some() || std::mem::take(&mut waiting) {
+                    n.tell(retrying);
+                }
+            }
+            waiting |= retrying.is_some();
+        };
         loop {
             let now = Instant::now();
             for (a, action) in scheduler.handle_timeout(now) {
@@ -130,11 +144,15 @@ impl Client {
                     "part {} got no answer from edge {} before its deadline",
                     a.part, edges[a.edge].id
                 ));
+                if let Action::Retry { report: Some(e) } | Action::Backoff { report: Some(e), .. } = action {
+                    reports.push(self.report_edge_failure(edges[e].id.clone(), err.to_string()));
+                }
                 match action {
-                    Action::Retry { report: Some(e) } => {
-                        reports.push(self.report_edge_failure(edges[e].id.clone(), err.to_string()))
-                    }
-                    Action::GiveUp => return Err(err),
+                    Action::Backoff { delay, .. } => tell(Some(Retrying {
+                        trouble: Trouble::EdgesFailing,
+                        delay,
+                    })),
+                    Action::GiveUp => return Err(spent(err, scheduler, now)),
                     _ => {}
                 }
             }
@@ -165,21 +183,33 @@ impl Client {
                     cancel.remove(&a.part);
                     let outcome = match &result {
                         Ok(_) => Outcome::Sent,
-                        Err(ClientError::Network(_) | ClientError::Server { .. }) => Outcome::EdgeFailed,
-                        Err(ClientError::Refused { .. }) => Outcome::Refused,
-                        Err(ClientError::Integrity(_) | ClientError::Io(_)) => Outcome::Failed,
+                        Err(e) => blame(e),
                     };
-                    match scheduler.on_result(a.part, a.edge, outcome, Instant::now()) {
-                        Action::Continue | Action::Done if outcome == Outcome::Sent => stored(a.part),
-                        Action::Continue | Action::Done | Action::Retry { report: None } => {}
-                        Action::Retry { report: Some(e) } => {
-                            // Tell the coordinator, so the next uploads rank the edge lower.
-                            let reason = result.err().map(|e| e.to_string()).unwrap_or_default();
-                            reports.push(self.report_edge_failure(edges[e].id.clone(), reason));
+                    let now = Instant::now();
+                    let action = scheduler.on_result(a.part, a.edge, outcome, now);
+                    if let Action::Retry { report: Some(e) } | Action::Backoff { report: Some(e), .. } = action {
+                        // Tell the coordinator, so the next uploads rank the edge lower.
+                        let reason = result.as_ref().err().map(|e| e.to_string()).unwrap_or_default();
+                        reports.push(self.report_edge_failure(edges[e].id.clone(), reason));
+                    }
+                    match action {
+                        Action::Continue | Action::Done if outcome == Outcome::Sent => {
+                            tell(None);
+                            stored(a.part)
                         }
+                        Action::Backoff { delay, .. } => tell(Some(Retrying {
+                            trouble: if outcome == Outcome::StoreFailed {
+                                Trouble::StoreUnavailable
+                            } else {
+                                Trouble::EdgesFailing
+                            },
+                            delay,
+                        })),
                         Action::GiveUp => {
-                            return Err(result.err().unwrap_or_else(|| unexpected("gave up on a stored part")))
+                            let err = result.err().unwrap_or_else(|| unexpected("gave up on a stored part"));
+                            return Err(spent(err, scheduler, now));
                         }
+                        Action::Continue | Action::Done | Action::Retry { .. } => {}
                     }
                 }
                 Some(()) = reports.next() => {}
@@ -259,9 +289,31 @@ impl Client {
     }
 }
 
+/// Whom a part's failed send blames. The store failing behind an edge (`store_unavailable`,
+/// `storage_error`) is not the edge's fault; the edge's own failures are: no connection, a
+/// reset, its own 5xx (`internal_error`, or a 5xx without a JSON error), an unreadable answer.
+fn blame(err: &ClientError) -> Outcome {
+    match err {
+        e if e.is_store_failure() => Outcome::StoreFailed,
+        ClientError::Network(_) | ClientError::Server { .. } => Outcome::EdgeFailed,
+        ClientError::Refused { .. } => Outcome::Refused,
+        ClientError::Integrity(_) | ClientError::Io(_) => Outcome::Failed,
+    }
+}
+
+/// The error the upload ends with: the last one, noting how long failures had gone on when the
+/// retry budget ran out.
+fn spent(err: ClientError, scheduler: &PartScheduler, now: Instant) -> ClientError {
+    match scheduler.failing_for(now) {
+        Some(d) if err.is_outage() => err.after_retries(d),
+        _ => err,
+    }
+}
+
 pub(crate) fn unexpected(what: &str) -> ClientError {
     ClientError::Server {
         status: 200,
+        code: None,
         message: what.to_owned(),
     }
 }

@@ -1,9 +1,15 @@
 //! The driver against a local fake fleet (one HTTP/1.1 server on a thread): edges that store,
-//! fail, refuse or never answer, and a coordinator that takes edge reports and finalizes.
+//! fail, reset, refuse or never answer, a store that fails behind healthy edges, and a
+//! coordinator that hands out sessions, takes edge reports and finalizes — each of which can be
+//! told to fail for a while.
 
 use super::*;
+use crate::upload::options::{RetryNotice, Retrying, Trouble};
+use crate::upload::retry::RetryPolicy;
 use crate::upload::temp_dir;
+use crate::StateStore;
 use jetty_shared::state::UploadState;
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Mutex;
@@ -11,75 +17,202 @@ use std::sync::Mutex;
 /// What the fake fleet saw: `(path, body)` of every request.
 type Seen = Arc<Mutex<Vec<(String, String)>>>;
 
-/// Serves edges under `/<behaviour>/` (`good`, `bad`, `refuse`, `hang`) and the coordinator
-/// at `/api/...`; returns its base URL.
-fn fake_fleet(sha256: String) -> (String, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let seen: Seen = Arc::default();
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let (log, sha256) = (log.clone(), sha256.clone());
-            std::thread::spawn(move || serve(stream, &log, &sha256));
-        }
-    });
-    (base, seen)
+/// How the fake fleet answers a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// The route's normal answer: an edge stores the part, the coordinator answers.
+    Normal,
+    /// `503 store_unavailable`: the store behind a healthy server is down.
+    StoreUnavailable,
+    /// `502 storage_error`: the store refused unexpectedly.
+    StorageError,
+    /// `500 internal_error`: the server's own failure.
+    Internal,
+    /// A 502 without a JSON error (a proxy's page).
+    NoJson,
+    /// `409 session_not_active`.
+    Refuse,
+    /// Reads the request and closes the connection without an answer.
+    Reset,
+    /// Never answers.
+    Hang,
 }
 
-fn serve(stream: TcpStream, seen: &Seen, sha256: &str) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line).unwrap();
-    let path = request_line.split_whitespace().nth(1).unwrap_or("").to_owned();
-    let mut len = 0usize;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        if line.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                len = value.trim().parse().unwrap();
+/// The fake fleet: edges under `/<name>/` (their behaviour is the name without trailing
+/// digits: `good`, `bad` (500), `refuse`, `hang`, `reset`, `store` (503 store_unavailable),
+/// `storeerr` (502 storage_error), `nojson`), and the coordinator at `/api/...`.
+#[derive(Clone)]
+struct Fleet {
+    base: String,
+    seen: Seen,
+    /// Requests whose path starts with `.0` get `.1`, `.2` more times.
+    faults: Arc<Mutex<Vec<(String, Answer, usize)>>>,
+    /// Parts stored, as the coordinator would have recorded them.
+    stored: Arc<Mutex<BTreeSet<u32>>>,
+    sha256: String,
+    edge_ids: Vec<String>,
+}
+
+impl Fleet {
+    fn start(sha256: String, edge_ids: &[&str]) -> Fleet {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let fleet = Fleet {
+            base: format!("http://{}", listener.local_addr().unwrap()),
+            seen: Arc::default(),
+            faults: Arc::default(),
+            stored: Arc::default(),
+            sha256,
+            edge_ids: edge_ids.iter().map(|s| s.to_string()).collect(),
+        };
+        let server = fleet.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let server = server.clone();
+                std::thread::spawn(move || server.serve(stream));
             }
+        });
+        fleet
+    }
+
+    /// The next `times` requests whose path starts with `prefix` get `answer`.
+    fn fail(&self, prefix: &str, answer: Answer, times: usize) {
+        self.faults.lock().unwrap().push((prefix.to_owned(), answer, times));
+    }
+
+    /// Every fault is over.
+    fn heal(&self) {
+        self.faults.lock().unwrap().clear();
+    }
+
+    fn edges(&self) -> Vec<EdgeInfo> {
+        self.edge_ids.iter().map(|id| edge(&self.base, id)).collect()
+    }
+
+    /// The session's ticket and state, as `resume` answers them.
+    fn ticket(&self) -> ResumeResponse {
+        let stored = self.stored.lock().unwrap().clone();
+        ResumeResponse {
+            upload: UploadTicket {
+                file_id: "fil_1".into(),
+                session_id: "ses_1".into(),
+                part_size: 1024,
+                part_count: 4,
+                upload_token: "token".into(),
+                expires_at: 0,
+            },
+            state: UploadState {
+                file_id: "fil_1".into(),
+                session_id: "ses_1".into(),
+                status: "active".into(),
+                chunks_uploaded: stored.iter().copied().collect(),
+                chunks_remaining: (1..=4).filter(|p| !stored.contains(p)).collect(),
+                edges: self.edge_ids.clone(),
+                progress: 1024 * stored.len() as u64,
+                total: 4096,
+                part_size: 1024,
+                part_count: 4,
+                file_hash: self.sha256.clone(),
+                bytes_received: 0,
+                expires_at: 0,
+            },
+            edges: self.edges(),
         }
     }
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body).unwrap();
-    seen.lock()
-        .unwrap()
-        .push((path.clone(), String::from_utf8_lossy(&body).into_owned()));
-    let part = path.rsplit('=').next().unwrap_or("0");
-    let (status, answer) = match path.split('/').nth(1).unwrap_or("") {
-        "good" => (
-            200,
-            format!(r#"{{"partNumber":{part},"size":{len},"sha256":"x","etag":"e","edgeId":"good"}}"#),
-        ),
-        "bad" => (
-            503,
-            r#"{"error":{"code":"storage_failure","message":"down"}}"#.to_owned(),
-        ),
-        "refuse" => (
-            409,
-            r#"{"error":{"code":"session_not_active","message":"closed"}}"#.to_owned(),
-        ),
-        "hang" => {
-            std::thread::sleep(Duration::from_secs(30));
-            return;
+
+    fn serve(&self, stream: TcpStream) {
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut request_line = String::new();
+        reader.read_line(&mut request_line).unwrap();
+        let path = request_line.split_whitespace().nth(1).unwrap_or("").to_owned();
+        let mut len = 0usize;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line.trim().is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    len = value.trim().parse().unwrap();
+                }
+            }
         }
-        _ if path.ends_with("/finalize-upload") => (
-            200,
-            format!(r#"{{"file":{{"id":"fil_1","url":"u","size":4096,"sha256":"{sha256}"}}}}"#),
-        ),
-        _ => (200, "{}".to_owned()),
-    };
-    let mut stream = stream;
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-        answer.len()
-    );
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).unwrap();
+        self.seen
+            .lock()
+            .unwrap()
+            .push((path.clone(), String::from_utf8_lossy(&body).into_owned()));
+        let fault = {
+            let mut faults = self.faults.lock().unwrap();
+            faults
+                .iter_mut()
+                .find(|(prefix, _, times)| path.starts_with(prefix.as_str()) && *times > 0)
+                .map(|(_, answer, times)| {
+                    *times -= 1;
+                    *answer
+                })
+        };
+        let name = path.split('/').nth(1).unwrap_or("");
+        let answer = fault.unwrap_or(match name.trim_end_matches(|c: char| c.is_ascii_digit()) {
+            "bad" => Answer::Internal,
+            "refuse" => Answer::Refuse,
+            "hang" => Answer::Hang,
+            "reset" => Answer::Reset,
+            "store" => Answer::StoreUnavailable,
+            "storeerr" => Answer::StorageError,
+            "nojson" => Answer::NoJson,
+            _ => Answer::Normal,
+        });
+        let error = |code: &str| format!(r#"{{"error":{{"code":"{code}","message":"m"}}}}"#);
+        let (status, answer) = match answer {
+            Answer::Reset => return,
+            Answer::Hang => {
+                std::thread::sleep(Duration::from_secs(30));
+                return;
+            }
+            Answer::StoreUnavailable => (503, error("store_unavailable")),
+            Answer::StorageError => (502, error("storage_error")),
+            Answer::Internal => (500, error("internal_error")),
+            Answer::Refuse => (409, error("session_not_active")),
+            Answer::NoJson => (502, "<html>Bad Gateway</html>".to_owned()),
+            Answer::Normal if !path.starts_with("/api/") => {
+                let part: u32 = path.rsplit('=').next().unwrap_or("0").parse().unwrap_or(0);
+                self.stored.lock().unwrap().insert(part);
+                (
+                    200,
+                    format!(r#"{{"partNumber":{part},"size":{len},"sha256":"x","etag":"e","edgeId":"{name}"}}"#),
+                )
+            }
+            Answer::Normal => match path.as_str() {
+                "/api/edge/finalize-upload" => (
+                    200,
+                    format!(
+                        r#"{{"file":{{"id":"fil_1","url":"u","size":4096,"sha256":"{}"}}}}"#,
+                        self.sha256
+                    ),
+                ),
+                "/api/jetty/optimal-edges" => {
+                    let ticket = self.ticket();
+                    let answer = OptimalEdgesResponse {
+                        strategy: None,
+                        edges: ticket.edges,
+                        duplicate: None,
+                        upload: Some(ticket.upload),
+                    };
+                    (200, serde_json::to_string(&answer).unwrap())
+                }
+                "/api/jetty/resume" => (200, serde_json::to_string(&self.ticket()).unwrap()),
+                _ => (200, "{}".to_owned()),
+            },
+        };
+        let mut stream = stream;
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+            answer.len()
+        );
+    }
 }
 
 fn edge(base: &str, id: &str) -> EdgeInfo {
@@ -94,57 +227,82 @@ fn edge(base: &str, id: &str) -> EdgeInfo {
     }
 }
 
-/// Uploads a 4 KiB file in four parts over edges `ids` (equal weights, two slots).
+/// A 4 KiB file (four parts of 1 KiB in the fake fleet's plan) and its hash.
+fn test_file() -> (std::path::PathBuf, Sha256Digest) {
+    let data: Vec<u8> = (0..4096u32).map(|i| i as u8).collect();
+    let path = temp_dir().join("data.bin");
+    std::fs::write(&path, &data).unwrap();
+    (path, Sha256Digest::of(&data))
+}
+
+/// Short waits, so the tests wait out outages in milliseconds.
+fn quick_retry(budget: Duration) -> RetryPolicy {
+    RetryPolicy {
+        budget,
+        base: Duration::from_millis(20),
+        cap: Duration::from_millis(100),
+    }
+}
+
+/// Every notice the upload gave.
+type Notices = Arc<Mutex<Vec<Option<Retrying>>>>;
+
+fn notices() -> (Notices, RetryNotice) {
+    let heard: Notices = Arc::default();
+    let log = heard.clone();
+    (heard, RetryNotice::new(move |r| log.lock().unwrap().push(r)))
+}
+
+/// Sends the fake session's parts over edges `ids` (equal weights, two slots) and finalizes;
+/// `setup` may arrange faults first.
+async fn upload_over_with(
+    ids: &[&str],
+    part_timeout: Duration,
+    retry: RetryPolicy,
+    setup: impl FnOnce(&Fleet),
+) -> (
+    Result<UploadOutcome, ClientError>,
+    Vec<(String, String)>,
+    Vec<Option<Retrying>>,
+) {
+    let (path, file_hash) = test_file();
+    let fleet = Fleet::start(file_hash.to_prefixed(), ids);
+    setup(&fleet);
+    let client = Client::new(&fleet.base, "key").unwrap();
+    let (heard, notice) = notices();
+    let opts = UploadOptions {
+        concurrency: 2,
+        part_timeout: Some(part_timeout),
+        retry,
+        on_retry: Some(notice),
+        ..Default::default()
+    };
+    let outcome = client
+        .finish(
+            &path,
+            file_hash,
+            fleet.ticket(),
+            HashMap::new(),
+            &opts,
+            None,
+            Instant::now(),
+        )
+        .await;
+    let seen = fleet.seen.lock().unwrap().clone();
+    let heard = heard.lock().unwrap().clone();
+    (outcome, seen, heard)
+}
+
 async fn upload_over(
     ids: &[&str],
     part_timeout: Duration,
 ) -> (Result<UploadOutcome, ClientError>, Vec<(String, String)>) {
-    let data: Vec<u8> = (0..4096u32).map(|i| i as u8).collect();
-    let path = temp_dir().join("data.bin");
-    std::fs::write(&path, &data).unwrap();
-    let file_hash = Sha256Digest::of(&data);
-    let (base, seen) = fake_fleet(file_hash.to_prefixed());
-    let client = Client::new(&base, "key").unwrap();
-    let edges: Vec<EdgeInfo> = ids.iter().map(|id| edge(&base, id)).collect();
-    let ticket = ResumeResponse {
-        upload: UploadTicket {
-            file_id: "fil_1".into(),
-            session_id: "ses_1".into(),
-            part_size: 1024,
-            part_count: 4,
-            upload_token: "token".into(),
-            expires_at: 0,
-        },
-        state: UploadState {
-            file_id: "fil_1".into(),
-            session_id: "ses_1".into(),
-            status: "active".into(),
-            chunks_uploaded: vec![],
-            chunks_remaining: vec![1, 2, 3, 4],
-            edges: ids.iter().map(|id| id.to_string()).collect(),
-            progress: 0,
-            total: 4096,
-            part_size: 1024,
-            part_count: 4,
-            file_hash: file_hash.to_prefixed(),
-            bytes_received: 0,
-            expires_at: 0,
-        },
-        edges,
-    };
-    let opts = UploadOptions {
-        concurrency: 2,
-        part_timeout: Some(part_timeout),
-        ..Default::default()
-    };
-    let outcome = client
-        .finish(&path, file_hash, ticket, HashMap::new(), &opts, None, Instant::now())
-        .await;
-    let seen = seen.lock().unwrap().clone();
+    let (outcome, seen, _) = upload_over_with(ids, part_timeout, RetryPolicy::default(), |_| {}).await;
     (outcome, seen)
 }
 
-fn stored_by(seen: &[(String, String)], edge: &str) -> Vec<u32> {
+/// Parts each edge was sent (every attempt).
+fn sent_to(seen: &[(String, String)], edge: &str) -> Vec<u32> {
     let mut parts: Vec<u32> = seen
         .iter()
         .filter(|(p, _)| p.starts_with(&format!("/{edge}/")))
@@ -154,11 +312,36 @@ fn stored_by(seen: &[(String, String)], edge: &str) -> Vec<u32> {
     parts
 }
 
+fn stored_by(seen: &[(String, String)], edge: &str) -> Vec<u32> {
+    sent_to(seen, edge)
+}
+
 fn reports(seen: &[(String, String)]) -> Vec<String> {
     seen.iter()
         .filter(|(p, _)| p == "/api/jetty/edge-report")
         .map(|(_, body)| serde_json::from_str::<serde_json::Value>(body).unwrap()["edgeId"].to_string())
         .collect()
+}
+
+fn requests_to(seen: &[(String, String)], path: &str) -> usize {
+    seen.iter().filter(|(p, _)| p == path).count()
+}
+
+/// The notices named only `trouble`, and the last one cleared it. (Parts answer concurrently,
+/// so a part stored between two failures may clear it in between.)
+#[track_caller]
+fn said_then_cleared(heard: &[Option<Retrying>], trouble: Trouble) {
+    let told = told(heard);
+    assert_eq!(told.first(), Some(&Some(trouble)), "{told:?}");
+    assert_eq!(told.last(), Some(&None), "{told:?}");
+    assert!(told.iter().flatten().all(|t| *t == trouble), "{told:?}");
+}
+
+/// The troubles the notices named, in order, `None` for "recovered", repeats folded.
+fn told(heard: &[Option<Retrying>]) -> Vec<Option<Trouble>> {
+    let mut out: Vec<Option<Trouble>> = heard.iter().map(|r| r.map(|r| r.trouble)).collect();
+    out.dedup();
+    out
 }
 
 #[tokio::test]
@@ -191,4 +374,204 @@ async fn a_refused_part_fails_the_upload_without_a_report() {
     }
     assert!(reports(&seen).is_empty());
     assert!(seen.iter().all(|(p, _)| p != "/api/edge/finalize-upload"));
+}
+
+#[tokio::test]
+async fn a_store_outage_shorter_than_the_budget_is_waited_out() {
+    // The store fails the first six part requests, on both edges.
+    let (outcome, seen, heard) = upload_over_with(
+        &["good", "good2"],
+        Duration::from_secs(60),
+        quick_retry(Duration::from_secs(20)),
+        |fleet| fleet.fail("/good", Answer::StoreUnavailable, 6),
+    )
+    .await;
+    let outcome = outcome.unwrap();
+    assert_eq!(outcome.parts_sent, 4);
+    let attempts = sent_to(&seen, "good").len() + sent_to(&seen, "good2").len();
+    assert_eq!(attempts, 6 + 4, "six failures, then each part once");
+    assert!(reports(&seen).is_empty(), "no edge blamed for the store");
+    said_then_cleared(&heard, Trouble::StoreUnavailable);
+    assert_eq!(seen.last().unwrap().0, "/api/edge/finalize-upload");
+}
+
+#[tokio::test]
+async fn a_store_failure_does_not_blame_the_edge() {
+    // An edge whose store always fails (503 store_unavailable, 502 storage_error) is not
+    // reported, and its parts go through the other edge after a wait.
+    for failing in ["store", "storeerr"] {
+        let (outcome, seen, heard) = upload_over_with(
+            &[failing, "good"],
+            Duration::from_secs(60),
+            quick_retry(Duration::from_secs(20)),
+            |_| {},
+        )
+        .await;
+        outcome.unwrap_or_else(|e| panic!("{failing}: {e}"));
+        assert!(reports(&seen).is_empty(), "{failing}: {:?}", reports(&seen));
+        assert!(!sent_to(&seen, failing).is_empty());
+        let mut stored = sent_to(&seen, "good");
+        stored.dedup();
+        assert_eq!(stored, [1, 2, 3, 4], "{failing}");
+        said_then_cleared(&heard, Trouble::StoreUnavailable);
+    }
+}
+
+#[tokio::test]
+async fn an_edge_reset_is_blamed_on_the_edge() {
+    // The edge's own failures: the connection closed without an answer, its own 500, a 5xx
+    // without a JSON error. Each is reported once and gets no more parts.
+    for failing in ["reset", "bad", "nojson"] {
+        let (outcome, seen) = upload_over(&[failing, "good"], Duration::from_secs(60)).await;
+        outcome.unwrap_or_else(|e| panic!("{failing}: {e}"));
+        assert_eq!(reports(&seen), [format!("\"{failing}\"")], "{failing}");
+        assert_eq!(
+            sent_to(&seen, failing),
+            [1],
+            "{failing}: no more parts after its failure"
+        );
+        assert_eq!(stored_by(&seen, "good"), [1, 2, 3, 4], "{failing}");
+    }
+}
+
+#[tokio::test]
+async fn every_edge_failing_at_once_is_waited_out_and_each_is_reported_once() {
+    // Both edges drop the first five connections (the client's own network, say).
+    let (outcome, seen, heard) = upload_over_with(
+        &["good", "good2"],
+        Duration::from_secs(60),
+        quick_retry(Duration::from_secs(20)),
+        |fleet| fleet.fail("/good", Answer::Reset, 5),
+    )
+    .await;
+    outcome.unwrap();
+    let mut reported = reports(&seen);
+    reported.sort();
+    assert_eq!(reported, [r#""good""#, r#""good2""#]);
+    said_then_cleared(&heard, Trouble::EdgesFailing);
+}
+
+#[tokio::test]
+async fn the_coordinator_unreachable_or_failing_at_finalize_is_waited_out() {
+    let (outcome, seen, heard) = upload_over_with(
+        &["good"],
+        Duration::from_secs(60),
+        quick_retry(Duration::from_secs(20)),
+        |fleet| {
+            fleet.fail("/api/edge/finalize-upload", Answer::Reset, 2);
+            fleet.fail("/api/edge/finalize-upload", Answer::StoreUnavailable, 1);
+            fleet.fail("/api/edge/finalize-upload", Answer::NoJson, 1);
+        },
+    )
+    .await;
+    assert_eq!(outcome.unwrap().file_id, "fil_1");
+    assert_eq!(requests_to(&seen, "/api/edge/finalize-upload"), 5);
+    assert_eq!(
+        told(&heard),
+        [
+            Some(Trouble::CoordinatorUnreachable),
+            Some(Trouble::StoreUnavailable),
+            Some(Trouble::CoordinatorFailing),
+            None
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_refused_finalize_is_final() {
+    let (outcome, seen, _) = upload_over_with(
+        &["good"],
+        Duration::from_secs(60),
+        quick_retry(Duration::from_secs(20)),
+        |fleet| fleet.fail("/api/edge/finalize-upload", Answer::Refuse, 1),
+    )
+    .await;
+    assert!(
+        matches!(outcome, Err(ClientError::Refused { status: 409, .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(requests_to(&seen, "/api/edge/finalize-upload"), 1);
+}
+
+#[tokio::test]
+async fn a_spent_budget_fails_with_a_retryable_error_and_keeps_the_session() {
+    let (path, file_hash) = test_file();
+    let fleet = Fleet::start(file_hash.to_prefixed(), &["good", "good2"]);
+    let client = Client::new(&fleet.base, "key").unwrap();
+    let store = StateStore::new(temp_dir().join("state"));
+    let opts = UploadOptions {
+        concurrency: 2,
+        state: Some(store.clone()),
+        retry: quick_retry(Duration::from_millis(500)),
+        ..Default::default()
+    };
+    // The store is down for longer than the budget; one part got through before.
+    fleet.fail("/good/api/edge/upload-chunk?part=1", Answer::Normal, 1);
+    fleet.fail("/good", Answer::StoreUnavailable, usize::MAX);
+    let started = Instant::now();
+    let err = client.upload(&path, &opts, None).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(err.is_retryable() && err.is_store_failure(), "{err:?}");
+    assert!(err.to_string().contains("still failing after"), "{err}");
+    let kept = store.load(&path).expect("the local record is kept");
+    assert_eq!(kept.file_id, "fil_1");
+    assert!(reports(&fleet.seen.lock().unwrap()).is_empty());
+
+    // Once the store is back, the same command continues the same session: no new session,
+    // and only the parts the coordinator has not recorded are sent. (Requests the first run
+    // dropped may still reach the fleet: they meet the outage, not the healed store.)
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    fleet.heal();
+    let before = fleet.seen.lock().unwrap().len();
+    let outcome = client.upload(&path, &opts, None).await.unwrap();
+    let seen = fleet.seen.lock().unwrap()[before..].to_vec();
+    assert_eq!(requests_to(&seen, "/api/jetty/optimal-edges"), 0);
+    assert_eq!(requests_to(&seen, "/api/jetty/resume"), 1);
+    assert!(outcome.resumed);
+    assert_eq!(outcome.parts_sent, 3);
+    assert_eq!(store.load(&path), None, "the record goes once the upload is done");
+}
+
+#[tokio::test]
+async fn the_coordinator_unreachable_when_asked_for_edges_is_waited_out_and_a_spent_budget_is_exit_4() {
+    let (path, file_hash) = test_file();
+    let fleet = Fleet::start(file_hash.to_prefixed(), &["good"]);
+    let client = Client::new(&fleet.base, "key").unwrap();
+    let (heard, notice) = notices();
+    let opts = UploadOptions {
+        retry: quick_retry(Duration::from_secs(20)),
+        on_retry: Some(notice),
+        ..Default::default()
+    };
+    fleet.fail("/api/jetty/optimal-edges", Answer::Reset, 2);
+    fleet.fail("/api/jetty/optimal-edges", Answer::Internal, 1);
+    client.upload(&path, &opts, None).await.unwrap();
+    assert_eq!(requests_to(&fleet.seen.lock().unwrap(), "/api/jetty/optimal-edges"), 4);
+    assert_eq!(
+        told(&heard.lock().unwrap()),
+        [
+            Some(Trouble::CoordinatorUnreachable),
+            Some(Trouble::CoordinatorFailing),
+            None
+        ]
+    );
+
+    // Down for longer than the budget: a retryable (network) error, exit code 4's kind.
+    let opts = UploadOptions {
+        retry: quick_retry(Duration::from_millis(300)),
+        ..Default::default()
+    };
+    fleet.fail("/api/jetty/optimal-edges", Answer::Reset, usize::MAX);
+    let err = client.upload(&path, &opts, None).await.unwrap_err();
+    assert!(matches!(err, ClientError::Network(_)), "{err:?}");
+    // A refusal is final at once.
+    fleet.heal();
+    fleet.fail("/api/jetty/optimal-edges", Answer::Refuse, 1);
+    let before = requests_to(&fleet.seen.lock().unwrap(), "/api/jetty/optimal-edges");
+    let err = client.upload(&path, &opts, None).await.unwrap_err();
+    assert!(matches!(err, ClientError::Refused { .. }), "{err:?}");
+    assert_eq!(
+        requests_to(&fleet.seen.lock().unwrap(), "/api/jetty/optimal-edges"),
+        before + 1
+    );
 }

@@ -9,13 +9,17 @@ mod driver;
 mod hashing;
 mod meter;
 mod options;
+mod retry;
 pub mod scheduler;
 mod session;
 mod state;
+mod with_retries;
 
 pub use hashing::{hash_file, hash_parts};
-pub use options::{Progress, UploadOptions, UploadOutcome};
+pub use options::{Progress, RetryNotice, Retrying, Trouble, UploadOptions, UploadOutcome};
+pub use retry::{RetryBudget, RetryPolicy};
 pub use state::{LocalState, StateStore};
+pub use with_retries::with_retries;
 
 #[cfg(test)]
 pub(crate) fn temp_dir() -> std::path::PathBuf {

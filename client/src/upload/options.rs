@@ -1,6 +1,8 @@
 //! What an upload is asked to do (`UploadOptions`), how long one part may take
-//! (`part_deadline`), and what it reports when done (`UploadOutcome`).
+//! (`part_deadline`), what it says while it waits out an outage (`Retrying`), and what it
+//! reports when done (`UploadOutcome`).
 
+use super::retry::RetryPolicy;
 use super::state::StateStore;
 use jetty_shared::protocol::Location;
 use serde::Serialize;
@@ -14,8 +16,11 @@ pub struct UploadOptions {
     /// Preferred part size in bytes (the coordinator clamps it).
     pub part_size: Option<u64>,
     pub location: Option<Location>,
-    /// Attempts per part, including the first.
-    pub attempts: u32,
+    /// How long failures are waited out (the store, the coordinator or every edge failing)
+    /// before the upload gives up with a retryable error, keeping its session to resume.
+    pub retry: RetryPolicy,
+    /// Told when the upload starts waiting out a failure, and when it recovers.
+    pub on_retry: Option<RetryNotice>,
     pub content_type: Option<String>,
     /// Upper bound on upload throughput, bytes per second.
     pub limit_rate: Option<u64>,
@@ -34,7 +39,8 @@ impl Default for UploadOptions {
             concurrency: 16,
             part_size: None,
             location: None,
-            attempts: 5,
+            retry: RetryPolicy::default(),
+            on_retry: None,
             content_type: None,
             limit_rate: None,
             state: None,
@@ -80,9 +86,95 @@ pub struct UploadOutcome {
 /// Progress callback: bytes confirmed so far, total bytes.
 pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
+/// What is failing while an upload waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trouble {
+    /// The object store, behind healthy edges or the coordinator.
+    StoreUnavailable,
+    /// Every edge (connection failures, their own errors, no answers).
+    EdgesFailing,
+    /// The coordinator could not be reached.
+    CoordinatorUnreachable,
+    /// The coordinator answered with a server error.
+    CoordinatorFailing,
+    /// The coordinator has no edge to offer (`no_edges_available`).
+    NoEdges,
+    /// Another request is completing the upload (`finalize_in_progress`).
+    FinalizeInProgress,
+}
+
+impl std::fmt::Display for Trouble {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Trouble::StoreUnavailable => "store unavailable",
+            Trouble::EdgesFailing => "edges failing",
+            Trouble::CoordinatorUnreachable => "coordinator unreachable",
+            Trouble::CoordinatorFailing => "coordinator failing",
+            Trouble::NoEdges => "no edges available",
+            Trouble::FinalizeInProgress => "finalize in progress elsewhere",
+        })
+    }
+}
+
+/// An upload waiting out a failure: what failed, and how long until the next try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retrying {
+    pub trouble: Trouble,
+    pub delay: Duration,
+}
+
+impl std::fmt::Display for Retrying {
+    /// E.g. "store unavailable, retrying in 4 s" (whole seconds, rounded up).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.delay.as_secs() + u64::from(self.delay.subsec_nanos() > 0);
+        write!(f, "{}, retrying in {secs} s", self.trouble)
+    }
+}
+
+/// Called with `Some` each time a failure is to be waited out, and with `None` once a request
+/// succeeds again after one.
+#[derive(Clone)]
+pub struct RetryNotice(pub Arc<dyn Fn(Option<Retrying>) + Send + Sync>);
+
+impl RetryNotice {
+    pub fn new(f: impl Fn(Option<Retrying>) + Send + Sync + 'static) -> Self {
+        RetryNotice(Arc::new(f))
+    }
+
+    pub(crate) fn tell(&self, retrying: Option<Retrying>) {
+        (self.0)(retrying)
+    }
+}
+
+impl std::fmt::Debug for RetryNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RetryNotice(..)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wait_says_what_failed_and_when_the_next_try_is() {
+        let table = [
+            (Trouble::StoreUnavailable, 4000, "store unavailable, retrying in 4 s"),
+            (
+                Trouble::CoordinatorUnreachable,
+                1200,
+                "coordinator unreachable, retrying in 2 s",
+            ),
+            (Trouble::EdgesFailing, 0, "edges failing, retrying in 0 s"),
+        ];
+        for (trouble, ms, want) in table {
+            let r = Retrying {
+                trouble,
+                delay: Duration::from_millis(ms),
+            };
+            assert_eq!(r.to_string(), want);
+        }
+    }
 
     #[test]
     fn a_part_may_take_a_minute_plus_its_bytes_at_the_slowest_allowed_rate() {

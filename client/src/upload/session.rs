@@ -6,6 +6,7 @@ use super::driver::unexpected;
 use super::hashing::{hash_file, hash_parts, hash_parts_cancellable};
 use super::options::{Progress, UploadOptions, UploadOutcome};
 use super::state::{modified, LocalState};
+use super::with_retries::with_retries;
 use crate::{Client, ClientError};
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::plan::{PartPlan, DEFAULT_BODY_LIMIT};
@@ -15,7 +16,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 impl Client {
     /// Uploads `path`. With a state store, an interrupted upload of the same (unchanged) file
@@ -36,7 +37,10 @@ impl Client {
                     && saved.size == size
                     && (saved.modified_secs, saved.modified_nanos) == (modified_secs, modified_nanos);
                 if same_file {
-                    match self.resume_ticket(&saved.file_id).await {
+                    let ticket = with_retries(opts.retry, opts.on_retry.as_ref(), || {
+                        self.resume_ticket(&saved.file_id)
+                    });
+                    match ticket.await {
                         Ok(ticket) => {
                             let file_hash = Sha256Digest::parse(&saved.file_hash)
                                 .map_err(|_| ClientError::Integrity("corrupt local upload record".into()))?;
@@ -88,7 +92,8 @@ impl Client {
             threads: Some(threads),
             expires_in: opts.expires_in,
         };
-        let answer = self.optimal_edges(&request).await;
+        // An answer lost on the way back leaves a session nobody uses; the sweeper aborts it.
+        let answer = with_retries(opts.retry, opts.on_retry.as_ref(), || self.optimal_edges(&request)).await;
         let answer = match answer {
             Ok(a) if a.duplicate.is_none() => a,
             other => {
@@ -176,7 +181,7 @@ impl Client {
         let started = Instant::now();
         let meta = tokio::fs::metadata(path).await?;
         let size = meta.len();
-        let ticket = self.resume_ticket(file_id).await?;
+        let ticket = with_retries(opts.retry, opts.on_retry.as_ref(), || self.resume_ticket(file_id)).await?;
         if ticket.state.total != size {
             return Err(ClientError::Integrity(format!(
                 "the session is for a file of {} bytes, {} has {size}",
@@ -207,24 +212,18 @@ impl Client {
         Ok(outcome)
     }
 
-    /// Finalize is idempotent (a completed session answers with its file), so network trouble,
-    /// store failures and `finalize_in_progress` are retried with backoff.
+    /// Finalize is idempotent (a completed session answers with its file), so the coordinator's
+    /// outages — unreachable, `store_unavailable`, `finalize_in_progress`, any 5xx — are waited
+    /// out within the retry budget.
     pub(super) async fn finalize_retrying(
         &self,
         file_id: &str,
         part_count: u32,
-        attempts: u32,
+        opts: &UploadOptions,
     ) -> Result<FinalizeResponse, ClientError> {
-        let mut attempt = 0u32;
-        loop {
-            match self.finalize(file_id, part_count).await {
-                Err(e) if e.is_retryable() && attempt + 1 < attempts => {
-                    attempt += 1;
-                    let backoff = 250 * 2u64.pow(attempt.min(5)) + rand::random::<u64>() % 250;
-                    tokio::time::sleep(Duration::from_millis(backoff)).await;
-                }
-                other => return other,
-            }
-        }
+        with_retries(opts.retry, opts.on_retry.as_ref(), || {
+            self.finalize(file_id, part_count)
+        })
+        .await
     }
 }

@@ -1,19 +1,26 @@
 //! The part scheduler, sans-IO (in the manner of quinn-proto): which part goes through which
 //! edge, and when. It holds the queue of parts, the edges' slots and health, each part's
-//! deadline and retry backoff; it never touches the network, a file or a clock. The driver
+//! deadline and the retry budget; it never touches the network, a file or a clock. The driver
 //! passes the time in, sends what `next` assigns, reports each answer to `on_result`, wakes
 //! at `poll_timeout` and calls `handle_timeout`, and does what the returned `Action` says.
 //!
 //! The policy: `concurrency` slots, spread over the edges by smooth weighted round-robin in
 //! proportion to their weights, all pulling parts from one queue, so a faster path finishes
-//! its parts sooner and takes more. A part whose edge fails (network trouble, a 5xx, an
-//! unreadable answer, or no answer before its deadline) is retried on the slot's next edge
-//! that has not failed during this upload, at once; the failed edge gets no more parts while
-//! a healthy one is left, and the first failure of each edge is to be reported to the
-//! coordinator. When the next edge would be the same one, the retry waits a backoff. A part
-//! out of attempts, a refusal (4xx) or a local error fails the upload; a refusal does not
-//! blame the edge. The origin-direct pseudo-edge is an edge like any other.
+//! its parts sooner and takes more. Failures are blamed on whoever failed:
+//! - An edge's own failure (network trouble, its own 5xx, an unreadable answer, or no answer
+//!   before the deadline) marks the edge failed: it gets no more parts while a healthy one is
+//!   left, its first failure is to be reported to the coordinator, and the part moves at once
+//!   to the slot's next healthy edge. When no healthy edge is left (every edge failing at
+//!   once), the part waits a backoff from the retry budget instead.
+//! - A store failure behind a healthy edge blames nobody: the part waits a backoff from the
+//!   retry budget and goes to the slot's next healthy edge (the same one if it is the only one).
+//! - The retry budget is continuous failure (`RetryBudget`): any stored part makes it whole
+//!   again; once it is spent, the next failure that needs a wait fails the upload.
+//! - A refusal (4xx) or a local error fails the upload at once, and blames no edge.
+//!
+//! The origin-direct pseudo-edge is an edge like any other.
 
+use super::retry::{RetryBudget, RetryPolicy};
 use jetty_shared::edges::assign_weighted;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -23,10 +30,10 @@ use std::time::{Duration, Instant};
 pub struct SchedulerConfig {
     /// Parts in flight at once, across all edges.
     pub concurrency: usize,
-    /// Attempts per part, including the first.
-    pub attempts: u32,
     /// How long one attempt may take (`part_deadline`).
     pub part_timeout: Duration,
+    /// How long failures are waited out, and the waits.
+    pub retry: RetryPolicy,
     /// Seeds the backoff jitter.
     pub seed: u64,
 }
@@ -47,10 +54,14 @@ pub struct Assignment {
 pub enum Outcome {
     /// The edge stored the part.
     Sent,
-    /// Network trouble, a 5xx or an unreadable answer: the edge is to blame.
+    /// Network trouble, the edge's own 5xx or an unreadable answer: the edge is to blame.
     EdgeFailed,
-    /// No answer before the deadline (`handle_timeout` reports this itself).
+    /// No answer before the deadline (`handle_timeout` reports this itself): the edge is to
+    /// blame.
     TimedOut,
+    /// The edge is healthy but the store behind it failed (`store_unavailable`,
+    /// `storage_error`): wait, then send the part again.
+    StoreFailed,
     /// The server refused the part (4xx): sending it again will not help, and the edge did
     /// its job.
     Refused,
@@ -63,10 +74,14 @@ pub enum Outcome {
 pub enum Action {
     /// Nothing more than asking `next` for work (a part was stored, or the answer was stale).
     Continue,
-    /// The part goes again (ask `next`, now or at `poll_timeout`); `report` names an edge that
-    /// has just failed for the first time, to tell the coordinator about.
+    /// The part goes again at once through another edge (ask `next`); `report` names an edge
+    /// that has just failed for the first time, to tell the coordinator about.
     Retry { report: Option<usize> },
-    /// The upload fails with this attempt's error.
+    /// An outage is being waited out: the part goes again after `delay` (ask `next` at
+    /// `poll_timeout`); `report` as for `Retry`.
+    Backoff { report: Option<usize>, delay: Duration },
+    /// The upload fails with this attempt's error (refused, a local error, or the retry
+    /// budget spent).
     GiveUp,
     /// Every part is stored: finalize.
     Done,
@@ -97,12 +112,12 @@ pub struct PartScheduler {
     config: SchedulerConfig,
     edge_count: usize,
     failed: Vec<bool>,
+    budget: RetryBudget,
     slots: Vec<Slot>,
     queue: VecDeque<u32>,
     /// Parts not stored yet.
     remaining: usize,
     given_up: bool,
-    rng: u64,
 }
 
 impl PartScheduler {
@@ -120,11 +135,11 @@ impl PartScheduler {
             config,
             edge_count: weights.len(),
             failed: vec![false; weights.len()],
+            budget: RetryBudget::new(config.retry, config.seed),
             slots,
             remaining: queue.len(),
             queue,
             given_up: false,
-            rng: config.seed | 1,
         }
     }
 
@@ -165,8 +180,10 @@ impl PartScheduler {
         let Task::Sending(assignment) = self.slots[i].task else {
             unreachable!("matched above")
         };
+        let attempt = assignment.attempt + 1;
         match outcome {
             Outcome::Sent => {
+                self.budget.on_success();
                 self.slots[i].task = Task::Idle;
                 self.remaining -= 1;
                 if self.remaining == 0 {
@@ -175,29 +192,51 @@ impl PartScheduler {
                     Action::Continue
                 }
             }
-            Outcome::EdgeFailed | Outcome::TimedOut if assignment.attempt + 1 < self.config.attempts => {
-                let attempt = assignment.attempt + 1;
-                let newly_failed = !std::mem::replace(&mut self.failed[edge], true);
-                let slot = &mut self.slots[i];
-                slot.edge_index += 1;
-                // Another healthy edge is tried at once; the same one only after a pause.
-                let until = if pick_edge(self.edge_count, slot.edge_index, &self.failed) == edge {
-                    let jitter = next_random(&mut self.rng) % 200;
-                    now + Duration::from_millis(200 * 2u64.pow(attempt.min(6)) + jitter)
-                } else {
-                    now
-                };
-                self.slots[i].task = Task::Waiting { part, attempt, until };
-                Action::Retry {
-                    report: newly_failed.then_some(edge),
+            Outcome::EdgeFailed | Outcome::TimedOut => {
+                let report = (!std::mem::replace(&mut self.failed[edge], true)).then_some(edge);
+                self.slots[i].edge_index += 1;
+                let next = pick_edge(self.edge_count, self.slots[i].edge_index, &self.failed);
+                if !self.failed[next] {
+                    // Another healthy edge takes the part at once.
+                    self.slots[i].task = Task::Waiting {
+                        part,
+                        attempt,
+                        until: now,
+                    };
+                    return Action::Retry { report };
+                }
+                // Every edge is failing: an outage to wait out.
+                match self.backoff(i, part, attempt, now) {
+                    Some(delay) => Action::Backoff { report, delay },
+                    None => self.give_up(i),
                 }
             }
-            Outcome::EdgeFailed | Outcome::TimedOut | Outcome::Refused | Outcome::Failed => {
-                self.given_up = true;
-                self.slots[i].task = Task::Idle;
-                Action::GiveUp
+            Outcome::StoreFailed => {
+                self.slots[i].edge_index += 1;
+                match self.backoff(i, part, attempt, now) {
+                    Some(delay) => Action::Backoff { report: None, delay },
+                    None => self.give_up(i),
+                }
             }
+            Outcome::Refused | Outcome::Failed => self.give_up(i),
         }
+    }
+
+    /// Slot `i` holds `part` until the wait the budget allows, if it allows one.
+    fn backoff(&mut self, i: usize, part: u32, attempt: u32, now: Instant) -> Option<Duration> {
+        let delay = self.budget.on_failure(now)?;
+        self.slots[i].task = Task::Waiting {
+            part,
+            attempt,
+            until: now + delay,
+        };
+        Some(delay)
+    }
+
+    fn give_up(&mut self, i: usize) -> Action {
+        self.given_up = true;
+        self.slots[i].task = Task::Idle;
+        Action::GiveUp
     }
 
     /// When the driver must wake next: the earliest deadline of a part in flight or end of a
@@ -247,6 +286,12 @@ impl PartScheduler {
         self.slots.iter().filter(|s| matches!(s.task, Task::Sending(_))).count()
     }
 
+    /// How long failures have gone on at `now` without a part stored (`None` while all is
+    /// well).
+    pub fn failing_for(&self, now: Instant) -> Option<Duration> {
+        self.budget.failing_for(now)
+    }
+
     /// Whether edge number `edge` has failed during this upload.
     pub fn edge_failed(&self, edge: usize) -> bool {
         self.failed.get(edge).copied().unwrap_or(false)
@@ -260,16 +305,6 @@ fn pick_edge(count: usize, index: usize, failed: &[bool]) -> usize {
         .map(|k| (index + k) % count)
         .find(|&e| !failed[e])
         .unwrap_or(index % count)
-}
-
-/// xorshift64: enough for backoff jitter, and reproducible from the seed.
-fn next_random(state: &mut u64) -> u64 {
-    let mut x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *state = x;
-    x
 }
 
 #[cfg(test)]

@@ -5,12 +5,20 @@ use super::*;
 
 const SECOND: Duration = Duration::from_secs(1);
 
-fn config(concurrency: usize, attempts: u32) -> SchedulerConfig {
+fn config(concurrency: usize) -> SchedulerConfig {
     SchedulerConfig {
         concurrency,
-        attempts,
         part_timeout: 60 * SECOND,
+        retry: RetryPolicy::default(),
         seed: 7,
+    }
+}
+
+/// `config` with a retry budget of `budget`.
+fn with_budget(concurrency: usize, budget: Duration) -> SchedulerConfig {
+    SchedulerConfig {
+        retry: RetryPolicy::with_budget(budget),
+        ..config(concurrency)
     }
 }
 
@@ -38,7 +46,18 @@ impl Run {
         self.actions
             .iter()
             .filter_map(|(_, _, _, a)| match a {
-                Action::Retry { report } => *report,
+                Action::Retry { report } | Action::Backoff { report, .. } => *report,
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The waits the budget gave.
+    fn backoffs(&self) -> Vec<Duration> {
+        self.actions
+            .iter()
+            .filter_map(|(_, _, _, a)| match a {
+                Action::Backoff { delay, .. } => Some(*delay),
                 _ => None,
             })
             .collect()
@@ -106,7 +125,7 @@ fn slots_follow_the_edge_weights() {
         (&[0.0, 0.0], 4, &[2, 2]),
     ];
     for (weights, concurrency, want) in table {
-        let mut s = PartScheduler::new(weights, 1..=100, config(concurrency, 5));
+        let mut s = PartScheduler::new(weights, 1..=100, config(concurrency));
         let now = Instant::now();
         let mut per_edge = vec![0; weights.len()];
         while let Some(a) = s.next(now) {
@@ -119,7 +138,7 @@ fn slots_follow_the_edge_weights() {
 
 #[test]
 fn parts_go_out_in_order_and_the_upload_is_done_when_the_last_is_stored() {
-    let run = simulate(&[0.5, 0.5], 6, config(2, 5), |_| (SECOND, Outcome::Sent));
+    let run = simulate(&[0.5, 0.5], 6, config(2), |_| (SECOND, Outcome::Sent));
     let order: Vec<u32> = run.sent.iter().map(|(_, a)| a.part).collect();
     assert_eq!(order, [1, 2, 3, 4, 5, 6]);
     assert_eq!(run.end, Some((Action::Done, 3 * SECOND)));
@@ -129,18 +148,18 @@ fn parts_go_out_in_order_and_the_upload_is_done_when_the_last_is_stored() {
 
 #[test]
 fn an_upload_with_nothing_to_send_is_done_at_once() {
-    let mut s = PartScheduler::new(&[1.0], [], config(4, 5));
+    let mut s = PartScheduler::new(&[1.0], [], config(4));
     assert!(s.is_done());
     assert_eq!(s.next(Instant::now()), None);
     assert_eq!(s.poll_timeout(), None);
     // With no edges at all (the driver refuses that when parts remain).
-    assert!(PartScheduler::new(&[], [], config(4, 5)).is_done());
+    assert!(PartScheduler::new(&[], [], config(4)).is_done());
 }
 
 #[test]
 fn faster_edges_take_more_parts() {
     // Equal weights; edge 0 stores a part in 1 s, edge 1 in 4 s.
-    let run = simulate(&[0.5, 0.5], 50, config(4, 5), |a| {
+    let run = simulate(&[0.5, 0.5], 50, config(4), |a| {
         (if a.edge == 0 { SECOND } else { 4 * SECOND }, Outcome::Sent)
     });
     let [fast, slow] = run.parts_per_edge(2)[..] else {
@@ -154,7 +173,7 @@ fn faster_edges_take_more_parts() {
 #[test]
 fn a_failed_edge_gets_no_more_parts_until_none_is_left() {
     // Edge 1 fails everything; the others are healthy.
-    let run = simulate(&[1.0, 1.0, 1.0], 30, config(3, 5), |a| {
+    let run = simulate(&[1.0, 1.0, 1.0], 30, config(3), |a| {
         let outcome = if a.edge == 1 {
             Outcome::EdgeFailed
         } else {
@@ -195,7 +214,7 @@ fn failed_edges_are_skipped_until_none_is_left() {
 #[test]
 fn a_failed_part_moves_to_the_next_healthy_edge_at_once() {
     let now = Instant::now();
-    let mut s = PartScheduler::new(&[0.5, 0.5], [1], config(1, 5));
+    let mut s = PartScheduler::new(&[0.5, 0.5], [1], config(1));
     let first = s.next(now).unwrap();
     assert_eq!((first.part, first.edge, first.attempt), (1, 0, 0));
     assert_eq!(
@@ -210,7 +229,7 @@ fn a_failed_part_moves_to_the_next_healthy_edge_at_once() {
 #[test]
 fn a_part_past_its_deadline_is_sent_through_another_edge() {
     let t0 = Instant::now();
-    let mut s = PartScheduler::new(&[0.5, 0.5], [1, 2], config(2, 5));
+    let mut s = PartScheduler::new(&[0.5, 0.5], [1, 2], config(2));
     let a = s.next(t0).unwrap();
     let b = s.next(t0 + SECOND).unwrap();
     assert_eq!((a.edge, b.edge), (0, 1));
@@ -234,7 +253,7 @@ fn a_part_past_its_deadline_is_sent_through_another_edge() {
 fn a_refused_part_fails_the_upload_without_blaming_the_edge() {
     let table = [(Outcome::Refused, "a 4xx"), (Outcome::Failed, "a local error")];
     for (outcome, what) in table {
-        let run = simulate(&[0.5, 0.5], 4, config(2, 5), |a| {
+        let run = simulate(&[0.5, 0.5], 4, config(2), |a| {
             (SECOND, if a.part == 2 { outcome } else { Outcome::Sent })
         });
         assert_eq!(run.end, Some((Action::GiveUp, SECOND)), "{what}");
@@ -245,7 +264,7 @@ fn a_refused_part_fails_the_upload_without_blaming_the_edge() {
             "{what}: not retried"
         );
     }
-    let mut s = PartScheduler::new(&[1.0], [1, 2], config(2, 5));
+    let mut s = PartScheduler::new(&[1.0], [1, 2], config(2));
     let now = Instant::now();
     s.next(now).unwrap();
     s.next(now).unwrap();
@@ -260,59 +279,71 @@ fn a_refused_part_fails_the_upload_without_blaming_the_edge() {
 }
 
 #[test]
-fn a_part_out_of_attempts_fails_the_upload_and_is_not_reported_again() {
-    // (attempts, outcome of every attempt) -> attempts made.
-    let table = [
-        (1, Outcome::EdgeFailed, 1),
-        (3, Outcome::EdgeFailed, 3),
-        (5, Outcome::EdgeFailed, 5),
-        (3, Outcome::TimedOut, 3),
-    ];
-    for (attempts, outcome, made) in table {
-        let mut timeout_config = config(1, attempts);
-        timeout_config.part_timeout = 10 * SECOND;
-        let run = simulate(&[0.5, 0.5], 1, timeout_config, |_| match outcome {
-            // Never answered: the deadline ends the attempt.
+fn when_every_edge_fails_the_part_waits_within_the_budget_then_gives_up() {
+    // Two edges, both failing every attempt (in 1 s, or never answering within 10 s).
+    for outcome in [Outcome::EdgeFailed, Outcome::TimedOut] {
+        let mut cfg = with_budget(1, 30 * SECOND);
+        cfg.part_timeout = 10 * SECOND;
+        let run = simulate(&[0.5, 0.5], 1, cfg, |_| match outcome {
             Outcome::TimedOut => (1000 * SECOND, Outcome::Sent),
             other => (SECOND, other),
         });
-        assert_eq!(run.end.unwrap().0, Action::GiveUp, "{attempts} {outcome:?}");
-        assert_eq!(run.sent.len(), made, "{attempts} {outcome:?}");
-        // Each edge is reported once, and never for the last attempt.
-        let want: &[usize] = match made {
-            1 => &[],
-            2 => &[0],
-            _ => &[0, 1],
+        let (end, at) = run.end.unwrap();
+        assert_eq!(end, Action::GiveUp, "{outcome:?}");
+        // The first failure moves the part to the other edge at once; from the second (every
+        // edge failing) on, each retry waits, and 30 s of that spend the budget.
+        let attempt_takes = if outcome == Outcome::TimedOut {
+            10 * SECOND
+        } else {
+            SECOND
         };
-        assert_eq!(run.reports(), want, "{attempts} {outcome:?}");
+        assert_eq!(run.sent[1].0, attempt_takes, "{outcome:?}: the other edge at once");
+        assert_eq!(run.sent[1].1.edge, 1);
+        let first_wait = 2 * attempt_takes;
+        assert!(at >= first_wait + 30 * SECOND, "{outcome:?}: gave up at {at:?}");
+        assert!(
+            at <= first_wait + 30 * SECOND + 10 * SECOND,
+            "{outcome:?}: gave up at {at:?}"
+        );
+        assert!(run.sent.len() > 3, "{outcome:?}: {} attempts", run.sent.len());
+        assert_eq!(
+            run.backoffs().len(),
+            run.sent.len() - 2,
+            "{outcome:?}: every retry after the first waited"
+        );
+        assert_eq!(run.reports(), [0, 1], "{outcome:?}: each edge reported once");
     }
 }
 
 #[test]
-fn the_same_edge_is_tried_again_only_after_a_growing_backoff() {
-    // One edge: every retry is on it again, after 200 ms * 2^attempt (capped at 2^6) plus up
-    // to 200 ms of jitter.
+fn with_a_single_edge_a_failed_part_is_tried_again_after_a_growing_backoff() {
+    // One edge: no other to move to, so every retry is on it again after a wait from the
+    // budget, whose ceiling doubles from 500 ms up to 15 s.
     let t0 = Instant::now();
-    let mut s = PartScheduler::new(&[1.0], [1], config(1, 10));
+    let mut s = PartScheduler::new(&[1.0], [1], config(1));
     let mut now = t0;
-    let table = [400, 800, 1600, 3200, 6400, 12800, 12800, 12800];
-    for (k, base) in table.into_iter().enumerate() {
+    let ceilings = [500, 1000, 2000, 4000, 8000, 15000, 15000].map(Duration::from_millis);
+    for (k, ceiling) in ceilings.into_iter().enumerate() {
         let a = s.next(now).unwrap();
         assert_eq!((a.edge, a.attempt), (0, k as u32));
         let report = (k == 0).then_some(0);
-        assert_eq!(s.on_result(1, 0, Outcome::EdgeFailed, now), Action::Retry { report });
-        assert_eq!(s.next(now), None, "attempt {}: no retry before the backoff", k + 1);
-        let until = s.poll_timeout().unwrap();
-        let pause = (until - now).as_millis() as u64;
-        assert!((base..base + 200).contains(&pause), "attempt {}: {pause} ms", k + 1);
-        now = until;
+        let Action::Backoff { report: got, delay } = s.on_result(1, 0, Outcome::EdgeFailed, now) else {
+            panic!("attempt {}: no backoff", k + 1)
+        };
+        assert_eq!(got, report, "reported once");
+        assert!(delay <= ceiling, "attempt {}: {delay:?}", k + 1);
+        if !delay.is_zero() {
+            assert_eq!(s.next(now), None, "attempt {}: no retry before the backoff", k + 1);
+        }
+        assert_eq!(s.poll_timeout(), Some(now + delay));
+        now += delay;
     }
 }
 
 #[test]
 fn a_slot_keeps_its_new_edge_after_a_failover() {
     // One slot on edge 0; edge 0 fails part 1, so parts 1.. all go through edge 1.
-    let run = simulate(&[0.5, 0.5], 4, config(1, 5), |a| {
+    let run = simulate(&[0.5, 0.5], 4, config(1), |a| {
         (
             SECOND,
             if a.edge == 0 {
@@ -330,7 +361,7 @@ fn a_slot_keeps_its_new_edge_after_a_failover() {
 fn the_origin_direct_pseudo_edge_is_an_edge_like_any_other() {
     // Two edges at 45 % and the origin at 10 %: one slot in ten goes to the origin, and its
     // failure is reported and its parts move on like any edge's.
-    let run = simulate(&[0.45, 0.45, 0.10], 40, config(10, 5), |a| {
+    let run = simulate(&[0.45, 0.45, 0.10], 40, config(10), |a| {
         (
             SECOND,
             if a.edge == 2 {
@@ -348,7 +379,7 @@ fn the_origin_direct_pseudo_edge_is_an_edge_like_any_other() {
 #[test]
 fn an_edge_failing_twice_at_once_is_reported_once() {
     let now = Instant::now();
-    let mut s = PartScheduler::new(&[0.5, 0.5], [1, 2, 3], config(4, 5));
+    let mut s = PartScheduler::new(&[0.5, 0.5], [1, 2, 3], config(4));
     let sent: Vec<Assignment> = std::iter::from_fn(|| s.next(now)).collect();
     let on_0: Vec<u32> = sent.iter().filter(|a| a.edge == 0).map(|a| a.part).collect();
     assert_eq!(on_0, [1, 3]);
@@ -360,4 +391,102 @@ fn an_edge_failing_twice_at_once_is_reported_once() {
         s.on_result(3, 0, Outcome::EdgeFailed, now),
         Action::Retry { report: None }
     );
+}
+
+#[test]
+fn a_store_failure_does_not_blame_the_edge() {
+    let now = Instant::now();
+    let mut s = PartScheduler::new(&[0.5, 0.5], [1], config(1));
+    let first = s.next(now).unwrap();
+    assert_eq!(first.edge, 0);
+    let Action::Backoff { report: None, delay } = s.on_result(1, 0, Outcome::StoreFailed, now) else {
+        panic!("expected a wait without a report")
+    };
+    assert!(delay <= Duration::from_millis(500), "{delay:?}");
+    assert!(!s.edge_failed(0), "the edge stays healthy");
+    // After the wait the part goes to the slot's next edge, and edge 0 still takes parts.
+    let now = now + delay;
+    let again = s.next(now).unwrap();
+    assert_eq!((again.part, again.edge, again.attempt), (1, 1, 1));
+    let Action::Backoff { report: None, delay } = s.on_result(1, 1, Outcome::StoreFailed, now) else {
+        panic!("expected a wait without a report")
+    };
+    let third = s.next(now + delay).unwrap();
+    assert_eq!(third.edge, 0);
+    assert!(!s.edge_failed(0) && !s.edge_failed(1));
+}
+
+#[test]
+fn a_store_outage_shorter_than_the_budget_is_waited_out() {
+    // The store fails every part for the first 100 s (the budget is 120 s), then recovers.
+    let mut first: Option<Instant> = None;
+    let run = simulate(&[0.5, 0.5], 8, config(4), |a| {
+        let started = a.deadline - *first.get_or_insert(a.deadline);
+        (
+            SECOND,
+            if started < 100 * SECOND {
+                Outcome::StoreFailed
+            } else {
+                Outcome::Sent
+            },
+        )
+    });
+    let (end, at) = run.end.unwrap();
+    assert_eq!(end, Action::Done);
+    assert!(at >= 100 * SECOND && at < 120 * SECOND, "done at {at:?}");
+    assert!(run.reports().is_empty(), "no edge is blamed for the store");
+    // The waits grow: four slots over 100 s make far fewer than one attempt a second each.
+    let failed = run.actions.iter().filter(|x| x.2 == Outcome::StoreFailed).count();
+    assert!((12..100).contains(&failed), "{failed} failed attempts");
+    assert!(run.backoffs().iter().all(|d| *d <= 15 * SECOND));
+}
+
+#[test]
+fn a_store_outage_longer_than_the_budget_fails_the_upload() {
+    let run = simulate(&[0.5, 0.5], 4, with_budget(2, 30 * SECOND), |_| {
+        (SECOND, Outcome::StoreFailed)
+    });
+    let (end, at) = run.end.unwrap();
+    assert_eq!(end, Action::GiveUp);
+    // The clock starts at the first failure (1 s); a wait never runs past the budget, so the
+    // end comes within one attempt of it.
+    assert!(at >= 31 * SECOND && at <= 32 * SECOND, "gave up at {at:?}");
+    assert!(run.reports().is_empty());
+}
+
+#[test]
+fn the_budget_resets_after_a_stored_part() {
+    // One slot; every part fails three times before it is stored, each attempt taking 2 s, so
+    // failure never goes on for 10 s in a row although the upload fails for far longer in all.
+    let mut tries = std::collections::HashMap::new();
+    let run = simulate(&[1.0], 20, with_budget(1, 10 * SECOND), |a| {
+        let n = tries.entry(a.part).or_insert(0);
+        *n += 1;
+        (2 * SECOND, if *n <= 3 { Outcome::StoreFailed } else { Outcome::Sent })
+    });
+    let (end, at) = run.end.unwrap();
+    assert_eq!(end, Action::Done);
+    assert!(at > 100 * SECOND, "{at:?} of failures, a success every few seconds");
+    assert_eq!(run.backoffs().len(), 60);
+}
+
+#[test]
+fn an_edge_failure_moves_the_part_on_even_with_a_zero_budget() {
+    // A zero budget waits out nothing, but a healthy edge is no wait.
+    let run = simulate(&[0.5, 0.5], 4, with_budget(2, Duration::ZERO), |a| {
+        (
+            SECOND,
+            if a.edge == 0 {
+                Outcome::EdgeFailed
+            } else {
+                Outcome::Sent
+            },
+        )
+    });
+    assert_eq!(run.end.unwrap().0, Action::Done);
+    assert_eq!(run.reports(), [0]);
+    let store = simulate(&[0.5, 0.5], 4, with_budget(2, Duration::ZERO), |_| {
+        (SECOND, Outcome::StoreFailed)
+    });
+    assert_eq!(store.end, Some((Action::GiveUp, SECOND)));
 }

@@ -260,9 +260,10 @@ const proxies = new Map();
 function relay(listenPort, targetPort, id) {
   const sockets = new Set();
   const up = {}, down = {};
-  const server = net.createServer((client) => {
+  // Half-open connections pass through (a client may end its request and still read the answer).
+  const server = net.createServer({ allowHalfOpen: true }, (client) => {
     if (proxies.get(id)?.stalled) return stall(proxies.get(id), client);
-    const upstream = net.connect(targetPort, "127.0.0.1");
+    const upstream = net.connect({ port: targetPort, host: "127.0.0.1", allowHalfOpen: true });
     sockets.add(client).add(upstream);
     const drop = () => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream); };
     client.on("error", drop).on("close", drop);
@@ -335,7 +336,7 @@ function storeConnection(client) {
     client.once("data", () => client.end(SLOW_DOWN));
     return;
   }
-  const upstream = net.connect(Number(new URL(directS3).port), "127.0.0.1");
+  const upstream = net.connect({ port: Number(new URL(directS3).port), host: "127.0.0.1", allowHalfOpen: true });
   store.sockets.add(upstream);
   const drop = () => { client.destroy(); upstream.destroy(); store.sockets.delete(client); store.sockets.delete(upstream); };
   client.on("close", drop);
@@ -366,7 +367,7 @@ async function storeSwitch(mode, params) {
     return;
   }
   if (!store.server?.listening) {
-    store.server = net.createServer(storeConnection);
+    store.server = net.createServer({ allowHalfOpen: true }, storeConnection);
     await new Promise((resolve) => store.server.listen(storeProxyPort, "127.0.0.1", resolve));
   }
 }

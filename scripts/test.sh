@@ -32,6 +32,7 @@ cleanup() { "$REPO_ROOT/scripts/fleet.sh" down >/dev/null 2>&1 || true; }
 trap 'cleanup; rm -f "$RESULTS"' EXIT
 cleanup
 # Every run starts from empty stores: tests never see a previous run's files or sessions.
+rm -f "$REPO_ROOT/target/artifacts/faults.txt"
 rm -rf "$JETTY_STATE/d1" "$JETTY_STATE/kv" "$JETTY_STATE/garage/meta" "$JETTY_STATE/garage/data" "$JETTY_STATE"/*-api-key
 "$REPO_ROOT/scripts/fleet.sh" up
 
@@ -54,6 +55,10 @@ if ! JETTY_BIN="$REPO_ROOT/target/release/jetty" timeout -k 30s 40m \
   die "fleet integration tests failed"
 fi
 
+if [ -f "$REPO_ROOT/target/artifacts/faults.txt" ]; then
+  log "what each outage cost (tests/faults.rs):"
+  cat "$REPO_ROOT/target/artifacts/faults.txt" >&2
+fi
 if ls "$REPO_ROOT"/target/artifacts/dashboard-*.png >/dev/null 2>&1; then
   log "dashboard screenshots (headless Chromium): $REPO_ROOT/target/artifacts/"
 fi

@@ -100,12 +100,23 @@ where
     // Re-sent bytes are bounded by the parts in flight when the fault struck (4 × 5 MiB), plus
     // parts a retry raced with their first, late answer.
     assert!(twice <= 8 * 5 * MIB, "{name}: {twice} bytes sent twice");
-    eprintln!(
-        "[faults] {name}: outage {:.1} s, completed {:.1} s after it ended, {:.1} MiB recorded twice",
+    let line = format!(
+        "{name}: outage {:.1} s, completed {:.1} s after it ended, {:.1} MiB of {:.1} MiB recorded twice\n",
         outage.as_secs_f64(),
         recovered_from.elapsed().as_secs_f64(),
-        twice as f64 / MIB as f64
+        twice as f64 / MIB as f64,
+        size as f64 / MIB as f64
     );
+    eprint!("[faults] {line}");
+    // Kept for the README's figures (scripts/test.sh prints them).
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("faults.txt"))
+        .unwrap();
+    log.write_all(line.as_bytes()).unwrap();
 }
 
 async fn store_outage(fleet: &Fleet, down_for: Duration) -> Duration {

@@ -195,10 +195,13 @@ impl ForwardFailure {
     /// Whether the answer depends on the session still being open: the store's failures and
     /// its "no such upload" are only truthful once the session's record says it is active.
     pub fn needs_session_check(&self) -> bool {
-        matches!(
-            self.classify(),
-            ErrorCode::SessionNotActive | ErrorCode::StorageError | ErrorCode::StoreUnavailable
-        )
+        // No answer at all can also be a store that refused the upload and reset the
+        // connection with the body unread (it no longer knows the upload).
+        matches!(self, ForwardFailure::NoAnswer { .. })
+            || matches!(
+                self.classify(),
+                ErrorCode::SessionNotActive | ErrorCode::StorageError | ErrorCode::StoreUnavailable
+            )
     }
 
     /// The client's answer, given whether the session is still active (asked only when

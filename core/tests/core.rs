@@ -687,3 +687,30 @@ fn a_session_check_answers_whether_parts_are_still_taken_and_counts_store_failur
         jetty_core::edges::StoreStatus::Up
     );
 }
+
+#[test]
+fn a_part_the_store_kept_but_whose_answer_was_lost_is_sent_again_and_recorded_once() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap());
+    send_all_parts(&w, &s);
+    // Part 2 reached the store again (a retry whose first answer was lost), the report of the
+    // first attempt was lost too: the store holds it, the coordinator recorded it once.
+    w.s3.store_part(&s.s3_upload_id, 2, 5 * MIB);
+    block_on(w.core.record_part(report(&s, 2))).unwrap();
+    let tallies = block_on(w.core.db.part_tallies(&s.id)).unwrap();
+    assert_eq!(tallies.iter().map(|t| t.reports).collect::<Vec<_>>(), [1, 2, 1]);
+    assert_eq!(block_on(w.core.finalize(&s)).unwrap().size, 12 * MIB);
+    // A part the store kept but whose report never came is missing until it is sent again.
+    let t = session(&w, &acc, &start(&w, &acc, 6 * MIB, &hash_of("b")).unwrap());
+    w.s3.store_part(&t.s3_upload_id, 1, 5 * MIB);
+    w.s3.store_part(&t.s3_upload_id, 2, MIB);
+    block_on(w.core.record_part(report(&t, 2))).unwrap();
+    let err = block_on(w.core.finalize(&t)).unwrap_err();
+    assert_eq!(
+        (err.code, err.details.unwrap()["missing"].clone()),
+        (ErrorCode::PartsMissing, serde_json::json!([1]))
+    );
+    block_on(w.core.record_part(report(&t, 1))).unwrap();
+    assert_eq!(block_on(w.core.finalize(&t)).unwrap().size, 6 * MIB);
+}

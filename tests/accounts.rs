@@ -455,3 +455,34 @@ async fn accounts_see_only_their_own_and_revoked_keys_get_401() {
     .await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn re_provisioning_follows_key_rotations_and_tier_changes() {
+    let fleet = Fleet::get();
+    let user = unique_user();
+    let first = provision(&fleet, &user, "pro").await;
+    let key = first["api_key"].as_str().unwrap().to_owned();
+    // Asked again: the same key (the platform's cache and the vendor's replay agree).
+    assert_eq!(provision(&fleet, &user, "pro").await["api_key"], key.as_str());
+    // An upgrade shows at once, with the key still valid.
+    let (status, _) = upgrade(&fleet, &user, "business").await;
+    assert_eq!(status, 200);
+    let upgraded = provision(&fleet, &user, "pro").await;
+    assert_eq!(
+        (upgraded["api_key"].as_str(), upgraded["tier"].as_str()),
+        (Some(key.as_str()), Some("business"))
+    );
+    // After a rotation the revoked key is never handed out again.
+    let (status, rotated) = api(
+        reqwest::Method::POST,
+        format!("{}/api/agentcache/rotate-key", fleet.coordinator),
+        first["api_secret"].as_str().unwrap(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    let after = provision(&fleet, &user, "pro").await;
+    assert!(after["api_key"].is_null(), "{after}");
+    assert_eq!(after["tier"], "business");
+    assert_ne!(after["key_fingerprint"], first["key_fingerprint"]);
+}

@@ -44,6 +44,7 @@ pub trait ObjectStore {
 pub trait KvCache {
     async fn get(&self, key: &str) -> Option<String>;
     async fn put(&self, key: &str, value: &str, ttl_secs: u64);
+    async fn delete(&self, key: &str);
 }
 
 /// The runtime: wall-clock time (passed in: `SystemTime::now` panics on wasm32), waiting,

@@ -14,6 +14,21 @@ use jetty_shared::state::iso8601;
 use jetty_shared::{ApiError, ErrorCode};
 use serde_json::{json, Value};
 
+/// The idempotency scope of the vendor's provisioning endpoint (its `Idempotency-Key`s).
+pub const VENDOR_PROVISION_SCOPE: &str = "idem:vendor-provision";
+
+/// The `Idempotency-Key` the platform provisions a user with: retries never create a second
+/// account, and replay the first answer until the credentials or the tier change.
+pub fn provision_idempotency_key(user_id: &str) -> String {
+    format!("provision-{user_id}")
+}
+
+/// A short, non-secret fingerprint of an API key (from its stored SHA-256): lets the platform
+/// check that the key it cached is still the account's current one.
+pub fn key_fingerprint(key_hash_hex: &str) -> String {
+    key_hash_hex.chars().take(16).collect()
+}
+
 /// A (scope, key) record guarding a request.
 pub type GuardKey = (String, String);
 
@@ -24,6 +39,56 @@ pub enum Begin {
     Proceed(Vec<GuardKey>),
     /// Seen before: answer with the first answer (status, JSON body).
     Replay(u16, String),
+}
+
+/// What the platform does with its cached credentials after asking the vendor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheAction {
+    /// Cache these credentials (they carry a key).
+    Store,
+    /// The cached key is no longer the account's (rotated): forget it.
+    Forget,
+    /// Nothing cached and nothing to cache.
+    Nothing,
+}
+
+/// The platform's answer from the vendor's fresh answer and what it cached: a new key is cached
+/// as is; an existing account's answer (no key) keeps the cached key only while its fingerprint
+/// is the account's current key's, with the vendor's current tier and quotas.
+pub fn reconcile_credentials(cached: Option<&Value>, fresh: &Value) -> (Value, CacheAction, &'static str) {
+    if fresh["api_key"].is_string() {
+        return (
+            fresh.clone(),
+            CacheAction::Store,
+            "JettyThunder storage account created",
+        );
+    }
+    let Some(cached) = cached.filter(|c| c["api_key"].is_string()) else {
+        return (
+            fresh.clone(),
+            CacheAction::Nothing,
+            "JettyThunder storage account already provisioned",
+        );
+    };
+    let cached_fingerprint = cached["api_key"].as_str().map(|k| key_fingerprint(&api_key_hash(k)));
+    if cached_fingerprint.as_deref() != fresh["key_fingerprint"].as_str() {
+        return (
+            fresh.clone(),
+            CacheAction::Forget,
+            "JettyThunder storage account already provisioned; its API key was rotated, so only the new key's holder has it",
+        );
+    }
+    let mut merged = cached.clone();
+    if let (Some(merged), Some(fresh)) = (merged.as_object_mut(), fresh.as_object()) {
+        for (k, v) in fresh {
+            merged.insert(k.clone(), v.clone());
+        }
+    }
+    (
+        merged,
+        CacheAction::Store,
+        "JettyThunder storage account already provisioned",
+    )
 }
 
 fn tier_fields(tier: &Tier) -> Value {
@@ -142,13 +207,14 @@ impl<D: IdempotencyStore, O, K, R: Runtime> Core<D, O, K, R> {
     }
 }
 
-impl<D: AccountStore, O, K, R: Runtime> Core<D, O, K, R> {
-    fn existing_answer(&self, account: ProvisionedAccount, tier: &Tier) -> (u16, Value) {
+impl<D: AccountStore + IdempotencyStore, O, K, R: Runtime> Core<D, O, K, R> {
+    fn existing_answer(&self, account: ProvisionedAccount, tier: &Tier, key_hash: Option<String>) -> (u16, Value) {
         let mut credentials = tier_fields(tier);
         credentials["s3_bucket"] = json!(self.settings.s3_config.bucket);
         credentials["s3_prefix"] = json!(account.s3_prefix);
         credentials["provisioned_at"] = json!(account.provisioned_at.map(|ms| iso8601(ms / 1000)));
         credentials["tier"] = json!(account.tier);
+        credentials["key_fingerprint"] = json!(key_hash.as_deref().map(key_fingerprint));
         (
             200,
             json!({
@@ -162,7 +228,8 @@ impl<D: AccountStore, O, K, R: Runtime> Core<D, O, K, R> {
 
     async fn answer_for_existing(&self, account: ProvisionedAccount, requested: &Tier) -> Result<(u16, Value)> {
         let actual = self.db.tier(&account.tier).await?;
-        Ok(self.existing_answer(account, actual.as_ref().unwrap_or(requested)))
+        let key_hash = self.db.newest_key_hash(&account.id).await?;
+        Ok(self.existing_answer(account, actual.as_ref().unwrap_or(requested), key_hash))
     }
 
     fn new_credential(&self, prefix: &str) -> Result<String> {
@@ -217,6 +284,7 @@ impl<D: AccountStore, O, K, R: Runtime> Core<D, O, K, R> {
         credentials["s3_bucket"] = json!(self.settings.s3_config.bucket);
         credentials["s3_prefix"] = json!(prefix);
         credentials["provisioned_at"] = json!(iso8601(now / 1000));
+        credentials["key_fingerprint"] = json!(key_fingerprint(&api_key_hash(&api_key)));
         Ok((
             201,
             json!({
@@ -242,6 +310,10 @@ impl<D: AccountStore, O, K, R: Runtime> Core<D, O, K, R> {
                 "no storage account for that user",
             ));
         }
+        // A stored provisioning answer now names the old tier: the next one is made afresh.
+        self.db
+            .forget_idempotency(VENDOR_PROVISION_SCOPE, &provision_idempotency_key(user_id))
+            .await?;
         let mut answer = tier_fields(&tier);
         answer["success"] = json!(true);
         Ok((200, answer))
@@ -260,6 +332,12 @@ impl<D: AccountStore, O, K, R: Runtime> Core<D, O, K, R> {
         self.db
             .insert_credential(&account.id, &api_key_hash(&api_key), CredentialKind::Key, now)
             .await?;
+        // A stored provisioning answer now holds a revoked key: the next one is made afresh.
+        if let Some(user) = self.db.external_user(&account.id).await? {
+            self.db
+                .forget_idempotency(VENDOR_PROVISION_SCOPE, &provision_idempotency_key(&user))
+                .await?;
+        }
         Ok(api_key)
     }
 }

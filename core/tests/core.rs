@@ -714,3 +714,63 @@ fn a_part_the_store_kept_but_whose_answer_was_lost_is_sent_again_and_recorded_on
     block_on(w.core.record_part(report(&t, 1))).unwrap();
     assert_eq!(block_on(w.core.finalize(&t)).unwrap().size, 6 * MIB);
 }
+
+#[test]
+fn the_platforms_cached_credentials_follow_rotations_and_tier_changes() {
+    use jetty_core::provision::{key_fingerprint, reconcile_credentials, CacheAction};
+    use jetty_shared::auth::api_key_hash;
+    let key = "jt_live_first";
+    let cached = serde_json::json!({"api_key": key, "api_secret": "secret_x", "tier": "pro", "storage_quota_gb": 20});
+    let same_key = serde_json::json!({"tier": "business", "storage_quota_gb": 100, "key_fingerprint": key_fingerprint(&api_key_hash(key))});
+    let rotated =
+        serde_json::json!({"tier": "pro", "key_fingerprint": key_fingerprint(&api_key_hash("jt_live_second"))});
+    let fresh_key = serde_json::json!({"api_key": "jt_live_new", "tier": "pro"});
+    // (cached, vendor's fresh answer) → (api_key answered, tier answered, cache action)
+    let table = [
+        (Some(&cached), &same_key, Some(key), "business", CacheAction::Store),
+        (Some(&cached), &rotated, None, "pro", CacheAction::Forget),
+        (None, &rotated, None, "pro", CacheAction::Nothing),
+        (
+            Some(&cached),
+            &fresh_key,
+            Some("jt_live_new"),
+            "pro",
+            CacheAction::Store,
+        ),
+    ];
+    for (cached, fresh, api_key, tier, action) in table {
+        let (answer, cache, _) = reconcile_credentials(cached, fresh);
+        assert_eq!(
+            (answer["api_key"].as_str(), answer["tier"].as_str(), cache),
+            (api_key, Some(tier), action)
+        );
+    }
+}
+
+#[test]
+fn rotating_a_key_or_changing_the_tier_forgets_the_stored_provisioning_answer() {
+    use jetty_core::provision::{provision_idempotency_key, VENDOR_PROVISION_SCOPE};
+    let w = world();
+    let keys = || vec![(VENDOR_PROVISION_SCOPE.to_owned(), provision_idempotency_key("user-r"))];
+    let Begin::Proceed(claimed) = block_on(w.core.begin(keys(), "h")).unwrap() else {
+        panic!()
+    };
+    let answer = block_on(w.core.provision_account("user-r", "r@example.com", "pro"));
+    let (_, body) = block_on(w.core.finish(claimed, answer)).unwrap();
+    assert!(matches!(
+        block_on(w.core.begin(keys(), "h")).unwrap(),
+        Begin::Replay(201, _)
+    ));
+    block_on(w.core.upgrade("user-r", "business")).unwrap();
+    assert!(matches!(
+        block_on(w.core.begin(keys(), "h")).unwrap(),
+        Begin::Proceed(_)
+    ));
+    let (status, fresh) = block_on(w.core.provision_account("user-r", "r@example.com", "pro")).unwrap();
+    assert_eq!((status, fresh["credentials"]["tier"].as_str()), (200, Some("business")));
+    let fingerprint = fresh["credentials"]["key_fingerprint"].clone();
+    assert_eq!(fingerprint, body["credentials"]["key_fingerprint"]);
+    block_on(w.core.rotate_key(body["credentials"]["api_secret"].as_str().unwrap())).unwrap();
+    let (_, after) = block_on(w.core.provision_account("user-r", "r@example.com", "pro")).unwrap();
+    assert_ne!(after["credentials"]["key_fingerprint"], fingerprint);
+}

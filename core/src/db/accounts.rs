@@ -138,6 +138,26 @@ pub trait AccountStore: Database {
         Ok(self.execute(stmt!(q::SET_TIER, user_id, tier)).await? > 0)
     }
 
+    /// The hash of the account's newest unrevoked API key.
+    async fn newest_key_hash(&self, account_id: &str) -> Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            key_hash: String,
+        }
+        let row: Option<Row> = self.first(stmt!(q::NEWEST_KEY_HASH, account_id)).await?;
+        Ok(row.map(|r| r.key_hash))
+    }
+
+    /// The platform user an account was provisioned for, if any.
+    async fn external_user(&self, account_id: &str) -> Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            external_user_id: Option<String>,
+        }
+        let row: Option<Row> = self.first(stmt!(q::EXTERNAL_USER, account_id)).await?;
+        Ok(row.and_then(|r| r.external_user_id))
+    }
+
     async fn bandwidth_used(&self, account_id: &str, period: &str) -> Result<u64> {
         #[derive(Deserialize)]
         struct Row {

@@ -34,6 +34,12 @@ pub trait IdempotencyStore: Database {
         Ok(())
     }
 
+    /// Forgets a record whose stored answer went stale (credentials rotated, tier changed).
+    async fn forget_idempotency(&self, scope: &str, key: &str) -> Result<()> {
+        self.execute(stmt!(q::FORGET, scope, key)).await?;
+        Ok(())
+    }
+
     /// Forgets a claim whose request failed, so the client can retry with the same key.
     async fn release_idempotency(&self, scope: &str, key: &str) -> Result<()> {
         self.execute(stmt!(q::RELEASE, scope, key)).await?;

@@ -373,6 +373,9 @@ impl KvCache for MemoryKv {
     async fn put(&self, key: &str, value: &str, _ttl_secs: u64) {
         self.0.borrow_mut().insert(key.to_owned(), value.to_owned());
     }
+    async fn delete(&self, key: &str) {
+        self.0.borrow_mut().remove(key);
+    }
 }
 
 // ---- the world ----

@@ -46,3 +46,10 @@ pub const ADD_BANDWIDTH: &str = "INSERT INTO bandwidth_usage (account_id, period
 pub const ADD_BANDWIDTH_WITHIN: &str = "INSERT INTO bandwidth_usage (account_id, period, bytes) \
      SELECT ?1, ?2, ?3 WHERE ?3 <= ?4 ON CONFLICT (account_id, period) DO UPDATE SET bytes = bytes + excluded.bytes \
      WHERE bandwidth_usage.bytes + excluded.bytes <= ?4";
+
+/// The newest unrevoked API key's hash of an account: `(account_id)` → `key_hash`.
+pub const NEWEST_KEY_HASH: &str = "SELECT key_hash FROM api_keys WHERE account_id = ?1 AND kind = 'key' \
+     AND revoked_at IS NULL ORDER BY created_at DESC, key_hash LIMIT 1";
+
+/// `(account_id)` → `external_user_id`.
+pub const EXTERNAL_USER: &str = "SELECT external_user_id FROM accounts WHERE id = ?1";

@@ -17,3 +17,7 @@ pub const DROP: &str = "DELETE FROM idempotency_records WHERE scope = ?1 AND key
 
 /// Forgets an unanswered claim whose request failed: `(scope, key)`.
 pub const RELEASE: &str = "DELETE FROM idempotency_records WHERE scope = ?1 AND key = ?2 AND status IS NULL";
+
+/// Forgets a record whatever its state, so the next request with the key acts afresh (its
+/// stored answer went stale): `(scope, key)`.
+pub const FORGET: &str = "DELETE FROM idempotency_records WHERE scope = ?1 AND key = ?2";

@@ -7,8 +7,9 @@
 
 use crate::world::Coordinator;
 use jetty_core::db::{Account, SessionStore};
-use jetty_core::provision::{Begin, GuardKey};
+use jetty_core::provision::{provision_idempotency_key, reconcile_credentials, Begin, CacheAction, GuardKey};
 use jetty_core::upload::{check_content_type, file_url, SIMPLE_UPLOAD_LIMIT};
+use jetty_core::KvCache;
 use jetty_core::Runtime;
 use jetty_shared::auth::{bearer, new_id};
 use jetty_shared::hash::Sha256Digest;
@@ -135,17 +136,48 @@ async fn provision_with_vendor(core: &Coordinator, body: &[u8]) -> ApiResult<(u1
     check_email(&p.email)?;
     let cache_key = format!("credentials:{}", p.user_id);
     let seal_key = core.seal_key("credential-cache");
-    if let Some(sealed) = jetty_core::KvCache::get(&core.kv, &cache_key).await {
-        if let Some(credentials) =
+    let cached = match KvCache::get(&core.kv, &cache_key).await {
+        Some(sealed) => {
             seal::open(&seal_key, &cache_key, &sealed).and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        {
+        }
+        None => None,
+    };
+    // The vendor is asked every time (its answer follows rotations and tier changes); the
+    // cache answers only while the vendor cannot.
+    let answer = match ask_vendor(core, &p).await {
+        Ok(answer) => answer,
+        Err(e) if e.status() >= 500 && cached.is_some() => {
+            let credentials = cached.unwrap_or_default();
+            let message = "JettyThunder storage account already provisioned (cached; the vendor is unreachable)";
             return Ok((
                 200,
-                json!({"success": true, "message": "JettyThunder storage account already provisioned", "credentials": credentials}),
+                json!({"success": true, "message": message, "credentials": credentials}),
             ));
         }
+        Err(e) => return Err(e),
+    };
+    let (credentials, action, message) = reconcile_credentials(cached.as_ref(), &answer["credentials"]);
+    match action {
+        CacheAction::Store => {
+            let sealed = seal::seal(
+                &seal_key,
+                &core.random()?,
+                &cache_key,
+                credentials.to_string().as_bytes(),
+            );
+            KvCache::put(&core.kv, &cache_key, &sealed, CREDENTIAL_CACHE_TTL_SECS).await;
+        }
+        CacheAction::Forget => KvCache::delete(&core.kv, &cache_key).await,
+        CacheAction::Nothing => {}
     }
+    Ok((
+        200,
+        json!({"success": true, "message": message, "credentials": credentials}),
+    ))
+}
 
+/// The vendor's signed provisioning call, with the user's `Idempotency-Key`.
+async fn ask_vendor(core: &Coordinator, p: &ProvisionRequest) -> ApiResult<Value> {
     let vendor_secret = core
         .settings
         .vendor_webhook_secrets()
@@ -166,7 +198,7 @@ async fn provision_with_vendor(core: &Coordinator, body: &[u8]) -> ApiResult<(u1
         (webhook::ID_HEADER, signed.id.as_str()),
         (webhook::TIMESTAMP_HEADER, signed.timestamp.as_str()),
         (webhook::SIGNATURE_HEADER, signed.signature.as_str()),
-        ("idempotency-key", &format!("provision-{}", p.user_id)),
+        ("idempotency-key", &provision_idempotency_key(&p.user_id)),
     ] {
         headers.set(k, v).map_err(internal)?;
     }
@@ -195,24 +227,7 @@ async fn provision_with_vendor(core: &Coordinator, body: &[u8]) -> ApiResult<(u1
             _ => Err(storage_failure(format!("vendor provisioning failed with {status}"))),
         };
     }
-    let credentials = answer["credentials"].clone();
-    if credentials["api_key"].is_string() {
-        let sealed = seal::seal(
-            &seal_key,
-            &core.random()?,
-            &cache_key,
-            credentials.to_string().as_bytes(),
-        );
-        jetty_core::KvCache::put(&core.kv, &cache_key, &sealed, CREDENTIAL_CACHE_TTL_SECS).await;
-    }
-    let message = answer["message"]
-        .as_str()
-        .unwrap_or("JettyThunder storage account created")
-        .to_owned();
-    Ok((
-        200,
-        json!({"success": true, "message": message, "credentials": credentials}),
-    ))
+    Ok(answer)
 }
 
 /// `GET /api/agentcache/quota`: the seed's answer, from real usage.

@@ -101,6 +101,14 @@ impl ObjectStore for FetchStore {
 pub struct WorkersKv(pub Option<worker::kv::KvStore>);
 
 impl KvCache for WorkersKv {
+    async fn delete(&self, key: &str) {
+        if let Some(kv) = &self.0 {
+            if let Err(e) = kv.delete(key).await {
+                console_log!("kv cache delete skipped for {key}: {e}");
+            }
+        }
+    }
+
     async fn get(&self, key: &str) -> Option<String> {
         self.0.as_ref()?.get(key).text().await.ok().flatten()
     }

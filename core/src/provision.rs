@@ -17,10 +17,17 @@ use serde_json::{json, Value};
 /// The idempotency scope of the vendor's provisioning endpoint (its `Idempotency-Key`s).
 pub const VENDOR_PROVISION_SCOPE: &str = "idem:vendor-provision";
 
-/// The `Idempotency-Key` the platform provisions a user with: retries never create a second
-/// account, and replay the first answer until the credentials or the tier change.
-pub fn provision_idempotency_key(user_id: &str) -> String {
-    format!("provision-{user_id}")
+/// The `Idempotency-Key` the platform provisions a user with, for this request body: a retry
+/// replays the first answer (until the credentials or the tier change); a changed request
+/// (another email or tier) is a new request, answered with the existing account.
+pub fn provision_idempotency_key(user_id: &str, body: &[u8]) -> String {
+    let digest = jetty_shared::hash::Sha256Digest::of(body).to_hex();
+    format!("{}{}", provision_key_prefix(user_id), &digest[..16])
+}
+
+/// What every provisioning key of a user starts with.
+pub fn provision_key_prefix(user_id: &str) -> String {
+    format!("provision-{user_id}:")
 }
 
 /// A short, non-secret fingerprint of an API key (from its stored SHA-256): lets the platform
@@ -312,7 +319,7 @@ impl<D: AccountStore + IdempotencyStore, O, K, R: Runtime> Core<D, O, K, R> {
         }
         // A stored provisioning answer now names the old tier: the next one is made afresh.
         self.db
-            .forget_idempotency(VENDOR_PROVISION_SCOPE, &provision_idempotency_key(user_id))
+            .forget_idempotency(VENDOR_PROVISION_SCOPE, &provision_key_prefix(user_id))
             .await?;
         let mut answer = tier_fields(&tier);
         answer["success"] = json!(true);
@@ -335,7 +342,7 @@ impl<D: AccountStore + IdempotencyStore, O, K, R: Runtime> Core<D, O, K, R> {
         // A stored provisioning answer now holds a revoked key: the next one is made afresh.
         if let Some(user) = self.db.external_user(&account.id).await? {
             self.db
-                .forget_idempotency(VENDOR_PROVISION_SCOPE, &provision_idempotency_key(&user))
+                .forget_idempotency(VENDOR_PROVISION_SCOPE, &provision_key_prefix(&user))
                 .await?;
         }
         Ok(api_key)

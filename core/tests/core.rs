@@ -751,7 +751,12 @@ fn the_platforms_cached_credentials_follow_rotations_and_tier_changes() {
 fn rotating_a_key_or_changing_the_tier_forgets_the_stored_provisioning_answer() {
     use jetty_core::provision::{provision_idempotency_key, VENDOR_PROVISION_SCOPE};
     let w = world();
-    let keys = || vec![(VENDOR_PROVISION_SCOPE.to_owned(), provision_idempotency_key("user-r"))];
+    let keys = || {
+        vec![(
+            VENDOR_PROVISION_SCOPE.to_owned(),
+            provision_idempotency_key("user-r", b"{}"),
+        )]
+    };
     let Begin::Proceed(claimed) = block_on(w.core.begin(keys(), "h")).unwrap() else {
         panic!()
     };

@@ -34,9 +34,10 @@ pub trait IdempotencyStore: Database {
         Ok(())
     }
 
-    /// Forgets a record whose stored answer went stale (credentials rotated, tier changed).
-    async fn forget_idempotency(&self, scope: &str, key: &str) -> Result<()> {
-        self.execute(stmt!(q::FORGET, scope, key)).await?;
+    /// Forgets the records of keys starting with `prefix` whose stored answers went stale
+    /// (credentials rotated, tier changed).
+    async fn forget_idempotency(&self, scope: &str, prefix: &str) -> Result<()> {
+        self.execute(stmt!(q::FORGET_PREFIX, scope, prefix)).await?;
         Ok(())
     }
 

@@ -18,6 +18,6 @@ pub const DROP: &str = "DELETE FROM idempotency_records WHERE scope = ?1 AND key
 /// Forgets an unanswered claim whose request failed: `(scope, key)`.
 pub const RELEASE: &str = "DELETE FROM idempotency_records WHERE scope = ?1 AND key = ?2 AND status IS NULL";
 
-/// Forgets a record whatever its state, so the next request with the key acts afresh (its
-/// stored answer went stale): `(scope, key)`.
-pub const FORGET: &str = "DELETE FROM idempotency_records WHERE scope = ?1 AND key = ?2";
+/// Forgets the records whose key starts with a prefix, whatever their state, so the next
+/// request with such a key acts afresh (their stored answers went stale): `(scope, prefix)`.
+pub const FORGET_PREFIX: &str = "DELETE FROM idempotency_records WHERE scope = ?1 AND substr(key, 1, length(?2)) = ?2";

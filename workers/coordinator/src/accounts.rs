@@ -198,7 +198,10 @@ async fn ask_vendor(core: &Coordinator, p: &ProvisionRequest) -> ApiResult<Value
         (webhook::ID_HEADER, signed.id.as_str()),
         (webhook::TIMESTAMP_HEADER, signed.timestamp.as_str()),
         (webhook::SIGNATURE_HEADER, signed.signature.as_str()),
-        ("idempotency-key", &provision_idempotency_key(&p.user_id)),
+        (
+            "idempotency-key",
+            &provision_idempotency_key(&p.user_id, payload.as_bytes()),
+        ),
     ] {
         headers.set(k, v).map_err(internal)?;
     }

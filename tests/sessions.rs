@@ -219,8 +219,9 @@ async fn another_account_claiming_the_same_hash_gets_no_access() {
 
     let (status, body) = get(&fleet, &format!("/api/files/{my_file}"), other).await;
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
-    let (status, _) = get(&fleet, &format!("/api/jetty/get-state/me/{my_file}"), other).await;
-    assert_eq!(status, 404);
+    // The seed's answer for a state nobody may see: `{state: null}`, as for an unknown file.
+    let (status, body) = get(&fleet, &format!("/api/jetty/get-state/me/{my_file}"), other).await;
+    assert_eq!((status, &body["state"]), (200, &Value::Null));
     let (status, _) = post(&fleet, "/api/edge/finalize-upload", other, json!({"fileId": my_file})).await;
     assert_eq!(status, 404);
     let (status, _) = api(
@@ -428,9 +429,21 @@ async fn bad_input_to_session_endpoints_gets_4xx_codes() {
         ),
         (
             "/api/jetty/save-state",
-            json!({"fileId": "fil_unknown", "state": {}}),
-            404,
-            "not_found",
+            json!({"fileId": "", "state": {}}),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/api/jetty/cache-chunk",
+            json!({"chunkIndex": 1}),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/api/jetty/track-upload",
+            json!({"action": "start"}),
+            400,
+            "invalid_request",
         ),
     ];
     for (path, body, want_status, want_code) in cases {
@@ -441,16 +454,13 @@ async fn bad_input_to_session_endpoints_gets_4xx_codes() {
             "{path} {body}: {answer}"
         );
     }
+    // The seed answers `{state: null}` for an unknown file or another user.
     for path in [
         "/api/jetty/get-state/me/fil_unknown",
         &format!("/api/jetty/get-state/acc_other/{id}"),
     ] {
         let (status, answer) = get(&fleet, path, key).await;
-        assert_eq!(
-            (status, answer["error"]["code"].as_str()),
-            (404, Some("not_found")),
-            "{path}"
-        );
+        assert_eq!((status, &answer["state"]), (200, &Value::Null), "{path}: {answer}");
     }
 
     // The happy paths of the cache endpoints answer as in the seeds.
@@ -477,4 +487,85 @@ async fn bad_input_to_session_endpoints_gets_4xx_codes() {
         "state comes from records, not from claims"
     );
     assert_eq!(got["state"]["progress"], PART);
+    // What the client saved and cached is read back beside the recorded state.
+    assert_eq!(got["clientState"]["progress"], 999_999_999);
+    assert_eq!(got["cachedChunks"][0]["edgeId"], "sfo-1");
+}
+
+/// A client written from the seeds (002 and 004) works unchanged.
+#[tokio::test]
+async fn the_seeds_forms_of_the_session_endpoints_work_unchanged() {
+    let fleet = Fleet::get();
+    let key = &fleet.api_key;
+    // 004: save-state of a file the client names itself, read back by get-state.
+    let own = format!("file_{}", hex::encode(rand::random::<[u8; 6]>()));
+    let view =
+        json!({"chunksUploaded": [1, 2, 3], "chunksRemaining": [4], "edges": ["sfo-1"], "progress": 3, "total": 4});
+    let (status, saved) = post(
+        &fleet,
+        "/api/jetty/save-state",
+        key,
+        json!({"userId": "usr_123", "fileId": own, "state": view}),
+    )
+    .await;
+    assert_eq!(status, 200, "{saved}");
+    let (status, got) = get(&fleet, &format!("/api/jetty/get-state/me/{own}"), key).await;
+    assert_eq!((status, &got["state"]), (200, &view));
+
+    // 002: track-upload `start` names no upload, it starts one.
+    let data = random_bytes(6 * MIB);
+    let hash = format!("sha256:{}", Sha256Digest::of(&data).to_hex());
+    let (status, started) = post(
+        &fleet,
+        "/api/jetty/track-upload",
+        key,
+        json!({"action": "start", "userId": "usr_123", "fileName": "video.mp4", "fileSize": data.len(), "fileHash": hash}),
+    )
+    .await;
+    assert_eq!(status, 200, "{started}");
+    let session_id = started["upload"]["sessionId"].as_str().unwrap().to_owned();
+    let file_id = started["fileId"].as_str().unwrap().to_owned();
+    assert!(started["upload"]["uploadToken"].is_string());
+
+    // 002: cache-chunk by session id with a status; read back in get-state.
+    let (status, cached) = post(
+        &fleet,
+        "/api/jetty/cache-chunk",
+        key,
+        json!({"sessionId": session_id, "chunkIndex": 0, "status": "completed"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{cached}");
+    let (_, got) = get(&fleet, &format!("/api/jetty/get-state/me/{file_id}"), key).await;
+    assert_eq!(got["cachedChunks"][0]["status"], "completed", "{got}");
+    assert_eq!(got["state"]["fileId"], file_id.as_str());
+
+    // 002: check-duplicate without fileSize: nothing until it is finished, then the file.
+    let (status, dup) = post(
+        &fleet,
+        "/api/jetty/check-duplicate",
+        key,
+        json!({"fileHash": hash, "userId": "usr_123"}),
+    )
+    .await;
+    assert_eq!(
+        (status, &dup["duplicate"]),
+        (200, &Value::Null),
+        "not finished yet: {dup}"
+    );
+    let (file, sha) = random_file(MIB + 3);
+    let (code, uploaded) = fleet.jetty(&["upload", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{uploaded}");
+    let (status, dup) = post(
+        &fleet,
+        "/api/jetty/check-duplicate",
+        key,
+        json!({"fileHash": format!("sha256:{sha}")}),
+    )
+    .await;
+    assert_eq!(
+        (status, &dup["duplicate"]["fileId"]),
+        (200, &uploaded["fileId"]),
+        "{dup}"
+    );
 }

@@ -24,6 +24,7 @@ pub mod sessions;
 pub mod sqlite;
 pub mod store;
 pub mod upload;
+pub mod views;
 
 pub use ports::{Core, KvCache, ObjectStore, Runtime, StoreResponse};
 

@@ -44,6 +44,10 @@ pub trait ObjectStore {
 pub trait KvCache {
     async fn get(&self, key: &str) -> Option<String>;
     async fn put(&self, key: &str, value: &str, ttl_secs: u64);
+    /// A small entry whose content is its metadata (at most 1 KiB), so `list` returns it.
+    async fn put_listed(&self, key: &str, metadata: &serde_json::Value, ttl_secs: u64);
+    /// The metadata of the entries whose key starts with `prefix` (at most `limit`).
+    async fn list(&self, prefix: &str, limit: usize) -> Vec<(String, serde_json::Value)>;
     async fn delete(&self, key: &str);
 }
 

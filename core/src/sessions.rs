@@ -5,18 +5,13 @@
 //! progress, chunk metadata); a stale or lost KV entry can never lose or corrupt a part.
 
 use crate::db::{EdgeMetricsStore, SessionRow, SessionStore, StoreHealthStore};
-use crate::ports::{Core, KvCache, ObjectStore, Runtime};
+use crate::ports::{Core, ObjectStore, Runtime};
 use crate::{not_found, Result};
-use jetty_shared::hash::Sha256Digest;
 use jetty_shared::protocol::{Location, Priority};
-use jetty_shared::session::{part_out_of_range, SessionStatus};
+use jetty_shared::session::SessionStatus;
 use jetty_shared::state::{derive_state, ResumeResponse, SessionFacts, UploadState};
 use jetty_shared::{ApiError, ErrorCode};
 
-/// TTL of L2 chunk metadata (the seed's one hour).
-pub const CHUNK_TTL_SECS: u64 = 3600;
-/// Largest client state view kept in KV.
-pub const SAVED_STATE_LIMIT: usize = 16 * 1024;
 /// Sessions the sweeper closes per run (the next run takes the rest).
 pub const SWEEP_BATCH: u32 = 100;
 
@@ -60,61 +55,8 @@ impl<D: SessionStore, O, K, R: Runtime> Core<D, O, K, R> {
     }
 
     /// How long a cache entry about the session may live: until it expires, at least a minute.
-    fn cache_ttl(&self, session: &SessionRow) -> u64 {
+    pub(crate) fn cache_ttl(&self, session: &SessionRow) -> u64 {
         (session.expires_at.saturating_sub(self.rt.now_ms()) / 1000).max(60)
-    }
-}
-
-impl<D: SessionStore, O, K: KvCache, R: Runtime> Core<D, O, K, R> {
-    /// Keeps the client's own view until the session expires; never used to decide anything.
-    pub async fn save_state(&self, session: &SessionRow, view: &serde_json::Value) -> Result<()> {
-        let text = view.to_string();
-        if text.len() > SAVED_STATE_LIMIT {
-            return Err(ApiError::with_message(
-                ErrorCode::PayloadTooLarge,
-                "state is limited to 16 KiB",
-            ));
-        }
-        let key = format!("state:{}:{}", session.account_id, session.file_id);
-        self.kv.put(&key, &text, self.cache_ttl(session)).await;
-        Ok(())
-    }
-
-    /// The client's progress figure (KV only).
-    pub async fn track_progress(&self, session: &SessionRow, bytes: u64) {
-        let key = format!("progress:{}:{}", session.account_id, session.file_id);
-        self.kv.put(&key, &bytes.to_string(), self.cache_ttl(session)).await;
-    }
-
-    /// L2 chunk metadata with a TTL, for the caller's own session only.
-    pub async fn cache_chunk(
-        &self,
-        session: &SessionRow,
-        chunk_index: u32,
-        hash: &str,
-        edge_id: &str,
-        size: Option<u64>,
-    ) -> Result<()> {
-        let plan = session.plan();
-        let expected = plan
-            .part_len(chunk_index)
-            .ok_or_else(|| part_out_of_range(&plan, chunk_index))?;
-        let hash = Sha256Digest::parse(hash)?;
-        if edge_id.len() > 64 {
-            return Err(ApiError::with_message(
-                ErrorCode::InvalidRequest,
-                "edgeId is at most 64 characters",
-            ));
-        }
-        let entry = serde_json::json!({
-            "hash": hash.to_prefixed(),
-            "edgeId": edge_id,
-            "size": size.unwrap_or(expected),
-            "cachedAt": self.rt.now_ms(),
-        });
-        let key = format!("chunk:{}:{}:{chunk_index}", session.account_id, session.file_id);
-        self.kv.put(&key, &entry.to_string(), CHUNK_TTL_SECS).await;
-        Ok(())
     }
 }
 

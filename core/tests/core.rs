@@ -779,3 +779,51 @@ fn rotating_a_key_or_changing_the_tier_forgets_the_stored_provisioning_answer() 
     let (_, after) = block_on(w.core.provision_account("user-r", "r@example.com", "pro")).unwrap();
     assert_ne!(after["credentials"]["key_fingerprint"], fingerprint);
 }
+
+#[test]
+fn get_state_answers_the_seeds_contract_for_every_way_of_naming_the_user() {
+    use jetty_shared::state::CacheChunkRequest;
+    let w = world();
+    w.core
+        .db
+        .sqlite
+        .execute_batch(&format!(
+            "UPDATE accounts SET external_user_id = 'usr_123' WHERE id = '{ACCOUNT}'"
+        ))
+        .unwrap();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap());
+    block_on(w.core.record_part(report(&s, 2))).unwrap();
+    let chunk = CacheChunkRequest {
+        file_id: None,
+        session_id: Some(s.id.clone()),
+        chunk_index: 0,
+        hash: None,
+        edge_id: None,
+        size: None,
+        status: Some("completed".into()),
+    };
+    block_on(w.core.cache_chunk(ACCOUNT, &chunk)).unwrap();
+    block_on(
+        w.core
+            .save_state(ACCOUNT, &s.file_id, &serde_json::json!({"progress": 7})),
+    )
+    .unwrap();
+    for user in ["me", ACCOUNT, "usr_123"] {
+        let got = block_on(w.core.seed_state(ACCOUNT, user, &s.file_id)).unwrap();
+        assert_eq!(got["state"]["chunksUploaded"], serde_json::json!([2]), "{user}");
+        assert_eq!(got["clientState"]["progress"], 7, "{user}");
+        assert_eq!(got["cachedChunks"][0]["status"], "completed", "{user}");
+    }
+    for (user, file) in [("usr_other", s.file_id.as_str()), ("me", "fil_unknown")] {
+        let got = block_on(w.core.seed_state(ACCOUNT, user, file)).unwrap();
+        assert_eq!(got, serde_json::json!({"state": null}), "{user} {file}");
+    }
+    // Another account's session cannot be named by its session id.
+    let err = block_on(w.core.cache_chunk("acc_other", &chunk)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound);
+    // A file the client names itself: its saved view is the state.
+    block_on(w.core.save_state(ACCOUNT, "file_123", &serde_json::json!({"total": 9}))).unwrap();
+    let got = block_on(w.core.seed_state(ACCOUNT, "me", "file_123")).unwrap();
+    assert_eq!(got["state"]["total"], 9);
+}

@@ -20,7 +20,7 @@ pub enum Priority {
 }
 
 /// `POST /api/jetty/optimal-edges`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OptimalEdgesRequest {
     /// Accepted for compatibility with the seed clients and ignored: the account is always

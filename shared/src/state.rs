@@ -96,7 +96,16 @@ pub enum TrackAction {
 #[serde(rename_all = "camelCase")]
 pub struct TrackUploadRequest {
     pub action: TrackAction,
-    pub file_id: String,
+    /// The upload; absent on the seed's `start` form, which creates it from the file fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<String>,
+    /// The seed's `start` without a `fileId`: the file to start (as for optimal-edges).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
     /// Client-side progress, informational only (kept in the KV cache, never trusted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_uploaded: Option<u64>,
@@ -108,12 +117,22 @@ pub struct TrackUploadRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CacheChunkRequest {
-    pub file_id: String,
+    /// The upload (004's form) …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<String>,
+    /// … or its session (002's form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
     pub chunk_index: u32,
-    pub hash: String,
-    pub edge_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edge_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
+    /// 002's `status` (e.g. `completed`), kept as said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
 }
 
 /// `POST /api/jetty/save-state`: the client's view, kept as a hint; `get-state` answers from D1.
@@ -134,7 +153,9 @@ pub struct CheckDuplicateRequest {
     pub file_hash: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_name: Option<String>,
-    pub file_size: u64,
+    /// 002's example leaves it out: then the hash alone is looked up (among the caller's files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_size: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -26,6 +26,11 @@ pub trait FileStore: Database {
         self.first(stmt!(q::by_content(), account_id, sha256_hex, size)).await
     }
 
+    /// The account's newest file with this SHA-256 (any size).
+    async fn file_by_hash(&self, account_id: &str, sha256_hex: &str) -> Result<Option<FileRow>> {
+        self.first(stmt!(q::by_hash(), account_id, sha256_hex)).await
+    }
+
     /// A new record sharing the object of `source`; false if the source is gone.
     async fn insert_clone(
         &self,

@@ -376,6 +376,21 @@ impl KvCache for MemoryKv {
     async fn delete(&self, key: &str) {
         self.0.borrow_mut().remove(key);
     }
+    async fn put_listed(&self, key: &str, metadata: &serde_json::Value, _ttl_secs: u64) {
+        self.0.borrow_mut().insert(key.to_owned(), metadata.to_string());
+    }
+    async fn list(&self, prefix: &str, limit: usize) -> Vec<(String, serde_json::Value)> {
+        let mut entries: Vec<(String, serde_json::Value)> = self
+            .0
+            .borrow()
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), serde_json::from_str(v).unwrap_or_default()))
+            .collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.truncate(limit);
+        entries
+    }
 }
 
 // ---- the world ----

@@ -16,6 +16,11 @@ pub fn by_content() -> String {
     )
 }
 
+/// The account's newest file with this SHA-256, whatever its size: `(account_id, sha256_hex)`.
+pub fn by_hash() -> String {
+    format!("SELECT {FILE_COLUMNS} FROM files WHERE account_id = ?1 AND sha256 = ?2 ORDER BY created_at DESC LIMIT 1")
+}
+
 /// A new record sharing the object of a source file, only while the source exists (a clone
 /// racing the source's deletion either lands first and keeps the object alive, or does not
 /// land): `(file_id, account_id, name, content_type, size, sha256, object_key, now, source_id)`.

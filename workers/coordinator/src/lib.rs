@@ -88,7 +88,7 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         SimpleUpload => accounts::simple_upload(req, &core, &caller, &origin).await,
         CheckDuplicate => files::check_duplicate(req, &core, account, &origin).await,
         CacheChunk => sessions::cache_chunk(req, &core, account).await,
-        TrackUpload => sessions::track_upload(req, &core, account, &origin).await,
+        TrackUpload => sessions::track_upload(req, &core, &caller, &origin).await,
         SaveState => sessions::save_state(req, &core, account).await,
         GetState { user_id, file_id } => sessions::get_state(&core, account, &user_id, &file_id).await,
         Resume => sessions::resume(req, &core, account, &origin).await,

@@ -4,27 +4,24 @@
 
 use crate::upload::{finalized, JSON_LIMIT};
 use crate::world::Coordinator;
+use jetty_core::db::Account;
+use jetty_shared::protocol::OptimalEdgesRequest;
 use jetty_shared::state::*;
 use jetty_shared::{ApiError, ErrorCode};
 use jetty_worker_runtime::*;
 use worker::{Request, Response};
 
-/// `GET /api/jetty/get-state/:userId/:fileId`. `userId` must be the caller's account id (or
-/// `me`); anything else is answered as not found, so ids of other accounts reveal nothing.
+/// `GET /api/jetty/get-state/:userId/:fileId`: the seed's `{state: … | null}` (see
+/// `jetty_core::views::seed_state`).
 pub async fn get_state(core: &Coordinator, account: &str, user_id: &str, file_id: &str) -> ApiResult<Response> {
-    if user_id != "me" && user_id != account {
-        return Err(ApiError::new(ErrorCode::NotFound));
-    }
-    let session = core.own_session(account, file_id).await?;
-    json_response(200, &serde_json::json!({ "state": core.state_of(&session).await? })).map_err(internal)
+    json_response(200, &core.seed_state(account, user_id, file_id).await?).map_err(internal)
 }
 
 /// `POST /api/jetty/save-state`: the client's own view, kept until the session expires.
 pub async fn save_state(req: &mut Request, core: &Coordinator, account: &str) -> ApiResult<Response> {
     let body: SaveStateRequest = read_json(req, JSON_LIMIT).await?;
-    let session = core.own_session(account, &body.file_id).await?;
-    core.save_state(&session, &body.state).await?;
-    let answer = serde_json::json!({ "ok": true, "expiresAt": iso8601(session.expires_at.div_ceil(1000)) });
+    let expires_at = core.save_state(account, &body.file_id, &body.state).await?;
+    let answer = serde_json::json!({ "ok": true, "expiresAt": iso8601(expires_at) });
     json_response(200, &answer).map_err(internal)
 }
 
@@ -47,10 +44,20 @@ pub async fn abort(core: &Coordinator, account: &str, file_id: &str, reason: &st
     .map_err(internal)
 }
 
-/// `POST /api/jetty/track-upload` with the seed's actions.
-pub async fn track_upload(req: &mut Request, core: &Coordinator, account: &str, origin: &str) -> ApiResult<Response> {
+/// `POST /api/jetty/track-upload` with the seed's actions. The seed's `start` names no upload
+/// (`{action: "start", fileName, fileSize, fileHash, …}`): it starts one, as optimal-edges does.
+pub async fn track_upload(
+    req: &mut Request,
+    core: &Coordinator,
+    caller: &Account,
+    origin: &str,
+) -> ApiResult<Response> {
+    let account = caller.id.as_str();
     let body: TrackUploadRequest = read_json(req, JSON_LIMIT).await?;
-    let session = core.own_session(account, &body.file_id).await?;
+    let Some(file_id) = body.file_id.clone() else {
+        return start_from_seed(req, core, caller, origin, &body).await;
+    };
+    let session = core.own_session(account, &file_id).await?;
     match body.action {
         TrackAction::Start => {
             use jetty_core::db::SessionStore;
@@ -66,10 +73,10 @@ pub async fn track_upload(req: &mut Request, core: &Coordinator, account: &str, 
         TrackAction::Fail => {
             let reason = body.reason.as_deref().unwrap_or("client_fail");
             let reason: String = reason.chars().filter(|c| !c.is_control()).take(200).collect();
-            return abort(core, account, &body.file_id, &reason).await;
+            return abort(core, account, &file_id, &reason).await;
         }
     }
-    let session = core.own_session(account, &body.file_id).await?;
+    let session = core.own_session(account, &file_id).await?;
     json_response(
         200,
         &serde_json::json!({ "ok": true, "state": core.state_of(&session).await? }),
@@ -77,15 +84,41 @@ pub async fn track_upload(req: &mut Request, core: &Coordinator, account: &str, 
     .map_err(internal)
 }
 
-/// `POST /api/jetty/cache-chunk`: L2 chunk metadata in KV with a TTL.
+/// The seed's `start` without a `fileId`: a new upload from the file's fields.
+async fn start_from_seed(
+    req: &Request,
+    core: &Coordinator,
+    caller: &Account,
+    origin: &str,
+    body: &TrackUploadRequest,
+) -> ApiResult<Response> {
+    let (TrackAction::Start, Some(file_size), Some(file_hash)) = (body.action, body.file_size, &body.file_hash) else {
+        return Err(ApiError::with_message(
+            ErrorCode::InvalidRequest,
+            "name the upload with fileId, or start one with fileSize and fileHash (and fileName)",
+        ));
+    };
+    let start = OptimalEdgesRequest {
+        file_size,
+        file_hash: file_hash.clone(),
+        file_name: body.file_name.clone(),
+        ..OptimalEdgesRequest::default()
+    };
+    let location = crate::client_location(req, None)?;
+    let answer = core.optimal_edges(caller, &start, location, origin).await?;
+    let mut answer = serde_json::to_value(&answer).map_err(internal)?;
+    answer["ok"] = serde_json::json!(true);
+    answer["fileId"] = answer["upload"]["fileId"].clone();
+    json_response(200, &answer).map_err(internal)
+}
+
+/// `POST /api/jetty/cache-chunk`: L2 chunk metadata in KV with a TTL (either seed's form).
 pub async fn cache_chunk(req: &mut Request, core: &Coordinator, account: &str) -> ApiResult<Response> {
     let body: CacheChunkRequest = read_json(req, JSON_LIMIT).await?;
-    let session = core.own_session(account, &body.file_id).await?;
-    core.cache_chunk(&session, body.chunk_index, &body.hash, &body.edge_id, body.size)
-        .await?;
+    core.cache_chunk(account, &body).await?;
     json_response(
         200,
-        &serde_json::json!({ "ok": true, "ttl": jetty_core::sessions::CHUNK_TTL_SECS }),
+        &serde_json::json!({ "ok": true, "ttl": jetty_core::views::CHUNK_TTL_SECS }),
     )
     .map_err(internal)
 }

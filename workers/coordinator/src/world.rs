@@ -101,6 +101,41 @@ impl ObjectStore for FetchStore {
 pub struct WorkersKv(pub Option<worker::kv::KvStore>);
 
 impl KvCache for WorkersKv {
+    async fn put_listed(&self, key: &str, metadata: &serde_json::Value, ttl_secs: u64) {
+        let Some(kv) = &self.0 else { return };
+        let result = match kv.put(key, "1").and_then(|b| b.metadata(metadata)) {
+            Ok(builder) => builder
+                .expiration_ttl(ttl_secs.max(60))
+                .execute()
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            console_log!("kv cache write skipped for {key}: {e}");
+        }
+    }
+
+    async fn list(&self, prefix: &str, limit: usize) -> Vec<(String, serde_json::Value)> {
+        let Some(kv) = &self.0 else { return Vec::new() };
+        let mut out = Vec::new();
+        let mut cursor = None;
+        while out.len() < limit {
+            let mut request = kv.list().prefix(prefix.to_owned());
+            if let Some(c) = cursor.take() {
+                request = request.cursor(c);
+            }
+            let Ok(page) = request.execute().await else { break };
+            out.extend(page.keys.into_iter().map(|k| (k.name, k.metadata.unwrap_or_default())));
+            match page.cursor {
+                Some(c) if !page.list_complete => cursor = Some(c),
+                _ => break,
+            }
+        }
+        out.truncate(limit);
+        out
+    }
+
     async fn delete(&self, key: &str) {
         if let Some(kv) = &self.0 {
             if let Err(e) = kv.delete(key).await {

@@ -15,11 +15,11 @@ pub use answers::{
 
 pub use config::Config;
 pub use download::DownloadOptions;
-pub use upload::scheduler;
 pub use upload::{
     hash_file, hash_parts, with_retries, LocalState, Progress, RetryBudget, RetryNotice, RetryPolicy, Retrying,
     StateStore, Trouble, UploadOptions, UploadOutcome,
 };
+pub use upload::{many, scheduler};
 
 use futures::stream::StreamExt;
 use jetty_shared::error::ErrorEnvelope;
@@ -59,6 +59,17 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// The `jetty` exit code for this error: 1 local I/O, 3 refused by the server, 4 network or
+    /// server failure, 5 integrity check failed.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClientError::Io(_) => 1,
+            ClientError::Refused { .. } => 3,
+            ClientError::Network(_) | ClientError::Server { .. } => 4,
+            ClientError::Integrity(_) => 5,
+        }
+    }
+
     /// Worth another try: network trouble and server-side failures.
     pub fn is_retryable(&self) -> bool {
         matches!(self, ClientError::Network(_) | ClientError::Server { .. })

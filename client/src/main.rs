@@ -2,9 +2,13 @@
 //!
 //! Exit codes: 0 ok, 1 local I/O error, 2 usage error, 3 refused by the server (4xx),
 //! 4 network or server failure (5xx) still failing after `--retry-for` seconds (an upload's
-//! session is kept: run it again to continue), 5 integrity check failed.
+//! session is kept: run it again to continue), 5 integrity check failed. An upload of several
+//! files exits with its worst file's code (5 over 3 over 1 over 4; `cli_many.rs`).
+
+mod cli_many;
 
 use clap::{Parser, Subcommand};
+use cli_many::{upload_many, Many};
 use indicatif::{ProgressBar, ProgressStyle};
 use jetty_client::{Client, ClientError, Config, RetryNotice, RetryPolicy, StateStore, UploadOptions};
 use jetty_shared::protocol::Location;
@@ -22,7 +26,8 @@ struct Cli {
     /// API key (jsk_…).
     #[arg(long, env = "JETTY_API_KEY", hide_env_values = true, global = true)]
     api_key: Option<String>,
-    /// Print one JSON object instead of human output.
+    /// Print one JSON object instead of human output (an upload of several files: one line
+    /// per file as it finishes, then a summary line).
     #[arg(long, global = true)]
     json: bool,
     /// Where unfinished uploads are remembered (default: $XDG_STATE_HOME/jetty or
@@ -35,11 +40,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Upload a file through the fleet's edges; re-running after an interruption resumes.
+    /// Upload files through the fleet's edges; re-running after an interruption resumes.
+    ///
+    /// One file prints its outcome as before (one JSON object with --json). Several paths, or
+    /// a directory (walked recursively, regular files only), upload each file as its own
+    /// session, --files at a time, -j shared among them; with --json, one line per file as it
+    /// finishes, then a `{"summary": …}` line. Symbolic links inside directories are not
+    /// followed (they are reported as skipped) unless --follow-symlinks; links named as
+    /// arguments are. The exit code is the worst file's.
     Upload {
-        file: PathBuf,
+        /// Files or directories.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
         #[command(flatten)]
         transfer: TransferArgs,
+        /// Files uploaded at once when there are several; each gets an equal share (at least
+        /// one) of -j and of --limit-rate.
+        #[arg(long = "files", value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        files_at_once: u16,
+        /// Follow symbolic links found inside directories (a link back to a directory being
+        /// walked is skipped).
+        #[arg(long, short = 'L')]
+        follow_symlinks: bool,
         /// Your location as LAT,LNG, for edge selection.
         #[arg(long, value_parser = parse_location)]
         location: Option<Location>,
@@ -137,13 +159,14 @@ enum AdminCommand {
 
 #[derive(clap::Args)]
 struct TransferArgs {
-    /// Parts in flight at once.
+    /// Parts in flight at once (an upload of several files divides them among the files in
+    /// flight, at least one each).
     #[arg(long, short = 'j', default_value_t = 16)]
     concurrency: usize,
     /// Preferred part size in MiB (clamped by the server to S3's rules).
     #[arg(long)]
     part_size_mib: Option<u64>,
-    /// Upper bound on upload throughput, MiB/s.
+    /// Upper bound on upload throughput, MiB/s (in all: divided among the files in flight).
     #[arg(long)]
     limit_rate: Option<f64>,
     /// Seconds one part may take before it is sent again through another edge (default: a
@@ -167,28 +190,21 @@ fn parse_location(s: &str) -> Result<Location, String> {
     Ok(Location { lat, lng })
 }
 
-fn exit_code(err: &ClientError) -> u8 {
-    match err {
-        ClientError::Io(_) => 1,
-        ClientError::Refused { .. } => 3,
-        ClientError::Network(_) | ClientError::Server { .. } => 4,
-        ClientError::Integrity(_) => 5,
-    }
+/// `{"code", "message", "details"}` of an error, as `--json` reports it.
+fn error_json(err: &ClientError) -> serde_json::Value {
+    let (code, details) = match err {
+        ClientError::Refused { code, details, .. } => (code.clone(), details.clone()),
+        ClientError::Network(_) => ("network_error".into(), None),
+        ClientError::Server { code, .. } => (code.clone().unwrap_or_else(|| "server_error".into()), None),
+        ClientError::Integrity(_) => ("integrity_error".into(), None),
+        ClientError::Io(_) => ("io_error".into(), None),
+    };
+    serde_json::json!({"code": code, "message": err.to_string(), "details": details})
 }
 
 fn report_error(json: bool, err: &ClientError) {
     if json {
-        let (code, details) = match err {
-            ClientError::Refused { code, details, .. } => (code.clone(), details.clone()),
-            ClientError::Network(_) => ("network_error".into(), None),
-            ClientError::Server { code, .. } => (code.clone().unwrap_or_else(|| "server_error".into()), None),
-            ClientError::Integrity(_) => ("integrity_error".into(), None),
-            ClientError::Io(_) => ("io_error".into(), None),
-        };
-        println!(
-            "{}",
-            serde_json::json!({"error": {"code": code, "message": err.to_string(), "details": details}})
-        );
+        println!("{}", serde_json::json!({"error": error_json(err)}));
     } else {
         eprintln!("jetty: {err}");
     }
@@ -204,7 +220,7 @@ async fn main() -> ExitCode {
         .or(config.url.clone())
         .unwrap_or_else(|| "http://127.0.0.1:8787".to_owned());
     let result = match &cli.command {
-        Command::Admin { command } => admin(&cli, &url, command).await,
+        Command::Admin { command } => admin(&cli, &url, command).await.map(|()| 0),
         _ => match cli.api_key.clone().or(config.api_key) {
             Some(key) => run(&cli, &url, &key).await,
             None => {
@@ -214,10 +230,10 @@ async fn main() -> ExitCode {
         },
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(err) => {
             report_error(cli.json, &err);
-            ExitCode::from(exit_code(&err))
+            ExitCode::from(err.exit_code())
         }
     }
 }
@@ -429,12 +445,16 @@ fn print_outcome(cli: &Cli, outcome: &jetty_client::UploadOutcome) {
     }
 }
 
-async fn run(cli: &Cli, url: &str, api_key: &str) -> Result<(), ClientError> {
+/// Runs an authenticated command; `Ok` holds the exit code (not 0 only when some files of a
+/// many-file upload failed).
+async fn run(cli: &Cli, url: &str, api_key: &str) -> Result<u8, ClientError> {
     let client = Client::new(url, api_key)?;
     match &cli.command {
         Command::Upload {
-            file,
+            paths,
             transfer,
+            files_at_once,
+            follow_symlinks,
             location,
             content_type,
             expires_in,
@@ -444,6 +464,17 @@ async fn run(cli: &Cli, url: &str, api_key: &str) -> Result<(), ClientError> {
             opts.location = *location;
             opts.content_type = content_type.clone();
             opts.expires_in = *expires_in;
+            let file = match paths.as_slice() {
+                [one] if !one.is_dir() => one,
+                _ => {
+                    let many = Many {
+                        files_at_once: usize::from(*files_at_once),
+                        follow_symlinks: *follow_symlinks,
+                        no_resume: *no_resume,
+                    };
+                    return Ok(upload_many(cli, &client, paths, opts, &many).await);
+                }
+            };
             if *no_resume {
                 if let Some(store) = &opts.state {
                     store.remove(file);
@@ -599,5 +630,5 @@ async fn run(cli: &Cli, url: &str, api_key: &str) -> Result<(), ClientError> {
             }
         }
     }
-    Ok(())
+    Ok(0)
 }

@@ -1,12 +1,13 @@
 //! Uploading a file: options and outcome, the local resume record, the rate meter, hashing,
 //! the sans-IO part scheduler and the async driver around it, and the session flow
-//! (fresh, resumed or deduplicated).
+//! (fresh, resumed or deduplicated); `many` lists and sums up the files of a run of many.
 //!
 //! What is uploaded is always decided from the coordinator's records (`resume`), never from
 //! the local record alone: the local record only remembers which session a file belongs to.
 
 mod driver;
 mod hashing;
+pub mod many;
 mod meter;
 mod options;
 mod retry;

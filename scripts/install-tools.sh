@@ -35,6 +35,13 @@ if [ ! -x "$REPO_ROOT/node_modules/.bin/miniflare" ] || [ "$REPO_ROOT/package-lo
   (cd "$REPO_ROOT" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# wrangler 4 needs Node >= 22.12 and Debian's is 20: the npm package node@22 ships the binary.
+if [ ! -x "$JETTY_TOOLS/node22/node_modules/.bin/node" ]; then
+  log "installing node 22 for wrangler (npm package node@22)"
+  mkdir -p "$JETTY_TOOLS/node22"
+  (cd "$JETTY_TOOLS/node22" && npm install --no-audit --no-fund --loglevel=error node@22.23.3)
+fi
+
 if ! command -v aws >/dev/null 2>&1; then
   log "installing awscli (independent S3 client for tests and bench)"
   python3 -m pip install --quiet awscli

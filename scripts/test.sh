@@ -55,6 +55,12 @@ if ! JETTY_BIN="$REPO_ROOT/target/release/jetty" timeout -k 30s 40m \
   die "fleet integration tests failed"
 fi
 
+log "wrangler dev (scripts/test-wrangler-dev.sh)"
+if ! "$REPO_ROOT/scripts/test-wrangler-dev.sh" 2>&1 | tee -a "$RESULTS"; then
+  summarize || true
+  die "wrangler dev test failed"
+fi
+
 if [ -f "$REPO_ROOT/target/artifacts/faults.txt" ]; then
   log "what each outage cost (tests/faults.rs):"
   cat "$REPO_ROOT/target/artifacts/faults.txt" >&2

@@ -2,6 +2,7 @@
 # The local JettySpeed fleet: Garage (S3), the coordinator and three edges on workerd.
 #   scripts/fleet.sh          install what is missing, build, start everything, show an upload
 #   scripts/fleet.sh up       same, without the demo upload
+#   scripts/fleet.sh restart  restart the coordinator and edges only (no install, no build)
 #   scripts/fleet.sh down     stop the fleet and Garage
 # Ports: coordinator 8787, edges 8801-8803, S3 3900 (override with COORDINATOR_PORT,
 # EDGE_PORT_OFFSET, GARAGE_S3_PORT; state lives in $JETTY_STATE, default .jetty/).
@@ -31,6 +32,11 @@ fleet_up() {
   ensure_dev_secrets
   "$REPO_ROOT/scripts/build.sh"
   "$REPO_ROOT/scripts/garage.sh" start
+  start_workers
+}
+
+# Restarts the coordinator and the edges as they are (no install, no build): a deploy's restart.
+start_workers() {
   stop_workers
   log "starting coordinator and edges on workerd"
   rm -f "$JETTY_STATE/fleet.json"
@@ -75,6 +81,7 @@ TXT
 case "${1:-demo}" in
   demo) fleet_up; demo ;;
   up) fleet_up ;;
+  restart) ensure_dev_secrets; start_workers ;;
   down) fleet_down ;;
-  *) die "usage: scripts/fleet.sh [demo|up|down]" ;;
+  *) die "usage: scripts/fleet.sh [demo|up|restart|down]" ;;
 esac

@@ -208,12 +208,12 @@ async fn the_fleet_restarted_mid_upload_is_ridden_out() {
     upload_through(&fleet, "coordinator and edges restarted", 64 * MIB + 1, || async {
         let started = Instant::now();
         let status = std::process::Command::new(root.join("scripts/fleet.sh"))
-            .arg("up")
+            .arg("restart")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()
             .unwrap();
-        assert!(status.success(), "fleet.sh up");
+        assert!(status.success(), "fleet.sh restart");
         started.elapsed()
     })
     .await;

@@ -11,15 +11,8 @@ use std::time::{Duration, Instant};
 static EDGES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn optimal_edges(fleet: &Fleet, body: Value) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/api/jetty/optimal-edges", fleet.coordinator))
-        .bearer_auth(&fleet.api_key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    let url = format!("{}/api/jetty/optimal-edges", fleet.coordinator);
+    api(reqwest::Method::POST, url, &fleet.api_key, Some(body)).await
 }
 
 fn edge_ids(answer: &Value) -> Vec<String> {

@@ -14,29 +14,18 @@ use std::time::{Duration, Instant};
 static FAULTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn post(fleet: &Fleet, path: &str, body: Value) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}{path}", fleet.coordinator))
-        .bearer_auth(&fleet.api_key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    api(
+        reqwest::Method::POST,
+        format!("{}{path}", fleet.coordinator),
+        &fleet.api_key,
+        Some(body),
+    )
+    .await
 }
 
 async fn put_part(edge: &str, token: &str, part: u32, body: Vec<u8>) -> (u16, Value) {
     let sha = jetty_shared::hash::Sha256Digest::of(&body).to_hex();
-    let resp = reqwest::Client::new()
-        .put(format!("{edge}/api/edge/upload-chunk?part={part}"))
-        .bearer_auth(token)
-        .header("x-chunk-sha256", sha)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    put_chunk(edge, token, part, body, &sha).await
 }
 
 /// A new session for `data` (5 MiB parts): (file id, upload token, part count).

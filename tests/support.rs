@@ -290,6 +290,27 @@ pub fn dev_object_key(file_id: &str) -> String {
 }
 
 /// An authenticated JSON request; returns (status, parsed body or null).
+/// Sends `body` as part `number` to an edge (or the coordinator's origin-direct route) with a
+/// declared SHA-256; returns (status, json).
+pub async fn put_chunk(
+    edge: &str,
+    token: &str,
+    number: u32,
+    body: Vec<u8>,
+    declared_sha256: &str,
+) -> (u16, serde_json::Value) {
+    let resp = reqwest::Client::new()
+        .put(format!("{edge}/api/edge/upload-chunk?part={number}"))
+        .bearer_auth(token)
+        .header(jetty_shared::protocol::CHUNK_SHA256_HEADER, declared_sha256)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
 pub async fn api(
     method: reqwest::Method,
     url: String,

@@ -37,20 +37,6 @@ fn edges_request(size: u64, hash: &str) -> OptimalEdgesRequest {
     }
 }
 
-/// Sends `body` as part `number` to an edge with a declared hash; returns (status, json).
-async fn put_chunk(edge: &str, token: &str, number: u32, body: Vec<u8>, declared_sha256: &str) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .put(format!("{edge}/api/edge/upload-chunk?part={number}"))
-        .bearer_auth(token)
-        .header(CHUNK_SHA256_HEADER, declared_sha256)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
 /// Stores a part as a client following the protocol does: `storage_error` (502) and
 /// `store_unavailable` (503: the store, or the network between edge and store, failed) are worth
 /// another try, up to three in all. Any

@@ -103,17 +103,7 @@ pub struct WorkersKv(pub Option<worker::kv::KvStore>);
 impl KvCache for WorkersKv {
     async fn put_listed(&self, key: &str, metadata: &serde_json::Value, ttl_secs: u64) {
         let Some(kv) = &self.0 else { return };
-        let result = match kv.put(key, "1").and_then(|b| b.metadata(metadata)) {
-            Ok(builder) => builder
-                .expiration_ttl(ttl_secs.max(60))
-                .execute()
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(e) = result {
-            console_log!("kv cache write skipped for {key}: {e}");
-        }
+        write(key, kv.put(key, "1").and_then(|b| b.metadata(metadata)), ttl_secs).await;
     }
 
     async fn list(&self, prefix: &str, limit: usize) -> Vec<(String, serde_json::Value)> {
@@ -150,17 +140,22 @@ impl KvCache for WorkersKv {
 
     async fn put(&self, key: &str, value: &str, ttl_secs: u64) {
         let Some(kv) = &self.0 else { return };
-        let result = match kv.put(key, value) {
-            Ok(builder) => builder
-                .expiration_ttl(ttl_secs.max(60))
-                .execute()
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(e) = result {
-            console_log!("kv cache write skipped for {key}: {e}");
-        }
+        write(key, kv.put(key, value), ttl_secs).await;
+    }
+}
+
+/// Runs a KV write with its TTL (KV's minimum is a minute); a failure is logged, never raised.
+async fn write(key: &str, builder: Result<worker::kv::PutOptionsBuilder, worker::kv::KvError>, ttl_secs: u64) {
+    let result = match builder {
+        Ok(builder) => builder
+            .expiration_ttl(ttl_secs.max(60))
+            .execute()
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = result {
+        console_log!("kv cache write skipped for {key}: {e}");
     }
 }
 

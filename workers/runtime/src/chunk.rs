@@ -190,23 +190,71 @@ pub async fn forward_chunk(
 
 /// Passes the request stream through a `FixedLengthStream` (so the forward keeps its
 /// Content-Length); the pipe's promise tells later whether the client's body was whole.
-fn fixed_length(stream: web_sys::ReadableStream, len: u64) -> ApiResult<(JsValue, wasm_bindgen_futures::JsFuture)> {
+/// The client's body on its way to the store, and what tells afterwards whether it was whole.
+struct Piped {
+    /// The pipe's promise: rejected when either side failed.
+    done: wasm_bindgen_futures::JsFuture,
+    /// The client's stream. The pipe runs with `preventCancel`, so a failure of the store's
+    /// side leaves it readable: only the client's own failure errors it.
+    source: web_sys::ReadableStream,
+}
+
+fn fixed_length(stream: web_sys::ReadableStream, len: u64) -> ApiResult<(JsValue, Piped)> {
     let fixed = worker::worker_sys::FixedLengthStream::new_big_int(js_sys::BigInt::from(len))
         .map_err(|e| internal(format!("{e:?}")))?;
     let transform: &web_sys::TransformStream = fixed.unchecked_ref();
-    let pipe = wasm_bindgen_futures::JsFuture::from(stream.pipe_to(&transform.writable()));
-    Ok((transform.readable().into(), pipe))
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"preventCancel".into(), &JsValue::TRUE).map_err(|e| internal(format!("{e:?}")))?;
+    let done = call(&stream, "pipeTo", &[transform.writable().into(), options.into()])
+        .map_err(|e| internal(format!("pipeTo: {e:?}")))?;
+    Ok((
+        transform.readable().into(),
+        Piped {
+            done: wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(done)),
+            source: stream,
+        },
+    ))
 }
 
-/// After a forward got no answer: did the client's body arrive whole (or was it still
-/// flowing when the store went away)? A pipe that failed means the body broke.
-async fn body_intact(pipe: Option<wasm_bindgen_futures::JsFuture>) -> bool {
-    let Some(pipe) = pipe else { return true };
-    let wait = worker::Delay::from(std::time::Duration::from_millis(1000));
-    futures::pin_mut!(pipe);
-    match futures::future::select(pipe, wait).await {
-        futures::future::Either::Left((result, _)) => result.is_ok(),
-        futures::future::Either::Right(_) => true,
+/// Calls a JavaScript method by name.
+fn call(target: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+    let function: js_sys::Function = js_sys::Reflect::get(target, &method.into())?.dyn_into()?;
+    function.apply(target, &args.iter().collect::<js_sys::Array>())
+}
+
+/// Waits for a promise at most `ms`; None when it did not settle in time.
+async fn settled(promise: wasm_bindgen_futures::JsFuture, ms: u64) -> Option<Result<JsValue, JsValue>> {
+    let wait = worker::Delay::from(std::time::Duration::from_millis(ms));
+    futures::pin_mut!(promise);
+    match futures::future::select(promise, wait).await {
+        futures::future::Either::Left((result, _)) => Some(result),
+        futures::future::Either::Right(_) => None,
+    }
+}
+
+/// After a forward got no answer: was the client's body whole? The pipe still flowing or done
+/// means yes. A failed pipe is ambiguous (the store's side may have failed it), so the client's
+/// stream decides: errored, or ended (short of its length), means the client's body broke; still
+/// readable means the store went away.
+async fn body_intact(piped: Option<Piped>) -> bool {
+    let Some(piped) = piped else { return true };
+    match settled(piped.done, 1000).await {
+        None | Some(Ok(_)) => true,
+        Some(Err(_)) => {
+            let Ok(reader) = call(&piped.source, "getReader", &[]) else {
+                return true;
+            };
+            let Ok(read) = call(&reader, "read", &[]) else {
+                return true;
+            };
+            match settled(wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(read)), 500).await {
+                Some(Err(_)) => false,
+                Some(Ok(result)) => !js_sys::Reflect::get(&result, &"done".into())
+                    .map(|d| d.is_truthy())
+                    .unwrap_or(false),
+                None => true,
+            }
+        }
     }
 }
 

@@ -128,16 +128,24 @@ pub async fn forward_chunk(
     };
     let in_flight = InFlight::start();
     let started = now_millis();
-    let failure = match send_signed(&put, body).await {
-        Ok(resp) if resp.status_code() == 200 => Ok(resp),
+    let (failure, unread) = match send_signed(&put, body).await {
+        Ok(resp) if resp.status_code() == 200 => (Ok(resp), None),
         Ok(resp) => {
             let (status, code) = s3_error(resp, "UploadPart").await;
-            Err(ForwardFailure::Answered { status, code })
+            let (_, unread) = settle_body(pipe).await;
+            (Err(ForwardFailure::Answered { status, code }), unread)
         }
-        Err(_) => Err(ForwardFailure::NoAnswer {
-            body_intact: body_intact(pipe).await,
-            store_reachable: store_reachable(s3).await,
-        }),
+        Err(_) => {
+            let (body_intact, unread) = settle_body(pipe).await;
+            let store_reachable = store_reachable(s3).await;
+            (
+                Err(ForwardFailure::NoAnswer {
+                    body_intact,
+                    store_reachable,
+                }),
+                unread,
+            )
+        }
     };
     let mut resp = match failure {
         Ok(resp) => resp,
@@ -147,6 +155,11 @@ pub async fn forward_chunk(
             console_error!(
                 "UploadPart of part {number} failed: {failure:?}; session active: {active}; answered {answer:?}"
             );
+            // Read what the client is still sending before answering, so it hears the answer
+            // instead of a reset (an early answer to an unread body).
+            if let Some(source) = unread {
+                drain(source).await;
+            }
             return Err(ApiError::new(answer));
         }
     };
@@ -232,29 +245,46 @@ async fn settled(promise: wasm_bindgen_futures::JsFuture, ms: u64) -> Option<Res
     }
 }
 
-/// After a forward got no answer: was the client's body whole? The pipe still flowing or done
-/// means yes. A failed pipe is ambiguous (the store's side may have failed it), so the client's
-/// stream decides: errored, or ended (short of its length), means the client's body broke; still
-/// readable means the store went away.
-async fn body_intact(piped: Option<Piped>) -> bool {
-    let Some(piped) = piped else { return true };
+/// After a failed forward: was the client's body whole, and is part of it still unread? The
+/// pipe still flowing or done means whole. A failed pipe is ambiguous (the store's side may have
+/// failed it), so the client's stream decides: errored, or ended short of its length, means the
+/// client's body broke; still readable means the store went away (and the rest is unread).
+async fn settle_body(piped: Option<Piped>) -> (bool, Option<web_sys::ReadableStream>) {
+    let Some(piped) = piped else { return (true, None) };
     match settled(piped.done, 1000).await {
-        None | Some(Ok(_)) => true,
+        None | Some(Ok(_)) => (true, None),
         Some(Err(_)) => {
             let Ok(reader) = call(&piped.source, "getReader", &[]) else {
-                return true;
+                return (true, None);
             };
             let Ok(read) = call(&reader, "read", &[]) else {
-                return true;
+                return (true, None);
             };
-            match settled(wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(read)), 500).await {
-                Some(Err(_)) => false,
-                Some(Ok(result)) => !js_sys::Reflect::get(&result, &"done".into())
-                    .map(|d| d.is_truthy())
-                    .unwrap_or(false),
-                None => true,
+            let result = settled(wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(read)), 500).await;
+            let _ = call(&reader, "releaseLock", &[]);
+            match result {
+                Some(Err(_)) => (false, None),
+                Some(Ok(chunk)) if js_sys::Reflect::get(&chunk, &"done".into()).is_ok_and(|d| d.is_truthy()) => {
+                    (false, None)
+                }
+                Some(Ok(_)) | None => (true, Some(piped.source)),
             }
         }
+    }
+}
+
+/// Reads the rest of the client's body into nothing (in JavaScript, never into WASM memory),
+/// for at most 30 seconds.
+async fn drain(source: web_sys::ReadableStream) {
+    let Ok(sink) = web_sys::WritableStream::new() else {
+        return;
+    };
+    if let Ok(done) = call(&source, "pipeTo", &[sink.into()]) {
+        let _ = settled(
+            wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(done)),
+            30_000,
+        )
+        .await;
     }
 }
 

@@ -82,7 +82,14 @@ pub struct FetchStore;
 
 impl ObjectStore for FetchStore {
     async fn send(&self, request: &SignedRequest) -> ApiResult<StoreResponse> {
-        let mut resp = send_signed(request, None).await?;
+        // A request that got no answer at all (a pooled connection the store had just closed)
+        // is sent once more, unless it creates something (CreateMultipartUpload): the others
+        // are idempotent, and Complete's recovery handles a repeat.
+        let creates = request.method == "POST" && request.url.contains("?uploads");
+        let mut resp = match send_signed(request, None).await {
+            Err(_) if !creates => send_signed(request, None).await?,
+            other => other?,
+        };
         let headers = resp.headers().entries().collect();
         let body = if request.method == "HEAD" {
             Vec::new()

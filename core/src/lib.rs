@@ -32,20 +32,19 @@ use jetty_shared::{ApiError, ErrorCode};
 
 pub type Result<T> = std::result::Result<T, ApiError>;
 
-/// An infrastructure failure; `cause` is logged, never sent.
+/// An infrastructure failure; `cause` is logged, never sent (`ApiError::internal`).
 pub fn internal(cause: impl std::fmt::Display) -> ApiError {
-    ApiError::with_message(ErrorCode::Internal, cause.to_string())
+    ApiError::internal(cause)
 }
 
-/// The store failed; `cause` is logged, the client sees `storage_error`.
+/// The store failed; the client sees `storage_error` (`ApiError::storage`).
 pub fn storage_failure(cause: impl std::fmt::Display) -> ApiError {
-    ApiError::with_message(ErrorCode::StorageError, cause.to_string())
+    ApiError::storage(cause)
 }
 
-/// The store is down or failing transiently; `cause` is logged, the client sees
-/// `store_unavailable` (503, retry).
+/// The store is down or failing transiently: `store_unavailable` (`ApiError::store_unavailable`).
 pub fn store_unavailable(cause: impl std::fmt::Display) -> ApiError {
-    ApiError::with_message(ErrorCode::StoreUnavailable, cause.to_string())
+    ApiError::store_unavailable(cause)
 }
 
 pub fn not_found() -> ApiError {

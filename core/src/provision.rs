@@ -14,7 +14,12 @@ use jetty_shared::state::iso8601;
 use jetty_shared::{ApiError, ErrorCode};
 use serde_json::{json, Value};
 
-/// The idempotency scope of the vendor's provisioning endpoint (its `Idempotency-Key`s).
+/// The idempotency scope of an endpoint's `Idempotency-Key`s.
+pub fn key_scope(endpoint: &str) -> String {
+    format!("idem:{endpoint}")
+}
+
+/// The scope of the vendor's provisioning endpoint (`key_scope("vendor-provision")`).
 pub const VENDOR_PROVISION_SCOPE: &str = "idem:vendor-provision";
 
 /// The `Idempotency-Key` the platform provisions a user with, for this request body: a retry

@@ -155,11 +155,11 @@ where
             .map(|e| (e.weight, f64::from(e.bandwidth.max(1))))
             .collect();
         let estimated_time = estimated_seconds(body.file_size, &shares);
-        let file_id = self.new_id("fil")?;
+        let (id, file_id, object_key) = self.new_file(account)?;
         let session = NewSession {
-            id: self.new_id("ses")?,
+            id,
             account_id: account.id.clone(),
-            object_key: format!("{}files/{file_id}", account.prefix()),
+            object_key,
             file_id,
             file_name: body.file_name.clone(),
             content_type,
@@ -192,6 +192,13 @@ where
             duplicate: None,
             upload: Some(self.ticket(&row)?),
         })
+    }
+
+    /// A new upload's session id, file id and object key (under the account's prefix).
+    fn new_file(&self, account: &Account) -> Result<(String, String, String)> {
+        let file_id = self.new_id("fil")?;
+        let object_key = format!("{}files/{file_id}", account.prefix());
+        Ok((self.new_id("ses")?, file_id, object_key))
     }
 
     /// Reserves the session (the quota check and the insert are one statement, before any
@@ -265,11 +272,11 @@ where
             return Err(ApiError::new(ErrorCode::ChunkHashMismatch));
         }
         let now = self.rt.now_ms();
-        let file_id = self.new_id("fil")?;
+        let (id, file_id, object_key) = self.new_file(account)?;
         let session = NewSession {
-            id: self.new_id("ses")?,
+            id,
             account_id: account.id.clone(),
-            object_key: format!("{}files/{file_id}", account.prefix()),
+            object_key,
             file_id,
             file_name: Some(name.to_owned()),
             content_type: content_type.to_owned(),

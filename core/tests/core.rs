@@ -827,3 +827,9 @@ fn get_state_answers_the_seeds_contract_for_every_way_of_naming_the_user() {
     let got = block_on(w.core.seed_state(ACCOUNT, "me", "file_123")).unwrap();
     assert_eq!(got["state"]["total"], 9);
 }
+
+#[test]
+fn the_vendor_provisioning_scope_is_the_scope_its_endpoint_claims_keys_in() {
+    use jetty_core::provision::{key_scope, VENDOR_PROVISION_SCOPE};
+    assert_eq!(key_scope("vendor-provision"), VENDOR_PROVISION_SCOPE);
+}

@@ -118,6 +118,22 @@ impl ApiError {
         }
     }
 
+    /// An infrastructure failure; `cause` is for the server log (the worker's error boundary
+    /// logs the cause of every 5xx and sends the code's default text).
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        ApiError::with_message(ErrorCode::Internal, cause.to_string())
+    }
+
+    /// The store refused or failed; `cause` is for the server log.
+    pub fn storage(cause: impl std::fmt::Display) -> Self {
+        ApiError::with_message(ErrorCode::StorageError, cause.to_string())
+    }
+
+    /// The store is down or failing transiently (503, retry); `cause` is for the server log.
+    pub fn store_unavailable(cause: impl std::fmt::Display) -> Self {
+        ApiError::with_message(ErrorCode::StoreUnavailable, cause.to_string())
+    }
+
     pub fn details(mut self, details: serde_json::Value) -> Self {
         self.details = Some(details);
         self

@@ -69,7 +69,7 @@ fn guard_keys(req: &Request, endpoint: &str, delivery: &str) -> ApiResult<Vec<Gu
                 "Idempotency-Key must be 1-255 printable characters",
             ));
         }
-        keys.push((format!("idem:{endpoint}"), key));
+        keys.push((jetty_core::provision::key_scope(endpoint), key));
     }
     Ok(keys)
 }

@@ -39,14 +39,12 @@ pub fn random_bytes<const N: usize>() -> ApiResult<[u8; N]> {
 
 /// Logs the cause server-side and returns an opaque internal error for the client.
 pub fn internal(cause: impl std::fmt::Display) -> ApiError {
-    console_error!("internal error: {cause}");
-    ApiError::new(ErrorCode::Internal)
+    ApiError::internal(cause)
 }
 
 /// Logs a storage failure server-side; the client gets `storage_error` only.
 pub fn storage_failure(cause: impl std::fmt::Display) -> ApiError {
-    console_error!("storage error: {cause}");
-    ApiError::new(ErrorCode::StorageError)
+    ApiError::storage(cause)
 }
 
 pub fn json_response<T: Serialize>(status: u16, value: &T) -> worker::Result<Response> {
@@ -212,8 +210,11 @@ pub async fn send_signed(req: &SignedRequest, stream_body: Option<JsValue>) -> A
     let request =
         Request::new_with_init(&req.url, &init).map_err(|e| internal(format!("building storage request: {e}")))?;
     Fetch::Request(request).send().await.map_err(|e| {
-        console_error!("store unreachable: {} {}: {e}", req.method, redact_query(&req.url));
-        ApiError::new(ErrorCode::StoreUnavailable)
+        ApiError::store_unavailable(format!(
+            "store unreachable: {} {}: {e}",
+            req.method,
+            redact_query(&req.url)
+        ))
     })
 }
 

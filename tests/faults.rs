@@ -23,6 +23,20 @@ async fn post(fleet: &Fleet, path: &str, body: Value) -> (u16, Value) {
     .await
 }
 
+/// `post`, retried as a client must while the answer is `503 store_unavailable` (the store's
+/// connections may still be settling after the previous test's outage).
+async fn post_retrying(fleet: &Fleet, path: &str, body: Value) -> (u16, Value) {
+    let mut answer = post(fleet, path, body.clone()).await;
+    for _ in 0..5 {
+        if answer.1["error"]["code"] != "store_unavailable" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        answer = post(fleet, path, body.clone()).await;
+    }
+    answer
+}
+
 async fn put_part(edge: &str, token: &str, part: u32, body: Vec<u8>) -> (u16, Value) {
     let sha = jetty_shared::hash::Sha256Digest::of(&body).to_hex();
     put_chunk(edge, token, part, body, &sha).await
@@ -31,7 +45,7 @@ async fn put_part(edge: &str, token: &str, part: u32, body: Vec<u8>) -> (u16, Va
 /// A new session for `data` (5 MiB parts): (file id, upload token, part count).
 async fn session_for(fleet: &Fleet, data: &[u8]) -> (String, String, u32) {
     let hash = jetty_shared::hash::Sha256Digest::of(data).to_hex();
-    let (status, answer) = post(
+    let (status, answer) = post_retrying(
         fleet,
         "/api/jetty/optimal-edges",
         json!({"fileSize": data.len(), "fileHash": hash, "chunkSize": 5 * MIB}),
@@ -48,7 +62,7 @@ async fn session_for(fleet: &Fleet, data: &[u8]) -> (String, String, u32) {
 
 /// Edges (not origin-direct) a new upload is offered now.
 async fn offered_edges(fleet: &Fleet) -> Vec<String> {
-    let (status, answer) = post(
+    let (status, answer) = post_retrying(
         fleet,
         "/api/jetty/optimal-edges",
         json!({"fileSize": 1, "fileHash": hex::encode(rand::random::<[u8; 32]>())}),

@@ -4,6 +4,7 @@
 
 use jetty_core::db::{Database, Param, Statement};
 use jetty_core::{Core, KvCache, ObjectStore, Runtime, StoreResponse};
+use jetty_shared::error::ErrorCode;
 use jetty_shared::s3::SignedRequest;
 use jetty_worker_runtime::*;
 use serde::de::DeserializeOwned;
@@ -83,12 +84,17 @@ pub struct FetchStore;
 impl ObjectStore for FetchStore {
     async fn send(&self, request: &SignedRequest) -> ApiResult<StoreResponse> {
         // A request that got no answer at all (a pooled connection the store had just closed)
-        // is sent once more, unless it creates something (CreateMultipartUpload): the others
-        // are idempotent, and Complete's recovery handles a repeat.
-        let creates = request.method == "POST" && request.url.contains("?uploads");
-        let mut resp = match send_signed(request, None).await {
-            Err(_) if !creates => send_signed(request, None).await?,
-            other => other?,
+        // is sent up to twice more. Every control-plane call may be repeated: the others are
+        // idempotent, Complete's recovery handles a repeat, and a repeated
+        // CreateMultipartUpload whose first answer was lost leaves an empty upload (no parts,
+        // no stored bytes) that the bucket's AbortIncompleteMultipartUpload rule removes.
+        let mut attempt = 0;
+        let mut resp = loop {
+            attempt += 1;
+            match send_signed(request, None).await {
+                Err(e) if e.code == ErrorCode::StoreUnavailable && attempt < 3 => continue,
+                other => break other?,
+            }
         };
         let headers = resp.headers().entries().collect();
         let body = if request.method == "HEAD" {

@@ -24,6 +24,7 @@ pub use upload::{many, scheduler};
 use futures::stream::StreamExt;
 use jetty_shared::error::ErrorEnvelope;
 use jetty_shared::hash::Sha256Digest;
+use jetty_shared::listing::{FileList, UploadList};
 use jetty_shared::protocol::*;
 use jetty_shared::state::{ResumeRequest, ResumeResponse, UploadState};
 use sha2::{Digest, Sha256};
@@ -217,6 +218,47 @@ impl Client {
             req = req.query(&[("account", account)]);
         }
         let resp = req.send().await?;
+        json_or_error(resp).await
+    }
+
+    /// `GET /api/files`: one page of the account's files, newest first.
+    pub async fn list_files(&self, prefix: &str, limit: u32, cursor: Option<&str>) -> Result<FileList, ClientError> {
+        typed(self.list("/api/files", &[("prefix", prefix)], limit, cursor).await?)
+    }
+
+    /// `GET /api/jetty/uploads`: one page of the account's open upload sessions, newest first;
+    /// `hash` (hex SHA-256) keeps the ones for that content.
+    pub async fn list_uploads(
+        &self,
+        prefix: &str,
+        hash: Option<&str>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<UploadList, ClientError> {
+        let filters = [("prefix", prefix), ("hash", hash.unwrap_or_default())];
+        typed(self.list("/api/jetty/uploads", &filters, limit, cursor).await?)
+    }
+
+    async fn list(
+        &self,
+        path: &str,
+        filters: &[(&str, &str)],
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<serde_json::Value, ClientError> {
+        let limit = limit.to_string();
+        let mut query: Vec<(&str, &str)> = filters.iter().copied().filter(|(_, v)| !v.is_empty()).collect();
+        query.push(("limit", &limit));
+        if let Some(cursor) = cursor {
+            query.push(("cursor", cursor));
+        }
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base_url))
+            .bearer_auth(&self.api_key)
+            .query(&query)
+            .send()
+            .await?;
         json_or_error(resp).await
     }
 

@@ -5,6 +5,7 @@
 //! session is kept: run it again to continue), 5 integrity check failed. An upload of several
 //! files exits with its worst file's code (5 over 3 over 1 over 4; `cli_many.rs`).
 
+mod cli_list;
 mod cli_many;
 
 use clap::{Parser, Subcommand};
@@ -114,6 +115,34 @@ enum Command {
     },
     /// Delete a file (its object goes when no deduplicated copy still uses it).
     Delete { file_id: String },
+    /// Your files, newest first.
+    Ls {
+        /// Only names starting with this.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Rows at most.
+        #[arg(long, default_value_t = 50, conflicts_with = "all")]
+        limit: u32,
+        /// Every file (all pages).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Your unfinished uploads (open sessions), newest first; continue one with `jetty resume`
+    /// (on any machine) or from the upload page.
+    Uploads {
+        /// Only names starting with this.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Only uploads of this content (hex SHA-256).
+        #[arg(long)]
+        hash: Option<String>,
+        /// Rows at most.
+        #[arg(long, default_value_t = 50, conflicts_with = "all")]
+        limit: u32,
+        /// Every upload (all pages).
+        #[arg(long)]
+        all: bool,
+    },
     /// Upload analytics: speed, volume, dedup savings, edges, recent uploads. With the
     /// operators' admin key as the API key: every account (or one, with --account).
     Stats {
@@ -620,6 +649,29 @@ async fn run(cli: &Cli, url: &str, api_key: &str) -> Result<u8, ClientError> {
                     link.edge_id
                 );
             }
+        }
+        Command::Ls { prefix, limit, all } => {
+            let what = cli_list::Listing {
+                prefix,
+                hash: None,
+                limit: (!*all).then_some(*limit),
+                json: cli.json,
+            };
+            cli_list::list_files(&client, &what).await?;
+        }
+        Command::Uploads {
+            prefix,
+            hash,
+            limit,
+            all,
+        } => {
+            let what = cli_list::Listing {
+                prefix,
+                hash: hash.as_deref(),
+                limit: (!*all).then_some(*limit),
+                json: cli.json,
+            };
+            cli_list::list_uploads(&client, &what).await?;
         }
         Command::Delete { file_id } => {
             if cli.json {

@@ -16,6 +16,7 @@ pub mod db;
 pub mod edges;
 pub mod files;
 pub mod finalize;
+pub mod listing;
 pub mod parts;
 pub mod ports;
 pub mod provision;

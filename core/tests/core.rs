@@ -9,6 +9,7 @@ use jetty_core::provision::Begin;
 use jetty_core::sessions::Closing;
 use jetty_core::Runtime;
 use jetty_shared::hash::Sha256Digest;
+use jetty_shared::listing::ListQuery;
 use jetty_shared::protocol::{Location, OptimalEdgesRequest, OptimalEdgesResponse, PartRecord};
 use jetty_shared::session::SessionStatus;
 use jetty_shared::token::{self, UploadClaims};
@@ -832,4 +833,120 @@ fn get_state_answers_the_seeds_contract_for_every_way_of_naming_the_user() {
 fn the_vendor_provisioning_scope_is_the_scope_its_endpoint_claims_keys_in() {
     use jetty_core::provision::{key_scope, VENDOR_PROVISION_SCOPE};
     assert_eq!(key_scope("vendor-provision"), VENDOR_PROVISION_SCOPE);
+}
+
+fn named(size: u64, seed: &str, name: &str) -> OptimalEdgesRequest {
+    serde_json::from_value(serde_json::json!({
+        "fileSize": size, "fileHash": hash_of(seed), "fileName": name, "chunkSize": 5 * MIB,
+    }))
+    .unwrap()
+}
+
+fn query(q: &str) -> ListQuery {
+    ListQuery::from_pairs(
+        q.split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split_once('=').unwrap()),
+    )
+    .unwrap()
+}
+
+#[test]
+fn listings_page_newest_first_filter_by_name_and_hash_and_show_only_the_callers_own() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let other = account(&w, "acc_other", "enterprise");
+    // Three finished files (a second apart), one open upload with one part, one aborted.
+    for (seed, name) in [("r1", "reports/q1.pdf"), ("r2", "reports/q2.pdf"), ("v", "video.mp4")] {
+        let answer = block_on(w.core.optimal_edges(&acc, &named(6 * MIB, seed, name), HERE, ORIGIN)).unwrap();
+        let s = session(&w, &acc, &answer);
+        send_all_parts(&w, &s);
+        block_on(w.core.finalize(&s)).unwrap();
+        w.clock.advance(1000);
+    }
+    let open = session(
+        &w,
+        &acc,
+        &block_on(
+            w.core
+                .optimal_edges(&acc, &named(12 * MIB, "open", "reports/big.bin"), HERE, ORIGIN),
+        )
+        .unwrap(),
+    );
+    w.s3.store_part(&open.s3_upload_id, 2, 5 * MIB);
+    block_on(w.core.record_part(report(&open, 2))).unwrap();
+    w.clock.advance(1000);
+    let aborted = session(
+        &w,
+        &acc,
+        &block_on(
+            w.core
+                .optimal_edges(&acc, &named(6 * MIB, "gone", "reports/gone.bin"), HERE, ORIGIN),
+        )
+        .unwrap(),
+    );
+    block_on(w.core.abort(&aborted, "client_abort")).unwrap();
+    let theirs = block_on(
+        w.core
+            .optimal_edges(&other, &named(6 * MIB, "r1", "reports/theirs.pdf"), HERE, ORIGIN),
+    );
+    assert!(
+        theirs.unwrap().upload.is_some(),
+        "another account's file is no duplicate"
+    );
+
+    let names = |list: &jetty_shared::listing::FileList| -> Vec<String> {
+        list.files.iter().map(|f| f.name.clone().unwrap()).collect()
+    };
+    let first = block_on(w.core.list_files(&acc.id, &query("limit=2"), ORIGIN)).unwrap();
+    assert_eq!(names(&first), ["video.mp4", "reports/q2.pdf"]);
+    assert!(first.files[0].url.starts_with(ORIGIN));
+    let cursor = first.next_cursor.clone().expect("a second page");
+    let second = block_on(
+        w.core
+            .list_files(&acc.id, &query(&format!("limit=2&cursor={cursor}")), ORIGIN),
+    )
+    .unwrap();
+    assert_eq!(
+        (names(&second), second.next_cursor),
+        (vec!["reports/q1.pdf".to_owned()], None)
+    );
+    let reports = block_on(w.core.list_files(&acc.id, &query("prefix=reports/"), ORIGIN)).unwrap();
+    assert_eq!(names(&reports), ["reports/q2.pdf", "reports/q1.pdf"]);
+
+    let uploads = block_on(w.core.list_uploads(&acc.id, &query(""))).unwrap();
+    assert_eq!(uploads.uploads.len(), 1, "only open sessions: {uploads:?}");
+    let listed = &uploads.uploads[0];
+    assert_eq!(
+        (
+            listed.file_id.as_str(),
+            listed.parts_done,
+            listed.bytes_received,
+            listed.part_count
+        ),
+        (open.file_id.as_str(), 1, 5 * MIB, 3)
+    );
+    assert_eq!(listed.file_hash, hash_of("open"));
+    let by_hash = block_on(
+        w.core
+            .list_uploads(&acc.id, &query(&format!("hash={}", hash_of("open")))),
+    )
+    .unwrap();
+    assert_eq!(by_hash.uploads.len(), 1);
+    let other_hash = block_on(w.core.list_uploads(&acc.id, &query(&format!("hash={}", hash_of("r1"))))).unwrap();
+    assert!(other_hash.uploads.is_empty());
+    // The other account sees its own open upload only, and none of the caller's files.
+    let theirs = block_on(w.core.list_uploads(&other.id, &query(""))).unwrap();
+    assert_eq!(theirs.uploads.len(), 1);
+    assert_eq!(theirs.uploads[0].file_name.as_deref(), Some("reports/theirs.pdf"));
+    assert!(block_on(w.core.list_files(&other.id, &query(""), ORIGIN))
+        .unwrap()
+        .files
+        .is_empty());
+    // An expired session is no longer listed.
+    w.clock.advance(2 * 24 * 3600 * 1000);
+    assert!(block_on(w.core.list_uploads(&acc.id, &query("")))
+        .unwrap()
+        .uploads
+        .is_empty());
 }

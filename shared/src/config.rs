@@ -5,6 +5,7 @@
 //! every bad or missing setting at once and never contain a secret's value. An empty value
 //! counts as unset (`PUBLIC_URL = ""` in `wrangler.toml` means "no public URL").
 
+use crate::cors::{CorsPolicy, DEFAULT_ALLOWED_ORIGINS};
 use crate::plan::S3_MIN_PART_SIZE;
 use crate::protocol::Location;
 use crate::s3::{S3Config, S3Credentials, S3};
@@ -116,8 +117,13 @@ pub const SETTINGS: &[Setting] = &[
          least 5 MiB)."),
     setting("SESSION_TTL_SECS", Var, Coordinator, false, Some("86400"),
         "Longest an upload session lives, in seconds (a client may ask for less)."),
-    setting("PUBLIC_URL", Var, Coordinator, false, None,
-        "The coordinator's public origin for the URLs it hands out; unset: the request's own origin."),
+    setting("PUBLIC_URL", Var, Both, false, None,
+        "The coordinator's public origin: the URLs it hands out (unset: the request's own origin); \
+         on the edges, the origin whose pages (`/upload`) may call them."),
+    setting("ALLOWED_ORIGINS", Var, Both, false, Some(DEFAULT_ALLOWED_ORIGINS),
+        "Origins whose pages may call the API from a browser (CORS), space-separated \
+         `scheme://host[:port]`; `local`: http://localhost, 127.0.0.1 and [::1] on any port; `*`: any. \
+         The coordinator's public origin is always allowed."),
     setting("ORIGIN_DIRECT_SHARE", Var, Coordinator, false, Some("0.10"),
         "Share (0 to 1) of each upload's parts sent straight through the coordinator to the store; \
          everything when no edge is healthy."),
@@ -144,6 +150,15 @@ pub const SETTINGS: &[Setting] = &[
     setting("EDGE_LNG", Var, Edge, false, None,
         "This edge's longitude in degrees (with EDGE_LAT), for registration."),
 ];
+
+/// Which browser origins a worker grants (`ALLOWED_ORIGINS` plus `PUBLIC_URL`), read on its own
+/// so that every answer carries CORS headers even when the rest of the configuration is broken
+/// (a malformed list then grants the public origin only; `/health` names the problem).
+pub fn cors_policy(lookup: impl Fn(&str) -> Option<String>) -> CorsPolicy {
+    let mut r = Reader::new(lookup);
+    let public_url = r.parsed("PUBLIC_URL", "an http:// or https:// URL", parse_url);
+    r.cors(public_url.as_deref())
+}
 
 /// [`SETTINGS`] as the README's Markdown table (the README holds exactly this; a test checks).
 pub fn settings_markdown() -> String {
@@ -421,6 +436,27 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
         Some(SecretValue(value))
     }
 
+    /// The browser origins allowed by `ALLOWED_ORIGINS`, plus `PUBLIC_URL` (the coordinator's
+    /// public origin, where `/upload` is served).
+    fn cors(&mut self, public_url: Option<&str>) -> CorsPolicy {
+        let own: Vec<&str> = public_url.into_iter().collect();
+        let value = self.get("ALLOWED_ORIGINS").unwrap_or_default();
+        CorsPolicy::parse(&value, &own).unwrap_or_else(|problem| {
+            self.invalid(
+                "ALLOWED_ORIGINS",
+                format!("origins, `local` or `*` ({problem})"),
+                &value,
+            );
+            CorsPolicy::parse("", &own).unwrap_or_default()
+        })
+    }
+
+    /// Records a malformed `ALLOWED_ORIGINS` as a configuration problem; passes `public_url` on.
+    fn validated_cors(&mut self, public_url: Option<String>) -> Option<String> {
+        self.cors(public_url.as_deref());
+        public_url
+    }
+
     fn finish<T>(self, config: T) -> Result<T, ConfigError> {
         if self.problems.is_empty() {
             Ok(config)
@@ -494,6 +530,7 @@ impl CoordinatorConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<CoordinatorConfig, ConfigError> {
         let mut r = Reader::new(lookup);
         let (s3_config, s3_credentials) = r.s3();
+        let public_url = r.parsed("PUBLIC_URL", "an http:// or https:// URL", parse_url);
         let config = CoordinatorConfig {
             s3_config,
             s3_credentials,
@@ -506,7 +543,7 @@ impl CoordinatorConfig {
             session_ttl_secs: r.with_default("SESSION_TTL_SECS", "a positive integer", |s| {
                 s.parse::<u64>().ok().filter(|n| *n > 0)
             }),
-            public_url: r.parsed("PUBLIC_URL", "an http:// or https:// URL", parse_url),
+            public_url: r.validated_cors(public_url),
             origin_direct_share: r.with_default("ORIGIN_DIRECT_SHARE", "a number from 0 to 1", parse_fraction),
             price_per_gb: r.with_default("PRICE_PER_GB", "a non-negative number", parse_price),
             internal_webhook_secret: r.webhook_secrets("INTERNAL_WEBHOOK_SECRET"),
@@ -615,6 +652,8 @@ impl EdgeConfig {
             });
         }
         let location = lat.zip(lng).map(|(lat, lng)| Location { lat, lng });
+        let public_url = r.parsed("PUBLIC_URL", "an http:// or https:// URL", parse_url);
+        r.validated_cors(public_url);
         r.finish(EdgeConfig {
             s3_config,
             s3_credentials,
@@ -834,6 +873,39 @@ mod tests {
                 lng: -122.4194
             })
         );
+    }
+
+    #[test]
+    fn browser_origins_come_from_allowed_origins_and_the_public_url() {
+        let local_only = cors_policy(lookup(&minimal()));
+        assert!(local_only.allows("http://localhost:5173"));
+        assert!(!local_only.allows("https://app.example.com"));
+        let vars = with(
+            minimal(),
+            &[
+                ("ALLOWED_ORIGINS", "https://app.example.com"),
+                ("PUBLIC_URL", "https://jetty.example.com/"),
+            ],
+        );
+        let configured = cors_policy(lookup(&vars));
+        assert!(configured.allows("https://app.example.com"));
+        assert!(configured.allows("https://jetty.example.com"));
+        assert!(
+            !configured.allows("http://localhost:5173"),
+            "a list replaces the default"
+        );
+        // A malformed list is a configuration error, and grants only the public origin.
+        let vars = with(
+            minimal(),
+            &[
+                ("ALLOWED_ORIGINS", "app.example.com"),
+                ("PUBLIC_URL", "https://jetty.example.com"),
+            ],
+        );
+        assert_eq!(coordinator_error(&vars).names(), ["ALLOWED_ORIGINS"]);
+        assert!(EdgeConfig::from_lookup(lookup(&with(vars.clone(), &[("EDGE_ID", "e")]))).is_err());
+        let fallback = cors_policy(lookup(&vars));
+        assert!(fallback.allows("https://jetty.example.com") && !fallback.allows("http://localhost:1"));
     }
 
     #[test]

@@ -45,6 +45,7 @@ error_codes! {
     FileTooLarge       => ("file_too_large", 400, "file is larger than the largest multipart upload allowed"),
     MissingApiKey      => ("missing_api_key", 401, "an 'Authorization: Bearer <api key>' header is required"),
     InvalidApiKey      => ("invalid_api_key", 401, "the API key is not valid"),
+    OriginNotAllowed   => ("origin_not_allowed", 403, "pages from this origin may not call this service (see ALLOWED_ORIGINS)"),
     AdminKeyRequired   => ("admin_key_required", 403, "only an operator's admin key can read other accounts"),
     MissingToken       => ("missing_upload_token", 401, "an 'Authorization: Bearer <upload token>' header is required"),
     InvalidToken       => ("invalid_upload_token", 401, "the upload token is malformed or its signature does not verify"),

@@ -4,11 +4,14 @@
 pub mod analytics;
 pub mod auth;
 pub mod config;
+pub mod cors;
+pub mod csp;
 pub mod download;
 pub mod edges;
 pub mod error;
 pub mod hash;
 pub mod idempotency;
+pub mod listing;
 pub mod plan;
 pub mod protocol;
 pub mod provision;

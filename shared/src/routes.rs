@@ -70,6 +70,14 @@ pub enum CoordinatorEndpoint {
     Dashboard {
         asset: Option<String>,
     },
+    /// The upload page (`asset` None) and its script, stylesheet and hashing worker.
+    UploadPage {
+        asset: Option<String>,
+    },
+    /// The caller's files, newest first (paged).
+    ListFiles,
+    /// The caller's open upload sessions, newest first (paged).
+    ListUploads,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,6 +183,16 @@ impl CoordinatorEndpoint {
             ["health"] => route(method, &["GET", "HEAD"], Health),
             ["api", "jetty", "optimal-edges"] => route(method, &["POST"], OptimalEdges),
             ["api", "edge", "finalize-upload"] => route(method, &["POST"], FinalizeUpload),
+            ["api", "files"] => route(method, &["GET"], ListFiles),
+            ["api", "jetty", "uploads"] => route(method, &["GET"], ListUploads),
+            ["upload"] => route(method, &["GET", "HEAD"], UploadPage { asset: None }),
+            ["upload", asset] => route(
+                method,
+                &["GET", "HEAD"],
+                UploadPage {
+                    asset: Some((*asset).to_owned()),
+                },
+            ),
             ["api", "files", id] if method == "DELETE" => Ok(DeleteFile {
                 file_id: (*id).to_owned(),
             }),
@@ -252,7 +270,7 @@ impl CoordinatorEndpoint {
         use CoordinatorEndpoint::*;
         // No `_` arm: every new endpoint must say how it is authenticated.
         match self {
-            Health | Dashboard { .. } => Auth::Public,
+            Health | Dashboard { .. } | UploadPage { .. } => Auth::Public,
             RecordPart | SessionCheck | AuthorizeDownload | RecordUsage => Auth::Internal,
             UploadChunk => Auth::UploadToken,
             PlatformProvision | VendorProvision | VendorUpgrade => Auth::Webhook,
@@ -274,7 +292,9 @@ impl CoordinatorEndpoint {
             | FileInfo { .. }
             | DeleteFile { .. }
             | EdgeReport
-            | Patterns => Auth::ApiKey,
+            | Patterns
+            | ListFiles
+            | ListUploads => Auth::ApiKey,
         }
     }
 }
@@ -449,6 +469,15 @@ mod tests {
                 },
                 Auth::Public,
             ),
+            ("GET", "/upload", UploadPage { asset: None }, Auth::Public),
+            (
+                "GET",
+                "/upload/hash-worker.js",
+                UploadPage {
+                    asset: Some("hash-worker.js".into()),
+                },
+                Auth::Public,
+            ),
             ("POST", "/internal/parts", RecordPart, Auth::Internal),
             ("POST", "/internal/sessions/check", SessionCheck, Auth::Internal),
             (
@@ -505,6 +534,8 @@ mod tests {
             ("POST", "/api/storage/upload", SimpleUpload, Auth::ApiKey),
             ("POST", "/api/jetty/edge-report", EdgeReport, Auth::ApiKey),
             ("GET", "/api/jetty/patterns", Patterns, Auth::ApiKey),
+            ("GET", "/api/files", ListFiles, Auth::ApiKey),
+            ("GET", "/api/jetty/uploads", ListUploads, Auth::ApiKey),
         ]
     }
 
@@ -560,9 +591,12 @@ mod tests {
             Stats => 26,
             Dashboard { .. } => 27,
             SessionCheck => 28,
+            UploadPage { .. } => 29,
+            ListFiles => 30,
+            ListUploads => 31,
         }
     }
-    const COORDINATOR_VARIANTS: usize = 29;
+    const COORDINATOR_VARIANTS: usize = 32;
 
     fn edge_ordinal(e: &EdgeEndpoint) -> usize {
         match e {
@@ -625,6 +659,8 @@ mod tests {
                 "GET /dashboard public",
                 "HEAD /dashboard public",
                 "GET /dashboard/app.js public",
+                "GET /upload public",
+                "GET /upload/hash-worker.js public",
                 "POST /internal/parts internal",
                 "POST /internal/sessions/check internal",
                 "POST /internal/downloads/authorize internal",

@@ -2,6 +2,7 @@
 
 use super::Database;
 use crate::{stmt, Result};
+use jetty_shared::listing::ListQuery;
 use jetty_shared::sql::files as q;
 use serde::Deserialize;
 
@@ -29,6 +30,20 @@ pub trait FileStore: Database {
     /// The account's newest file with this SHA-256 (any size).
     async fn file_by_hash(&self, account_id: &str, sha256_hex: &str) -> Result<Option<FileRow>> {
         self.first(stmt!(q::by_hash(), account_id, sha256_hex)).await
+    }
+
+    /// A page of the account's files, newest first (`limit` rows at most).
+    async fn list_files(&self, account_id: &str, query: &ListQuery, limit: u32) -> Result<Vec<FileRow>> {
+        let after = query.after.as_ref();
+        self.query(stmt!(
+            q::list(),
+            account_id,
+            query.prefix.as_str(),
+            after.map(|c| c.created_at),
+            after.map(|c| c.id.as_str()).unwrap_or_default(),
+            limit,
+        ))
+        .await
     }
 
     /// A new record sharing the object of `source`; false if the source is gone.

@@ -2,6 +2,7 @@
 
 use super::Database;
 use crate::{stmt, Result};
+use jetty_shared::listing::ListQuery;
 use jetty_shared::plan::PartPlan;
 use jetty_shared::quota::StorageUse;
 use jetty_shared::session::{RecordedPart, SessionStatus};
@@ -70,7 +71,46 @@ pub struct NewSession {
     pub price_per_gb: f64,
 }
 
+/// An open session as `GET /api/jetty/uploads` lists it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct OpenSessionRow {
+    pub session_id: String,
+    pub file_id: String,
+    pub file_name: Option<String>,
+    pub content_type: String,
+    pub file_hash: String,
+    pub file_size: u64,
+    pub part_size: u64,
+    pub part_count: u32,
+    pub created_at: u64,
+    pub expires_at: u64,
+    pub parts_done: u32,
+    pub bytes_received: u64,
+}
+
 pub trait SessionStore: Database {
+    /// A page of the account's open sessions, newest first (`limit` rows at most).
+    async fn open_sessions(
+        &self,
+        account_id: &str,
+        now: u64,
+        query: &ListQuery,
+        limit: u32,
+    ) -> Result<Vec<OpenSessionRow>> {
+        let after = query.after.as_ref();
+        self.query(stmt!(
+            q::LIST_OPEN,
+            account_id,
+            now,
+            query.prefix.as_str(),
+            query.hash.as_deref().unwrap_or_default(),
+            after.map(|c| c.created_at),
+            after.map(|c| c.id.as_str()).unwrap_or_default(),
+            limit,
+        ))
+        .await
+    }
+
     async fn storage_use(&self, account_id: &str, now: u64) -> Result<StorageUse> {
         #[derive(Deserialize)]
         struct Row {

@@ -21,6 +21,17 @@ pub fn by_hash() -> String {
     format!("SELECT {FILE_COLUMNS} FROM files WHERE account_id = ?1 AND sha256 = ?2 ORDER BY created_at DESC LIMIT 1")
 }
 
+/// A page of the account's files, newest first (by `created_at`, then id), names starting
+/// with a prefix (`''`: all): `(account_id, prefix, after_created_at | NULL, after_id, limit)`.
+pub fn list() -> String {
+    format!(
+        "SELECT {FILE_COLUMNS} FROM files WHERE account_id = ?1 \
+         AND (?2 = '' OR substr(name, 1, length(?2)) = ?2) \
+         AND (?3 IS NULL OR created_at < ?3 OR (created_at = ?3 AND id < ?4)) \
+         ORDER BY created_at DESC, id DESC LIMIT ?5"
+    )
+}
+
 /// A new record sharing the object of a source file, only while the source exists (a clone
 /// racing the source's deletion either lands first and keeps the object alive, or does not
 /// land): `(file_id, account_id, name, content_type, size, sha256, object_key, now, source_id)`.

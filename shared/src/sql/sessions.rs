@@ -30,6 +30,17 @@ pub fn insert_within_quota() -> String {
     )
 }
 
+/// A page of the account's open sessions, newest first, with the parts recorded so far:
+/// `(account_id, now, name prefix | '', file_hash | '', after_created_at | NULL, after_id, limit)`.
+pub const LIST_OPEN: &str = "SELECT s.id AS session_id, s.file_id, s.file_name, s.content_type, s.file_hash, \
+     s.file_size, s.part_size, s.part_count, s.created_at, s.expires_at, \
+     (SELECT COUNT(*) FROM upload_parts p WHERE p.session_id = s.id) AS parts_done, \
+     (SELECT COALESCE(SUM(p.size), 0) FROM upload_parts p WHERE p.session_id = s.id) AS bytes_received \
+     FROM upload_sessions s WHERE s.account_id = ?1 AND s.status = 'active' AND s.expires_at > ?2 \
+     AND (?3 = '' OR substr(s.file_name, 1, length(?3)) = ?3) AND (?4 = '' OR s.file_hash = ?4) \
+     AND (?5 IS NULL OR s.created_at < ?5 OR (s.created_at = ?5 AND s.id < ?6)) \
+     ORDER BY s.created_at DESC, s.id DESC LIMIT ?7";
+
 /// `(session_id, upload_id)`.
 pub const SET_UPLOAD_ID: &str = "UPDATE upload_sessions SET s3_upload_id = ?2 WHERE id = ?1";
 

@@ -12,8 +12,7 @@ const APP_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/app.js"));
 const APP_CSS: &str = include_str!("../dashboard/app.css");
 const VERSION: &str = include_str!(concat!(env!("OUT_DIR"), "/version.txt"));
 
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
-     img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CSP: &str = jetty_shared::csp::DASHBOARD;
 
 /// The page (`asset` None) or one of its assets; `version` is the `?v=` the page asked for.
 pub fn serve(asset: Option<&str>, version: Option<&str>) -> ApiResult<Response> {

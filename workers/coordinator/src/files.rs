@@ -15,6 +15,12 @@ use jetty_shared::{ApiError, ErrorCode};
 use jetty_worker_runtime::*;
 use worker::{Headers, Request, Response, ResponseBody};
 
+/// `GET /api/files`: the caller's files, newest first, paged.
+pub async fn list_files(req: &Request, core: &Coordinator, account: &Account, origin: &str) -> ApiResult<Response> {
+    let list = core.list_files(&account.id, &crate::list_query(req)?, origin).await?;
+    json_response(200, &list).map_err(internal)
+}
+
 /// Streams a finalized file from S3 to the caller (only the owning account may read it).
 pub async fn get_file(core: &Coordinator, account: &Account, file_id: &str) -> ApiResult<Response> {
     let file = core.own_file(&account.id, file_id).await?;

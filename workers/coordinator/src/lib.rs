@@ -27,7 +27,7 @@ fn start() {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    respond(handle(req, &env).await)
+    serve_with_cors(req, &env, |req| handle(req, &env)).await
 }
 
 #[event(scheduled)]
@@ -93,9 +93,12 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         GetState { user_id, file_id } => sessions::get_state(&core, account, &user_id, &file_id).await,
         Resume => sessions::resume(req, &core, account, &origin).await,
         AbortUpload { file_id } => sessions::abort(&core, account, &file_id, "client_abort").await,
+        ListFiles => files::list_files(req, &core, &caller, &origin).await,
+        ListUploads => sessions::list_uploads(req, &core, account).await,
         // Public and self-authenticating endpoints were answered above.
         Health
         | Dashboard { .. }
+        | UploadPage { .. }
         | RecordPart
         | SessionCheck
         | UploadChunk
@@ -115,6 +118,8 @@ async fn public(req: &Request, env: &Env, endpoint: &CoordinatorEndpoint) -> Api
         CoordinatorEndpoint::Dashboard { asset } => {
             dashboard::serve(asset.as_deref(), query_param(req, "v").as_deref())
         }
+        // The upload page lands with its script (the browser SDK).
+        CoordinatorEndpoint::UploadPage { .. } => Err(ApiError::new(ErrorCode::NotFound)),
         _ => {
             // Which required settings are missing (names only, never values), and the object
             // store's health as the edges' and the coordinator's forwards and probes saw it.
@@ -166,6 +171,16 @@ async fn authenticate(req: &Request, core: &Coordinator) -> ApiResult<Account> {
         .account_for_credential(&api_key_hash(&key), CredentialKind::Key)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidApiKey))
+}
+
+/// A listing's query string (`prefix`, `hash`, `limit`, `cursor`), validated.
+fn list_query(req: &Request) -> ApiResult<jetty_shared::listing::ListQuery> {
+    let url = req.url().map_err(internal)?;
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    jetty_shared::listing::ListQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
 /// The public origin for URLs: `PUBLIC_URL` when configured, else the request's own.

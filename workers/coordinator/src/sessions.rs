@@ -122,3 +122,10 @@ pub async fn cache_chunk(req: &mut Request, core: &Coordinator, account: &str) -
     )
     .map_err(internal)
 }
+
+/// `GET /api/jetty/uploads`: the caller's open upload sessions, newest first, paged; with
+/// `hash`, the ones for that content (how another device finds the session to continue).
+pub async fn list_uploads(req: &Request, core: &Coordinator, account: &str) -> ApiResult<Response> {
+    let list = core.list_uploads(account, &crate::list_query(req)?).await?;
+    json_response(200, &list).map_err(internal)
+}

@@ -23,7 +23,7 @@ fn start() {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    respond(handle(req, &env, &ctx).await)
+    serve_with_cors(req, &env, |req| handle(req, &env, &ctx)).await
 }
 
 async fn handle(req: Request, env: &Env, ctx: &Context) -> ApiResult<Response> {

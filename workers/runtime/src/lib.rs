@@ -69,6 +69,53 @@ pub fn error_response(err: &ApiError) -> worker::Result<Response> {
         .with_headers(headers))
 }
 
+/// Serves one request with CORS around `handle` (the policy: `jetty_shared::cors`). A preflight
+/// is answered here; a changing request from a page whose origin is not allowed is refused
+/// before it runs; every other answer, errors included, carries the grant, so a page can read
+/// the error code.
+pub async fn serve_with_cors<Fut>(
+    req: Request,
+    env: &Env,
+    handle: impl FnOnce(Request) -> Fut,
+) -> worker::Result<Response>
+where
+    Fut: std::future::Future<Output = ApiResult<Response>>,
+{
+    let origin = header(&req, "origin");
+    let own = req.url().map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+    let policy = jetty_shared::config::cors_policy(|name| lookup(env, name)).and(&own);
+    let method = req.method().as_ref().to_owned();
+    if method == "OPTIONS" {
+        let grant = policy.preflight(
+            origin.as_deref(),
+            header(&req, "access-control-request-method").as_deref(),
+            header(&req, "access-control-request-headers").as_deref(),
+        );
+        return match grant {
+            Ok(grant) => {
+                let mut resp = Response::empty()?.with_status(204);
+                set_headers(&mut resp, &grant)?;
+                Ok(resp)
+            }
+            Err(refused) => error_response(&refused),
+        };
+    }
+    let result = match policy.check_request(&method, origin.as_deref()) {
+        Ok(()) => handle(req).await,
+        Err(refused) => Err(refused),
+    };
+    let mut resp = respond(result)?;
+    set_headers(&mut resp, &policy.grant(origin.as_deref()))?;
+    Ok(resp)
+}
+
+fn set_headers(resp: &mut Response, headers: &[(&str, String)]) -> worker::Result<()> {
+    for (name, value) in headers {
+        resp.headers_mut().set(name, value)?;
+    }
+    Ok(())
+}
+
 /// Turns a handler result into a response; only runtime failures escape as `Err`.
 pub fn respond(result: ApiResult<Response>) -> worker::Result<Response> {
     match result {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test, installing whatever is missing first:
 #   1. format and lint gates (cargo fmt --check, clippy -D warnings, native and wasm32);
-#   2. unit tests of the pure crates (shared/, client/) and the coordinator's core (core/, over
-#      SQLite and a failing S3);
+#   2. unit tests of the pure crates (shared/, client/), the coordinator's core (core/, over
+#      SQLite and a failing S3) and the browser SDK (web/sdk, node --test);
 #   3. builds the workers and the CLI, starts a separate test fleet (Garage + coordinator +
 #      three edges on workerd, own ports and state) and runs the fleet integration tests.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -21,6 +21,12 @@ RESULTS="$(mktemp)"
 trap 'rm -f "$RESULTS"' EXIT
 log "unit tests"
 cargo test -q -p jetty-shared -p jetty-core -p jetty-client --features jetty-core/sqlite 2>&1 | tee -a "$RESULTS"
+log "browser SDK unit tests (web/sdk, node --test)"
+SDK_OUT="$(mktemp)"
+PATH="$JETTY_TOOLS/node22/node_modules/.bin:$PATH" npm run -s test:sdk 2>&1 | tee "$SDK_OUT"
+# node's totals in the form the closing summary counts.
+awk '/^[^ ]+ pass [0-9]+$/ { p = $NF } /^[^ ]+ fail [0-9]+$/ { f = $NF } END { printf "test result: sdk. %d passed; %d failed\n", p, f }' "$SDK_OUT" | tee -a "$RESULTS"
+rm -f "$SDK_OUT"
 
 # An isolated fleet for the tests, so a running dev fleet is left alone.
 export JETTY_STATE="$REPO_ROOT/.jetty/test"

@@ -3,15 +3,15 @@
 //! answer; D1, KV, S3-through-Fetch and the clock are adapted in `world`.
 
 mod accounts;
-mod dashboard;
 mod edges;
 mod files;
+mod pages;
 mod sessions;
 mod stats;
 mod upload;
 mod world;
 
-use jetty_core::db::{Account, AccountStore, CredentialKind};
+use jetty_core::db::{Account, AccountStore, CredentialKind, EdgeMetricsStore};
 use jetty_shared::auth::api_key_hash;
 use jetty_shared::config::{missing_required, Worker};
 use jetty_shared::routes::{Auth, CoordinatorEndpoint};
@@ -112,14 +112,20 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
     }
 }
 
-/// The endpoints anyone may call: the health check and the dashboard's static page.
+/// The endpoints anyone may call: the health check and the static pages.
 async fn public(req: &Request, env: &Env, endpoint: &CoordinatorEndpoint) -> ApiResult<Response> {
     match endpoint {
         CoordinatorEndpoint::Dashboard { asset } => {
-            dashboard::serve(asset.as_deref(), query_param(req, "v").as_deref())
+            pages::dashboard(asset.as_deref(), query_param(req, "v").as_deref())
         }
-        // The upload page lands with its script (the browser SDK).
-        CoordinatorEndpoint::UploadPage { .. } => Err(ApiError::new(ErrorCode::NotFound)),
+        CoordinatorEndpoint::UploadPage { asset } => {
+            // The page's CSP lets it send parts to the registered edges.
+            let edges = match (asset, world::coordinator(env)) {
+                (None, Ok(core)) => core.db.active_edges().await?.into_iter().map(|e| e.url).collect(),
+                _ => Vec::new(),
+            };
+            pages::upload(asset.as_deref(), query_param(req, "v").as_deref(), &edges)
+        }
         _ => {
             // Which required settings are missing (names only, never values), and the object
             // store's health as the edges' and the coordinator's forwards and probes saw it.

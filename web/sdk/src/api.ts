@@ -1,0 +1,128 @@
+// The coordinator's API over fetch: JSON in, JSON or a classified JettyError out, and the retry
+// loop for the calls whose outages are waited out (`with_retries` in the CLI).
+
+import { coordinatorTrouble, errorFromAnswer, JettyError, type Trouble } from "./errors.js";
+import { RetryBudget, type RetryPolicy } from "./retry.js";
+
+export interface RequestOptions {
+  body?: unknown;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export class Api {
+  constructor(
+    readonly baseUrl: string,
+    private readonly apiKey: string,
+    private readonly fetchImpl: typeof fetch,
+  ) {}
+
+  url(path: string): string {
+    return `${this.baseUrl}${path}`;
+  }
+
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.apiKey}` };
+    if (opts.body !== undefined) headers["content-type"] = "application/json";
+    const { signal, done } = withTimeout(opts.signal, opts.timeoutMs);
+    let resp: Response;
+    let text: string;
+    try {
+      resp = await this.fetchImpl(this.url(path), {
+        method,
+        headers,
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        signal,
+        cache: "no-store",
+      });
+      text = await resp.text();
+    } catch (e) {
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      const why = signal?.aborted ? `no answer within ${Math.round((opts.timeoutMs ?? 0) / 1000)} s` : (e as Error)?.message ?? e;
+      throw new JettyError("network", `could not reach the coordinator (${method} ${path}): ${why}`);
+    } finally {
+      done();
+    }
+    if (!resp.ok) throw errorFromAnswer(resp.status, text);
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new JettyError("server", `unreadable answer to ${method} ${path}`, { status: resp.status });
+    }
+  }
+}
+
+/** `signal` that also aborts after `timeoutMs` (without AbortSignal.any/timeout, which older
+ * browsers lack); `done` clears the timer. */
+function withTimeout(outer: AbortSignal | undefined, timeoutMs: number | undefined): { signal: AbortSignal | undefined; done: () => void } {
+  if (!timeoutMs) return { signal: outer, done: () => {} };
+  const ctl = new AbortController();
+  const onAbort = () => ctl.abort(outer?.reason);
+  if (outer?.aborted) ctl.abort(outer.reason);
+  else outer?.addEventListener("abort", onAbort, { once: true });
+  const timer = setTimeout(() => ctl.abort(new JettyError("network", "timed out")), timeoutMs);
+  return {
+    signal: ctl.signal,
+    done: () => {
+      clearTimeout(timer);
+      outer?.removeEventListener("abort", onAbort);
+    },
+  };
+}
+
+export interface RetryNotice {
+  trouble: Trouble;
+  delayMs: number;
+}
+
+/** Sleeps `ms`, or rejects with the signal's reason when it aborts first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Runs `call` until it succeeds, fails for good (a refusal, a local error), or has failed
+ * without a break for the policy's budget; `notice` hears about each wait (`null`: recovered). */
+export async function withRetries<T>(
+  policy: RetryPolicy,
+  call: () => Promise<T>,
+  opts: { notice?: (n: RetryNotice | null) => void; signal?: AbortSignal; random?: () => number; now?: () => number } = {},
+): Promise<T> {
+  const budget = new RetryBudget(policy, opts.random);
+  const now = opts.now ?? (() => Date.now());
+  let waited = false;
+  for (;;) {
+    try {
+      const value = await call();
+      if (waited) opts.notice?.(null);
+      return value;
+    } catch (e) {
+      if (!(e instanceof JettyError) || !e.isOutage) throw e;
+      const delay = budget.onFailure(now());
+      if (delay === null) {
+        const failing = budget.failingFor(now());
+        if (waited && failing !== null) {
+          throw new JettyError(e.kind, `${e.message} (still failing after ${Math.round(failing / 1000)} s of retries)`, {
+            status: e.status,
+            code: e.code,
+            details: e.details,
+          });
+        }
+        throw e;
+      }
+      opts.notice?.({ trouble: coordinatorTrouble(e), delayMs: delay });
+      waited = true;
+      await sleep(delay, opts.signal);
+    }
+  }
+}

@@ -1,0 +1,107 @@
+// Errors, classified the way the CLI does (client/src/lib.rs `ClientError`, driver.rs `blame`).
+
+import type { Outcome } from "./scheduler.js";
+
+export type ErrorKind =
+  /** No answer: refused, reset, blocked (CORS), or no answer before the deadline. */
+  | "network"
+  /** A 5xx, or a success the client could not read. */
+  | "server"
+  /** A 4xx: sending it again will not help. */
+  | "refused"
+  /** The bytes are not what was declared (the file changed, or is not the session's file). */
+  | "integrity"
+  /** Stopped by the caller (`abort()`). */
+  | "aborted"
+  /** Reading the file failed. */
+  | "local";
+
+export class JettyError extends Error {
+  readonly kind: ErrorKind;
+  readonly status: number | null;
+  /** The server's stable error code (`store_unavailable`, `parts_missing`, …), if any. */
+  readonly code: string | null;
+  readonly details: unknown;
+
+  constructor(kind: ErrorKind, message: string, opts: { status?: number | null; code?: string | null; details?: unknown } = {}) {
+    super(message);
+    this.name = "JettyError";
+    this.kind = kind;
+    this.status = opts.status ?? null;
+    this.code = opts.code ?? null;
+    this.details = opts.details;
+  }
+
+  /** Worth waiting out: the server could not be reached or answered 5xx. */
+  get isOutage(): boolean {
+    return this.kind === "network" || (this.kind === "server" && (this.status ?? 0) >= 500);
+  }
+
+  /** The object store failed behind a healthy server (`503 store_unavailable`, `502
+   * storage_error`): not the answering server's fault. */
+  get isStoreFailure(): boolean {
+    return this.kind === "server" && (this.code === "store_unavailable" || this.code === "storage_error");
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { kind: this.kind, status: this.status, code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/** The error an answer with `status` and body `text` stands for (`error_from`): the JSON error
+ * envelope when there is one; 4xx are refusals, 5xx server failures. */
+export function errorFromAnswer(status: number, text: string): JettyError {
+  let env: { error?: { code?: unknown; message?: unknown; details?: unknown } } | null = null;
+  try {
+    env = JSON.parse(text);
+  } catch {
+    env = null;
+  }
+  const e = env && typeof env === "object" ? env.error : undefined;
+  const parsed = e && typeof e.code === "string" ? { code: e.code, message: String(e.message ?? e.code), details: e.details } : null;
+  const kind: ErrorKind = status < 500 ? "refused" : "server";
+  if (parsed) return new JettyError(kind, parsed.message, { status, code: parsed.code, details: parsed.details });
+  return new JettyError(kind, text.slice(0, 200) || `HTTP ${status}`, { status, code: status < 500 ? "http_error" : null });
+}
+
+/** Whom a part's failed send blames (`blame` in driver.rs). */
+export function blame(err: JettyError): Outcome {
+  if (err.isStoreFailure) return "storeFailed";
+  switch (err.kind) {
+    case "network":
+    case "server":
+      return "edgeFailed";
+    case "refused":
+      return "refused";
+    default:
+      return "failed";
+  }
+}
+
+/** What a failed coordinator request says is failing (`coordinator_trouble`). */
+export type Trouble =
+  | "store unavailable"
+  | "edges failing"
+  | "coordinator unreachable"
+  | "coordinator failing"
+  | "no edges available"
+  | "finalize in progress elsewhere";
+
+export function coordinatorTrouble(err: JettyError): Trouble {
+  if (err.kind === "network") return "coordinator unreachable";
+  switch (err.code) {
+    case "store_unavailable":
+    case "storage_error":
+      return "store unavailable";
+    case "no_edges_available":
+      return "no edges available";
+    case "finalize_in_progress":
+      return "finalize in progress elsewhere";
+    default:
+      return "coordinator failing";
+  }
+}
+
+export function abortedError(): JettyError {
+  return new JettyError("aborted", "the upload was aborted");
+}

@@ -1,0 +1,815 @@
+// One file's upload: find or start its session, send the missing parts over the edges (the
+// sans-IO scheduler decides; this file does the I/O), finalize. Progress and state changes are
+// events; pause(), resume() and abort() control it.
+
+import { Api, withRetries, type RetryNotice } from "./api.js";
+import { abortedError, blame, errorFromAnswer, JettyError, type Trouble } from "./errors.js";
+import type { Hasher } from "./hash.js";
+import { partLen, partOffset, planParts, preferredPartSize, samePlan, type PartPlan } from "./plan.js";
+import { etaSeconds, RateWindow } from "./progress.js";
+import { bytesRecorded, missingParts, normalizeHash, pickSession, recordKey, type LocalRecord, type RecordStore } from "./resume.js";
+import { DEFAULT_RETRY, type RetryPolicy } from "./retry.js";
+import { PartScheduler, type Action, type Assignment, type Outcome } from "./scheduler.js";
+import type { PartTransport } from "./transport.js";
+import type { ChunkReceipt, EdgeInfo, FileInfo, OpenUpload, OptimalEdgesResponse, ResumeResponse, UploadState } from "./types.js";
+
+export type UploadStateName = "hashing" | "starting" | "uploading" | "paused" | "finalizing" | "done" | "error" | "aborted";
+
+export interface UploadOptions {
+  /** Parts in flight at once, across all edges (8). */
+  concurrency?: number;
+  /** Preferred part size in bytes; the coordinator clamps it. */
+  partSize?: number;
+  /** How long failures are waited out and the waits (2 min of continuous failure). */
+  retry?: Partial<RetryPolicy>;
+  /** How long one part may take before it is sent again elsewhere (ms); default a minute plus
+   * the part's size at 64 KiB/s, like the CLI. */
+  partTimeoutMs?: number;
+  contentType?: string;
+  /** Continue this session (an open upload listed by `listUploads`): the file must be the one
+   * it was started with (same size and SHA-256). */
+  resumeFileId?: string;
+  /** Look for an open session of the same content started elsewhere (`GET
+   * /api/jetty/uploads?hash=`) before starting a new one (true). */
+  lookupRemote?: boolean;
+  /** Session lifetime to ask for, in seconds. */
+  expiresIn?: number;
+  /** Start paused. */
+  paused?: boolean;
+  /** How often a chunk whose body did not match its hash is re-read and sent again (3). */
+  maxHashRetries?: number;
+}
+
+export interface UploadProgress {
+  state: UploadStateName;
+  fileName: string;
+  fileSize: number;
+  fileId: string | null;
+  /** Bytes of the file hashed so far. */
+  hashedBytes: number;
+  /** Bytes of the file the coordinator holds (recorded parts, earlier runs included). */
+  bytesDone: number;
+  /** `bytesDone` plus what is on its way in parts in flight. */
+  bytesUploaded: number;
+  /** Body bytes this run handed to the network, re-sent ones included. */
+  bytesSent: number;
+  partsTotal: number;
+  /** Parts recorded, earlier runs included. */
+  partsDone: number;
+  /** Parts this run sent and had recorded. */
+  partsSent: number;
+  /** Bytes per second over the last few seconds, or null before there is a figure. */
+  speed: number | null;
+  /** Seconds to go at that speed, or null. */
+  eta: number | null;
+  /** Bytes each edge carried in this run (recorded parts), by edge id. */
+  perEdge: Record<string, number>;
+  /** Bytes on their way through each edge now (parts in flight), by edge id. */
+  inFlight: Record<string, number>;
+  /** Set while an outage is waited out. */
+  retrying: { trouble: Trouble; delayMs: number } | null;
+  /** Whether an earlier session is being continued. */
+  resumed: boolean;
+  /** Edges that failed during this upload (reported once each). */
+  failedEdges: string[];
+  /** Re-sends of parts whose body did not match its hash. */
+  hashRetries: number;
+}
+
+export interface UploadResult {
+  fileId: string;
+  url: string;
+  size: number;
+  /** Hex SHA-256 of the file. */
+  sha256: string;
+  duplicate: boolean;
+  resumed: boolean;
+  parts: number;
+  partsSent: number;
+  bytesSent: number;
+  edges: string[];
+  perEdge: Record<string, number>;
+  seconds: number;
+}
+
+export type UploadEvents = {
+  progress: UploadProgress;
+  state: UploadStateName;
+  /** An outage is being waited out (`null`: it is over). */
+  retry: RetryNotice | null;
+  /** An edge failed and its parts moved on; `reason` says how. */
+  edgeFailed: { edgeId: string; reason: string };
+  /** The session is known (started, resumed or a duplicate). */
+  session: { fileId: string; resumed: boolean; duplicate: boolean };
+};
+
+/** What an upload needs from its client. */
+export interface UploadContext {
+  api: Api;
+  hasher: Hasher;
+  store: RecordStore;
+  transport: PartTransport;
+  now: () => number;
+  random: () => number;
+}
+
+/** The slowest a part may go before it counts as stalled (the CLI's `SLOWEST_PART_RATE`). */
+export const SLOWEST_PART_RATE = 64 * 1024;
+
+export function partDeadlineMs(len: number): number {
+  return 60_000 + (len / SLOWEST_PART_RATE) * 1000;
+}
+
+interface InFlight {
+  a: Assignment;
+  ctl: AbortController;
+  sent: number;
+  len: number;
+}
+
+interface Answer {
+  a: Assignment;
+  outcome: Outcome;
+  error: JettyError | null;
+  receipt: ChunkReceipt | null;
+}
+
+const PAUSED = Symbol("paused");
+const DEADLINE = Symbol("deadline");
+
+export class Upload {
+  readonly file: Blob & { name?: string; lastModified?: number };
+  readonly result: Promise<UploadResult>;
+
+  private readonly ctx: UploadContext;
+  private readonly opts: Required<Pick<UploadOptions, "concurrency" | "lookupRemote" | "maxHashRetries">> & UploadOptions;
+  private readonly retry: RetryPolicy;
+  private readonly listeners = new Map<keyof UploadEvents, Set<(v: never) => void>>();
+  private readonly abortCtl = new AbortController();
+  private readonly rate = new RateWindow(5000);
+  private readonly inflight = new Map<number, InFlight>();
+  private readonly started: number;
+
+  private stateName: UploadStateName = "hashing";
+  private paused: boolean;
+  private wake: (() => void) | null = null;
+  private answers: Answer[] = [];
+  private lastEmit = 0;
+  private hashRetriesByPart = new Map<number, number>();
+  private tokenRefresh: Promise<void> | null = null;
+  private sessionFileId: string | null = null;
+  private discardOnAbort = true;
+
+  // The session being sent.
+  private token = "";
+  private edges: EdgeInfo[] = [];
+  private plan: PartPlan | null = null;
+  private partHashes: Map<number, string> = new Map();
+  private fileHash = "";
+  private record: LocalRecord | null = null;
+
+  private p: UploadProgress;
+
+  constructor(ctx: UploadContext, file: Blob & { name?: string; lastModified?: number }, opts: UploadOptions = {}) {
+    this.ctx = ctx;
+    this.file = file;
+    this.opts = { concurrency: 8, lookupRemote: true, maxHashRetries: 3, ...opts };
+    this.retry = { ...DEFAULT_RETRY, ...opts.retry };
+    this.paused = !!opts.paused;
+    this.started = ctx.now();
+    this.p = {
+      state: "hashing",
+      fileName: file.name ?? "blob",
+      fileSize: file.size,
+      fileId: null,
+      hashedBytes: 0,
+      bytesDone: 0,
+      bytesUploaded: 0,
+      bytesSent: 0,
+      partsTotal: 0,
+      partsDone: 0,
+      partsSent: 0,
+      speed: null,
+      eta: null,
+      perEdge: {},
+      inFlight: {},
+      retrying: null,
+      resumed: false,
+      failedEdges: [],
+      hashRetries: 0,
+    };
+    this.result = this.run();
+    // The caller may only listen to events; an unobserved failure is not an unhandled rejection.
+    this.result.catch(() => {});
+  }
+
+  get state(): UploadStateName {
+    return this.stateName;
+  }
+
+  /** The latest progress figures. */
+  get progress(): UploadProgress {
+    return { ...this.p, perEdge: { ...this.p.perEdge }, inFlight: { ...this.p.inFlight }, failedEdges: [...this.p.failedEdges] };
+  }
+
+  get fileId(): string | null {
+    return this.sessionFileId;
+  }
+
+  on<K extends keyof UploadEvents>(event: K, fn: (v: UploadEvents[K]) => void): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(fn as (v: never) => void);
+    return () => set.delete(fn as (v: never) => void);
+  }
+
+  private emit<K extends keyof UploadEvents>(event: K, value: UploadEvents[K]) {
+    for (const fn of this.listeners.get(event) ?? []) {
+      try {
+        (fn as (v: UploadEvents[K]) => void)(value);
+      } catch (e) {
+        console.error(e);
+      }
+    }
+  }
+
+  /** Stops sending: parts in flight are cancelled and go back to the queue. */
+  pause(): void {
+    if (this.paused || this.isFinished()) return;
+    this.paused = true;
+    if (this.stateName === "uploading") this.setState("paused");
+    // Parts in flight go back to the queue (the scheduler is told in the loop).
+    this.poke();
+  }
+
+  /** Continues a paused upload. */
+  resume(): void {
+    if (!this.paused || this.isFinished()) return;
+    this.paused = false;
+    if (this.stateName === "paused") this.setState("uploading");
+    this.poke();
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Stops for good. By default the session is discarded too (its parts deleted, its quota
+   * reservation released) and the local record forgotten; `keepSession` leaves both, so the
+   * upload can be continued later like after closing the tab. */
+  abort(opts: { keepSession?: boolean } = {}): void {
+    if (this.isFinished()) return;
+    this.discardOnAbort = !opts.keepSession;
+    this.abortCtl.abort(abortedError());
+    this.poke();
+  }
+
+  private isFinished() {
+    return this.stateName === "done" || this.stateName === "error" || this.stateName === "aborted";
+  }
+
+  private setState(s: UploadStateName) {
+    if (this.stateName === s) return;
+    // The speed is measured from when sending (re)starts, not across hashing or a pause.
+    if (s === "uploading") this.rate.reset();
+    this.stateName = s;
+    this.p.state = s;
+    this.emit("state", s);
+    this.emitProgress(true);
+  }
+
+  private poke() {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  private emitProgress(force = false) {
+    const now = this.ctx.now();
+    let inflightBytes = 0;
+    const perEdge: Record<string, number> = {};
+    for (const f of this.inflight.values()) {
+      const sent = Math.min(f.sent, f.len);
+      inflightBytes += sent;
+      const id = this.edges[f.a.edge]?.id ?? String(f.a.edge);
+      perEdge[id] = (perEdge[id] ?? 0) + sent;
+    }
+    this.p.inFlight = perEdge;
+    this.p.bytesUploaded = Math.min(this.p.fileSize, this.p.bytesDone + inflightBytes);
+    this.rate.add(now, this.p.bytesSent);
+    const uploading = this.stateName === "uploading";
+    this.p.speed = uploading ? this.rate.rate(now) : null;
+    this.p.eta = uploading ? etaSeconds(this.p.fileSize - this.p.bytesUploaded, this.p.speed) : this.stateName === "done" ? 0 : null;
+    if (!force && now - this.lastEmit < 100) return;
+    this.lastEmit = now;
+    this.emit("progress", this.progress);
+  }
+
+  private notice = (n: RetryNotice | null) => {
+    const had = this.p.retrying !== null;
+    this.p.retrying = n;
+    if (n || had) {
+      this.emit("retry", n);
+      this.emitProgress(true);
+    }
+  };
+
+  // ---------------------------------------------------------------------------------------
+  // The flow.
+
+  private async run(): Promise<UploadResult> {
+    const signal = this.abortCtl.signal;
+    try {
+      const result = await this.flow(signal);
+      this.setState("done");
+      return result;
+    } catch (e) {
+      this.cancelAll(PAUSED);
+      if (signal.aborted) {
+        this.setState("aborted");
+        if (this.discardOnAbort) await this.discard();
+        throw signal.reason instanceof JettyError ? signal.reason : abortedError();
+      }
+      const err = e instanceof JettyError ? e : new JettyError("local", String((e as Error)?.message ?? e));
+      this.lastError = err;
+      this.setState("error");
+      throw err;
+    }
+  }
+
+  /** The error the upload ended with, if it failed. */
+  lastError: JettyError | null = null;
+
+  private async discard() {
+    const id = this.sessionFileId;
+    if (this.record) await this.ctx.store.delete(this.record.key).catch(() => {});
+    if (!id || this.stateName === "done") return;
+    await this.ctx.api.request("DELETE", `/api/jetty/uploads/${encodeURIComponent(id)}`, { timeoutMs: 10_000 }).catch(() => {});
+  }
+
+  private async flow(signal: AbortSignal): Promise<UploadResult> {
+    const { api, store } = this.ctx;
+    const file = this.file;
+    const size = file.size;
+    const ident = { name: this.p.fileName, size, lastModified: file.lastModified ?? 0 };
+    const key = recordKey(api.baseUrl, ident);
+    const calls = <T>(call: () => Promise<T>) => withRetries(this.retry, call, { notice: this.notice, signal, random: this.ctx.random });
+
+    // 1. What session this file may already have: named by the caller, or kept locally.
+    let ticket: ResumeResponse | null = null;
+    let resumedFrom: "explicit" | "local" | "remote" | null = null;
+    if (this.opts.resumeFileId) {
+      ticket = await calls(() => this.resumeTicket(this.opts.resumeFileId as string, signal));
+      if (ticket.state.total !== size) {
+        throw new JettyError("integrity", `the session is for a file of ${ticket.state.total} bytes; this one has ${size}`);
+      }
+      resumedFrom = "explicit";
+    }
+    const local = await store.get(key).catch(() => undefined);
+
+    // 2. Hash the file (and, with the plan known or predicted, every part in the same pass).
+    const predicted = ticket
+      ? { fileSize: size, partSize: ticket.upload.partSize, partCount: ticket.upload.partCount }
+      : local
+        ? planParts(size, local.partSize)
+        : planParts(size, this.opts.partSize ?? preferredPartSize(size, this.opts.concurrency));
+    this.setState("hashing");
+    const hashed = await this.ctx.hasher.hash(file, {
+      partSize: predicted?.partSize,
+      signal,
+      onProgress: (bytes) => {
+        this.p.hashedBytes = bytes;
+        this.emitProgress();
+      },
+    });
+    this.p.hashedBytes = size;
+    this.fileHash = hashed.sha256;
+    this.setState("starting");
+
+    // 3. Continue a session (the named one, the local record's, or one found by hash), else
+    // start one.
+    if (ticket) {
+      if (normalizeHash(ticket.state.fileHash) !== this.fileHash) {
+        throw new JettyError("integrity", `${this.p.fileName} is not the file session ${ticket.upload.fileId} was started with`);
+      }
+    } else if (local && local.fileHash === this.fileHash) {
+      ticket = await this.tryResume(local.fileId, size, signal, calls);
+      if (ticket) resumedFrom = "local";
+      else await store.delete(key).catch(() => {});
+    } else if (local) {
+      await store.delete(key).catch(() => {});
+    }
+    if (!ticket && this.opts.lookupRemote) {
+      const open = await this.findOpenSession(size, signal);
+      if (open) {
+        ticket = await this.tryResume(open.fileId, size, signal, calls);
+        if (ticket) resumedFrom = "remote";
+      }
+    }
+    let edges: EdgeInfo[];
+    let state: Pick<UploadState, "chunksRemaining" | "chunksUploaded"> | null = null;
+    if (ticket) {
+      edges = ticket.edges;
+      state = ticket.state;
+    } else {
+      const answer = await calls(() => this.optimalEdges(size, predicted, signal));
+      if (answer.duplicate) {
+        this.sessionFileId = answer.duplicate.fileId;
+        this.p.fileId = answer.duplicate.fileId;
+        this.p.bytesDone = size;
+        this.emit("session", { fileId: answer.duplicate.fileId, resumed: false, duplicate: true });
+        return {
+          fileId: answer.duplicate.fileId,
+          url: answer.duplicate.url,
+          size,
+          sha256: this.fileHash,
+          duplicate: true,
+          resumed: false,
+          parts: 0,
+          partsSent: 0,
+          bytesSent: 0,
+          edges: [],
+          perEdge: {},
+          seconds: (this.ctx.now() - this.started) / 1000,
+        };
+      }
+      if (!answer.upload) throw new JettyError("server", "no upload ticket in the answer", { status: 200 });
+      ticket = { upload: answer.upload, edges: answer.edges, state: null as unknown as UploadState };
+      edges = answer.edges;
+    }
+    const upload = ticket.upload;
+    this.sessionFileId = upload.fileId;
+    this.p.fileId = upload.fileId;
+    this.p.resumed = resumedFrom !== null;
+    this.token = upload.uploadToken;
+    this.edges = edges;
+    const plan: PartPlan = { fileSize: size, partSize: upload.partSize, partCount: upload.partCount };
+    this.plan = plan;
+    if (samePlan(predicted, plan) && hashed.parts) hashed.parts.forEach((h, i) => this.partHashes.set(i + 1, h));
+    this.record = {
+      key,
+      baseUrl: api.baseUrl,
+      fileId: upload.fileId,
+      fileHash: this.fileHash,
+      fileName: ident.name,
+      fileSize: size,
+      lastModified: ident.lastModified,
+      partSize: plan.partSize,
+      createdAt: Date.now(),
+    };
+    // Best effort: without the record the upload still works, it just cannot resume by itself.
+    await store.put(this.record).catch(() => {});
+    this.emit("session", { fileId: upload.fileId, resumed: this.p.resumed, duplicate: false });
+
+    const remaining = missingParts(plan, state);
+    this.p.partsTotal = plan.partCount;
+    this.p.partsDone = plan.partCount - remaining.length;
+    this.p.bytesDone = bytesRecorded(plan, remaining);
+    if (remaining.length > 0 && edges.length === 0) throw new JettyError("server", "no edges in the answer", { status: 200 });
+
+    // 4. Send the missing parts, then finalize (a part the coordinator says is missing at
+    // finalize is sent again, twice at most).
+    const scheduler = new PartScheduler(
+      edges.map((e) => e.weight),
+      remaining,
+      {
+        concurrency: Math.max(1, this.opts.concurrency),
+        partTimeoutMs: this.opts.partTimeoutMs ?? partDeadlineMs(plan.partSize),
+        retry: this.retry,
+        random: this.ctx.random,
+      },
+    );
+    let file_: FileInfo | null = null;
+    for (let round = 0; ; round++) {
+      this.setState(this.paused ? "paused" : "uploading");
+      await this.sendParts(scheduler, signal);
+      this.setState("finalizing");
+      try {
+        file_ = (await calls(() => this.finalize(upload.fileId, plan.partCount, signal))).file;
+        break;
+      } catch (e) {
+        const missing = (e as JettyError)?.code === "parts_missing" ? ((e as JettyError).details as { missing?: unknown })?.missing : null;
+        if (round >= 2 || !Array.isArray(missing) || missing.length === 0) throw e;
+        const parts = missing.filter((n): n is number => typeof n === "number" && partLen(plan, n) !== null);
+        if (parts.length === 0) throw e;
+        for (const n of parts) {
+          this.p.partsDone -= 1;
+          this.p.bytesDone -= partLen(plan, n) ?? 0;
+        }
+        scheduler.add(parts);
+      }
+    }
+    await store.delete(key).catch(() => {});
+    this.p.bytesDone = size;
+    this.p.partsDone = plan.partCount;
+    const sha = normalizeHash(file_.sha256) ?? this.fileHash;
+    if (sha !== this.fileHash) throw new JettyError("integrity", `the stored file's SHA-256 ${sha} is not the file's ${this.fileHash}`);
+    return {
+      fileId: file_.id,
+      url: file_.url,
+      size: file_.size,
+      sha256: sha,
+      duplicate: false,
+      resumed: this.p.resumed,
+      parts: plan.partCount,
+      partsSent: this.p.partsSent,
+      bytesSent: this.p.bytesSent,
+      edges: edges.map((e) => e.id),
+      perEdge: { ...this.p.perEdge },
+      seconds: (this.ctx.now() - this.started) / 1000,
+    };
+  }
+
+  /** A ticket for `fileId` if the session is still open for this file; `null` when it is gone
+   * (finalized, aborted, expired, another account's) or is for other bytes. */
+  private async tryResume(
+    fileId: string,
+    size: number,
+    signal: AbortSignal,
+    calls: <T>(call: () => Promise<T>) => Promise<T>,
+  ): Promise<ResumeResponse | null> {
+    try {
+      const t = await calls(() => this.resumeTicket(fileId, signal));
+      if (t.state.total !== size || normalizeHash(t.state.fileHash) !== this.fileHash) return null;
+      if (t.state.status && t.state.status !== "active") return null;
+      return t;
+    } catch (e) {
+      if (e instanceof JettyError && e.kind === "refused") return null;
+      throw e;
+    }
+  }
+
+  /** An open session of this account for the same bytes (started on another device or in
+   * another browser), or `null` (also when the coordinator has no listing). */
+  private async findOpenSession(size: number, signal: AbortSignal): Promise<OpenUpload | null> {
+    try {
+      const q = new URLSearchParams({ hash: this.fileHash, limit: "20" });
+      const page = await this.ctx.api.request<{ uploads?: OpenUpload[] }>("GET", `/api/jetty/uploads?${q}`, { signal, timeoutMs: 30_000 });
+      return pickSession(page.uploads ?? [], { size, hash: this.fileHash, name: this.p.fileName }, Date.now());
+    } catch (e) {
+      if (signal.aborted) throw e;
+      return null;
+    }
+  }
+
+  private resumeTicket(fileId: string, signal: AbortSignal): Promise<ResumeResponse> {
+    return this.ctx.api.request<ResumeResponse>("POST", "/api/jetty/resume", { body: { fileId }, signal, timeoutMs: 60_000 });
+  }
+
+  private optimalEdges(size: number, predicted: PartPlan | null, signal: AbortSignal): Promise<OptimalEdgesResponse> {
+    const body: Record<string, unknown> = {
+      fileSize: size,
+      fileHash: this.fileHash,
+      fileName: this.p.fileName,
+      priority: "speed",
+      threads: Math.max(1, this.opts.concurrency),
+    };
+    if (predicted) body.chunkSize = predicted.partSize;
+    const type = this.opts.contentType ?? (this.file.type || undefined);
+    if (type) body.contentType = type;
+    if (this.opts.expiresIn) body.expiresIn = this.opts.expiresIn;
+    return this.ctx.api.request<OptimalEdgesResponse>("POST", "/api/jetty/optimal-edges", { body, signal, timeoutMs: 60_000 });
+  }
+
+  private finalize(fileId: string, totalChunks: number, signal: AbortSignal): Promise<{ file: FileInfo }> {
+    return this.ctx.api.request<{ file: FileInfo }>("POST", "/api/edge/finalize-upload", {
+      body: { fileId, totalChunks },
+      signal,
+      timeoutMs: 120_000,
+    });
+  }
+
+  private reportEdge(edge: EdgeInfo, reason: string) {
+    if (!this.p.failedEdges.includes(edge.id)) this.p.failedEdges.push(edge.id);
+    this.emit("edgeFailed", { edgeId: edge.id, reason });
+    // Best effort: a lost report only means the edge is ranked lower a little later.
+    this.ctx.api
+      .request("POST", "/api/jetty/edge-report", { body: { edgeId: edge.id, reason: reason.slice(0, 200) }, timeoutMs: 5000 })
+      .catch(() => {});
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The driver loop.
+
+  private cancelAll(reason: symbol) {
+    for (const f of this.inflight.values()) f.ctl.abort(reason);
+    this.inflight.clear();
+  }
+
+  private async sendParts(scheduler: PartScheduler, signal: AbortSignal): Promise<void> {
+    const now = this.ctx.now;
+    let waiting = false;
+    const tell = (n: RetryNotice | null) => {
+      if (n || waiting) this.notice(n);
+      waiting = n !== null;
+    };
+    const act = (a: Assignment, outcome: Outcome, action: Action, error: JettyError | null) => {
+      if ((action.type === "retry" || action.type === "backoff") && action.report !== null) {
+        this.reportEdge(this.edges[action.report], error?.message ?? outcome);
+      }
+      switch (action.type) {
+        case "backoff":
+          tell({ trouble: outcome === "storeFailed" ? "store unavailable" : "edges failing", delayMs: action.delayMs });
+          break;
+        case "giveUp": {
+          const failing = scheduler.failingFor(now());
+          const err = error ?? new JettyError("server", `part ${a.part} failed`);
+          if (failing !== null && err.isOutage) {
+            throw new JettyError(err.kind, `${err.message} (still failing after ${Math.round(failing / 1000)} s of retries)`, {
+              status: err.status,
+              code: err.code,
+              details: err.details,
+            });
+          }
+          throw err;
+        }
+        default:
+          if (outcome === "sent") tell(null);
+      }
+    };
+    try {
+      for (;;) {
+        if (signal.aborted) throw signal.reason;
+        const t = now();
+        for (const [a, action] of scheduler.handleTimeout(t)) {
+          this.inflight.get(a.part)?.ctl.abort(DEADLINE);
+          this.inflight.delete(a.part);
+          const host = this.edges[a.edge]?.id ?? String(a.edge);
+          act(a, "timedOut", action, new JettyError("network", `part ${a.part} got no answer from edge ${host} before its deadline`));
+        }
+        const answers = this.answers;
+        this.answers = [];
+        for (const ans of answers) {
+          const action = scheduler.onResult(ans.a.part, ans.a.edge, ans.outcome, now());
+          const current = this.inflight.get(ans.a.part);
+          if (current && current.a === ans.a) this.inflight.delete(ans.a.part);
+          if (ans.outcome === "sent" && (action.type === "continue" || action.type === "done")) this.stored(ans.a, ans.receipt);
+          act(ans.a, ans.outcome, action, ans.error);
+        }
+        if (scheduler.isDone()) break;
+        if (this.paused) {
+          // Parts in flight go back to the queue; their answers, if any still come, are dropped.
+          for (const a of scheduler.requeueAll()) {
+            this.inflight.get(a.part)?.ctl.abort(PAUSED);
+            this.inflight.delete(a.part);
+          }
+          if (this.stateName === "uploading") this.setState("paused");
+          this.emitProgress(true);
+          await new Promise<void>((r) => (this.wake = r));
+          continue;
+        }
+        if (this.stateName === "paused") this.setState("uploading");
+        for (let a = scheduler.next(now()); a; a = scheduler.next(now())) this.start(a, signal);
+        this.emitProgress();
+        const wakeAt = scheduler.pollTimeout();
+        await new Promise<void>((resolve) => {
+          if (this.answers.length > 0) return resolve();
+          // Progress ticks at least every 500 ms while parts are in flight (speed, ETA).
+          const ms = Math.min(wakeAt === null ? 500 : Math.max(0, wakeAt - now()), 500);
+          const timer = setTimeout(() => {
+            this.wake = null;
+            resolve();
+          }, ms);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    } finally {
+      this.wake = null;
+    }
+    if (waiting) this.notice(null);
+    this.emitProgress(true);
+  }
+
+  private stored(a: Assignment, receipt: ChunkReceipt | null) {
+    const plan = this.plan as PartPlan;
+    const len = partLen(plan, a.part) ?? 0;
+    const edgeId = receipt?.edgeId || this.edges[a.edge]?.id || String(a.edge);
+    this.p.perEdge[edgeId] = (this.p.perEdge[edgeId] ?? 0) + len;
+    this.p.partsSent += 1;
+    this.p.partsDone += 1;
+    this.p.bytesDone += len;
+    this.emitProgress(true);
+  }
+
+  /** Sends part `a.part` to its edge in the background; its answer is queued for the loop. */
+  private start(a: Assignment, signal: AbortSignal) {
+    const plan = this.plan as PartPlan;
+    const len = partLen(plan, a.part) ?? 0;
+    const offset = partOffset(plan, a.part) ?? 0;
+    const ctl = new AbortController();
+    const onAbort = () => ctl.abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    const f: InFlight = { a, ctl, sent: 0, len };
+    this.inflight.set(a.part, f);
+    const edge = this.edges[a.edge];
+    const finish = (outcome: Outcome, error: JettyError | null, receipt: ChunkReceipt | null) => {
+      signal.removeEventListener("abort", onAbort);
+      if (ctl.signal.aborted) return; // paused, past its deadline or aborted: already handled
+      this.answers.push({ a, outcome, error, receipt });
+      this.poke();
+    };
+    this.sendOne(edge, a.part, offset, len, f, ctl.signal).then(
+      ([outcome, error, receipt]) => finish(outcome, error, receipt),
+      (e) => finish("failed", e instanceof JettyError ? e : new JettyError("local", String((e as Error)?.message ?? e)), null),
+    );
+  }
+
+  private async partHash(part: number, blob: Blob, signal: AbortSignal, fresh = false): Promise<string> {
+    const known = fresh ? undefined : this.partHashes.get(part);
+    if (known) return known;
+    const h = (await this.ctx.hasher.hash(blob, { signal })).sha256;
+    this.partHashes.set(part, h);
+    return h;
+  }
+
+  private async sendOne(
+    edge: EdgeInfo,
+    part: number,
+    offset: number,
+    len: number,
+    f: InFlight,
+    signal: AbortSignal,
+  ): Promise<[Outcome, JettyError | null, ChunkReceipt | null]> {
+    const body = this.file.slice(offset, offset + len);
+    const sha256 = await this.partHash(part, body, signal);
+    const url = `${edge.url.replace(/\/+$/, "")}/api/edge/upload-chunk?part=${part}`;
+    let answer;
+    try {
+      answer = await this.ctx.transport({
+        url,
+        token: this.token,
+        sha256,
+        body,
+        signal,
+        onProgress: (sent) => {
+          const delta = Math.max(0, Math.min(sent, len) - f.sent);
+          f.sent += delta;
+          this.p.bytesSent += delta;
+          this.emitProgress();
+        },
+      });
+    } catch (e) {
+      if (signal.aborted) throw e;
+      const err = e instanceof JettyError ? e : new JettyError("network", String((e as Error)?.message ?? e));
+      return [blame(err), err, null];
+    }
+    if (answer.status >= 200 && answer.status < 300) {
+      try {
+        const receipt = JSON.parse(answer.text) as ChunkReceipt;
+        return ["sent", null, receipt];
+      } catch {
+        const err = new JettyError("server", `unreadable answer from edge ${edge.id}`, { status: answer.status });
+        return ["edgeFailed", err, null];
+      }
+    }
+    const err = errorFromAnswer(answer.status, answer.text);
+    if (err.code === "chunk_hash_mismatch") return this.onHashMismatch(part, body, sha256, err, signal);
+    if (err.code === "upload_token_expired") {
+      await this.refreshToken(signal);
+      return ["resend", err, null];
+    }
+    if (err.code === "session_not_active" && this.record) {
+      // The session is gone for good: forget it, so the next try starts afresh.
+      await this.ctx.store.delete(this.record.key).catch(() => {});
+    }
+    return [blame(err), err, null];
+  }
+
+  /** The store refused a body that did not match its hash. Read and hash the part again: the
+   * same hash means the bytes were damaged on the way (send again, a few times at most); a
+   * different one means the file changed since it was hashed (fail: the file's hash is wrong). */
+  private async onHashMismatch(
+    part: number,
+    body: Blob,
+    sent: string,
+    err: JettyError,
+    signal: AbortSignal,
+  ): Promise<[Outcome, JettyError | null, ChunkReceipt | null]> {
+    const again = await this.partHash(part, body, signal, true);
+    if (again !== sent) {
+      return ["failed", new JettyError("integrity", `${this.p.fileName} changed while it was being uploaded (part ${part})`), null];
+    }
+    const n = (this.hashRetriesByPart.get(part) ?? 0) + 1;
+    this.hashRetriesByPart.set(part, n);
+    if (n > this.opts.maxHashRetries) return ["refused", err, null];
+    this.p.hashRetries += 1;
+    return ["resend", err, null];
+  }
+
+  /** A fresh upload token for the session (one request for all parts that need it). */
+  private refreshToken(signal: AbortSignal): Promise<void> {
+    const fileId = this.sessionFileId as string;
+    this.tokenRefresh ??= withRetries(this.retry, () => this.resumeTicket(fileId, signal), { notice: this.notice, signal })
+      .then((t) => {
+        this.token = t.upload.uploadToken;
+      })
+      .finally(() => {
+        setTimeout(() => (this.tokenRefresh = null), 1000);
+      });
+    return this.tokenRefresh;
+  }
+}
+

@@ -1,0 +1,189 @@
+// A fake coordinator and edges in memory, for driving Upload end to end in Node: a fetch for the
+// coordinator's API and a part transport for the edges, with hooks to make them fail.
+import { createHash } from "node:crypto";
+import type { PartAnswer, PartRequest, PartTransport } from "../src/transport.js";
+import { JettyError } from "../src/errors.js";
+
+export const BASE = "http://coord.test";
+
+export type EdgeBehaviour = (ctx: { edge: string; part: number; attempt: number; fleet: FakeFleet }) =>
+  | "ok"
+  | "network"
+  | "hang"
+  | { status: number; code?: string; body?: string };
+
+interface Session {
+  fileId: string;
+  sessionId: string;
+  fileName: string;
+  fileSize: number;
+  fileHash: string;
+  partSize: number;
+  partCount: number;
+  parts: Map<number, string>;
+  status: "active" | "completed" | "aborted";
+  createdAt: number;
+  token: string;
+  bytes?: Uint8Array;
+}
+
+const err = (status: number, code: string, details?: unknown) =>
+  new Response(JSON.stringify({ error: { code, message: code, details } }), { status, headers: { "content-type": "application/json" } });
+const ok = (v: unknown) => new Response(JSON.stringify(v), { status: 200, headers: { "content-type": "application/json" } });
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+export class FakeFleet {
+  edges = [
+    { id: "sfo-1", url: "http://sfo.test", weight: 0.5 },
+    { id: "lax-1", url: "http://lax.test", weight: 0.3 },
+    { id: "origin-direct", url: BASE, weight: 0.2 },
+  ];
+  sessions = new Map<string, Session>();
+  files = new Map<string, { id: string; sha256: string; size: number; name: string }>();
+  /** Part size the coordinator plans with (`null`: honour the client's chunkSize hint). */
+  partSize: number | null = 1024;
+  /** How each part attempt ends (default: stored). */
+  behaviour: EdgeBehaviour = () => "ok";
+  /** Every part request: [edge, part]. */
+  sent: Array<[string, number]> = [];
+  stored: Array<[string, number]> = [];
+  reports: string[] = [];
+  deleted: string[] = [];
+  calls: string[] = [];
+  finalizeHook: ((s: Session) => Response | null) | null = null;
+  private attempts = new Map<number, number>();
+  private n = 0;
+
+  fetch: typeof fetch = async (input, init) => {
+    const url = new URL(String(input));
+    const method = init?.method ?? "GET";
+    this.calls.push(`${method} ${url.pathname}`);
+    if (init?.headers && (init.headers as Record<string, string>).authorization !== "Bearer key") return err(401, "invalid_api_key");
+    const body = init?.body ? JSON.parse(String(init.body)) : null;
+    const p = url.pathname;
+    if (method === "POST" && p === "/api/jetty/optimal-edges") {
+      const dup = [...this.files.values()].find((f) => f.sha256 === body.fileHash && f.size === body.fileSize);
+      if (dup) return ok({ edges: [], duplicate: { fileId: dup.id, url: `${BASE}/api/files/${dup.id}` } });
+      const partSize = this.partSize ?? body.chunkSize;
+      const s: Session = {
+        fileId: `fil_${++this.n}`,
+        sessionId: `ses_${this.n}`,
+        fileName: body.fileName,
+        fileSize: body.fileSize,
+        fileHash: body.fileHash,
+        partSize,
+        partCount: Math.ceil(body.fileSize / partSize),
+        parts: new Map(),
+        status: "active",
+        createdAt: Date.now() + this.n,
+        token: `tok_${this.n}`,
+      };
+      this.sessions.set(s.fileId, s);
+      return ok({ edges: this.edges, duplicate: null, upload: this.ticket(s) });
+    }
+    if (method === "POST" && p === "/api/jetty/resume") {
+      const s = this.sessions.get(body.fileId);
+      if (!s) return err(404, "not_found");
+      if (s.status !== "active") return err(409, "session_not_active");
+      return ok({ upload: this.ticket(s), edges: this.edges, state: this.state(s) });
+    }
+    if (method === "GET" && p === "/api/jetty/uploads") {
+      const hash = url.searchParams.get("hash");
+      const uploads = [...this.sessions.values()]
+        .filter((s) => s.status === "active" && (!hash || s.fileHash === hash))
+        .map((s) => ({
+          fileId: s.fileId,
+          sessionId: s.sessionId,
+          fileName: s.fileName,
+          fileSize: s.fileSize,
+          fileHash: s.fileHash,
+          partSize: s.partSize,
+          partCount: s.partCount,
+          partsDone: s.parts.size,
+          bytesReceived: 0,
+          createdAt: s.createdAt,
+          expiresAt: Date.now() + 86_400_000,
+        }));
+      return ok({ uploads, nextCursor: null });
+    }
+    if (method === "POST" && p === "/api/edge/finalize-upload") {
+      const s = this.sessions.get(body.fileId);
+      if (!s) return err(404, "not_found");
+      const hooked = this.finalizeHook?.(s);
+      if (hooked) return hooked;
+      const missing = [];
+      for (let n = 1; n <= s.partCount; n++) if (!s.parts.has(n)) missing.push(n);
+      if (missing.length) return err(409, "parts_missing", { missing });
+      s.status = "completed";
+      const file = { id: s.fileId, sha256: s.fileHash, size: s.fileSize, name: s.fileName };
+      this.files.set(s.fileId, file);
+      return ok({ file: { id: s.fileId, url: `${BASE}/api/files/${s.fileId}`, size: s.fileSize, sha256: `sha256:${s.fileHash}` } });
+    }
+    if (method === "POST" && p === "/api/jetty/edge-report") {
+      this.reports.push(body.edgeId);
+      return ok({ ok: true });
+    }
+    if (method === "DELETE" && p.startsWith("/api/jetty/uploads/")) {
+      const id = decodeURIComponent(p.split("/").pop() as string);
+      this.deleted.push(id);
+      const s = this.sessions.get(id);
+      if (s) s.status = "aborted";
+      return ok({ aborted: true });
+    }
+    return err(404, "not_found");
+  };
+
+  transport: PartTransport = async (req: PartRequest): Promise<PartAnswer> => {
+    const url = new URL(req.url);
+    const edge = this.edges.find((e) => new URL(e.url).host === url.host)?.id ?? url.host;
+    const part = Number(url.searchParams.get("part"));
+    const attempt = (this.attempts.get(part) ?? 0) + 1;
+    this.attempts.set(part, attempt);
+    this.sent.push([edge, part]);
+    const what = this.behaviour({ edge, part, attempt, fleet: this });
+    if (what === "network") throw new JettyError("network", `${edge} refused the connection`);
+    if (what === "hang") {
+      return new Promise((_, reject) => req.signal.addEventListener("abort", () => reject(req.signal.reason), { once: true }));
+    }
+    if (what !== "ok") return { status: what.status, text: what.body ?? JSON.stringify({ error: { code: what.code, message: what.code } }) };
+    const s = [...this.sessions.values()].find((x) => req.token === x.token);
+    if (!s) return { status: 401, text: JSON.stringify({ error: { code: "invalid_upload_token", message: "bad" } }) };
+    if (s.status !== "active") return { status: 409, text: JSON.stringify({ error: { code: "session_not_active", message: "gone" } }) };
+    const bytes = new Uint8Array(await req.body.arrayBuffer());
+    // A request cancelled before its body was through is not stored.
+    if (req.signal.aborted) throw req.signal.reason;
+    const want = Math.min(s.partSize, s.fileSize - (part - 1) * s.partSize);
+    if (bytes.length !== want) return { status: 400, text: JSON.stringify({ error: { code: "chunk_size_mismatch", message: "len" } }) };
+    const h = sha(bytes);
+    if (h !== req.sha256) return { status: 422, text: JSON.stringify({ error: { code: "chunk_hash_mismatch", message: "hash" } }) };
+    req.onProgress?.(bytes.length);
+    s.parts.set(part, h);
+    this.stored.push([edge, part]);
+    return { status: 200, text: JSON.stringify({ partNumber: part, size: bytes.length, sha256: h, etag: `"${h}"`, edgeId: edge }) };
+  };
+
+  private ticket(s: Session) {
+    return { fileId: s.fileId, sessionId: s.sessionId, partSize: s.partSize, partCount: s.partCount, uploadToken: s.token, expiresAt: 9e9 };
+  }
+
+  private state(s: Session) {
+    const uploaded = [...s.parts.keys()].sort((a, b) => a - b);
+    const remaining = [];
+    for (let n = 1; n <= s.partCount; n++) if (!s.parts.has(n)) remaining.push(n);
+    return {
+      fileId: s.fileId,
+      sessionId: s.sessionId,
+      status: s.status,
+      chunksUploaded: uploaded,
+      chunksRemaining: remaining,
+      edges: this.edges.map((e) => e.id),
+      progress: 0,
+      total: s.fileSize,
+      partSize: s.partSize,
+      partCount: s.partCount,
+      fileHash: `sha256:${s.fileHash}`,
+      bytesReceived: 0,
+      expiresAt: 9e9,
+    };
+  }
+}

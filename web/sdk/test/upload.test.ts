@@ -1,0 +1,325 @@
+// Upload driven end to end against the fake fleet: the whole flow (hash, start or resume,
+// weighted sending, failover, backoff, re-sends, pause, abort, finalize).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { JettyClient } from "../src/client.js";
+import { InProcessHasher } from "../src/hash.js";
+import { MemoryRecordStore } from "../src/resume.js";
+import { seededRandom } from "../src/retry.js";
+import type { UploadOptions } from "../src/upload.js";
+import type { JettyError } from "../src/errors.js";
+import { BASE, FakeFleet } from "./fake-fleet.js";
+
+const fast = { retry: { baseMs: 1, capMs: 5, budgetMs: 2000 } } satisfies UploadOptions;
+
+function setup(fleet = new FakeFleet(), store = new MemoryRecordStore()) {
+  const client = new JettyClient({
+    baseUrl: BASE,
+    apiKey: "key",
+    fetch: fleet.fetch,
+    transport: fleet.transport,
+    hasher: new InProcessHasher(),
+    store,
+    random: seededRandom(1),
+    defaults: fast,
+  });
+  return { fleet, client, store };
+}
+
+function file(size: number, name = "data.bin") {
+  const bytes = randomBytes(size);
+  return { bytes, file: new File([bytes], name, { lastModified: 1_700_000_000_000 }), sha: createHash("sha256").update(bytes).digest("hex") };
+}
+
+const count = (xs: Array<[string, number]>, edge: string) => xs.filter(([e]) => e === edge).length;
+
+test("a file goes over the edges by weight, is finalized, and reports its progress", async () => {
+  const { fleet, client, store } = setup();
+  const { file: f, sha } = file(100 * 1024 + 17);
+  const up = client.upload(f, { concurrency: 10 });
+  const states: string[] = [];
+  up.on("state", (s) => states.push(s));
+  let last = up.progress;
+  up.on("progress", (p) => (last = p));
+  const r = await up.result;
+  assert.equal(r.sha256, sha);
+  assert.equal(r.size, f.size);
+  assert.equal(r.parts, 101);
+  assert.equal(r.partsSent, 101);
+  assert.equal(r.duplicate, false);
+  assert.equal(r.resumed, false);
+  assert.deepEqual(states, ["starting", "uploading", "finalizing", "done"]);
+  assert.equal(fleet.sent.length, 101, "each part once");
+  // Slots by weight 5:3:2 over 10, all pulling from one queue (equal speeds here).
+  const shares = ["sfo-1", "lax-1", "origin-direct"].map((e) => count(fleet.stored, e));
+  assert.ok(shares[0] > shares[1] && shares[1] > shares[2], `${shares}`);
+  assert.equal(Object.values(r.perEdge).reduce((a, b) => a + b, 0), f.size);
+  assert.equal(last.bytesDone, f.size);
+  assert.equal(last.partsDone, 101);
+  assert.equal(last.state, "done");
+  assert.equal(last.eta, 0);
+  assert.equal((await store.list()).length, 0, "the local record is gone once done");
+  assert.ok(fleet.sessions.get(r.fileId)?.status === "completed");
+});
+
+test("the part hashes come from the same pass as the file's when the plan is as predicted", async () => {
+  const fleet = new FakeFleet();
+  fleet.partSize = null; // honour the client's hint
+  const { client } = setup(fleet);
+  const { file: f, sha } = file(11 * 1024 * 1024 + 5);
+  let hashes = 0;
+  const hasher = client.hasher;
+  (client as unknown as { hasher: unknown }).hasher = {
+    hash: (b: Blob, o: unknown) => {
+      hashes += 1;
+      return hasher.hash(b, o as never);
+    },
+  };
+  const r = await client.upload(f, { partSize: 8 * 1024 * 1024 }).result;
+  assert.equal(r.sha256, sha);
+  assert.equal(r.parts, 2);
+  assert.equal(hashes, 1, "one read of the file for everything");
+});
+
+test("an edge that fails is reported once, skipped, and its parts go elsewhere", async () => {
+  const { fleet, client } = setup();
+  fleet.behaviour = ({ edge }) => (edge === "sfo-1" ? "network" : "ok");
+  const up = client.upload(file(20 * 1024).file, { concurrency: 4 });
+  const failed: string[] = [];
+  up.on("edgeFailed", (e) => failed.push(e.edgeId));
+  const r = await up.result;
+  assert.equal(r.partsSent, 20);
+  assert.deepEqual(fleet.reports, ["sfo-1"]);
+  assert.deepEqual(failed, ["sfo-1"]);
+  assert.equal(count(fleet.stored, "sfo-1"), 0);
+  assert.ok(count(fleet.sent, "sfo-1") <= 2, "at most the first round of its slots");
+  assert.deepEqual(up.progress.failedEdges, ["sfo-1"]);
+});
+
+test("a 500 and a non-JSON 5xx blame the edge; store failures blame nobody and are waited out", async () => {
+  const { fleet, client } = setup();
+  fleet.behaviour = ({ edge, attempt, part }) => {
+    if (edge === "lax-1" && part % 2 === 0) return { status: 502, body: "<html>bad gateway</html>" };
+    if (attempt <= 2) return { status: 503, code: "store_unavailable" };
+    return "ok";
+  };
+  const up = client.upload(file(10 * 1024).file, { concurrency: 3 });
+  const notices: Array<string | null> = [];
+  up.on("retry", (n) => notices.push(n ? n.trouble : null));
+  const r = await up.result;
+  assert.equal(r.partsSent, 10);
+  assert.deepEqual(fleet.reports, ["lax-1"], "only the edge that failed by itself");
+  assert.ok(notices.includes("store unavailable"));
+  assert.equal(notices[notices.length - 1], null, "the notice is cleared once parts get through");
+  assert.equal(up.progress.retrying, null);
+});
+
+test("a store outage longer than the retry budget fails the upload and keeps its session", async () => {
+  const { fleet, client, store } = setup();
+  fleet.behaviour = () => ({ status: 503, code: "store_unavailable" });
+  const up = client.upload(file(4 * 1024).file, { concurrency: 2, retry: { baseMs: 1, capMs: 5, budgetMs: 150 } });
+  await assert.rejects(up.result, (e: JettyError) => e.code === "store_unavailable" && /still failing after/.test(e.message));
+  assert.equal(up.state, "error");
+  assert.deepEqual(fleet.reports, []);
+  assert.equal((await store.list()).length, 1, "kept, so the same upload can continue later");
+});
+
+test("a body that does not match its hash is re-read and sent again", async () => {
+  const { fleet, client } = setup();
+  fleet.behaviour = ({ part, attempt }) => (part === 1 && attempt === 1 ? { status: 422, code: "chunk_hash_mismatch" } : "ok");
+  const up = client.upload(file(3 * 1024).file);
+  const r = await up.result;
+  assert.equal(r.partsSent, 3);
+  assert.equal(up.progress.hashRetries, 1);
+  assert.equal(fleet.sent.filter(([, p]) => p === 1).length, 2);
+  assert.deepEqual(fleet.reports, [], "blames nobody");
+  // Always mismatching: given up after a few tries, as a refusal.
+  const again = setup();
+  again.fleet.behaviour = ({ part }) => (part === 2 ? { status: 422, code: "chunk_hash_mismatch" } : "ok");
+  await assert.rejects(again.client.upload(file(3 * 1024).file, { maxHashRetries: 2 }).result, (e: JettyError) => e.code === "chunk_hash_mismatch");
+  assert.equal(again.fleet.sent.filter(([, p]) => p === 2).length, 3);
+});
+
+test("a refusal fails the upload at once", async () => {
+  const { fleet, client } = setup();
+  fleet.behaviour = ({ part }) => (part === 2 ? { status: 409, code: "session_not_active" } : "ok");
+  await assert.rejects(client.upload(file(8 * 1024).file, { concurrency: 1 }).result, (e: JettyError) => e.kind === "refused" && e.code === "session_not_active");
+  assert.equal(fleet.sent.length, 2);
+});
+
+test("a part with no answer by its deadline goes to another edge", async () => {
+  const { fleet, client } = setup();
+  fleet.behaviour = ({ edge }) => (edge === "lax-1" ? "hang" : "ok");
+  const up = client.upload(file(6 * 1024).file, { concurrency: 3, partTimeoutMs: 100 });
+  const r = await up.result;
+  assert.equal(r.partsSent, 6);
+  assert.deepEqual(fleet.reports, ["lax-1"]);
+  assert.equal(count(fleet.stored, "lax-1"), 0);
+});
+
+test("reload: the local record continues the same session, sending only the missing parts", async () => {
+  const store = new MemoryRecordStore();
+  const fleet = new FakeFleet();
+  const { file: f, sha } = file(30 * 1024 + 1);
+  // The first run stops (a tab closed) once 10 parts are stored.
+  const first = setup(fleet, store).client.upload(f, { concurrency: 2 });
+  first.on("progress", (p) => p.partsDone >= 10 && first.abort({ keepSession: true }));
+  await assert.rejects(first.result, (e: JettyError) => e.kind === "aborted");
+  assert.deepEqual(fleet.deleted, [], "the session is kept");
+  const before = fleet.stored.length;
+  assert.ok(before >= 10 && before < 31);
+  const records = await store.list();
+  assert.equal(records.length, 1);
+  assert.equal(records[0].fileHash, sha);
+  // The same file again (same name, size, time): resumed.
+  const second = setup(fleet, store).client.upload(f, { concurrency: 4 });
+  const r = await second.result;
+  assert.equal(r.resumed, true);
+  assert.equal(r.fileId, records[0].fileId);
+  assert.equal(r.partsSent, 31 - before);
+  assert.equal(fleet.stored.length, 31, "no part stored twice");
+  assert.equal(second.progress.partsDone, 31);
+  assert.equal((await store.list()).length, 0);
+});
+
+test("another device: an open session of the same bytes is found by hash and continued", async () => {
+  const fleet = new FakeFleet();
+  const { file: f } = file(12 * 1024);
+  const first = setup(fleet).client.upload(f, { concurrency: 1 });
+  first.on("progress", (p) => p.partsDone >= 5 && first.abort({ keepSession: true }));
+  await assert.rejects(first.result);
+  const stored = fleet.stored.length;
+  // A fresh browser (no local record), the file under another name.
+  const other = setup(fleet, new MemoryRecordStore());
+  const renamed = new File([f], "copy.bin", { lastModified: 42 });
+  const r = await other.client.upload(renamed).result;
+  assert.equal(r.resumed, true);
+  assert.equal(r.partsSent, 12 - stored);
+  assert.ok(fleet.calls.some((c) => c === "GET /api/jetty/uploads"));
+  // Without remote lookup, a new session is started.
+  const third = setup(fleet, new MemoryRecordStore());
+  fleet.files.clear();
+  const r3 = await third.client.upload(new File([randomBytes(2048)], "x.bin"), { lookupRemote: false }).result;
+  assert.equal(r3.resumed, false);
+});
+
+test("continue a named session: the file must be the one it was started with", async () => {
+  const fleet = new FakeFleet();
+  const { file: f } = file(6 * 1024);
+  const first = setup(fleet).client.upload(f, { concurrency: 1 });
+  first.on("progress", (p) => p.partsDone >= 2 && first.abort({ keepSession: true }));
+  await assert.rejects(first.result);
+  const fileId = [...fleet.sessions.keys()][0];
+  const { client } = setup(fleet, new MemoryRecordStore());
+  await assert.rejects(client.upload(file(6 * 1024).file, { resumeFileId: fileId }).result, (e: JettyError) => e.kind === "integrity");
+  await assert.rejects(client.upload(file(5 * 1024).file, { resumeFileId: fileId }).result, (e: JettyError) => e.kind === "integrity" && /bytes/.test(e.message));
+  const r = await client.upload(f, { resumeFileId: fileId }).result;
+  assert.equal(r.fileId, fileId);
+  assert.equal(r.resumed, true);
+  assert.ok(r.partsSent <= 4);
+});
+
+test("the same bytes again are a duplicate: nothing is sent", async () => {
+  const { fleet, client } = setup();
+  const { file: f } = file(5000);
+  await client.upload(f).result;
+  const sent = fleet.sent.length;
+  const r = await client.upload(new File([f], "again.bin")).result;
+  assert.equal(r.duplicate, true);
+  assert.equal(r.partsSent, 0);
+  assert.equal(fleet.sent.length, sent);
+});
+
+test("pause stops sending and puts parts back; resume finishes", async () => {
+  const { fleet, client } = setup();
+  const up = client.upload(file(40 * 1024).file, { concurrency: 2 });
+  let paused = false;
+  up.on("progress", (p) => {
+    if (!paused && p.partsDone >= 5) {
+      paused = true;
+      up.pause();
+    }
+  });
+  while (up.state !== "paused") await new Promise((r) => setTimeout(r, 5));
+  const at = fleet.sent.length;
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(fleet.sent.length, at, "nothing sent while paused");
+  assert.equal(up.progress.speed, null);
+  up.resume();
+  const r = await up.result;
+  assert.equal(r.partsSent, 40);
+  // A part whose answer was on its way when paused is sent again (recorded once by the store).
+  assert.ok(fleet.stored.length >= 40 && fleet.stored.length <= 42, `${fleet.stored.length}`);
+});
+
+test("abort discards the session and the local record", async () => {
+  const { fleet, client, store } = setup();
+  const up = client.upload(file(40 * 1024).file, { concurrency: 1 });
+  up.on("progress", (p) => p.partsDone >= 3 && up.abort());
+  await assert.rejects(up.result, (e: JettyError) => e.kind === "aborted");
+  assert.equal(up.state, "aborted");
+  assert.equal(fleet.deleted.length, 1);
+  assert.equal((await store.list()).length, 0);
+});
+
+test("parts the coordinator says are missing at finalize are sent again", async () => {
+  const { fleet, client } = setup();
+  let once = true;
+  fleet.finalizeHook = (s) => {
+    if (!once) return null;
+    once = false;
+    s.parts.delete(2);
+    return new Response(JSON.stringify({ error: { code: "parts_missing", message: "m", details: { missing: [2] } } }), { status: 409 });
+  };
+  const up = client.upload(file(4 * 1024).file);
+  const r = await up.result;
+  assert.equal(r.partsSent, 5);
+  assert.equal(fleet.sent.filter(([, p]) => p === 2).length, 2);
+});
+
+test("an empty file has no parts and is finalized at once", async () => {
+  const { fleet, client } = setup();
+  const r = await client.upload(new File([], "empty")).result;
+  assert.equal(r.parts, 0);
+  assert.equal(r.size, 0);
+  assert.equal(fleet.sent.length, 0);
+});
+
+test("list helpers read the listing endpoints", async () => {
+  const { fleet, client } = setup();
+  const up = client.upload(file(4 * 1024).file, { concurrency: 1 });
+  up.on("progress", (p) => p.partsDone >= 1 && up.abort({ keepSession: true }));
+  await assert.rejects(up.result);
+  const page = await client.listUploads({ limit: 5 });
+  assert.equal(page.items.length, 1);
+  assert.equal(page.nextCursor, null);
+  assert.equal(page.items[0].fileName, "data.bin");
+  assert.ok(fleet.calls.includes("GET /api/jetty/uploads"));
+});
+
+test("an expired upload token is renewed once and the part sent again", async () => {
+  const { fleet, client } = setup();
+  fleet.behaviour = ({ part, attempt }) => (part <= 2 && attempt === 1 ? { status: 401, code: "upload_token_expired" } : "ok");
+  const r = await client.upload(file(4 * 1024).file, { concurrency: 4 }).result;
+  assert.equal(r.partsSent, 4);
+  assert.equal(fleet.calls.filter((c) => c === "POST /api/jetty/resume").length, 1, "one renewal for both parts");
+  assert.deepEqual(fleet.reports, []);
+});
+
+test("the coordinator down at the start is waited out within the budget", async () => {
+  const fleet = new FakeFleet();
+  const real = fleet.fetch;
+  let down = 3;
+  fleet.fetch = async (input, init) => {
+    if (String(input).endsWith("/optimal-edges") && down-- > 0) throw new TypeError("fetch failed");
+    return real(input, init);
+  };
+  const { client } = setup(fleet);
+  const up = client.upload(file(2048).file);
+  const notices: Array<string | null> = [];
+  up.on("retry", (n) => notices.push(n ? n.trouble : null));
+  const r = await up.result;
+  assert.equal(r.partsSent, 2);
+  assert.deepEqual(notices, ["coordinator unreachable", "coordinator unreachable", "coordinator unreachable", null]);
+});

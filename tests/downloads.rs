@@ -288,3 +288,36 @@ async fn a_200_mb_parallel_download_matches_its_sha256() {
     std::fs::remove_file(&path).ok();
     std::fs::remove_file(&back).ok();
 }
+
+#[tokio::test]
+async fn uploaded_html_and_svg_are_served_inert_from_links_edges_and_the_coordinator() {
+    let fleet = Fleet::get();
+    let dir = fresh_dir();
+    for (name, body) in [
+        ("page.html", "<html><script>fetch('/api/files')</script></html>"),
+        (
+            "image.svg",
+            "<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>",
+        ),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, body).unwrap();
+        let (code, out) = fleet.jetty(&["upload", path.to_str().unwrap()]);
+        assert_eq!(code, 0, "{out}");
+        let id = out["fileId"].as_str().unwrap().to_owned();
+        let by_link = get(&link(&fleet, &id, 600).await.url, None, &[]).await;
+        let by_key = get(&file_url(&fleet.edges[0].url, &id), Some(&fleet.api_key), &[]).await;
+        let origin = get(&file_url(&fleet.coordinator, &id), Some(&fleet.api_key), &[]).await;
+        for (path, got) in [("link", &by_link), ("edge", &by_key), ("coordinator", &origin)] {
+            assert_eq!(got.status, 200, "{name} via {path}");
+            assert_eq!(got.body, body.as_bytes(), "{name} via {path}");
+            let csp = header(got, "content-security-policy");
+            assert!(
+                csp.starts_with("sandbox;") && csp.contains("default-src 'none'"),
+                "{name} via {path}: {csp}"
+            );
+            assert!(!csp.contains("allow-scripts"), "{csp}");
+            assert_eq!(header(got, "x-content-type-options"), "nosniff", "{name} via {path}");
+        }
+    }
+}

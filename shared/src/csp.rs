@@ -22,6 +22,18 @@ pub fn upload_page(edge_urls: &[String]) -> String {
     )
 }
 
+/// Headers on every stored file served back (edges and coordinator): a user's HTML, SVG, XML
+/// or JavaScript opened from a link renders sandboxed (an opaque origin, no script, no
+/// plugin, no form) and nothing loads from anywhere; browsers never sniff another type.
+/// Images and media still display.
+pub const USER_CONTENT_HEADERS: [(&str, &str); 2] = [
+    (
+        "content-security-policy",
+        "sandbox; default-src 'none'; img-src data:; media-src data:; style-src 'unsafe-inline'",
+    ),
+    ("x-content-type-options", "nosniff"),
+];
+
 /// `scheme://host[:port]` of an http(s) URL; None for anything a CSP source cannot hold.
 fn origin_of(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;

@@ -37,6 +37,9 @@ pub async fn get_file(core: &Coordinator, account: &Account, file_id: &str) -> A
     set("content-type", &file.content_type)?;
     set("content-length", &file.size.to_string())?;
     set(FILE_SHA256_HEADER, &file.sha256)?;
+    for (name, value) in jetty_shared::csp::USER_CONTENT_HEADERS {
+        set(name, value)?;
+    }
     let body = match resp.body() {
         ResponseBody::Stream(stream) => ResponseBody::Stream(stream.clone()),
         other => other.clone(),

@@ -135,6 +135,9 @@ fn file_headers(claims: &DownloadClaims, attachment: bool) -> ApiResult<Headers>
         &content_disposition(claims.name.as_deref(), attachment),
     )?;
     set(&headers, FILE_SHA256_HEADER, &claims.sha)?;
+    for (name, value) in jetty_shared::csp::USER_CONTENT_HEADERS {
+        set(&headers, name, value)?;
+    }
     Ok(headers)
 }
 

@@ -109,17 +109,52 @@ pub struct Counters {
     pub write_errors: AtomicU64,
 }
 
+/// How late packets left for their destination device compared with their release time:
+/// `buckets[k]` counts lateness below 2^k µs (and at least 2^(k-1) µs).
+#[derive(Debug, Clone, Default)]
+pub struct Lateness {
+    pub buckets: [u64; 24],
+}
+
+impl Lateness {
+    fn add(&mut self, late: Duration) {
+        let us = late.as_micros() as u64;
+        let k = (64 - us.leading_zeros() as usize).min(self.buckets.len() - 1);
+        self.buckets[k] += 1;
+    }
+
+    /// An upper bound of the `q` quantile (0..=1), in µs.
+    pub fn quantile_us(&self, q: f64) -> u64 {
+        let total: u64 = self.buckets.iter().sum();
+        let mut seen = 0;
+        for (k, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if total > 0 && seen as f64 >= q * total as f64 {
+                return 1 << k;
+            }
+        }
+        0
+    }
+}
+
+/// What the scheduler saw, returned when it stops.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub pipes: Vec<PipeStats>,
+    pub lateness: Lateness,
+}
+
 /// A running emulator.
 pub struct Running {
     shutdown: Arc<AtomicBool>,
-    scheduler: JoinHandle<Vec<PipeStats>>,
+    scheduler: JoinHandle<Report>,
     pub counters: Arc<Counters>,
 }
 
 impl Running {
     /// Stops the scheduler and returns each pipe's statistics (readers stay blocked until the
     /// process exits or their device goes away).
-    pub fn stop(self) -> Vec<PipeStats> {
+    pub fn stop(self) -> Report {
         self.shutdown.store(true, Ordering::SeqCst);
         self.scheduler.join().unwrap_or_default()
     }
@@ -167,6 +202,7 @@ pub fn start(top: &Topology, devices: Vec<SyncDevice>, on_fatal: fn()) -> Runnin
         pool,
         counters: counters.clone(),
         gro: GROTable::default(),
+        lateness: Lateness::default(),
     };
     let stop = shutdown.clone();
     let scheduler = std::thread::Builder::new()
@@ -175,7 +211,10 @@ pub fn start(top: &Topology, devices: Vec<SyncDevice>, on_fatal: fn()) -> Runnin
             // SAFETY: prctl(PR_SET_TIMERSLACK) only changes this thread's timer slack.
             unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong) };
             sched.run(&rx, &stop);
-            sched.pipes.iter().map(|p| p.stats.clone()).collect()
+            Report {
+                pipes: sched.pipes.iter().map(|p| p.stats.clone()).collect(),
+                lateness: sched.lateness,
+            }
         })
         .expect("spawning the scheduler thread");
     Running {
@@ -246,6 +285,7 @@ struct Scheduler {
     pool: Arc<Pool>,
     counters: Arc<Counters>,
     gro: GROTable,
+    lateness: Lateness,
 }
 
 impl Scheduler {
@@ -299,7 +339,10 @@ impl Scheduler {
                             }
                             moved = true;
                         }
-                        None => self.out[self.router.dst(pkt.path)].push(pkt.buf),
+                        None => {
+                            self.lateness.add(now - at);
+                            self.out[self.router.dst(pkt.path)].push(pkt.buf);
+                        }
                     }
                 }
             }

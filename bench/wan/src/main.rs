@@ -46,6 +46,10 @@ enum Cmd {
     Show {
         #[arg(default_value = "lan")]
         profile: String,
+        /// Print shell assignments (`WAN_<from>_<to>_delay_ms=…`, `…_loss`, `…_rate_mbit`,
+        /// `WAN_<node>_addr`) for scripts.
+        #[arg(long)]
+        env: bool,
     },
     /// List the built-in profiles.
     List,
@@ -67,8 +71,13 @@ fn main() -> Result<()> {
             println!("removed namespaces: {}", if gone.is_empty() { "none".into() } else { gone.join(" ") });
             Ok(())
         }
-        Cmd::Show { profile } => {
-            show(&Topology::load(&profile)?, "");
+        Cmd::Show { profile, env } => {
+            let top = Topology::load(&profile)?;
+            if env {
+                show_env(&top);
+            } else {
+                show(&top, "");
+            }
             Ok(())
         }
         Cmd::List => {
@@ -90,6 +99,19 @@ fn show(top: &Topology, prefix: &str) {
         let (a, b) = (&top.nodes[l.a].name, &top.nodes[l.b].name);
         println!("  {a} → {b}: {}", l.a_to_b);
         println!("  {b} → {a}: {}", l.b_to_a);
+    }
+}
+
+fn show_env(top: &Topology) {
+    for n in &top.nodes {
+        println!("WAN_{}_addr={}", n.name.replace('-', "_"), n.addr);
+    }
+    for (i, spec) in top.pipe_specs().iter().enumerate() {
+        let key = pipe_name(top, i).replace(['→', '-'], "_");
+        println!("WAN_{key}_delay_ms={}", spec.delay.as_secs_f64() * 1000.0);
+        println!("WAN_{key}_jitter_ms={}", spec.jitter.as_secs_f64() * 1000.0);
+        println!("WAN_{key}_loss={}", spec.loss.mean_loss());
+        println!("WAN_{key}_rate_mbit={}", spec.rate_bps.map_or(0.0, |r| r as f64 / 1e6));
     }
 }
 
@@ -150,17 +172,18 @@ fn up(profile: &str, prefix: &str, offload: bool, cc: Option<&str>, ready_file: 
     // SAFETY: waits for one of the signals blocked above.
     unsafe { libc::sigwait(&set, &mut sig) };
     let counters = running.counters.clone();
-    let stats = running.stop();
+    let report = running.stop();
     eprintln!("jetty-wan: signal {sig}, stopping; per link direction:");
-    for (i, s) in stats.iter().enumerate() {
-        let lost = if s.packets_in > 0 { s.lost as f64 * 100.0 / s.packets_in as f64 } else { 0.0 };
+    for (i, s) in report.pipes.iter().enumerate() {
+        let past_queue = s.packets_in - s.queue_drops;
+        let lost = if past_queue > 0 { s.lost as f64 * 100.0 / past_queue as f64 } else { 0.0 };
         eprintln!(
-            "  {:16} in {:>9} pkts {:>12} B, lost {:>7} ({lost:.3} %), queue drops {:>7}, released {:>9}",
+            "  {:16} in {:>9} pkts {:>12} B, queue drops {:>7}, lost {:>7} ({lost:.3} % past the queue), out {:>9}",
             pipe_name(&top, i),
             s.packets_in,
             s.bytes_in,
-            s.lost,
             s.queue_drops,
+            s.lost,
             s.released
         );
     }
@@ -169,6 +192,13 @@ fn up(profile: &str, prefix: &str, offload: bool, cc: Option<&str>, ready_file: 
         counters.unroutable.load(Ordering::Relaxed),
         counters.read_errors.load(Ordering::Relaxed),
         counters.write_errors.load(Ordering::Relaxed)
+    );
+    let late = |q| report.lateness.quantile_us(q);
+    eprintln!(
+        "  delivery later than scheduled: p50 < {} µs, p99 < {} µs, max < {} µs",
+        late(0.5),
+        late(0.99),
+        late(1.0)
     );
     drop(namespaces);
     if let Some(path) = &ready_file {

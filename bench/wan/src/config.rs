@@ -181,7 +181,10 @@ impl Topology {
         }
         let text = std::fs::read_to_string(name_or_path).with_context(|| {
             let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
-            format!("{name_or_path:?} is neither a built-in profile ({}) nor a readable file", names.join(", "))
+            format!(
+                "{name_or_path:?} is neither a built-in profile ({}) nor a readable file",
+                names.join(", ")
+            )
         })?;
         Topology::parse(&text, name_or_path).with_context(|| format!("profile {name_or_path}"))
     }
@@ -192,7 +195,9 @@ impl Topology {
         for (i, n) in top.nodes.into_iter().enumerate() {
             let valid = !n.name.is_empty()
                 && n.name.len() <= 32
-                && n.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                && n.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !valid {
                 bail!("node name {:?}: use 1–32 letters, digits, '-' or '_'", n.name);
             }
@@ -235,7 +240,11 @@ impl Topology {
             let both: FileDir = toml::Value::Table(t)
                 .try_into()
                 .with_context(|| format!("link {}–{}", nodes[a].name, nodes[b].name))?;
-            if a == b || links.iter().any(|l: &Link| (l.a, l.b) == (a, b) || (l.a, l.b) == (b, a)) {
+            if a == b
+                || links
+                    .iter()
+                    .any(|l: &Link| (l.a, l.b) == (a, b) || (l.a, l.b) == (b, a))
+            {
                 bail!("link {}–{} is a loop or a duplicate", nodes[a].name, nodes[b].name);
             }
             let spec = |d: FileDir, dir: &str| {
@@ -265,7 +274,10 @@ impl Topology {
 
     /// Every link direction's spec; index `2 × link + 0` is a→b, `+ 1` is b→a.
     pub fn pipe_specs(&self) -> Vec<PipeSpec> {
-        self.links.iter().flat_map(|l| [l.a_to_b.clone(), l.b_to_a.clone()]).collect()
+        self.links
+            .iter()
+            .flat_map(|l| [l.a_to_b.clone(), l.b_to_a.clone()])
+            .collect()
     }
 
     /// The pipes a packet from `src` to `dst` crosses, in order (fewest links); `None` when

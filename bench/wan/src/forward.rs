@@ -18,7 +18,7 @@ use crate::config::Topology;
 use crate::pipe::{Pipe, PipeStats};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -161,8 +161,9 @@ impl Running {
 }
 
 /// Starts forwarding between `devices` (one per node of `top`, in node order). `on_fatal` is
-/// called from a reader whose device fails for good.
-pub fn start(top: &Topology, devices: Vec<SyncDevice>, on_fatal: fn()) -> Running {
+/// called from a reader whose device fails for good. The scheduler polls instead of sleeping
+/// during the last `spin` before a release (zero: it always sleeps).
+pub fn start(top: &Topology, devices: Vec<SyncDevice>, spin: Duration, on_fatal: fn()) -> Running {
     let router = Arc::new(Router::new(top));
     let devices: Vec<Arc<SyncDevice>> = devices.into_iter().map(Arc::new).collect();
     let pool = Arc::new(Pool {
@@ -203,6 +204,7 @@ pub fn start(top: &Topology, devices: Vec<SyncDevice>, on_fatal: fn()) -> Runnin
         counters: counters.clone(),
         gro: GROTable::default(),
         lateness: Lateness::default(),
+        spin,
     };
     let stop = shutdown.clone();
     let scheduler = std::thread::Builder::new()
@@ -266,7 +268,11 @@ fn read_loop(
             fresh.resize(pool.buf_len, 0);
             let mut full = std::mem::replace(buf, fresh);
             full.truncate(OFFSET + len);
-            pkts.push(Pkt { buf: full, path, hop: 0 });
+            pkts.push(Pkt {
+                buf: full,
+                path,
+                hop: 0,
+            });
         }
         if !pkts.is_empty() && tx.send(Batch { arrival, pkts }).is_err() {
             return Ok(());
@@ -286,6 +292,7 @@ struct Scheduler {
     counters: Arc<Counters>,
     gro: GROTable,
     lateness: Lateness,
+    spin: Duration,
 }
 
 impl Scheduler {
@@ -297,8 +304,23 @@ impl Scheduler {
                 .iter()
                 .filter_map(|p| p.next_release())
                 .min()
-                .map_or(MAX_SLEEP, |t| t.saturating_duration_since(now).min(MAX_SLEEP));
-            match rx.recv_timeout(sleep) {
+                .map_or(MAX_SLEEP, |t| {
+                    t.saturating_duration_since(now)
+                        .saturating_sub(self.spin)
+                        .min(MAX_SLEEP)
+                });
+            let got = if sleep.is_zero() {
+                // Within `spin` of the next release: poll instead of sleeping, so that a late
+                // timer wake-up cannot delay the release.
+                std::thread::yield_now();
+                rx.try_recv().map_err(|e| match e {
+                    TryRecvError::Empty => RecvTimeoutError::Timeout,
+                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                })
+            } else {
+                rx.recv_timeout(sleep)
+            };
+            match got {
                 Ok(batch) => {
                     self.ingest(batch);
                     for batch in rx.try_iter().take(256) {

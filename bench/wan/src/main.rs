@@ -7,9 +7,13 @@ use jetty_wan::config::{Topology, BUILTIN};
 use jetty_wan::{forward, netns};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "jetty-wan", about = "WAN emulator: network namespaces joined through TUN devices")]
+#[command(
+    name = "jetty-wan",
+    about = "WAN emulator: network namespaces joined through TUN devices"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -31,6 +35,10 @@ enum Cmd {
         /// TCP congestion control inside the namespaces (e.g. cubic, bbr, reno).
         #[arg(long)]
         cc: Option<String>,
+        /// Poll instead of sleeping this long before each release: more precise delays on a
+        /// virtual machine whose timer wake-ups run late, for some CPU.
+        #[arg(long, default_value_t = 0)]
+        spin_us: u64,
         /// Written once forwarding runs; removed on exit.
         #[arg(long)]
         ready_file: Option<PathBuf>,
@@ -64,11 +72,18 @@ fn main() -> Result<()> {
             prefix,
             no_offload,
             cc,
+            spin_us,
             ready_file,
-        } => up(&profile, &prefix, !no_offload, cc.as_deref(), ready_file),
+        } => {
+            let spin = Duration::from_micros(spin_us);
+            up(&profile, &prefix, !no_offload, cc.as_deref(), spin, ready_file)
+        }
         Cmd::Down { profile, prefix } => {
             let gone = netns::teardown(&Topology::load(&profile)?, &prefix)?;
-            println!("removed namespaces: {}", if gone.is_empty() { "none".into() } else { gone.join(" ") });
+            println!(
+                "removed namespaces: {}",
+                if gone.is_empty() { "none".into() } else { gone.join(" ") }
+            );
             Ok(())
         }
         Cmd::Show { profile, env } => {
@@ -93,7 +108,10 @@ fn main() -> Result<()> {
 fn show(top: &Topology, prefix: &str) {
     println!("profile {} (mtu {}, seed {})", top.name, top.mtu, top.seed);
     for n in &top.nodes {
-        println!("  node {:10} namespace {prefix}{:10} address {} (dev wan0)", n.name, n.name, n.addr);
+        println!(
+            "  node {:10} namespace {prefix}{:10} address {} (dev wan0)",
+            n.name, n.name, n.addr
+        );
     }
     for l in &top.links {
         let (a, b) = (&top.nodes[l.a].name, &top.nodes[l.b].name);
@@ -146,7 +164,14 @@ fn on_fatal() {
     unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
 }
 
-fn up(profile: &str, prefix: &str, offload: bool, cc: Option<&str>, ready_file: Option<PathBuf>) -> Result<()> {
+fn up(
+    profile: &str,
+    prefix: &str,
+    offload: bool,
+    cc: Option<&str>,
+    spin: Duration,
+    ready_file: Option<PathBuf>,
+) -> Result<()> {
     let set = block_signals();
     let top = Topology::load(profile)?;
     // SAFETY: geteuid has no preconditions.
@@ -159,7 +184,7 @@ fn up(profile: &str, prefix: &str, offload: bool, cc: Option<&str>, ready_file: 
         congestion_control: cc,
     };
     let (namespaces, devices) = netns::setup(&top, &opts)?;
-    let running = forward::start(&top, devices, on_fatal);
+    let running = forward::start(&top, devices, spin, on_fatal);
     show(&top, prefix);
     if let Some(path) = &ready_file {
         std::fs::write(path, format!("{}\n", std::process::id()))?;
@@ -176,7 +201,11 @@ fn up(profile: &str, prefix: &str, offload: bool, cc: Option<&str>, ready_file: 
     eprintln!("jetty-wan: signal {sig}, stopping; per link direction:");
     for (i, s) in report.pipes.iter().enumerate() {
         let past_queue = s.packets_in - s.queue_drops;
-        let lost = if past_queue > 0 { s.lost as f64 * 100.0 / past_queue as f64 } else { 0.0 };
+        let lost = if past_queue > 0 {
+            s.lost as f64 * 100.0 / past_queue as f64
+        } else {
+            0.0
+        };
         eprintln!(
             "  {:16} in {:>9} pkts {:>12} B, queue drops {:>7}, lost {:>7} ({lost:.3} % past the queue), out {:>9}",
             pipe_name(&top, i),

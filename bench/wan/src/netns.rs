@@ -56,7 +56,10 @@ fn run(cmd: &str, args: &[&str]) -> Result<()> {
 
 /// The namespaces that exist now.
 pub fn existing() -> Result<Vec<String>> {
-    let out = Command::new("ip").args(["netns", "list"]).output().context("running ip")?;
+    let out = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .context("running ip")?;
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next().map(str::to_string))
@@ -114,7 +117,19 @@ pub fn setup(top: &Topology, opts: &Setup) -> Result<(Namespaces, Vec<SyncDevice
         ip(&["-n", ns, "link", "set", "dev", "lo", "up"])?;
         ip(&["-n", ns, "addr", "add", &cidr, "dev", "wan0"])?;
         let mtu = top.mtu.to_string();
-        ip(&["-n", ns, "link", "set", "dev", "wan0", "mtu", &mtu, "txqueuelen", "1000", "up"])?;
+        ip(&[
+            "-n",
+            ns,
+            "link",
+            "set",
+            "dev",
+            "wan0",
+            "mtu",
+            &mtu,
+            "txqueuelen",
+            "1000",
+            "up",
+        ])?;
         devices.push(dev);
     }
     Ok((made, devices))

@@ -5,12 +5,12 @@
 //! A packet's way through a [`Pipe`], in this order:
 //! 1. **Drop-tail queue** in front of a rate limit: when the bytes still waiting to be
 //!    serialized plus this packet exceed the queue limit, the packet is dropped
-//!    ([`Drop::QueueFull`]). The default limit is one bandwidth-delay product
+//!    ([`Dropped::QueueFull`]). The default limit is one bandwidth-delay product
 //!    (`rate × 2 × delay`, at least 64 KiB).
 //! 2. **Serialization** at `rate` (bits/s): the packet leaves the bottleneck at
 //!    `max(arrival, previous departure) + len × 8 / rate`. No rate: it leaves on arrival.
 //! 3. **Wire loss** (after the bottleneck, so a lost packet still used its slot):
-//!    [`LossModel`] decides ([`Drop::Lost`]).
+//!    [`LossModel`] decides ([`Dropped::Lost`]).
 //! 4. **Propagation delay** `delay ± jitter` (uniform). Unless `reorder` is set a packet is
 //!    never released before the one in front of it, so jitter cannot reorder; the release time
 //!    stays within `[departure + delay − jitter, departure + delay + jitter]` either way.
@@ -78,7 +78,7 @@ impl PipeSpec {
 
 /// Why a packet did not make it through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drop {
+pub enum Dropped {
     /// The loss model took it.
     Lost,
     /// The drop-tail queue was full.
@@ -159,9 +159,7 @@ impl<P> Pipe<P> {
     /// Bytes accepted but not yet serialized at `now`.
     pub fn backlog_bytes(&self, now: Instant) -> u64 {
         match (self.busy_until, self.spec.rate_bps) {
-            (Some(busy), Some(rate)) if busy > now => {
-                ((busy - now).as_nanos() * rate as u128 / 8_000_000_000) as u64
-            }
+            (Some(busy), Some(rate)) if busy > now => ((busy - now).as_nanos() * rate as u128 / 8_000_000_000) as u64,
             _ => 0,
         }
     }
@@ -178,7 +176,7 @@ impl<P> Pipe<P> {
     /// Offers a packet of `len` bytes that arrived at `now` (an arrival earlier than the
     /// previous one counts as simultaneous with it). Returns its release time, or the packet
     /// back with the reason it was dropped.
-    pub fn push(&mut self, now: Instant, len: usize, pkt: P) -> Result<Instant, (Drop, P)> {
+    pub fn push(&mut self, now: Instant, len: usize, pkt: P) -> Result<Instant, (Dropped, P)> {
         let now = match self.last_arrival {
             Some(last) if last > now => last,
             _ => now,
@@ -192,7 +190,7 @@ impl<P> Pipe<P> {
                 let backlog = self.backlog_bytes(now);
                 if backlog > 0 && backlog + len as u64 > self.queue_limit {
                     self.stats.queue_drops += 1;
-                    return Err((Drop::QueueFull, pkt));
+                    return Err((Dropped::QueueFull, pkt));
                 }
                 let start = self.busy_until.map_or(now, |b| b.max(now));
                 let tx_ns = (len as u128 * 8_000_000_000).div_ceil(rate.max(1) as u128);
@@ -205,7 +203,7 @@ impl<P> Pipe<P> {
 
         if self.loss.lose(&mut self.rng) {
             self.stats.lost += 1;
-            return Err((Drop::Lost, pkt));
+            return Err((Dropped::Lost, pkt));
         }
 
         let mut release = departure + self.spec.delay;

@@ -29,7 +29,10 @@ fn profiles_have_the_documented_numbers() {
     assert_eq!(last.delay * 2, ms(5));
     assert_eq!(last.loss, LossModel::Random(0.001));
     assert_eq!(last.rate_bps, Some(1_000_000_000));
-    assert_eq!((back.delay * 2, back.loss, back.rate_bps), (ms(20), LossModel::None, None));
+    assert_eq!(
+        (back.delay * 2, back.loss, back.rate_bps),
+        (ms(20), LossModel::None, None)
+    );
 
     let m = Topology::load("mobile").unwrap();
     let last = &m.links[0].b_to_a;
@@ -40,8 +43,14 @@ fn profiles_have_the_documented_numbers() {
 
     let i = Topology::load("intercontinental").unwrap();
     let (last, back) = (&i.links[0].a_to_b, &i.links[1].a_to_b);
-    assert_eq!((last.delay * 2, last.loss, last.rate_bps), (ms(10), LossModel::Random(0.005), Some(200_000_000)));
-    assert_eq!((back.delay * 2, back.loss, back.rate_bps), (ms(180), LossModel::None, Some(10_000_000_000)));
+    assert_eq!(
+        (last.delay * 2, last.loss, last.rate_bps),
+        (ms(10), LossModel::Random(0.005), Some(200_000_000))
+    );
+    assert_eq!(
+        (back.delay * 2, back.loss, back.rate_bps),
+        (ms(180), LossModel::None, Some(10_000_000_000))
+    );
 
     let lan = Topology::load("lan").unwrap();
     assert!(lan.pipe_specs().iter().all(|s| s.is_transparent()));
@@ -63,8 +72,14 @@ fn a_direction_can_override_the_link_settings() {
     )
     .unwrap();
     let l = &top.links[0];
-    assert_eq!((l.a_to_b.rate_bps, l.a_to_b.jitter), (Some(100_000_000), Duration::ZERO));
-    assert_eq!((l.b_to_a.rate_bps, l.b_to_a.jitter), (Some(20_000_000), Duration::from_millis(1)));
+    assert_eq!(
+        (l.a_to_b.rate_bps, l.a_to_b.jitter),
+        (Some(100_000_000), Duration::ZERO)
+    );
+    assert_eq!(
+        (l.b_to_a.rate_bps, l.b_to_a.jitter),
+        (Some(20_000_000), Duration::from_millis(1))
+    );
     assert_eq!(l.b_to_a.delay, Duration::from_millis(4));
     assert_eq!(top.node_of(Ipv4Addr::new(10, 77, 9, 9)), Some(1));
 }

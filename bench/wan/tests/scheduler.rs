@@ -2,7 +2,7 @@
 //! Gilbert–Elliott bursts, rate and drop-tail queue.
 
 use jetty_wan::loss::LossModel;
-use jetty_wan::pipe::{Drop, Pipe, PipeSpec};
+use jetty_wan::pipe::{Dropped, Pipe, PipeSpec};
 use std::time::{Duration, Instant};
 
 fn ms(v: u64) -> Duration {
@@ -47,7 +47,13 @@ fn a_transparent_pipe_releases_on_arrival() {
 
 #[test]
 fn delay_is_exact_without_jitter() {
-    let mut pipe = Pipe::new(PipeSpec { delay: ms(25), ..Default::default() }, 1);
+    let mut pipe = Pipe::new(
+        PipeSpec {
+            delay: ms(25),
+            ..Default::default()
+        },
+        1,
+    );
     let t = Instant::now();
     assert_eq!(pipe.push(t, 100, 1), Ok(t + ms(25)));
     assert_eq!(pipe.next_release(), Some(t + ms(25)));
@@ -57,7 +63,11 @@ fn delay_is_exact_without_jitter() {
 
 #[test]
 fn jitter_stays_in_bounds_and_keeps_fifo_order() {
-    let spec = PipeSpec { delay: ms(10), jitter: ms(2), ..Default::default() };
+    let spec = PipeSpec {
+        delay: ms(10),
+        jitter: ms(2),
+        ..Default::default()
+    };
     let mut pipe = Pipe::new(spec, 42);
     let out = drive(&mut pipe, 20_000, 1200, Duration::from_micros(100));
     assert_eq!(out.len(), 20_000);
@@ -69,13 +79,21 @@ fn jitter_stays_in_bounds_and_keeps_fifo_order() {
         (lo, hi) = (lo.min(d), hi.max(d));
     }
     // The jitter is really used (not just clamped to the maximum).
-    assert!(lo < Duration::from_micros(8_500) && hi > Duration::from_micros(11_500), "{lo:?}..{hi:?}");
+    assert!(
+        lo < Duration::from_micros(8_500) && hi > Duration::from_micros(11_500),
+        "{lo:?}..{hi:?}"
+    );
     assert!(out.windows(2).all(|w| w[0].2 <= w[1].2));
 }
 
 #[test]
 fn jitter_may_reorder_when_allowed() {
-    let spec = PipeSpec { delay: ms(10), jitter: ms(2), reorder: true, ..Default::default() };
+    let spec = PipeSpec {
+        delay: ms(10),
+        jitter: ms(2),
+        reorder: true,
+        ..Default::default()
+    };
     let mut pipe = Pipe::new(spec, 42);
     let out = drive(&mut pipe, 20_000, 1200, Duration::from_micros(100));
     assert_eq!(out.len(), 20_000);
@@ -86,18 +104,24 @@ fn jitter_may_reorder_when_allowed() {
         mean += d.as_secs_f64() / out.len() as f64;
     }
     assert!((mean - 0.010).abs() < 0.000_1, "mean delay {mean}");
-    assert!(out.windows(2).all(|w| w[0].2 <= w[1].2), "released in release-time order");
+    assert!(
+        out.windows(2).all(|w| w[0].2 <= w[1].2),
+        "released in release-time order"
+    );
     assert!(out.windows(2).any(|w| w[0].0 > w[1].0), "no packet was reordered");
 }
 
 #[test]
 fn random_loss_rate_matches_within_tolerance() {
     for p in [0.001, 0.01, 0.1] {
-        let spec = PipeSpec { loss: LossModel::Random(p), ..Default::default() };
+        let spec = PipeSpec {
+            loss: LossModel::Random(p),
+            ..Default::default()
+        };
         let mut pipe = Pipe::new(spec, 7);
         let n = 400_000u64;
         let t = Instant::now();
-        let lost = (0..n).filter(|&i| pipe.push(t, 100, i) == Err((Drop::Lost, i))).count();
+        let lost = (0..n).filter(|&i| pipe.push(t, 100, i) == Err((Dropped::Lost, i))).count();
         let rate = lost as f64 / n as f64;
         let sigma = (p * (1.0 - p) / n as f64).sqrt();
         assert!((rate - p).abs() < 5.0 * sigma, "p {p}: measured {rate}");
@@ -107,7 +131,13 @@ fn random_loss_rate_matches_within_tolerance() {
 
 /// Loss rate and mean length of runs of consecutive losses.
 fn loss_runs(model: LossModel, n: u64) -> (f64, f64) {
-    let mut pipe = Pipe::new(PipeSpec { loss: model, ..Default::default() }, 3);
+    let mut pipe = Pipe::new(
+        PipeSpec {
+            loss: model,
+            ..Default::default()
+        },
+        3,
+    );
     let t = Instant::now();
     let (mut lost, mut bursts, mut in_burst) = (0u64, 0u64, false);
     for i in 0..n {
@@ -126,7 +156,10 @@ fn gilbert_elliott_mean_loss_and_burst_length() {
         assert!((model.mean_loss() - rate).abs() < 1e-12);
         let (measured, mean_burst) = loss_runs(model, 2_000_000);
         assert!((measured - rate).abs() < rate * 0.1, "{rate}/{burst}: loss {measured}");
-        assert!((mean_burst - burst).abs() < burst * 0.1, "{rate}/{burst}: bursts of {mean_burst}");
+        assert!(
+            (mean_burst - burst).abs() < burst * 0.1,
+            "{rate}/{burst}: bursts of {mean_burst}"
+        );
     }
     // Independent loss has bursts of 1/(1-p) on average: much shorter.
     let (_, random_burst) = loss_runs(LossModel::Random(0.01), 1_000_000);
@@ -135,7 +168,12 @@ fn gilbert_elliott_mean_loss_and_burst_length() {
 
 #[test]
 fn gilbert_elliott_with_partial_loss_in_each_state() {
-    let model = LossModel::GilbertElliott { p_gb: 0.02, p_bg: 0.2, loss_good: 0.001, loss_bad: 0.3 };
+    let model = LossModel::GilbertElliott {
+        p_gb: 0.02,
+        p_bg: 0.2,
+        loss_good: 0.001,
+        loss_bad: 0.3,
+    };
     // P(bad) = 0.02 / 0.22; mean loss = 0.909… × 0.001 + 0.0909… × 0.3 ≈ 0.02818.
     assert!((model.mean_loss() - 0.028_181_8).abs() < 1e-6);
     let (measured, _) = loss_runs(model, 2_000_000);
@@ -145,13 +183,20 @@ fn gilbert_elliott_with_partial_loss_in_each_state() {
 #[test]
 fn rate_limits_bytes_released_per_virtual_second() {
     // 100 Mbit/s offered 1250-byte packets every 50 µs (200 Mbit/s) with a deep queue.
-    let spec = PipeSpec { rate_bps: Some(100_000_000), queue_bytes: Some(1 << 30), ..Default::default() };
+    let spec = PipeSpec {
+        rate_bps: Some(100_000_000),
+        queue_bytes: Some(1 << 30),
+        ..Default::default()
+    };
     let mut pipe = Pipe::new(spec, 1);
     let out = drive(&mut pipe, 40_000, 1250, Duration::from_micros(50));
     assert_eq!(out.len(), 40_000);
     let t0 = out[0].1;
     let in_first_second = out.iter().filter(|o| o.2 <= t0 + ms(1000)).count() as u64 * 1250;
-    assert!(in_first_second.abs_diff(12_500_000) <= 1250, "{in_first_second} B in 1 s");
+    assert!(
+        in_first_second.abs_diff(12_500_000) <= 1250,
+        "{in_first_second} B in 1 s"
+    );
     // Back to back: one packet every 1250 × 8 / 100e6 s = 100 µs.
     assert!(out.windows(2).all(|w| w[1].2 - w[0].2 == Duration::from_micros(100)));
     assert_eq!(pipe.stats.bytes_released, 40_000 * 1250);
@@ -160,12 +205,16 @@ fn rate_limits_bytes_released_per_virtual_second() {
 #[test]
 fn drop_tail_queue_drops_over_the_limit_and_drains_at_the_rate() {
     // 8 Mbit/s drains one byte per µs; the queue holds 10 000 bytes.
-    let spec = PipeSpec { rate_bps: Some(8_000_000), queue_bytes: Some(10_000), ..Default::default() };
+    let spec = PipeSpec {
+        rate_bps: Some(8_000_000),
+        queue_bytes: Some(10_000),
+        ..Default::default()
+    };
     let mut pipe = Pipe::new(spec, 1);
     let t = Instant::now();
     let verdicts: Vec<_> = (0..100).map(|i| pipe.push(t, 1000, i)).collect();
     assert!(verdicts[..10].iter().all(|v| v.is_ok()));
-    assert!(verdicts[10..].iter().all(|v| matches!(v, Err((Drop::QueueFull, _)))));
+    assert!(verdicts[10..].iter().all(|v| matches!(v, Err((Dropped::QueueFull, _)))));
     assert_eq!((pipe.stats.queue_drops, pipe.backlog_bytes(t)), (90, 10_000));
     // 5 ms later 5000 bytes have drained: five more fit, the sixth does not.
     let later = t + ms(5);
@@ -182,9 +231,16 @@ fn drop_tail_queue_drops_over_the_limit_and_drains_at_the_rate() {
 
 #[test]
 fn default_queue_is_one_bandwidth_delay_product() {
-    let spec = PipeSpec { rate_bps: Some(100_000_000), delay: ms(10), ..Default::default() };
+    let spec = PipeSpec {
+        rate_bps: Some(100_000_000),
+        delay: ms(10),
+        ..Default::default()
+    };
     assert_eq!(spec.queue_limit(), 250_000); // 100 Mbit/s × 20 ms RTT / 8
-    let shallow = PipeSpec { rate_bps: Some(100_000_000), ..Default::default() };
+    let shallow = PipeSpec {
+        rate_bps: Some(100_000_000),
+        ..Default::default()
+    };
     assert_eq!(shallow.queue_limit(), 64 * 1024);
     assert_eq!(PipeSpec::default().queue_limit(), u64::MAX);
 }
@@ -198,13 +254,19 @@ fn loss_after_the_bottleneck_still_uses_the_rate() {
     };
     let mut pipe = Pipe::new(spec, 1);
     let t = Instant::now();
-    assert!(matches!(pipe.push(t, 1000, 1), Err((Drop::Lost, 1))));
+    assert!(matches!(pipe.push(t, 1000, 1), Err((Dropped::Lost, 1))));
     assert_eq!(pipe.backlog_bytes(t), 1000);
 }
 
 #[test]
 fn a_late_arrival_counts_as_simultaneous_with_the_previous_one() {
-    let mut pipe = Pipe::new(PipeSpec { delay: ms(5), ..Default::default() }, 1);
+    let mut pipe = Pipe::new(
+        PipeSpec {
+            delay: ms(5),
+            ..Default::default()
+        },
+        1,
+    );
     let t = Instant::now();
     assert_eq!(pipe.push(t + ms(2), 100, 1), Ok(t + ms(7)));
     assert_eq!(pipe.push(t + ms(1), 100, 2), Ok(t + ms(7)));

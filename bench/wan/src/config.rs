@@ -143,7 +143,7 @@ impl FileDir {
             },
             (None, None, Some(_)) => bail!("loss_burst needs loss"),
             (None, None, None) => LossModel::None,
-            (None, Some(p), None) if p == 0.0 => LossModel::None,
+            (None, Some(0.0), None) => LossModel::None,
             (None, Some(p), None) => LossModel::Random(prob(p, "loss")?),
             (None, Some(p), Some(burst)) => {
                 if burst < 1.0 {

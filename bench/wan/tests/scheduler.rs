@@ -68,21 +68,24 @@ fn jitter_stays_in_bounds_and_keeps_fifo_order() {
         jitter: ms(2),
         ..Default::default()
     };
-    let mut pipe = Pipe::new(spec, 42);
+    let mut pipe = Pipe::new(spec.clone(), 42);
     let out = drive(&mut pipe, 20_000, 1200, Duration::from_micros(100));
     assert_eq!(out.len(), 20_000);
-    let (mut lo, mut hi) = (Duration::MAX, Duration::ZERO);
+    let mut hi = Duration::ZERO;
     for (i, (id, arrival, release)) in out.iter().enumerate() {
         assert_eq!(*id, i as u64, "released out of order");
         let d = *release - *arrival;
         assert!(d >= ms(8) && d <= ms(12), "delay {d:?} outside 10 ± 2 ms");
-        (lo, hi) = (lo.min(d), hi.max(d));
+        hi = hi.max(d);
     }
-    // The jitter is really used (not just clamped to the maximum).
-    assert!(
-        lo < Duration::from_micros(8_500) && hi > Duration::from_micros(11_500),
-        "{lo:?}..{hi:?}"
-    );
+    // A dense stream waits for the packet in front, so its delays crowd the upper bound; with
+    // packets further apart than the jitter's span every delay is drawn freely.
+    assert!(hi > Duration::from_micros(11_900), "max delay {hi:?}");
+    let sparse = drive(&mut Pipe::new(spec, 43), 2_000, 1200, ms(5));
+    let delays: Vec<_> = sparse.iter().map(|(_, a, r)| *r - *a).collect();
+    let mean = delays.iter().map(|d| d.as_secs_f64()).sum::<f64>() / delays.len() as f64;
+    assert!(delays.iter().any(|d| *d < Duration::from_micros(8_100)));
+    assert!((mean - 0.010).abs() < 0.000_1, "mean delay {mean}");
     assert!(out.windows(2).all(|w| w[0].2 <= w[1].2));
 }
 
@@ -121,7 +124,9 @@ fn random_loss_rate_matches_within_tolerance() {
         let mut pipe = Pipe::new(spec, 7);
         let n = 400_000u64;
         let t = Instant::now();
-        let lost = (0..n).filter(|&i| pipe.push(t, 100, i) == Err((Dropped::Lost, i))).count();
+        let lost = (0..n)
+            .filter(|&i| pipe.push(t, 100, i) == Err((Dropped::Lost, i)))
+            .count();
         let rate = lost as f64 / n as f64;
         let sigma = (p * (1.0 - p) / n as f64).sqrt();
         assert!((rate - p).abs() < 5.0 * sigma, "p {p}: measured {rate}");

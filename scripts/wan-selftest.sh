@@ -132,7 +132,7 @@ for PROFILE in "${PROFILES[@]}"; do
   UDP_N=$(python3 -c "print(int(10e6 / 8 / 1228 * $SECS))")
   check "one-way loss client → edge (%, UDP ${UDP_N} pkts)" "$UDP" "$(python3 -c "print(100 * $LOSS_UP)")" \
     "$(tol "$(python3 -c "print(100 * $LOSS_UP)")" "$UDP_N")"
-  if [ "$RATE" != 0 ]; then
+  if [ "$RATE" != 0 ] && python3 -c "import sys; sys.exit(0 if $RATE <= 400 else 1)"; then
     # Twice the rate offered: the receiver sees the rate (less loss) of 1228-byte IP packets
     # carrying 1200 bytes of payload each.
     OFFER=$(python3 -c "print(int(2 * $RATE))")
@@ -140,6 +140,9 @@ for PROFILE in "${PROFILES[@]}"; do
     EXPECT=$(python3 -c "print($RATE * 1200 / 1228 * (1 - $LOSS_UP))")
     check "UDP goodput client → edge at ${OFFER} Mbit/s offered" "$(python3 -c "print($UDP_BPS / 1e6)")" "$EXPECT" \
       "$(python3 -c "print(0.05 * $EXPECT)")"
+  elif [ "$RATE" != 0 ]; then
+    # iperf3 cannot offer twice this rate in small UDP datagrams on a 2-core machine.
+    printf '  %-44s %12s %12.1f\n' "UDP goodput client → edge (Mbit/s)" skipped "$RATE"
   fi
   TCP=$(iperf client origin 10.77.3.1 -t "$SECS" | json "d['end']['sum_received']['bits_per_second']")
   printf '  %-44s %12.1f %12s\n' "TCP client → origin (Mbit/s, one stream)" "$(python3 -c "print($TCP / 1e6)")" \

@@ -160,10 +160,39 @@ impl Running {
     }
 }
 
+/// How the forwarding threads run.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// The scheduler polls instead of sleeping during the last `spin` before a release (zero:
+    /// it always sleeps).
+    pub spin: Duration,
+    /// Run the forwarding threads under `SCHED_FIFO` so that other work cannot hold up a
+    /// release (falls back to normal scheduling, with a warning, where not permitted).
+    pub realtime: bool,
+}
+
+/// Puts the calling thread under `SCHED_FIFO` at a low real-time priority.
+fn make_realtime(realtime: bool) {
+    if !realtime {
+        return;
+    }
+    let param = libc::sched_param { sched_priority: 10 };
+    // SAFETY: changes the scheduling policy of the calling thread only.
+    let err = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+    if err != 0 {
+        static WARNED: AtomicBool = AtomicBool::new(false);
+        if !WARNED.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "jetty-wan: no real-time scheduling ({}); timing may be less precise",
+                std::io::Error::from_raw_os_error(err)
+            );
+        }
+    }
+}
+
 /// Starts forwarding between `devices` (one per node of `top`, in node order). `on_fatal` is
-/// called from a reader whose device fails for good. The scheduler polls instead of sleeping
-/// during the last `spin` before a release (zero: it always sleeps).
-pub fn start(top: &Topology, devices: Vec<SyncDevice>, spin: Duration, on_fatal: fn()) -> Running {
+/// called from a reader whose device fails for good.
+pub fn start(top: &Topology, devices: Vec<SyncDevice>, opts: Options, on_fatal: fn()) -> Running {
     let router = Arc::new(Router::new(top));
     let devices: Vec<Arc<SyncDevice>> = devices.into_iter().map(Arc::new).collect();
     let pool = Arc::new(Pool {
@@ -179,6 +208,7 @@ pub fn start(top: &Topology, devices: Vec<SyncDevice>, spin: Duration, on_fatal:
         std::thread::Builder::new()
             .name(format!("wan-read-{node}"))
             .spawn(move || {
+                make_realtime(opts.realtime);
                 if let Err(e) = read_loop(node, &dev, &router, &pool, &tx, &counters) {
                     if !shutdown.load(Ordering::SeqCst) {
                         eprintln!("jetty-wan: reading node {node}'s device failed: {e}");
@@ -204,7 +234,7 @@ pub fn start(top: &Topology, devices: Vec<SyncDevice>, spin: Duration, on_fatal:
         counters: counters.clone(),
         gro: GROTable::default(),
         lateness: Lateness::default(),
-        spin,
+        spin: opts.spin,
     };
     let stop = shutdown.clone();
     let scheduler = std::thread::Builder::new()
@@ -212,6 +242,7 @@ pub fn start(top: &Topology, devices: Vec<SyncDevice>, spin: Duration, on_fatal:
         .spawn(move || {
             // SAFETY: prctl(PR_SET_TIMERSLACK) only changes this thread's timer slack.
             unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong) };
+            make_realtime(opts.realtime);
             sched.run(&rx, &stop);
             Report {
                 pipes: sched.pipes.iter().map(|p| p.stats.clone()).collect(),

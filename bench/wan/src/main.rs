@@ -39,6 +39,9 @@ enum Cmd {
         /// virtual machine whose timer wake-ups run late, for some CPU.
         #[arg(long, default_value_t = 0)]
         spin_us: u64,
+        /// Run the forwarding threads under normal scheduling instead of SCHED_FIFO.
+        #[arg(long)]
+        no_realtime: bool,
         /// Written once forwarding runs; removed on exit.
         #[arg(long)]
         ready_file: Option<PathBuf>,
@@ -73,10 +76,14 @@ fn main() -> Result<()> {
             no_offload,
             cc,
             spin_us,
+            no_realtime,
             ready_file,
         } => {
-            let spin = Duration::from_micros(spin_us);
-            up(&profile, &prefix, !no_offload, cc.as_deref(), spin, ready_file)
+            let opts = forward::Options {
+                spin: Duration::from_micros(spin_us),
+                realtime: !no_realtime,
+            };
+            up(&profile, &prefix, !no_offload, cc.as_deref(), opts, ready_file)
         }
         Cmd::Down { profile, prefix } => {
             let gone = netns::teardown(&Topology::load(&profile)?, &prefix)?;
@@ -169,7 +176,7 @@ fn up(
     prefix: &str,
     offload: bool,
     cc: Option<&str>,
-    spin: Duration,
+    opts: forward::Options,
     ready_file: Option<PathBuf>,
 ) -> Result<()> {
     let set = block_signals();
@@ -178,13 +185,13 @@ fn up(
     if unsafe { libc::geteuid() } != 0 {
         bail!("`jetty-wan up` creates namespaces and TUN devices: run it as root");
     }
-    let opts = netns::Setup {
+    let setup = netns::Setup {
         prefix,
         offload,
         congestion_control: cc,
     };
-    let (namespaces, devices) = netns::setup(&top, &opts)?;
-    let running = forward::start(&top, devices, spin, on_fatal);
+    let (namespaces, devices) = netns::setup(&top, &setup)?;
+    let running = forward::start(&top, devices, opts, on_fatal);
     show(&top, prefix);
     if let Some(path) = &ready_file {
         std::fs::write(path, format!("{}\n", std::process::id()))?;

@@ -87,6 +87,9 @@ pub fn setup(top: &Topology, opts: &Setup) -> Result<(Namespaces, Vec<SyncDevice
     if let Some(n) = names.iter().find(|n| exist.contains(n)) {
         bail!("namespace {n} already exists (left by an earlier run? `jetty-wan down --profile …` removes it)");
     }
+    if let Some(cc) = opts.congestion_control {
+        allow_congestion_control(cc)?;
+    }
     let mut made = Namespaces { names: Vec::new() };
     let mut devices = Vec::new();
     for (i, (node, ns)) in top.nodes.iter().zip(&names).enumerate() {
@@ -133,6 +136,24 @@ pub fn setup(top: &Topology, opts: &Setup) -> Result<(Namespaces, Vec<SyncDevice
         devices.push(dev);
     }
     Ok((made, devices))
+}
+
+/// A namespace may only pick a congestion control the root namespace allows
+/// (`net.ipv4.tcp_allowed_congestion_control`): adds `cc` to that list when missing.
+fn allow_congestion_control(cc: &str) -> Result<()> {
+    const ALLOWED: &str = "/proc/sys/net/ipv4/tcp_allowed_congestion_control";
+    const AVAILABLE: &str = "/proc/sys/net/ipv4/tcp_available_congestion_control";
+    let read = |p| std::fs::read_to_string(p).with_context(|| format!("reading {p}"));
+    let allowed = read(ALLOWED)?;
+    if allowed.split_whitespace().any(|a| a == cc) {
+        return Ok(());
+    }
+    if !read(AVAILABLE)?.split_whitespace().any(|a| a == cc) {
+        bail!("congestion control {cc} is not available here ({AVAILABLE})");
+    }
+    let list = format!("{} {cc}", allowed.trim());
+    eprintln!("jetty-wan: allowing congestion control {cc}: tcp_allowed_congestion_control = \"{list}\"");
+    std::fs::write(ALLOWED, &list).with_context(|| format!("writing {ALLOWED}"))
 }
 
 /// Deletes the namespaces a profile would create, where they exist; returns those deleted.

@@ -13,14 +13,14 @@ cd "$REPO_ROOT"
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "clippy (native crates)"
-cargo clippy -q -p jetty-shared -p jetty-core -p jetty-client -p jetty-fleet-tests --all-targets --features jetty-core/sqlite -- -D warnings
+cargo clippy -q -p jetty-shared -p jetty-core -p jetty-client -p jetty-fleet-tests -p jetty-wan --all-targets --features jetty-core/sqlite -- -D warnings
 log "clippy (workers, wasm32)"
 cargo clippy -q -p jetty-worker-runtime -p jetty-coordinator -p jetty-edge --target wasm32-unknown-unknown -- -D warnings
 
 RESULTS="$(mktemp)"
 trap 'rm -f "$RESULTS"' EXIT
 log "unit tests"
-cargo test -q -p jetty-shared -p jetty-core -p jetty-client --features jetty-core/sqlite 2>&1 | tee -a "$RESULTS"
+cargo test -q -p jetty-shared -p jetty-core -p jetty-client -p jetty-wan --features jetty-core/sqlite 2>&1 | tee -a "$RESULTS"
 log "browser SDK unit tests (web/sdk, node --test)"
 SDK_OUT="$(mktemp)"
 PATH="$JETTY_TOOLS/node22/node_modules/.bin:$PATH" npm run -s test:sdk 2>&1 | tee "$SDK_OUT"

@@ -23,7 +23,7 @@ cargo build -q --release -p jetty-client
 BENCH_DIR="$REPO_ROOT/.jetty/bench-browser"
 mkdir -p "$BENCH_DIR"
 export JETTY_STATE="$REPO_ROOT/.jetty/bench-browser-fleet"
-export GARAGE_S3_PORT=3930 GARAGE_RPC_PORT=3931 GARAGE_ADMIN_PORT=3933
+export GARAGE_S3_PORT=3950 GARAGE_RPC_PORT=3951 GARAGE_ADMIN_PORT=3953
 export COORDINATOR_PORT=8793 EDGE_PORT_OFFSET=300
 cleanup() { "$REPO_ROOT/scripts/fleet.sh" down >/dev/null 2>&1 || true; rm -rf "$JETTY_STATE"; }
 trap cleanup EXIT

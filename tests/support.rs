@@ -188,6 +188,23 @@ impl Fleet {
         ])))
     }
 
+    /// The composite `ChecksumSHA256` the store reports for an object (`aws s3api head-object
+    /// --checksum-mode ENABLED`), if it reports one.
+    pub fn s3_object_checksum(&self, key: &str) -> Option<String> {
+        let head = self.aws(&[
+            "s3api",
+            "head-object",
+            "--bucket",
+            &self.s3.bucket,
+            "--key",
+            key,
+            "--checksum-mode",
+            "ENABLED",
+        ]);
+        let head: serde_json::Value = serde_json::from_slice(&head).ok()?;
+        head["ChecksumSHA256"].as_str().map(str::to_owned)
+    }
+
     /// A counter from the store's own metrics, summed over the series whose labels include
     /// every `label="value"` pair given (e.g. `api_s3_error_counter` for one S3 operation).
     pub async fn s3_metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {

@@ -304,3 +304,27 @@ async fn forged_expired_and_missing_upload_tokens_and_wrong_lengths_are_refused(
     assert_eq!(status, 200, "{body}");
     assert_eq!(client.finalize(&ticket.file_id, 1).await.unwrap().file.size, 1000);
 }
+
+#[tokio::test]
+async fn a_finished_file_has_the_content_id_of_its_parts_which_the_store_confirms() {
+    let fleet = Fleet::get();
+    let (path, _) = random_file(12 * MIB + 7);
+    let data = std::fs::read(&path).unwrap();
+    let (code, out) = fleet.jetty(&["upload", path.to_str().unwrap(), "--part-size-mib", "5"]);
+    assert_eq!(code, 0, "{out}");
+    let id = out["fileId"].as_str().unwrap();
+    let parts: Vec<jetty_shared::hash::Sha256Digest> = data
+        .chunks(5 * MIB as usize)
+        .map(jetty_shared::hash::Sha256Digest::of)
+        .collect();
+    let expected = jetty_shared::content_id::ContentId::of_parts(&parts);
+    let info = fleet.client().file_info(id).await.unwrap();
+    assert_eq!(info.content_id.as_deref(), Some(expected.to_wire().as_str()));
+    // Garage computes the same composite from the part checksums it verified.
+    if let Some(reported) = fleet.s3_object_checksum(&dev_object_key(id)) {
+        assert!(
+            expected.matches_s3_checksum(&reported),
+            "store: {reported}, ours: {expected:?}"
+        );
+    }
+}

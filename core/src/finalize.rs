@@ -6,6 +6,7 @@ use crate::db::{FileRow, FileStore, SessionRow, SessionStore, StoreHealthStore};
 use crate::ports::{Core, ObjectStore, Runtime};
 use crate::store::Completed;
 use crate::{internal, not_found, storage_failure, Result};
+use jetty_shared::content_id::ContentId;
 use jetty_shared::session::{
     completion, finalize_wait, FinalizeWait, SessionStatus, FINALIZE_CLAIM_MS, FINALIZE_POLL_MS, FINALIZE_WAIT_MS,
 };
@@ -68,13 +69,32 @@ impl<D: SessionStore + FileStore + StoreHealthStore, O: ObjectStore, K, R: Runti
             )
             .await;
         let outcome = self.blame_store(completed).await?;
+        // The content id from the parts' digests, each checked by the store on the way in;
+        // where the store reports its own composite checksum, the two must agree.
+        let content_id = ContentId::of_parts(&parts.iter().map(|p| p.sha256).collect::<Vec<_>>());
+        let content_id = match &outcome {
+            Completed::Done {
+                checksum: Some(reported),
+            } if !content_id.matches_s3_checksum(reported) => {
+                self.rt.log(&format!(
+                    "session {}: the store's composite checksum {reported} is not {} from the recorded \
+                     parts; the file keeps no content id",
+                    session.id,
+                    content_id.to_s3_checksum()
+                ));
+                None
+            }
+            _ => Some(content_id.to_wire()),
+        };
         if outcome == Completed::NoSuchUpload {
             // An earlier finalize completed it in the store but failed to record it (its
             // claim then lapsed): the object is there with its planned size, so record it now
             // instead of losing the upload.
             let recorded = self.db.file_for_account(&session.account_id, &session.file_id).await?;
             if recorded.is_none() && self.object_size(&session.object_key).await? == Some(session.file_size) {
-                self.db.complete_session(session, self.rt.now_ms(), 0).await?;
+                self.db
+                    .complete_session(session, self.rt.now_ms(), 0, content_id.as_deref())
+                    .await?;
             }
             if let Some(file) = self.db.file_for_account(&session.account_id, &session.file_id).await? {
                 return Ok(file);
@@ -84,7 +104,9 @@ impl<D: SessionStore + FileStore + StoreHealthStore, O: ObjectStore, K, R: Runti
                 session.id
             )));
         }
-        self.db.complete_session(session, self.rt.now_ms(), 0).await?;
+        self.db
+            .complete_session(session, self.rt.now_ms(), 0, content_id.as_deref())
+            .await?;
         self.finalized_file(session).await
     }
 

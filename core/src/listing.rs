@@ -23,6 +23,7 @@ impl<D: FileStore + SessionStore, O, K, R: Runtime> Core<D, O, K, R> {
                 name: f.name,
                 size: f.size,
                 sha256: f.sha256,
+                content_id: f.content_id,
                 content_type: f.content_type,
                 created_at: f.created_at,
             })

@@ -43,7 +43,8 @@ impl Refusal {
 /// How a CompleteMultipartUpload ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Completed {
-    Done,
+    /// Completed; with the composite checksum the store reported, if it reported one.
+    Done { checksum: Option<String> },
     /// The store no longer knows the upload (completed by an earlier call, or aborted).
     NoSuchUpload,
 }
@@ -80,7 +81,9 @@ impl<D, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
         let resp = self.store.send(&request).await?;
         let refused = s3::parse_error(&resp.text()).is_some();
         if resp.status == 200 && !refused {
-            return Ok(Completed::Done);
+            return Ok(Completed::Done {
+                checksum: s3::parse_complete_checksum(&resp.text()),
+            });
         }
         let refusal = Refusal::of(&resp);
         if refusal.is(&S3ErrorCode::NoSuchUpload) {

@@ -5,6 +5,7 @@
 use crate::db::{Account, FileStore, NewSession, SessionRow, SessionStore};
 use crate::ports::{Core, ObjectStore, Runtime};
 use crate::{internal, Result};
+use jetty_shared::content_id::ContentId;
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::plan::{PartPlan, S3_MIN_PART_SIZE};
 use jetty_shared::protocol::*;
@@ -305,7 +306,11 @@ where
             .session_by_id(&session.id)
             .await?
             .ok_or_else(|| internal("session vanished"))?;
-        self.db.complete_session(&row, self.rt.now_ms(), len).await?;
+        // One body the store checked against its SHA-256: the id of a one-part plan.
+        let content_id = (len > 0).then(|| ContentId::of_parts(&[digest]).to_wire());
+        self.db
+            .complete_session(&row, self.rt.now_ms(), len, content_id.as_deref())
+            .await?;
         Ok(StoredFile {
             file_id: session.file_id,
             object_key: session.object_key,

@@ -950,3 +950,43 @@ fn listings_page_newest_first_filter_by_name_and_hash_and_show_only_the_callers_
         .uploads
         .is_empty());
 }
+
+#[test]
+fn a_finished_file_carries_the_content_id_of_its_store_checked_parts_and_clones_share_it() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = uploaded(&w, &acc, 12 * MIB, "a");
+    let file = block_on(w.core.finalize(&s)).unwrap();
+    let parts: Vec<Sha256Digest> = (1..=s.part_count)
+        .map(|n| Sha256Digest::parse(&hash_of(&format!("part{n}"))).unwrap())
+        .collect();
+    let expected = jetty_shared::content_id::ContentId::of_parts(&parts).to_wire();
+    assert_eq!(file.content_id.as_deref(), Some(expected.as_str()));
+    assert!(expected.ends_with("-3"));
+    // A duplicate is a clone of the same object: the same content id.
+    let dup = start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap().duplicate.unwrap();
+    let clone = block_on(w.core.own_file(&acc.id, &dup.file_id)).unwrap();
+    assert_eq!(clone.content_id, file.content_id);
+    // A single-request upload: the one body the store checked.
+    let small = block_on(
+        w.core
+            .store_small_file(&acc, "s.txt", "text/plain", b"hello".to_vec(), None),
+    );
+    let small = block_on(w.core.own_file(&acc.id, &small.unwrap().file_id)).unwrap();
+    let one = jetty_shared::content_id::ContentId::of_parts(&[Sha256Digest::of(b"hello")]).to_wire();
+    assert_eq!(small.content_id.as_deref(), Some(one.as_str()));
+}
+
+#[test]
+fn a_store_whose_composite_checksum_disagrees_leaves_the_file_without_a_content_id() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = uploaded(&w, &acc, 12 * MIB, "a");
+    w.s3.report_composite("cwXbmyq8zXBsJW2z2X5f9I1nfP5NOlkEr7faDjlQ4eI=-3");
+    let file = block_on(w.core.finalize(&s)).unwrap();
+    assert_eq!(
+        file.content_id, None,
+        "nothing the store contradicts is called verified"
+    );
+    assert!(w.clock.logs().iter().any(|l| l.contains("composite checksum")));
+}

@@ -4,6 +4,7 @@
 pub mod analytics;
 pub mod auth;
 pub mod config;
+pub mod content_id;
 pub mod cors;
 pub mod csp;
 pub mod download;

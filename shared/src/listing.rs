@@ -107,6 +107,9 @@ pub struct FileListing {
     pub name: Option<String>,
     pub size: u64,
     pub sha256: String,
+    /// The verified content id (`jetty_shared::content_id`), where one was verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_id: Option<String>,
     pub content_type: String,
     /// Milliseconds since the epoch.
     pub created_at: u64,

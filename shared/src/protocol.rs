@@ -233,8 +233,12 @@ pub struct FileInfoResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub size: u64,
-    /// `sha256:<hex>`.
+    /// `sha256:<hex>`, as the uploader declared it (verified only for one-part files).
     pub sha256: String,
+    /// The verified content id (`<hex>-<parts>`: SHA-256 over the store-checked part digests;
+    /// `jetty_shared::content_id`), absent where none was verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_id: Option<String>,
     pub content_type: String,
     pub edges: Vec<EdgeInfo>,
 }

@@ -358,9 +358,29 @@ pub fn parse_upload_id(xml: &str) -> Option<String> {
     xml_text(xml, "UploadId").filter(|id| !id.is_empty())
 }
 
+/// The composite `ChecksumSHA256` a CompleteMultipartUploadResult reports, if any.
+pub fn parse_complete_checksum(xml: &str) -> Option<String> {
+    xml_text(xml, "ChecksumSHA256").filter(|c| !c.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_composite_checksum_of_a_complete_answer_is_read_when_present() {
+        // AWS's CompleteMultipartUpload example answer, with a checksum as S3 adds it.
+        let with = "<CompleteMultipartUploadResult><Location>https://b.s3.amazonaws.com/k</Location>\
+            <Bucket>b</Bucket><Key>k</Key><ETag>\"3858f62230ac3c915f300c664312c11f-9\"</ETag>\
+            <ChecksumSHA256>cwXbmyq8zXBsJW2z2X5f9I1nfP5NOlkEr7faDjlQ4eI=-2</ChecksumSHA256>\
+            </CompleteMultipartUploadResult>";
+        assert_eq!(
+            parse_complete_checksum(with).as_deref(),
+            Some("cwXbmyq8zXBsJW2z2X5f9I1nfP5NOlkEr7faDjlQ4eI=-2")
+        );
+        let without = "<CompleteMultipartUploadResult><ETag>\"x-1\"</ETag></CompleteMultipartUploadResult>";
+        assert_eq!(parse_complete_checksum(without), None);
+    }
 
     // AWS's published SigV4 example credentials (docs: "Signature Calculations for the
     // Authorization Header"), split so secret scanners do not flag documentation values.

@@ -15,6 +15,9 @@ pub struct FileRow {
     pub sha256: String,
     pub object_key: String,
     pub created_at: u64,
+    /// The verified content id (`jetty_shared::content_id`), when one was verified.
+    #[serde(default)]
+    pub content_id: Option<String>,
 }
 
 pub trait FileStore: Database {

@@ -208,7 +208,8 @@ pub trait SessionStore: Database {
     /// Records the file (once) and closes the session, in one transaction. `put_bytes` are
     /// bytes the coordinator stored itself in one PutObject rather than through reported parts;
     /// the schema's triggers turn the counters into duration, speed and cost.
-    async fn complete_session(&self, s: &SessionRow, now: u64, put_bytes: u64) -> Result<()> {
+    /// Records the session's file (with its verified content id, if any) and closes it.
+    async fn complete_session(&self, s: &SessionRow, now: u64, put_bytes: u64, content_id: Option<&str>) -> Result<()> {
         let insert = stmt!(
             q::INSERT_FILE,
             &s.file_id,
@@ -220,6 +221,7 @@ pub trait SessionStore: Database {
             &s.file_hash,
             &s.object_key,
             now,
+            content_id,
         );
         let close = stmt!(sql::COMPLETE_SESSION, &s.id, now, put_bytes, u64::from(put_bytes > 0));
         self.batch(vec![insert, close]).await?;

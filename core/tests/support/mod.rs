@@ -3,10 +3,13 @@
 //! only when the code under test waits.
 #![allow(dead_code)]
 
+use base64::Engine;
 use jetty_core::db::{Database, Statement};
 use jetty_core::sqlite::Sqlite;
 use jetty_core::{internal, store_unavailable, Core, KvCache, ObjectStore, Runtime, StoreResponse};
 use jetty_shared::config::CoordinatorConfig;
+use jetty_shared::content_id::ContentId;
+use jetty_shared::hash::Sha256Digest;
 use jetty_shared::s3::SignedRequest;
 use serde::de::DeserializeOwned;
 use std::cell::{Cell, RefCell};
@@ -199,6 +202,8 @@ struct S3State {
     objects: HashMap<String, u64>,
     faults: VecDeque<(Op, Fault)>,
     calls: Vec<Op>,
+    /// A composite checksum Complete reports instead of the parts' (a store that disagrees).
+    composite_override: Option<String>,
 }
 
 #[derive(Clone)]
@@ -255,6 +260,11 @@ impl FakeS3 {
         self.state.borrow().uploads.len()
     }
 
+    /// Complete answers with this composite checksum instead of the one of the parts.
+    pub fn report_composite(&self, checksum: &str) {
+        self.state.borrow_mut().composite_override = Some(checksum.to_owned());
+    }
+
     /// The store forgets an upload (aborted elsewhere, or expired by a lifecycle rule).
     pub fn forget_upload(&self, upload_id: &str) {
         self.state.borrow_mut().uploads.remove(upload_id);
@@ -300,7 +310,22 @@ impl FakeS3 {
                 }
                 s.uploads.remove(upload_id.unwrap_or_default());
                 s.objects.insert(key.to_owned(), parts.values().sum());
-                ok("<CompleteMultipartUploadResult><ETag>\"x-1\"</ETag></CompleteMultipartUploadResult>".into())
+                // Like S3: the composite of the part checksums it holds (here: those listed).
+                let digests: Vec<Sha256Digest> = body
+                    .split("<ChecksumSHA256>")
+                    .skip(1)
+                    .filter_map(|rest| rest.split('<').next())
+                    .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+                    .filter_map(|raw| raw.try_into().ok().map(Sha256Digest))
+                    .collect();
+                let composite = s
+                    .composite_override
+                    .clone()
+                    .unwrap_or_else(|| ContentId::of_parts(&digests).to_s3_checksum());
+                ok(format!(
+                    "<CompleteMultipartUploadResult><ETag>\"x-1\"</ETag><ChecksumSHA256>{composite}</ChecksumSHA256>\
+                     </CompleteMultipartUploadResult>"
+                ))
             }
             Op::Abort => match upload_id.and_then(|id| s.uploads.remove(id)) {
                 Some(_) => StoreResponse {

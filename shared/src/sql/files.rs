@@ -1,6 +1,6 @@
 //! Finalized files, dedup clones and deletion.
 
-const FILE_COLUMNS: &str = "id, name, content_type, size, sha256, object_key, created_at";
+const FILE_COLUMNS: &str = "id, name, content_type, size, sha256, object_key, created_at, content_id";
 
 /// `(file_id, account_id)`.
 pub fn for_account() -> String {
@@ -35,9 +35,10 @@ pub fn list() -> String {
 /// A new record sharing the object of a source file, only while the source exists (a clone
 /// racing the source's deletion either lands first and keeps the object alive, or does not
 /// land): `(file_id, account_id, name, content_type, size, sha256, object_key, now, source_id)`.
+/// The clone shares the source's content id (the same object).
 pub const INSERT_CLONE: &str = "INSERT INTO files (id, account_id, session_id, name, content_type, size, sha256, \
-     object_key, created_at, deduplicated_from) SELECT ?1, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9 \
-     WHERE EXISTS (SELECT 1 FROM files WHERE id = ?9)";
+     object_key, created_at, deduplicated_from, content_id) SELECT ?1, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+     content_id FROM files WHERE id = ?9";
 
 /// `(file_id, account_id)`.
 pub const DELETE: &str = "DELETE FROM files WHERE id = ?1 AND account_id = ?2";

@@ -71,9 +71,9 @@ pub const PART_TALLIES: &str =
     "SELECT part_number, size, reports FROM upload_parts WHERE session_id = ?1 ORDER BY part_number";
 
 /// The file row a completed session leaves: `(file_id, account_id, session_id, name,
-/// content_type, size, sha256, object_key, created_at)`. Only the first one lands.
+/// content_type, size, sha256, object_key, created_at, content_id)`. Only the first one lands.
 pub const INSERT_FILE: &str = "INSERT INTO files (id, account_id, session_id, name, content_type, size, sha256, \
-     object_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO NOTHING";
+     object_key, created_at, content_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING";
 
 /// Marks an active session closed: `(session_id, status, reason, now)`.
 pub const CLOSE: &str = "UPDATE upload_sessions SET status = ?2, abort_reason = ?3, completed_at = ?4 \

@@ -118,6 +118,7 @@ pub async fn file_info(req: &Request, core: &Coordinator, account: &Account, fil
         name: file.name,
         size: file.size,
         sha256: format!("sha256:{}", file.sha256),
+        content_id: file.content_id,
         content_type: file.content_type,
         edges,
     };

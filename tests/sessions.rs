@@ -161,11 +161,18 @@ async fn a_second_upload_of_the_same_bytes_is_a_duplicate_that_sends_nothing() {
     let (code, first) = fleet.jetty(&["upload", file.to_str().unwrap()]);
     assert_eq!(code, 0, "{first}");
 
+    // Found by its verified content id (the composite of its parts' digests)…
+    let info = fleet
+        .client()
+        .file_info(first["fileId"].as_str().unwrap())
+        .await
+        .unwrap();
+    let content_id = info.content_id.expect("a verified content id");
     let (status, hit) = post(
         &fleet,
         "/api/jetty/check-duplicate",
         &fleet.api_key,
-        json!({"fileHash": format!("sha256:{sha}"), "fileName": "x", "fileSize": 9 * MIB + 5}),
+        json!({"fileHash": format!("sha256:{sha}"), "contentId": content_id, "fileName": "x", "fileSize": 9 * MIB + 5}),
     )
     .await;
     assert_eq!(status, 200);
@@ -175,10 +182,19 @@ async fn a_second_upload_of_the_same_bytes_is_a_duplicate_that_sends_nothing() {
         &fleet,
         "/api/jetty/check-duplicate",
         &fleet.api_key,
-        json!({"fileHash": sha, "fileSize": 1}),
+        json!({"fileHash": sha, "contentId": content_id, "fileSize": 1}),
     )
     .await;
     assert_eq!(miss["duplicate"], Value::Null, "size is part of the identity");
+    // …never by a declared whole-file hash of a file of several parts (nothing verified it).
+    let (_, declared) = post(
+        &fleet,
+        "/api/jetty/check-duplicate",
+        &fleet.api_key,
+        json!({"fileHash": sha, "fileSize": 9 * MIB + 5}),
+    )
+    .await;
+    assert_eq!(declared["duplicate"], Value::Null, "{declared}");
 
     let copy = file.with_extension("copy");
     std::fs::copy(&file, &copy).unwrap();
@@ -568,4 +584,51 @@ async fn the_seeds_forms_of_the_session_endpoints_work_unchanged() {
         (200, &uploaded["fileId"]),
         "{dup}"
     );
+}
+
+#[tokio::test]
+async fn a_file_uploaded_under_a_false_hash_does_not_poison_dedup_for_the_true_bytes() {
+    let fleet = Fleet::get();
+    let (file_a, sha_a) = random_file(6 * MIB);
+    let b = random_bytes(6 * MIB);
+    // A client declares A's hash and sends B's parts (each with its own correct digest, so
+    // the store takes them), then finalizes: the file is recorded, with B's content id.
+    let (status, opened) = post(
+        &fleet,
+        "/api/jetty/optimal-edges",
+        &fleet.api_key,
+        json!({"fileSize": 6 * MIB, "fileHash": sha_a, "fileName": "lie.bin", "chunkSize": 5 * MIB}),
+    )
+    .await;
+    assert_eq!(status, 200, "{opened}");
+    let token = opened["upload"]["uploadToken"].as_str().unwrap();
+    for (n, part) in b.chunks(5 * MIB as usize).enumerate() {
+        let sha = jetty_shared::hash::Sha256Digest::of(part).to_hex();
+        let (status, receipt) = put_chunk(&fleet.edges[0].url, token, n as u32 + 1, part.to_vec(), &sha).await;
+        assert_eq!(status, 200, "{receipt}");
+    }
+    let file_id = opened["upload"]["fileId"].as_str().unwrap();
+    let (status, done) = post(
+        &fleet,
+        "/api/edge/finalize-upload",
+        &fleet.api_key,
+        json!({"fileId": file_id}),
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    // The honest upload of A is not answered with B's bytes: it sends A and stores A.
+    let (code, honest) = fleet.jetty(&["upload", file_a.to_str().unwrap(), "--part-size-mib", "5"]);
+    assert_eq!(code, 0, "{honest}");
+    assert_eq!(honest["duplicate"], false, "{honest}");
+    assert!(honest["bytesSent"].as_u64().unwrap() >= 6 * MIB);
+    let id = honest["fileId"].as_str().unwrap();
+    assert_eq!(fleet.s3_object_sha256(&dev_object_key(id)), sha_a);
+    // And a second honest upload of A is a duplicate of that one, not of the lie.
+    let (code, again) = fleet.jetty(&["upload", file_a.to_str().unwrap(), "--part-size-mib", "5"]);
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(again["duplicate"], true, "{again}");
+    let back = file_a.with_extension("back");
+    let (code, _) = fleet.jetty(&["download", again["fileId"].as_str().unwrap(), back.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(file_sha256(&back), sha_a);
 }

@@ -25,6 +25,7 @@ fn edges_request(size: u64, hash: &str) -> OptimalEdgesRequest {
     OptimalEdgesRequest {
         user_id: None,
         file_size: size,
+        content_id: None,
         file_hash: hash.into(),
         file_name: Some("t.bin".into()),
         content_type: None,

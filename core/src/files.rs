@@ -4,7 +4,9 @@
 use crate::db::{Account, AccountStore, FileRow, FileStore, StoreHealthStore};
 use crate::ports::{Core, KvCache, ObjectStore, Runtime};
 use crate::{not_found, Result};
+use jetty_shared::content_id::ContentId;
 use jetty_shared::download::DownloadClaims;
+use jetty_shared::hash::Sha256Digest;
 use jetty_shared::protocol::tombstone_key;
 use jetty_shared::quota::{billing_period, check_bandwidth};
 use jetty_shared::token;
@@ -33,6 +35,26 @@ impl<D: FileStore, O, K, R: Runtime> Core<D, O, K, R> {
             .insert_clone(account, &file_id, name, source, self.rt.now_ms())
             .await?;
         Ok(cloned.then_some(file_id))
+    }
+
+    /// A file of the account with these bytes, found by verified content id only: the one the
+    /// client computed over its parts (`content_id`), else the one-part id of its declared
+    /// whole-file hash. A declared hash never matches a multi-part file (nothing verified its
+    /// whole-file hash), so a client that declares a false hash cannot poison dedup.
+    pub async fn find_duplicate(
+        &self,
+        account: &str,
+        declared: Sha256Digest,
+        content_id: Option<&str>,
+        size: Option<u64>,
+    ) -> Result<Option<FileRow>> {
+        let id = match content_id {
+            Some(given) => ContentId::parse(given).ok_or_else(|| {
+                ApiError::with_message(ErrorCode::InvalidHash, "contentId must be <64 hex>-<part count>")
+            })?,
+            None => ContentId::of_one_part(declared),
+        };
+        self.db.file_by_content_id(account, &id.to_wire(), size).await
     }
 
     /// The caller's file (another account's is not found).

@@ -107,8 +107,7 @@ where
 
         // Exact-content dedup within the account: a new file record on the existing object.
         if let Some(source) = self
-            .db
-            .file_by_content(&account.id, &file_hash.to_hex(), body.file_size)
+            .find_duplicate(&account.id, file_hash, body.content_id.as_deref(), Some(body.file_size))
             .await?
         {
             if let Some(clone) = self.clone_file(&account.id, body.file_name.as_deref(), &source).await? {

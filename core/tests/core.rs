@@ -49,6 +49,27 @@ fn start(w: &World, acc: &Account, size: u64, hash: &str) -> jetty_core::Result<
     block_on(w.core.optimal_edges(acc, &request(size, hash), HERE, ORIGIN))
 }
 
+/// The content id of an upload of `parts` parts whose digests `report` records.
+fn parts_content_id(parts: u32) -> String {
+    let digests: Vec<Sha256Digest> = (1..=parts)
+        .map(|n| Sha256Digest::parse(&hash_of(&format!("part{n}"))).unwrap())
+        .collect();
+    jetty_shared::content_id::ContentId::of_parts(&digests).to_wire()
+}
+
+/// `start`, declaring the content id of `parts` recorded parts as well.
+fn start_with_id(
+    w: &World,
+    acc: &Account,
+    size: u64,
+    hash: &str,
+    parts: u32,
+) -> jetty_core::Result<OptimalEdgesResponse> {
+    let mut req = request(size, hash);
+    req.content_id = Some(parts_content_id(parts));
+    block_on(w.core.optimal_edges(acc, &req, HERE, ORIGIN))
+}
+
 fn session(w: &World, acc: &Account, answer: &OptimalEdgesResponse) -> SessionRow {
     let file_id = &answer.upload.as_ref().expect("a new session").file_id;
     block_on(w.core.db.session_by_file(&acc.id, file_id)).unwrap().unwrap()
@@ -383,12 +404,15 @@ fn the_same_bytes_again_are_a_zero_byte_clone_and_a_clone_keeps_the_object_until
     let acc = account(&w, ACCOUNT, "enterprise");
     let s = uploaded(&w, &acc, 12 * MIB, "a");
     block_on(w.core.finalize(&s)).unwrap();
-    let again = start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap();
+    let again = start_with_id(&w, &acc, 12 * MIB, &hash_of("a"), 3).unwrap();
     let clone = again.duplicate.expect("duplicate").file_id;
     assert_eq!(w.s3.calls(Op::Create), 1, "nothing started for the duplicate");
-    // Another account with the same hash gets no clone: dedup is per account.
+    // Another account with the same content gets no clone: dedup is per account.
     let other = account(&w, "acc_other", "enterprise");
-    assert!(start(&w, &other, 12 * MIB, &hash_of("a")).unwrap().duplicate.is_none());
+    assert!(start_with_id(&w, &other, 12 * MIB, &hash_of("a"), 3)
+        .unwrap()
+        .duplicate
+        .is_none());
 
     let first = block_on(w.core.delete_file(&acc.id, &s.file_id)).unwrap();
     assert!(!first.object_deleted);
@@ -957,14 +981,14 @@ fn a_finished_file_carries_the_content_id_of_its_store_checked_parts_and_clones_
     let acc = account(&w, ACCOUNT, "enterprise");
     let s = uploaded(&w, &acc, 12 * MIB, "a");
     let file = block_on(w.core.finalize(&s)).unwrap();
-    let parts: Vec<Sha256Digest> = (1..=s.part_count)
-        .map(|n| Sha256Digest::parse(&hash_of(&format!("part{n}"))).unwrap())
-        .collect();
-    let expected = jetty_shared::content_id::ContentId::of_parts(&parts).to_wire();
+    let expected = parts_content_id(s.part_count);
     assert_eq!(file.content_id.as_deref(), Some(expected.as_str()));
     assert!(expected.ends_with("-3"));
     // A duplicate is a clone of the same object: the same content id.
-    let dup = start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap().duplicate.unwrap();
+    let dup = start_with_id(&w, &acc, 12 * MIB, &hash_of("a"), 3)
+        .unwrap()
+        .duplicate
+        .unwrap();
     let clone = block_on(w.core.own_file(&acc.id, &dup.file_id)).unwrap();
     assert_eq!(clone.content_id, file.content_id);
     // A single-request upload: the one body the store checked.
@@ -989,4 +1013,35 @@ fn a_store_whose_composite_checksum_disagrees_leaves_the_file_without_a_content_
         "nothing the store contradicts is called verified"
     );
     assert!(w.clock.logs().iter().any(|l| l.contains("composite checksum")));
+}
+
+#[test]
+fn a_declared_hash_never_keys_dedup_so_a_false_one_cannot_poison_it() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    // A client declares file A's hash but sends other parts: the file keeps the parts' id.
+    let liar = uploaded(&w, &acc, 12 * MIB, "A");
+    block_on(w.core.finalize(&liar)).unwrap();
+    // An honest upload of A (its own parts, so its own content id) is not answered with it.
+    let mut honest = request(12 * MIB, &hash_of("A"));
+    honest.content_id = Some(jetty_shared::content_id::ContentId::of_parts(&[Sha256Digest::of(b"A")]).to_wire());
+    let answer = block_on(w.core.optimal_edges(&acc, &honest, HERE, ORIGIN)).unwrap();
+    assert!(answer.duplicate.is_none() && answer.upload.is_some());
+    // Nor is the seeds' form, which names the declared hash only.
+    assert!(start(&w, &acc, 12 * MIB, &hash_of("A")).unwrap().duplicate.is_none());
+    // A one-part file's hash is its part's, which the store checked: found by hash alone.
+    let one = block_on(
+        w.core
+            .store_small_file(&acc, "a.txt", "text/plain", b"A".to_vec(), None),
+    )
+    .unwrap();
+    let found = block_on(w.core.find_duplicate(&acc.id, Sha256Digest::of(b"A"), None, Some(1))).unwrap();
+    assert_eq!(found.map(|f| f.id), Some(one.file_id));
+    // A malformed content id is refused, not ignored.
+    let err = block_on(
+        w.core
+            .find_duplicate(&acc.id, Sha256Digest::of(b"A"), Some("zz-1"), None),
+    )
+    .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidHash);
 }

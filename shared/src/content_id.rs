@@ -29,6 +29,12 @@ impl ContentId {
         }
     }
 
+    /// The id of a one-part file whose SHA-256 is `whole`: only such a file's whole-file hash
+    /// is verified (its one part is the whole file), so only it may be found by that hash.
+    pub fn of_one_part(whole: Sha256Digest) -> ContentId {
+        ContentId::of_parts(&[whole])
+    }
+
     /// The stored form: `<hex>-<parts>`.
     pub fn to_wire(&self) -> String {
         format!("{}-{}", self.digest.to_hex(), self.parts)

@@ -28,6 +28,11 @@ pub struct OptimalEdgesRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
     pub file_size: u64,
+    /// The content id of the file under the requested part plan (`<hex>-<parts>`,
+    /// `jetty_shared::content_id`): what dedup looks up. The declared `fileHash` alone finds
+    /// only one-part files, whose hash the store verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_id: Option<String>,
     /// SHA-256 of the whole file, `sha256:<hex>` or `<hex>`.
     pub file_hash: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

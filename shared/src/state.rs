@@ -156,6 +156,10 @@ pub struct CheckDuplicateRequest {
     /// 002's example leaves it out: then the hash alone is looked up (among the caller's files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_size: Option<u64>,
+    /// The content id under a part plan (`jetty_shared::content_id`); without it only one-part
+    /// files are found by `fileHash` (theirs is the only whole-file hash the store verified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

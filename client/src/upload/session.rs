@@ -3,19 +3,18 @@
 //! to the driver; `resume` continues a session by id on any machine holding the file.
 
 use super::driver::unexpected;
-use super::hashing::{hash_file, hash_parts, hash_parts_cancellable};
+use super::hashing::{hash_file, hash_parts};
 use super::options::{Progress, UploadOptions, UploadOutcome};
 use super::state::{modified, LocalState};
 use super::with_retries::with_retries;
 use crate::{Client, ClientError};
+use jetty_shared::content_id::ContentId;
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::plan::{PartPlan, DEFAULT_BODY_LIMIT};
 use jetty_shared::protocol::*;
 use jetty_shared::state::ResumeResponse;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 impl Client {
@@ -69,19 +68,21 @@ impl Client {
             .unwrap_or_else(|| PartPlan::preferred_part_size(size, threads));
         let expected_plan = PartPlan::new(size, preferred, DEFAULT_BODY_LIMIT).ok();
         let all_parts: Vec<u32> = expected_plan.map(|p| p.part_numbers().collect()).unwrap_or_default();
-        // Part hashing runs alongside; the coordinator is asked as soon as the whole-file hash is
-        // known, so a dedup hit returns without waiting for (and then cancels) the part hashes.
-        let cancel = Arc::new(AtomicBool::new(false));
-        let part_hashing = tokio::spawn(hash_parts_cancellable(
-            path.to_owned(),
-            expected_plan,
-            all_parts,
-            cancel.clone(),
-        ));
-        let file_hash = hash_file(path.to_owned(), 0, size).await?;
+        // The part digests give the content id dedup looks up (the declared whole-file hash
+        // alone finds only one-part files); both hashes run at once, on two cores.
+        let (file_hash, part_hashes) = tokio::try_join!(
+            hash_file(path.to_owned(), 0, size),
+            hash_parts(path.to_owned(), expected_plan, all_parts)
+        )?;
+        let content_id = expected_plan.and_then(|plan| {
+            let digests: Option<Vec<Sha256Digest>> =
+                plan.part_numbers().map(|n| part_hashes.get(&n).copied()).collect();
+            digests.map(|d| ContentId::of_parts(&d).to_wire())
+        });
         let request = OptimalEdgesRequest {
             user_id: None,
             file_size: size,
+            content_id,
             file_hash: file_hash.to_prefixed(),
             file_name: path.file_name().map(|n| n.to_string_lossy().into_owned()),
             content_type: opts.content_type.clone(),
@@ -94,13 +95,7 @@ impl Client {
         };
         // An answer lost on the way back leaves a session nobody uses; the sweeper aborts it.
         let answer = with_retries(opts.retry, opts.on_retry.as_ref(), || self.optimal_edges(&request)).await;
-        let answer = match answer {
-            Ok(a) if a.duplicate.is_none() => a,
-            other => {
-                cancel.store(true, Ordering::Relaxed);
-                other?
-            }
-        };
+        let answer = answer?;
         if let Some(dup) = answer.duplicate {
             return Ok(UploadOutcome {
                 file_id: dup.file_id,
@@ -130,9 +125,6 @@ impl Client {
             ));
         }
         let plan = upload.plan(size);
-        let part_hashes = part_hashing
-            .await
-            .map_err(|e| ClientError::Io(std::io::Error::other(e)))??;
         let hashes = if expected_plan == Some(plan) {
             part_hashes
         } else {

@@ -25,14 +25,15 @@ pub trait FileStore: Database {
         self.first(stmt!(q::for_account(), file_id, account_id)).await
     }
 
-    /// A finalized file of the account with these exact bytes (SHA-256 and size).
-    async fn file_by_content(&self, account_id: &str, sha256_hex: &str, size: u64) -> Result<Option<FileRow>> {
-        self.first(stmt!(q::by_content(), account_id, sha256_hex, size)).await
-    }
-
-    /// The account's newest file with this SHA-256 (any size).
-    async fn file_by_hash(&self, account_id: &str, sha256_hex: &str) -> Result<Option<FileRow>> {
-        self.first(stmt!(q::by_hash(), account_id, sha256_hex)).await
+    /// A file of the account with this verified content id (and size, when given).
+    async fn file_by_content_id(
+        &self,
+        account_id: &str,
+        content_id: &str,
+        size: Option<u64>,
+    ) -> Result<Option<FileRow>> {
+        self.first(stmt!(q::by_content_id(), account_id, content_id, size))
+            .await
     }
 
     /// A page of the account's files, newest first (`limit` rows at most).

@@ -7,18 +7,14 @@ pub fn for_account() -> String {
     format!("SELECT {FILE_COLUMNS} FROM files WHERE id = ?1 AND account_id = ?2")
 }
 
-/// A file of the account with these exact bytes: `(account_id, sha256_hex, size)`. The dedup
-/// index is per account, so a hash never reveals or grants another account's file.
-pub fn by_content() -> String {
+/// A file of the account whose verified content id is this (dedup trusts nothing else):
+/// `(account_id, content_id, size | NULL)`. The index is per account, so an id never reveals or
+/// grants another account's file.
+pub fn by_content_id() -> String {
     format!(
-        "SELECT {FILE_COLUMNS} FROM files WHERE account_id = ?1 AND sha256 = ?2 AND size = ?3 \
-         ORDER BY created_at LIMIT 1"
+        "SELECT {FILE_COLUMNS} FROM files WHERE account_id = ?1 AND content_id = ?2 \
+         AND (?3 IS NULL OR size = ?3) ORDER BY created_at LIMIT 1"
     )
-}
-
-/// The account's newest file with this SHA-256, whatever its size: `(account_id, sha256_hex)`.
-pub fn by_hash() -> String {
-    format!("SELECT {FILE_COLUMNS} FROM files WHERE account_id = ?1 AND sha256 = ?2 ORDER BY created_at DESC LIMIT 1")
 }
 
 /// A page of the account's files, newest first (by `created_at`, then id), names starting

@@ -130,3 +130,16 @@ async function hashByParts(blob: Blob, partSize: number, s: SubtleCrypto, opts: 
   if (count === 0) opts.onProgress?.(0);
   return { sha256: whole.digest("hex"), parts };
 }
+
+/** The content id of parts with these hex SHA-256 digests, in part order: SHA-256 over the raw
+ * digests, `<hex>-<parts>` — the server's `jetty_shared::content_id` and S3's composite
+ * checksum. Dedup looks it up; the declared whole-file hash alone finds only one-part files. */
+export async function contentId(partHexes: string[]): Promise<string> {
+  const raw = new Uint8Array(partHexes.length * 32);
+  partHexes.forEach((hex, i) => {
+    for (let b = 0; b < 32; b++) raw[i * 32 + b] = parseInt(hex.slice(2 * b, 2 * b + 2), 16);
+  });
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", raw));
+  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex}-${partHexes.length}`;
+}

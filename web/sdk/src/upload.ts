@@ -5,6 +5,7 @@
 import { Api, withRetries, type RetryNotice } from "./api.js";
 import { abortedError, blame, errorFromAnswer, JettyError, type Trouble } from "./errors.js";
 import type { Hasher } from "./hash.js";
+import { contentId } from "./hash-core.js";
 import { partLen, partOffset, planParts, preferredPartSize, samePlan, type PartPlan } from "./plan.js";
 import { etaSeconds, RateWindow } from "./progress.js";
 import { bytesRecorded, missingParts, normalizeHash, pickSession, recordKey, type LocalRecord, type RecordStore } from "./resume.js";
@@ -165,6 +166,8 @@ export class Upload {
   private edges: EdgeInfo[] = [];
   private plan: PartPlan | null = null;
   private partHashes: Map<number, string> = new Map();
+  /** The part digests of the predicted plan, from the hashing pass (for the content id). */
+  private predictedParts: { plan: PartPlan; digests: string[] } | null = null;
   private fileHash = "";
   private record: LocalRecord | null = null;
 
@@ -384,6 +387,7 @@ export class Upload {
     });
     this.p.hashedBytes = size;
     this.fileHash = hashed.sha256;
+    this.predictedParts = predicted && hashed.parts?.length === predicted.partCount ? { plan: predicted, digests: hashed.parts } : null;
     this.setState("starting");
 
     // 3. Continue a session (the named one, the local record's, or one found by hash), else
@@ -556,7 +560,7 @@ export class Upload {
     return this.ctx.api.request<ResumeResponse>("POST", "/api/jetty/resume", { body: { fileId }, signal, timeoutMs: 60_000 });
   }
 
-  private optimalEdges(size: number, predicted: PartPlan | null, signal: AbortSignal): Promise<OptimalEdgesResponse> {
+  private async optimalEdges(size: number, predicted: PartPlan | null, signal: AbortSignal): Promise<OptimalEdgesResponse> {
     const body: Record<string, unknown> = {
       fileSize: size,
       fileHash: this.fileHash,
@@ -565,6 +569,9 @@ export class Upload {
       threads: Math.max(1, this.opts.concurrency),
     };
     if (predicted) body.chunkSize = predicted.partSize;
+    if (predicted && this.predictedParts && samePlan(this.predictedParts.plan, predicted)) {
+      body.contentId = await contentId(this.predictedParts.digests);
+    }
     const type = this.opts.contentType ?? (this.file.type || undefined);
     if (type) body.contentType = type;
     if (this.opts.expiresIn) body.expiresIn = this.opts.expiresIn;

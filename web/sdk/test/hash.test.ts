@@ -50,3 +50,10 @@ test("hashing stops when aborted", async () => {
   ctl.abort(new Error("stop"));
   await assert.rejects(new InProcessHasher().hash(new Blob([randomBytes(1000)]), { signal: ctl.signal }), /stop/);
 });
+
+test("the content id is the composite of the part digests, as the server computes it", async () => {
+  const { contentId } = await import("../src/hash-core.js");
+  // shared/src/content_id.rs's vector: parts "hello" and "world".
+  const parts = [sha(Buffer.from("hello")), sha(Buffer.from("world"))];
+  assert.equal(await contentId(parts), "7305db9b2abccd706c256db3d97e5ff48d677cfe4d3a5904afb7da0e3950e1e2-2");
+});

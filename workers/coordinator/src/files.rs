@@ -56,11 +56,10 @@ pub async fn check_duplicate(
 ) -> ApiResult<Response> {
     let body: CheckDuplicateRequest = read_json(req, JSON_LIMIT).await?;
     let hash = Sha256Digest::parse(&body.file_hash)?;
-    let found = match body.file_size {
-        Some(size) => core.db.file_by_content(account, &hash.to_hex(), size).await?,
-        // 002's example names no size: the hash alone, among the caller's files.
-        None => core.db.file_by_hash(account, &hash.to_hex()).await?,
-    };
+    // 002's example names no size: then any size, among the caller's files.
+    let found = core
+        .find_duplicate(account, hash, body.content_id.as_deref(), body.file_size)
+        .await?;
     let duplicate = found.map(|f| DuplicateMatch {
         url: file_url(origin, &f.id),
         file_id: f.id,

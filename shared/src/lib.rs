@@ -22,6 +22,7 @@ pub mod s3_error;
 pub mod scoring;
 pub mod seal;
 pub mod session;
+pub mod stores;
 pub mod sql;
 pub mod state;
 pub mod token;

@@ -5,7 +5,8 @@
 #     root and stopped at exit;
 #   - the test fleet's Garage, when the fleet runs ($TEST_FLEET_STATE/fleet.json and dev.env,
 #     default .jetty/test); skipped with a message otherwise. Objects go under `conformance/`
-#     and are deleted again; the fleet is never started or stopped here.
+#     and are deleted again; the fleet is never started or stopped here. OWN_GARAGE=1 instead
+#     starts a throwaway Garage on free ports (stopped at exit).
 # Extra arguments go to the test binary (e.g. `--nocapture`).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
@@ -37,7 +38,11 @@ free_port() {
 S3S_ROOT="$(mktemp -d)"
 S3S_PID=""
 cleanup() {
-  if [ -n "$S3S_PID" ]; then kill "$S3S_PID" 2>/dev/null || true; wait "$S3S_PID" 2>/dev/null || true; fi
+  local pid
+  for pid in $S3S_PID ${GARAGE_PID:-}; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   rm -rf "$S3S_ROOT"
 }
 trap cleanup EXIT
@@ -58,7 +63,60 @@ wait_for_http "http://127.0.0.1:$S3S_PORT/" 30 || { cat "$S3S_ROOT/s3s.log" >&2;
   run_conformance "s3s-fs $("$S3S_BIN" --version 2>/dev/null | head -1)" "$@"
 )
 
-if [ -f "$TEST_FLEET_STATE/fleet.json" ] && [ -f "$TEST_FLEET_STATE/dev.env" ]; then
+# A throwaway single-node Garage on free ports under the temporary root (OWN_GARAGE=1), for
+# when no test fleet runs. Stopped at exit like s3s-fs.
+GARAGE_PID=""
+start_own_garage() {
+  command -v garage >/dev/null || die "garage is not installed: run scripts/install-tools.sh"
+  local dir="$S3S_ROOT/garage" s3_port rpc_port admin_port node i
+  s3_port="$(free_port)"; rpc_port="$(free_port)"; admin_port="$(free_port)"
+  mkdir -p "$dir/meta" "$dir/data"
+  cat > "$dir/garage.toml" <<TOML
+metadata_dir = "$dir/meta"
+data_dir = "$dir/data"
+db_engine = "lmdb"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$rpc_port"
+rpc_public_addr = "127.0.0.1:$rpc_port"
+rpc_secret = "$(openssl rand -hex 32)"
+
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:$s3_port"
+root_domain = ".s3.garage.localhost"
+
+[admin]
+api_bind_addr = "127.0.0.1:$admin_port"
+admin_token = "$(openssl rand -hex 32)"
+TOML
+  garage -c "$dir/garage.toml" server > "$dir/garage.log" 2>&1 &
+  GARAGE_PID=$!
+  wait_for_http "http://127.0.0.1:$s3_port/" 30 || die "garage did not start; see $dir/garage.log"
+  for ((i = 0; i < 100; i++)); do
+    node=$(garage -c "$dir/garage.toml" node id -q 2>/dev/null | cut -d@ -f1) && [ -n "$node" ] && break
+    sleep 0.1
+  done
+  garage -c "$dir/garage.toml" layout assign -z local -c 1G "$node" >/dev/null
+  garage -c "$dir/garage.toml" layout apply --version 1 >/dev/null
+  for ((i = 0; i < 100; i++)); do
+    garage -c "$dir/garage.toml" bucket create jetty >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  GARAGE_KEY="GK$(openssl rand -hex 12)"
+  GARAGE_SECRET="$(openssl rand -hex 32)"
+  garage -c "$dir/garage.toml" key import --yes -n conformance "$GARAGE_KEY" "$GARAGE_SECRET" >/dev/null
+  garage -c "$dir/garage.toml" bucket allow --read --write --owner jetty --key "$GARAGE_KEY" >/dev/null
+  GARAGE_ENDPOINT="http://127.0.0.1:$s3_port"
+}
+
+if [ "${OWN_GARAGE:-0}" = 1 ]; then
+  start_own_garage
+  (
+    export STORE_ENDPOINT="$GARAGE_ENDPOINT" STORE_BUCKET=jetty STORE_REGION=garage \
+      STORE_KEY="$GARAGE_KEY" STORE_SECRET="$GARAGE_SECRET" STORE_PROFILE=garage
+    run_conformance "a throwaway $(garage --version 2>/dev/null | head -1)" "$@"
+  )
+elif [ -f "$TEST_FLEET_STATE/fleet.json" ] && [ -f "$TEST_FLEET_STATE/dev.env" ]; then
   GARAGE_ENDPOINT="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["s3"]["endpoint"])' "$TEST_FLEET_STATE/fleet.json")"
   GARAGE_BUCKET="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["s3"]["bucket"])' "$TEST_FLEET_STATE/fleet.json")"
   GARAGE_REGION="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["s3"]["region"])' "$TEST_FLEET_STATE/fleet.json")"
@@ -72,9 +130,9 @@ if [ -f "$TEST_FLEET_STATE/fleet.json" ] && [ -f "$TEST_FLEET_STATE/dev.env" ]; 
       run_conformance "the test fleet's Garage" "$@"
     )
   else
-    log "skipped Garage: the test fleet's store ($GARAGE_ENDPOINT) does not answer"
+    log "skipped Garage: the test fleet's store ($GARAGE_ENDPOINT) does not answer (OWN_GARAGE=1 starts a throwaway one)"
   fi
 else
-  log "skipped Garage: no test fleet state in $TEST_FLEET_STATE (scripts/test.sh starts one)"
+  log "skipped Garage: no test fleet state in $TEST_FLEET_STATE (scripts/test.sh starts one; OWN_GARAGE=1 starts a throwaway one)"
 fi
 log "store conformance passed"

@@ -147,7 +147,11 @@ impl Store {
 
     async fn create(&self, key: &str) -> String {
         let answer = self
-            .send(self.s3.create_multipart_upload(key, "application/octet-stream", SystemTime::now()).unwrap())
+            .send(
+                self.s3
+                    .create_multipart_upload(key, "application/octet-stream", SystemTime::now())
+                    .unwrap(),
+            )
             .await;
         assert_eq!(answer.status, 200, "CreateMultipartUpload: {}", answer.describe());
         s3::parse_upload_id(&answer.text()).expect("an UploadId")
@@ -171,8 +175,12 @@ impl Store {
     }
 
     async fn abort(&self, key: &str, upload_id: &str) -> Answer {
-        self.send(self.s3.abort_multipart_upload(key, upload_id, SystemTime::now()).unwrap())
-            .await
+        self.send(
+            self.s3
+                .abort_multipart_upload(key, upload_id, SystemTime::now())
+                .unwrap(),
+        )
+        .await
     }
 
     async fn delete(&self, key: &str) {
@@ -247,7 +255,9 @@ async fn a_three_part_upload_completes_and_reads_back_byte_exact() {
         let expected = base64::engine::general_purpose::STANDARD.encode(h.finalize());
         match &composite {
             Some(value) => {
-                let (digest, count) = value.split_once('-').map_or((value.as_str(), None), |(d, n)| (d, Some(n)));
+                let (digest, count) = value
+                    .split_once('-')
+                    .map_or((value.as_str(), None), |(d, n)| (d, Some(n)));
                 assert_eq!(digest, expected, "composite checksum");
                 assert!(count.is_none_or(|n| n == "3"), "composite part count: {value}");
                 eprintln!("composite checksum {value} matches the part digests");
@@ -330,7 +340,10 @@ async fn a_part_that_does_not_match_its_declared_hash_is_refused() {
         answer.describe(),
         store.verify_mode.as_str()
     );
-    assert_ne!(answer.status, 200, "a body that does not match its declared hash was accepted");
+    assert_ne!(
+        answer.status, 200,
+        "a body that does not match its declared hash was accepted"
+    );
     match store.verify_mode {
         VerifyMode::Store => assert_eq!(classified, ErrorCode::ChunkHashMismatch, "{}", answer.describe()),
         VerifyMode::Worker => assert_ne!(classified, ErrorCode::SessionNotActive, "{}", answer.describe()),
@@ -346,7 +359,13 @@ async fn a_part_that_does_not_match_its_declared_hash_is_refused() {
     }
     // The same part with its true hash is then accepted (a re-send replaces nothing bad).
     let good = store
-        .upload_part(&key, &upload_id, 1, &body, PartPayload::Declared(Sha256Digest::of(&body)))
+        .upload_part(
+            &key,
+            &upload_id,
+            1,
+            &body,
+            PartPayload::Declared(Sha256Digest::of(&body)),
+        )
         .await;
     assert_eq!(good.status, 200, "the good part after a bad one: {}", good.describe());
     let aborted = store.abort(&key, &upload_id).await;
@@ -361,7 +380,13 @@ async fn a_part_for_an_aborted_upload_is_classified_as_gone() {
     let key = store.key("aborted");
     let upload_id = store.create(&key).await;
     let first = store
-        .upload_part(&key, &upload_id, 1, b"first", PartPayload::Declared(Sha256Digest::of(b"first")))
+        .upload_part(
+            &key,
+            &upload_id,
+            1,
+            b"first",
+            PartPayload::Declared(Sha256Digest::of(b"first")),
+        )
         .await;
     assert_eq!(first.status, 200, "UploadPart: {}", first.describe());
     let aborted = store.abort(&key, &upload_id).await;

@@ -1278,7 +1278,15 @@ mod tests {
         use StoreProfile::*;
         use VerifyMode::{Store, Worker};
         // (S3_STORE, S3_CHECKSUMS, VERIFY_MODE) -> (profile, checksums, verify mode)
-        let table: &[(Option<&str>, Option<&str>, Option<&str>, StoreProfile, bool, VerifyMode)] = &[
+        type Case<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+            StoreProfile,
+            bool,
+            VerifyMode,
+        );
+        let table: &[Case] = &[
             (None, None, None, Generic, true, Store),
             (Some(""), None, None, Generic, true, Store),
             (Some("generic"), None, None, Generic, true, Store),
@@ -1296,7 +1304,11 @@ mod tests {
         ];
         for (store, checksums, verify, profile, want_checksums, want_verify) in table {
             let mut pairs = vec![("EDGE_ID", "e")];
-            for (name, value) in [("S3_STORE", store), ("S3_CHECKSUMS", checksums), ("VERIFY_MODE", verify)] {
+            for (name, value) in [
+                ("S3_STORE", store),
+                ("S3_CHECKSUMS", checksums),
+                ("VERIFY_MODE", verify),
+            ] {
                 if let Some(v) = value {
                     pairs.push((name, v));
                 }

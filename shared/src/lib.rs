@@ -22,9 +22,9 @@ pub mod s3_error;
 pub mod scoring;
 pub mod seal;
 pub mod session;
-pub mod stores;
 pub mod sql;
 pub mod state;
+pub mod stores;
 pub mod token;
 pub mod webhook;
 

@@ -70,9 +70,7 @@ impl StoreProfile {
     pub fn default_verify_mode(self) -> VerifyMode {
         match self {
             StoreProfile::R2 | StoreProfile::Lyve | StoreProfile::S3s => VerifyMode::Worker,
-            StoreProfile::Aws | StoreProfile::Garage | StoreProfile::Minio | StoreProfile::Generic => {
-                VerifyMode::Store
-            }
+            StoreProfile::Aws | StoreProfile::Garage | StoreProfile::Minio | StoreProfile::Generic => VerifyMode::Store,
         }
     }
 
@@ -249,8 +247,14 @@ mod tests {
             .check(&plan(10_001 * 5 * MIB, 5 * MIB, 10_001))
             .unwrap_err()
             .contains("more than 10000"));
-        assert!(aws.check(&plan(10 * MIB + 1, 5 * MIB, 2)).unwrap_err().contains("add up"));
-        assert!(aws.check(&plan(10 * MIB, 5 * MIB, 3)).unwrap_err().contains("part 3 is 0 bytes"));
+        assert!(aws
+            .check(&plan(10 * MIB + 1, 5 * MIB, 2))
+            .unwrap_err()
+            .contains("add up"));
+        assert!(aws
+            .check(&plan(10 * MIB, 5 * MIB, 3))
+            .unwrap_err()
+            .contains("part 3 is 0 bytes"));
         assert!(StoreProfile::Lyve
             .rules()
             .check(&plan(5 * GIB, 5 * GIB, 1))
@@ -269,7 +273,16 @@ mod tests {
     /// store's rules once the part size is capped by the profile.
     #[test]
     fn part_plans_follow_every_stores_rules() {
-        let mut sizes = vec![0, 1, 5 * MIB - 1, 5 * MIB, 5 * MIB + 1, 10 * MIB + 1, 100 * MIB, GIB + 7];
+        let mut sizes = vec![
+            0,
+            1,
+            5 * MIB - 1,
+            5 * MIB,
+            5 * MIB + 1,
+            10 * MIB + 1,
+            100 * MIB,
+            GIB + 7,
+        ];
         for limit in [DEFAULT_BODY_LIMIT, 500_000_000] {
             sizes.extend([limit * 10_000, limit * 10_000 - 1, limit * 9_999 + 1]);
         }

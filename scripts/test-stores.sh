@@ -120,7 +120,13 @@ elif [ -f "$TEST_FLEET_STATE/fleet.json" ] && [ -f "$TEST_FLEET_STATE/dev.env" ]
   GARAGE_ENDPOINT="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["s3"]["endpoint"])' "$TEST_FLEET_STATE/fleet.json")"
   GARAGE_BUCKET="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["s3"]["bucket"])' "$TEST_FLEET_STATE/fleet.json")"
   GARAGE_REGION="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["s3"]["region"])' "$TEST_FLEET_STATE/fleet.json")"
-  if curl -s -o /dev/null "$GARAGE_ENDPOINT/"; then
+  # The port may answer for another checkout's fleet (other keys): use it only while this
+  # state's own Garage process lives.
+  GARAGE_STATE_PID="$(cat "$TEST_FLEET_STATE/garage/garage.pid" 2>/dev/null || true)"
+  # (scripts/garage.sh writes garage.pid on start and removes it on stop.)
+  if [ -z "$GARAGE_STATE_PID" ] || ! kill -0 "$GARAGE_STATE_PID" 2>/dev/null; then
+    log "skipped Garage: the test fleet in $TEST_FLEET_STATE is not running (no live garage/garage.pid; OWN_GARAGE=1 starts a throwaway one)"
+  elif curl -s -o /dev/null "$GARAGE_ENDPOINT/"; then
     (
       # Only the two S3 keys are read from dev.env.
       export STORE_KEY="$(grep '^S3_ACCESS_KEY_ID=' "$TEST_FLEET_STATE/dev.env" | cut -d= -f2-)"

@@ -95,7 +95,10 @@ fn store() -> Option<Store> {
         s3: config.s3(),
         profile: config.s3_config.store,
         verify_mode: config.verify_mode,
-        http: reqwest::Client::new(),
+        // A fresh connection per request: a store that answers a part before reading its body
+        // (a gone upload) closes the connection, and a pooled one could then fail the next
+        // request with no answer.
+        http: reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap(),
         prefix: env("STORE_PREFIX").unwrap_or_else(|| "conformance/".into()),
     })
 }

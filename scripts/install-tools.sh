@@ -61,4 +61,9 @@ if ! have_version garage "$GARAGE_VERSION"; then
   log "installing garage $GARAGE_VERSION, the local S3 server (about 11 min, once)"
   cargo install garage --version "$GARAGE_VERSION" --root "$JETTY_TOOLS"
 fi
+if ! have_version s3s-fs "$S3S_FS_VERSION"; then
+  # A second real S3 server for scripts/test-stores.sh (0.17 needs a newer rustc than ours).
+  log "installing s3s-fs $S3S_FS_VERSION, the second S3 server of the store tests (about 4 min, once)"
+  cargo install s3s-fs --version "$S3S_FS_VERSION" --features binary --locked --root "$JETTY_TOOLS"
+fi
 log "tools ready in $JETTY_TOOLS"

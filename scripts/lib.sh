@@ -11,6 +11,7 @@ export JETTY_STATE="${JETTY_STATE:-$REPO_ROOT/.jetty}"
 
 GARAGE_VERSION="2.5.0"
 WORKER_BUILD_VERSION="0.8.7"
+S3S_FS_VERSION="0.14.1"
 
 log() { printf '\033[1;34m[jetty]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[jetty] error:\033[0m %s\n' "$*" >&2; exit 1; }

@@ -4,7 +4,8 @@
 #   2. unit tests of the pure crates (shared/, client/), the coordinator's core (core/, over
 #      SQLite and a failing S3) and the browser SDK (web/sdk, node --test);
 #   3. builds the workers and the CLI, starts a separate test fleet (Garage + coordinator +
-#      three edges on workerd, own ports and state) and runs the fleet integration tests.
+#      three edges on workerd, own ports and state) and runs the fleet integration tests;
+#   4. the store conformance tests against s3s-fs and the test fleet's Garage (test-stores.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
@@ -59,6 +60,12 @@ if ! JETTY_BIN="$REPO_ROOT/target/release/jetty" timeout -k 30s 40m \
   sed 's/\x1b\[[0-9;]*m//g' "$JETTY_STATE/garage/garage.log" 2>/dev/null | grep -E ' (WARN|ERROR) |error [0-9]{3} ' | tail -n 60 >&2 || true
   summarize || true
   die "fleet integration tests failed"
+fi
+
+log "store conformance (scripts/test-stores.sh: s3s-fs, and the test fleet's Garage)"
+if ! "$REPO_ROOT/scripts/test-stores.sh" 2>&1 | tee -a "$RESULTS"; then
+  summarize || true
+  die "store conformance failed"
 fi
 
 log "wrangler dev (scripts/test-wrangler-dev.sh)"

@@ -3,7 +3,7 @@
 
 use crate::ports::{Core, ObjectStore, Runtime, StoreResponse};
 use crate::{storage_failure, store_unavailable, Result};
-use jetty_shared::s3::{self, CompletedPart, S3ErrorCode};
+use jetty_shared::s3::{self, CompletedPart, S3ErrorCode, StoreProfile};
 
 /// A store's refusal: status and typed error code (None when the store sent no error document).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +20,16 @@ impl Refusal {
             status: resp.status,
             code: doc.as_ref().map(|d| d.kind()),
             message: doc.map(|d| d.message).unwrap_or_default(),
+        }
+    }
+
+    /// A refusal of a request on an existing upload (Complete, Abort), its code read in the
+    /// store's dialect (s3s-fs's 403 AccessDenied is a gone upload: `S3_STORE`).
+    fn of_upload(resp: &StoreResponse, store: StoreProfile) -> Refusal {
+        let refusal = Refusal::of(resp);
+        Refusal {
+            code: store.upload_refusal(refusal.status, refusal.code),
+            ..refusal
         }
     }
 
@@ -85,7 +95,7 @@ impl<D, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
                 checksum: s3::parse_complete_checksum(&resp.text()),
             });
         }
-        let refusal = Refusal::of(&resp);
+        let refusal = Refusal::of_upload(&resp, self.s3.config.store);
         if refusal.is(&S3ErrorCode::NoSuchUpload) {
             return Ok(Completed::NoSuchUpload);
         }
@@ -99,7 +109,7 @@ impl<D, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
         if resp.is_success() {
             return Ok(());
         }
-        let refusal = Refusal::of(&resp);
+        let refusal = Refusal::of_upload(&resp, self.s3.config.store);
         if refusal.is(&S3ErrorCode::NoSuchUpload) {
             return Ok(());
         }

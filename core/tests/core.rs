@@ -488,6 +488,27 @@ fn the_sweeper_aborts_expired_sessions_and_retries_the_ones_the_store_failed() {
     );
 }
 
+/// s3s-fs answers 403 AccessDenied for an upload it no longer knows: with `S3_STORE=s3s` the
+/// sweeper counts that as aborted; elsewhere a 403 is a refusal and the session stays for the
+/// next run.
+#[test]
+fn a_gone_upload_reads_in_the_stores_dialect() {
+    for (store, aborted) in [("s3s", true), ("generic", false), ("garage", false)] {
+        let w = world_with(&[("S3_STORE", store)]);
+        let acc = account(&w, ACCOUNT, "enterprise");
+        let a = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("a")).unwrap());
+        w.clock.advance(24 * 3600 * 1000);
+        w.s3.inject(Op::Abort, Fault::Refuse(403, "AccessDenied"));
+        assert_eq!(block_on(w.core.sweep()).unwrap(), usize::from(aborted), "{store}");
+        let want = if aborted {
+            SessionStatus::Expired
+        } else {
+            SessionStatus::Active
+        };
+        assert_eq!(fresh(&w, &a).status, want, "{store}");
+    }
+}
+
 #[test]
 fn an_abort_the_store_failed_leaves_the_session_open_and_a_completed_one_cannot_be_aborted() {
     let w = world();

@@ -9,6 +9,7 @@ use crate::cors::{CorsPolicy, DEFAULT_ALLOWED_ORIGINS};
 use crate::plan::S3_MIN_PART_SIZE;
 use crate::protocol::Location;
 use crate::s3::{S3Config, S3Credentials, S3};
+use crate::stores::StoreProfile;
 use crate::webhook::WebhookSecret;
 
 /// Which worker reads its configuration.
@@ -95,8 +96,13 @@ pub const SETTINGS: &[Setting] = &[
         "The bucket every account's objects live in (under the account's prefix)."),
     setting("S3_PATH_STYLE", Var, Both, false, Some("true"),
         "`true`: `endpoint/bucket/key` URLs; `false`: `bucket.endpoint/key`."),
-    setting("S3_CHECKSUMS", Var, Both, false, Some("true"),
-        "`true`: parts carry `x-amz-checksum-sha256` and uploads are created with SHA256 checksums."),
+    setting("S3_STORE", Var, Both, false, Some("generic"),
+        "Which S3 implementation the bucket is in: `aws`, `r2`, `garage`, `minio`, `lyve`, `s3s` or \
+         `generic`. Sets the defaults of `S3_CHECKSUMS` and `VERIFY_MODE`, the largest part, and how \
+         the store's errors read (docs/stores.md)."),
+    setting("S3_CHECKSUMS", Var, Both, false, None,
+        "`true`: parts carry `x-amz-checksum-sha256` and uploads are created with SHA256 checksums. \
+         Unset: `false` for `S3_STORE` `r2`, `lyve` and `s3s`, else `true`."),
     setting("S3_ACCESS_KEY_ID", Secret, Both, true, None,
         "The object store's access key id."),
     setting("S3_SECRET_ACCESS_KEY", Secret, Both, true, None,
@@ -109,12 +115,13 @@ pub const SETTINGS: &[Setting] = &[
     setting("INTERNAL_SECRET", Secret, Both, true, None,
         "HMAC key of the signed bodies between edges and coordinator (part reports, download \
          authorization and usage, purge, warmup)."),
-    setting("VERIFY_MODE", Var, Both, false, Some("store"),
+    setting("VERIFY_MODE", Var, Both, false, None,
         "`store`: the object store checks each part against its declared SHA-256; `worker`: the \
-         worker hashes the stream itself (for stores that do not check payload hashes)."),
+         worker hashes the stream itself (for stores that do not check payload hashes). Unset: \
+         `worker` for `S3_STORE` `r2`, `lyve` and `s3s`, else `store`."),
     setting("MAX_PART_BYTES", Var, Coordinator, false, Some("100000000"),
         "Largest part the plan may ask for: the Workers request-body limit of the plan (bytes, at \
-         least 5 MiB)."),
+         least 5 MiB; capped at the store's largest part, 4 GiB on `lyve`)."),
     setting("SESSION_TTL_SECS", Var, Coordinator, false, Some("86400"),
         "Longest an upload session lives, in seconds (a client may ask for less)."),
     setting("PUBLIC_URL", Var, Both, false, None,
@@ -397,7 +404,16 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
         self.with_default(name, "a boolean (true or false)", parse_bool)
     }
 
+    fn store(&mut self) -> StoreProfile {
+        self.with_default(
+            "S3_STORE",
+            "aws, r2, garage, minio, lyve, s3s or generic",
+            StoreProfile::parse,
+        )
+    }
+
     fn s3(&mut self) -> (S3Config, S3Credentials) {
+        let store = self.store();
         let endpoint = self.required("S3_ENDPOINT").trim_end_matches('/').to_owned();
         if !endpoint.is_empty() && parse_url(&endpoint).is_none() {
             self.invalid("S3_ENDPOINT", "an http:// or https:// URL", &endpoint);
@@ -407,7 +423,10 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
             region: self.required("S3_REGION"),
             bucket: self.required("S3_BUCKET"),
             path_style: self.bool("S3_PATH_STYLE"),
-            checksums: self.bool("S3_CHECKSUMS"),
+            checksums: self
+                .parsed("S3_CHECKSUMS", "a boolean (true or false)", parse_bool)
+                .unwrap_or(store.default_checksums()),
+            store,
         };
         let credentials = S3Credentials {
             access_key_id: self.required("S3_ACCESS_KEY_ID"),
@@ -421,8 +440,10 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
         SecretValue(self.required(name))
     }
 
-    fn verify_mode(&mut self) -> VerifyMode {
-        self.with_default("VERIFY_MODE", "store or worker", VerifyMode::parse)
+    /// `VERIFY_MODE`, else the store profile's default.
+    fn verify_mode(&mut self, store: StoreProfile) -> VerifyMode {
+        self.parsed("VERIFY_MODE", "store or worker", VerifyMode::parse)
+            .unwrap_or(store.default_verify_mode())
     }
 
     /// Webhook secrets: when set, every space- or comma-separated entry must be usable.
@@ -530,16 +551,19 @@ impl CoordinatorConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<CoordinatorConfig, ConfigError> {
         let mut r = Reader::new(lookup);
         let (s3_config, s3_credentials) = r.s3();
+        let store = s3_config.store;
         let public_url = r.parsed("PUBLIC_URL", "an http:// or https:// URL", parse_url);
         let config = CoordinatorConfig {
             s3_config,
             s3_credentials,
             token_secret: r.secret("TOKEN_SECRET"),
             internal_secret: r.secret("INTERNAL_SECRET"),
-            verify_mode: r.verify_mode(),
-            max_part_bytes: r.with_default("MAX_PART_BYTES", "an integer of at least 5242880 (5 MiB)", |s| {
-                s.parse::<u64>().ok().filter(|n| *n >= S3_MIN_PART_SIZE)
-            }),
+            verify_mode: r.verify_mode(store),
+            max_part_bytes: store.rules().part_limit(r.with_default(
+                "MAX_PART_BYTES",
+                "an integer of at least 5242880 (5 MiB)",
+                |s| s.parse::<u64>().ok().filter(|n| *n >= S3_MIN_PART_SIZE),
+            )),
             session_ttl_secs: r.with_default("SESSION_TTL_SECS", "a positive integer", |s| {
                 s.parse::<u64>().ok().filter(|n| *n > 0)
             }),
@@ -631,7 +655,7 @@ impl EdgeConfig {
         let (s3_config, s3_credentials) = r.s3();
         let token_secret = r.secret("TOKEN_SECRET");
         let internal_secret = r.secret("INTERNAL_SECRET");
-        let verify_mode = r.verify_mode();
+        let verify_mode = r.verify_mode(s3_config.store);
         let edge_id = r.required("EDGE_ID");
         let city = r.get("EDGE_CITY");
         let lat_set = r.get("EDGE_LAT").is_some();
@@ -785,6 +809,7 @@ mod tests {
                 bucket: "jetty".into(),
                 path_style: true,
                 checksums: true,
+                store: StoreProfile::Generic,
             }
         );
         assert_eq!(c.s3_credentials.access_key_id, S3_KEY_ID);
@@ -1245,6 +1270,91 @@ mod tests {
         assert!(UsedBy::Both.includes(Worker::Edge) && UsedBy::Both.includes(Worker::Coordinator));
         assert!(UsedBy::Edge.includes(Worker::Edge) && !UsedBy::Edge.includes(Worker::Coordinator));
         assert!(!UsedBy::Coordinator.includes(Worker::Edge));
+    }
+
+    /// `S3_STORE` supplies the defaults of `S3_CHECKSUMS` and `VERIFY_MODE`; explicit settings win.
+    #[test]
+    fn the_store_profile_supplies_defaults_that_explicit_settings_override() {
+        use StoreProfile::*;
+        use VerifyMode::{Store, Worker};
+        // (S3_STORE, S3_CHECKSUMS, VERIFY_MODE) -> (profile, checksums, verify mode)
+        type Case<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+            StoreProfile,
+            bool,
+            VerifyMode,
+        );
+        let table: &[Case] = &[
+            (None, None, None, Generic, true, Store),
+            (Some(""), None, None, Generic, true, Store),
+            (Some("generic"), None, None, Generic, true, Store),
+            (Some("aws"), None, None, Aws, true, Store),
+            (Some("garage"), None, None, Garage, true, Store),
+            (Some("minio"), None, None, Minio, true, Store),
+            (Some("r2"), None, None, R2, false, Worker),
+            (Some("lyve"), None, None, Lyve, false, Worker),
+            (Some(" s3s "), None, None, S3s, false, Worker),
+            (Some("r2"), Some("true"), None, R2, true, Worker),
+            (Some("r2"), None, Some("store"), R2, false, Store),
+            (Some("aws"), Some("false"), Some("worker"), Aws, false, Worker),
+            (Some("s3s"), Some(""), Some(" "), S3s, false, Worker),
+            (None, Some("false"), Some("worker"), Generic, false, Worker),
+        ];
+        for (store, checksums, verify, profile, want_checksums, want_verify) in table {
+            let mut pairs = vec![("EDGE_ID", "e")];
+            for (name, value) in [
+                ("S3_STORE", store),
+                ("S3_CHECKSUMS", checksums),
+                ("VERIFY_MODE", verify),
+            ] {
+                if let Some(v) = value {
+                    pairs.push((name, v));
+                }
+            }
+            let vars = with(minimal(), &pairs);
+            let c = CoordinatorConfig::from_lookup(lookup(&vars)).unwrap();
+            let e = EdgeConfig::from_lookup(lookup(&vars)).unwrap();
+            let case = format!("{store:?} {checksums:?} {verify:?}");
+            assert_eq!(c.s3_config.store, *profile, "{case}");
+            assert_eq!(c.s3_config.checksums, *want_checksums, "{case}");
+            assert_eq!(c.verify_mode, *want_verify, "{case}");
+            assert_eq!(e.s3_config, c.s3_config, "{case}");
+            assert_eq!(e.verify_mode, c.verify_mode, "{case}");
+        }
+        for bad in ["AWS", "s3", "seaweedfs"] {
+            let err = coordinator_error(&with(minimal(), &[("S3_STORE", bad)]));
+            assert_eq!(err.names(), ["S3_STORE"]);
+            assert_eq!(
+                err.to_string(),
+                format!("S3_STORE is not aws, r2, garage, minio, lyve, s3s or generic: {bad:?}")
+            );
+        }
+    }
+
+    #[test]
+    fn the_largest_part_is_capped_by_the_store() {
+        let gib = 1024 * 1024 * 1024u64;
+        let table = [
+            (None, None, DEFAULT_BODY_LIMIT),
+            (Some("lyve"), None, DEFAULT_BODY_LIMIT),
+            (Some("lyve"), Some("8589934592"), 4 * gib),
+            (Some("aws"), Some("8589934592"), 5 * gib),
+            (Some("r2"), Some("8589934592"), 5 * gib - 5 * 1024 * 1024),
+            (Some("garage"), Some("5242880"), 5 * 1024 * 1024),
+        ];
+        for (store, max, want) in table {
+            let mut pairs = vec![];
+            if let Some(v) = store {
+                pairs.push(("S3_STORE", v));
+            }
+            if let Some(v) = max {
+                pairs.push(("MAX_PART_BYTES", v));
+            }
+            let c = CoordinatorConfig::from_lookup(lookup(&with(minimal(), &pairs))).unwrap();
+            assert_eq!(c.max_part_bytes, want, "{store:?} {max:?}");
+        }
     }
 
     /// The README's settings table is `SETTINGS`, so a deployer who follows it sets everything.

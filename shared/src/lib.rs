@@ -25,6 +25,7 @@ pub mod seal;
 pub mod session;
 pub mod sql;
 pub mod state;
+pub mod stores;
 pub mod token;
 pub mod webhook;
 

@@ -18,6 +18,7 @@ use quick_xml::events::Event;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use crate::s3_error::S3ErrorCode;
+pub use crate::stores::StoreProfile;
 
 pub const EMPTY_SHA256_HEX: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
@@ -33,8 +34,10 @@ pub struct S3Config {
     pub bucket: String,
     /// `https://endpoint/bucket/key` when true, `https://bucket.endpoint/key` otherwise.
     pub path_style: bool,
-    /// Send `x-amz-checksum-sha256` on parts (S3, R2, Garage ≥ 1.1 support it).
+    /// Send `x-amz-checksum-sha256` on parts (S3, MinIO, Garage ≥ 1.0; not R2: see `S3_STORE`).
     pub checksums: bool,
+    /// Which S3 implementation this is (`S3_STORE`): how its refusals read.
+    pub store: StoreProfile,
 }
 
 #[derive(Clone)]
@@ -392,6 +395,7 @@ mod tests {
                 bucket: "examplebucket".into(),
                 path_style: false,
                 checksums: true,
+                store: StoreProfile::Generic,
             },
             S3Credentials {
                 access_key_id: ["AKIA", "IOSFODNN7EXAMPLE"].concat(),

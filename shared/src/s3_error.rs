@@ -54,6 +54,8 @@ s3_error_codes! {
     XAmzContentSHA256Mismatch,
     /// The body does not match the `x-amz-checksum-*` header (some stores).
     InvalidChecksum,
+    /// MinIO: the body does not match the `x-amz-checksum-*` header.
+    XAmzContentChecksumMismatch,
     SignatureDoesNotMatch,
     AccessDenied,
     InvalidAccessKeyId,
@@ -134,9 +136,9 @@ mod tests {
         assert!(!S3ErrorCode::Other("Throttling".into()).is_retryable());
     }
 
-    /// Error documents as AWS S3, Garage and Cloudflare R2 send them.
+    /// Error documents as AWS S3, Garage, Cloudflare R2, MinIO and s3s-fs send them.
     #[test]
-    fn error_documents_from_aws_garage_and_r2_parse_into_the_enum() {
+    fn error_documents_from_aws_garage_r2_minio_and_s3s_parse_into_the_enum() {
         use S3ErrorCode::*;
         let table: &[(&str, &str, S3ErrorCode, &str)] = &[
             (
@@ -288,6 +290,19 @@ mod tests {
                 r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>"#,
                 NoSuchKey,
                 "The specified key does not exist.",
+            ),
+            (
+                "minio XAmzContentChecksumMismatch (checksum header)",
+                r#"<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>XAmzContentChecksumMismatch</Code><Message>The provided &#39;x-amz-checksum&#39; header does not match what was computed.</Message><Key>k</Key><BucketName>jetty</BucketName><Resource>/jetty/k</Resource><RequestId>17F1A2B3C4D5E6F7</RequestId><HostId>dd9025bab4ad464b049177c95eb6ebf374d3b3fd1af9251148b658df7ac2e3e8</HostId></Error>"#,
+                XAmzContentChecksumMismatch,
+                "The provided 'x-amz-checksum' header does not match what was computed.",
+            ),
+            (
+                "s3s-fs AccessDenied (upload id it does not know)",
+                r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code></Error>"#,
+                AccessDenied,
+                "",
             ),
             (
                 "an unknown code stays verbatim",

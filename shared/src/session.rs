@@ -147,6 +147,7 @@ pub fn classify_store_refusal(status: u16, code: Option<&S3ErrorCode>) -> ErrorC
             S3ErrorCode::BadDigest
             | S3ErrorCode::InvalidDigest
             | S3ErrorCode::XAmzContentSHA256Mismatch
+            | S3ErrorCode::XAmzContentChecksumMismatch
             | S3ErrorCode::InvalidChecksum,
         ) => ErrorCode::ChunkHashMismatch,
         Some(S3ErrorCode::IncompleteBody | S3ErrorCode::RequestTimeout) => ErrorCode::ChunkSizeMismatch,
@@ -369,6 +370,7 @@ mod tests {
             (400, "InvalidDigest", ErrorCode::ChunkHashMismatch),
             (400, "BadDigest", ErrorCode::ChunkHashMismatch),
             (400, "XAmzContentSHA256Mismatch", ErrorCode::ChunkHashMismatch),
+            (400, "XAmzContentChecksumMismatch", ErrorCode::ChunkHashMismatch),
             (400, "IncompleteBody", ErrorCode::ChunkSizeMismatch),
             (404, "NoSuchUpload", ErrorCode::SessionNotActive),
             (403, "SignatureDoesNotMatch", ErrorCode::StorageError),

@@ -430,10 +430,18 @@ pub struct World {
 }
 
 pub fn world() -> World {
+    world_with(&[])
+}
+
+/// A world whose settings add `extra` (e.g. `S3_STORE`) to the test ones.
+pub fn world_with(extra: &[(&str, &str)]) -> World {
     let clock = Clock::new();
     let s3 = FakeS3::new(clock.clone());
     let kv = MemoryKv::default();
     let settings = CoordinatorConfig::from_lookup(|name| {
+        if let Some((_, value)) = extra.iter().find(|(n, _)| *n == name) {
+            return Some((*value).to_owned());
+        }
         let value = match name {
             "S3_ENDPOINT" => "http://s3.test",
             "S3_BUCKET" => "bucket",

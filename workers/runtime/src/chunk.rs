@@ -132,6 +132,8 @@ pub async fn forward_chunk(
         Ok(resp) if resp.status_code() == 200 => (Ok(resp), None),
         Ok(resp) => {
             let (status, code) = s3_error(resp, "UploadPart").await;
+            // In AWS's terms (s3s-fs says AccessDenied for a gone upload; S3_STORE).
+            let code = s3.config.store.upload_refusal(status, code);
             let (_, unread) = settle_body(pipe).await;
             (Err(ForwardFailure::Answered { status, code }), unread)
         }

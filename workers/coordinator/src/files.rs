@@ -3,7 +3,7 @@
 
 use crate::upload::JSON_LIMIT;
 use crate::world::Coordinator;
-use jetty_core::db::{Account, AccountStore, CredentialKind, EdgeMetricsStore, FileStore};
+use jetty_core::db::{Account, AccountStore, CredentialKind, EdgeMetricsStore};
 use jetty_core::upload::file_url;
 use jetty_core::Runtime;
 use jetty_shared::auth::api_key_hash;

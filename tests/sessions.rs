@@ -632,3 +632,62 @@ async fn a_file_uploaded_under_a_false_hash_does_not_poison_dedup_for_the_true_b
     assert_eq!(code, 0);
     assert_eq!(file_sha256(&back), sha_a);
 }
+
+#[tokio::test]
+async fn five_concurrent_uploads_of_one_new_file_store_one_object_charged_once() {
+    let fleet = Fleet::get();
+    let key = provision_account(&fleet, "pro").await;
+    let (file, sha) = random_file(24 * MIB + 11);
+    let runs: Vec<_> = (0..5)
+        .map(|_| {
+            fleet
+                .jetty_command_as(
+                    &key,
+                    &fresh_dir(),
+                    &["upload", file.to_str().unwrap(), "--part-size-mib", "5"],
+                )
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outcomes: Vec<Value> = runs
+        .into_iter()
+        .map(|run| {
+            let out = run.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+            serde_json::from_slice(&out.stdout).unwrap()
+        })
+        .collect();
+    let stored: Vec<&Value> = outcomes.iter().filter(|o| o["duplicate"] == false).collect();
+    assert_eq!(
+        stored.len(),
+        1,
+        "one upload stores, the others wait and clone: {outcomes:?}"
+    );
+    let sent: u64 = outcomes.iter().map(|o| o["bytesSent"].as_u64().unwrap()).sum();
+    assert!(sent < 2 * (24 * MIB + 11), "the bytes went once: {sent}");
+    let original = stored[0]["fileId"].as_str().unwrap();
+    assert_eq!(fleet.s3_object_sha256(&dev_object_key(original)), sha);
+    // Five records of one object, charged once.
+    let quota = fleet
+        .jetty_command_as(&key, &fresh_dir(), &["account", "quota"])
+        .output()
+        .unwrap();
+    let quota: Value = serde_json::from_slice(&quota.stdout).unwrap();
+    assert_eq!(quota["storage"]["used_bytes"].as_u64(), Some(24 * MIB + 11), "{quota}");
+    let (_, files) = api(
+        reqwest::Method::GET,
+        format!("{}/api/files", fleet.coordinator),
+        &key,
+        None,
+    )
+    .await;
+    let ids: std::collections::HashSet<&str> = files["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["contentId"].as_str())
+        .collect();
+    assert_eq!((files["files"].as_array().unwrap().len(), ids.len()), (5, 1), "{files}");
+}

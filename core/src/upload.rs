@@ -26,6 +26,20 @@ pub fn file_url(origin: &str, file_id: &str) -> String {
     format!("{origin}/api/files/{file_id}")
 }
 
+/// How long an open session for some content may go without a new part before a second upload
+/// of that content stops waiting for it and starts its own.
+pub const IN_FLIGHT_IDLE_MS: u64 = 120_000;
+/// How soon a client waiting on an upload in flight should ask again.
+pub const IN_FLIGHT_RETRY_SECS: u64 = 2;
+
+/// `409 upload_in_progress`: the same content is in flight as `file_id`.
+fn in_progress(file_id: &str) -> ApiError {
+    ApiError::new(ErrorCode::UploadInProgress).details(serde_json::json!({
+        "fileId": file_id,
+        "retryAfterSeconds": IN_FLIGHT_RETRY_SECS,
+    }))
+}
+
 /// A content type to store: printable ASCII, at most 255 characters.
 pub fn check_content_type(content_type: &str) -> Result<()> {
     if content_type.len() > 255 || !content_type.is_ascii() || content_type.chars().any(|c| c.is_ascii_control()) {
@@ -126,6 +140,26 @@ where
             }
         }
 
+        // In-flight dedup: the same content being uploaded in this account right now is waited
+        // for (the client asks again and gets the finished file as a duplicate), not stored twice.
+        let content_id = match &body.content_id {
+            Some(given) => Some(ContentId::parse(given).ok_or_else(|| {
+                ApiError::with_message(ErrorCode::InvalidHash, "contentId must be <64 hex>-<part count>")
+            })?),
+            None => None,
+        };
+        if let Some(id) = &content_id {
+            let now = self.rt.now_ms();
+            let live_since = now.saturating_sub(IN_FLIGHT_IDLE_MS);
+            if let Some(file_id) = self
+                .db
+                .in_flight(&account.id, &id.to_wire(), body.file_size, now, live_since)
+                .await?
+            {
+                return Err(in_progress(&file_id));
+            }
+        }
+
         let tier = account.tier();
         if body.budget.is_some_and(|b| !b.is_finite() || b < 0.0) {
             return Err(ApiError::with_message(
@@ -172,6 +206,7 @@ where
             estimated_seconds: Some(estimated_time),
             estimated_cost,
             price_per_gb: self.settings.price_per_gb,
+            content_id: content_id.map(|c| c.to_wire()),
         };
         let row = self.open_session(account, &session).await?;
         let strategy = Strategy {
@@ -237,6 +272,23 @@ where
             .insert_session_within_quota(session, tier.storage_quota_bytes)
             .await?
         {
+            // Refused: a racing upload of the same content got in first, or the quota is full.
+            if let Some(content_id) = &session.content_id {
+                let live_since = session.created_at.saturating_sub(IN_FLIGHT_IDLE_MS);
+                let racing = self
+                    .db
+                    .in_flight(
+                        &account.id,
+                        content_id,
+                        session.plan.file_size,
+                        session.created_at,
+                        live_since,
+                    )
+                    .await?;
+                if let Some(file_id) = racing {
+                    return Err(in_progress(&file_id));
+                }
+            }
             let usage = self.db.storage_use(&account.id, self.rt.now_ms()).await?;
             check_storage(&tier, usage, session.plan.file_size)?;
             return Err(ApiError::new(ErrorCode::StorageQuotaExceeded));
@@ -293,6 +345,7 @@ where
             estimated_seconds: None,
             estimated_cost: self.transfer_cost(len),
             price_per_gb: self.settings.price_per_gb,
+            content_id: None,
         };
         self.reserve(account, &session).await?;
         let put = self.put_object(&session.object_key, content_type, body).await;

@@ -1066,3 +1066,54 @@ fn a_declared_hash_never_keys_dedup_so_a_false_one_cannot_poison_it() {
     .unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidHash);
 }
+
+#[test]
+fn a_second_upload_of_content_in_flight_waits_for_it_then_gets_a_duplicate_and_quota_is_charged_once() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let first = session(&w, &acc, &start_with_id(&w, &acc, 12 * MIB, &hash_of("a"), 3).unwrap());
+    // While the first is in flight, the same content is refused with its file id, not stored.
+    let err = start_with_id(&w, &acc, 12 * MIB, &hash_of("a"), 3).unwrap_err();
+    assert_eq!(err.code, ErrorCode::UploadInProgress);
+    assert_eq!(err.details.unwrap()["fileId"], first.file_id.as_str());
+    assert_eq!(w.s3.calls(Op::Create), 1);
+    assert_eq!(block_on(w.core.db.storage_use(&acc.id, T0)).unwrap().reserved, 12 * MIB);
+    // Another account's upload of the same content is its own business.
+    let other = account(&w, "acc_other", "enterprise");
+    assert!(start_with_id(&w, &other, 12 * MIB, &hash_of("a"), 3)
+        .unwrap()
+        .upload
+        .is_some());
+    // The first finishes: the second asks again and gets it as a duplicate.
+    send_all_parts(&w, &first);
+    block_on(w.core.finalize(&first)).unwrap();
+    let again = start_with_id(&w, &acc, 12 * MIB, &hash_of("a"), 3).unwrap();
+    assert!(again.duplicate.is_some());
+    assert_eq!(
+        block_on(w.core.db.storage_use(&acc.id, w.clock.now_ms()))
+            .unwrap()
+            .stored,
+        12 * MIB
+    );
+}
+
+#[test]
+fn an_abandoned_upload_of_the_same_content_stops_holding_others_back() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let abandoned = session(&w, &acc, &start_with_id(&w, &acc, 12 * MIB, &hash_of("a"), 3).unwrap());
+    w.clock.advance(60_000);
+    block_on(w.core.record_part(report(&abandoned, 1))).unwrap();
+    w.clock.advance(100_000);
+    // A part 100 s ago keeps it live…
+    assert_eq!(
+        start_with_id(&w, &acc, 12 * MIB, &hash_of("a"), 3).unwrap_err().code,
+        ErrorCode::UploadInProgress
+    );
+    // …two idle minutes do not.
+    w.clock.advance(30_000);
+    assert!(start_with_id(&w, &acc, 12 * MIB, &hash_of("a"), 3)
+        .unwrap()
+        .upload
+        .is_some());
+}

@@ -65,6 +65,7 @@ error_codes! {
     RangeNotSatisfiable => ("range_not_satisfiable", 416, "the requested range is outside the file"),
     NotFound           => ("not_found", 404, "no such resource"),
     MethodNotAllowed   => ("method_not_allowed", 405, "method not allowed on this path"),
+    UploadInProgress   => ("upload_in_progress", 409, "the same content is being uploaded in this account right now; ask again shortly to get it as a duplicate"),
     SessionNotActive   => ("session_not_active", 409, "the upload session is not active (aborted or expired)"),
     PartsMissing       => ("parts_missing", 409, "some parts have not been uploaded"),
     PartSizeMismatch   => ("part_size_mismatch", 409, "a recorded part does not have its planned size"),

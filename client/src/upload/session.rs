@@ -17,6 +17,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
+/// Seconds between asks while the same content is in flight from another upload.
+const IN_FLIGHT_POLL_SECS: u64 = 2;
+
 impl Client {
     /// Uploads `path`. With a state store, an interrupted upload of the same (unchanged) file
     /// is resumed: only the parts the coordinator has not recorded are sent.
@@ -94,8 +97,16 @@ impl Client {
             expires_in: opts.expires_in,
         };
         // An answer lost on the way back leaves a session nobody uses; the sweeper aborts it.
-        let answer = with_retries(opts.retry, opts.on_retry.as_ref(), || self.optimal_edges(&request)).await;
-        let answer = answer?;
+        // The same content being uploaded in this account right now (`upload_in_progress`) is
+        // waited for: asked again, the finished upload answers as a duplicate.
+        let answer = loop {
+            match with_retries(opts.retry, opts.on_retry.as_ref(), || self.optimal_edges(&request)).await {
+                Err(e) if e.code() == Some("upload_in_progress") => {
+                    tokio::time::sleep(std::time::Duration::from_secs(IN_FLIGHT_POLL_SECS)).await
+                }
+                other => break other?,
+            }
+        };
         if let Some(dup) = answer.duplicate {
             return Ok(UploadOutcome {
                 file_id: dup.file_id,

@@ -69,6 +69,8 @@ pub struct NewSession {
     pub estimated_cost: f64,
     /// The transfer price the session's costs are computed at.
     pub price_per_gb: f64,
+    /// The content id the client declared (in-flight dedup), if any.
+    pub content_id: Option<String>,
 }
 
 /// An open session as `GET /api/jetty/uploads` lists it.
@@ -89,6 +91,25 @@ pub struct OpenSessionRow {
 }
 
 pub trait SessionStore: Database {
+    /// The file id of the account's live open session for this content (see `sql::IN_FLIGHT`).
+    async fn in_flight(
+        &self,
+        account_id: &str,
+        content_id: &str,
+        size: u64,
+        now: u64,
+        live_since: u64,
+    ) -> Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            file_id: String,
+        }
+        let row: Option<Row> = self
+            .first(stmt!(q::in_flight(), account_id, content_id, size, now, live_since))
+            .await?;
+        Ok(row.map(|r| r.file_id))
+    }
+
     /// A page of the account's open sessions, newest first (`limit` rows at most).
     async fn open_sessions(
         &self,
@@ -151,6 +172,8 @@ pub trait SessionStore: Database {
                 s.estimated_seconds,
                 s.estimated_cost,
                 s.price_per_gb,
+                s.content_id.as_deref(),
+                s.created_at.saturating_sub(crate::upload::IN_FLIGHT_IDLE_MS),
             ))
             .await?;
         Ok(changed > 0)

@@ -19,14 +19,38 @@ pub const STORAGE_USE: &str = "SELECT (SELECT COALESCE(SUM(size), 0) FROM (SELEC
 /// concurrent sessions cannot together overrun it: `(account, created_at, id, file_id,
 /// file_name, content_type, file_hash, file_size, part_size, part_count, threads, object_key,
 /// s3_upload_id, edges_used, expires_at, quota_bytes, estimated_seconds, estimated_cost,
-/// price_per_gb)`.
+/// price_per_gb, content_id, live_since)`. With a content id, also only while no live session
+/// of the account uploads the same content (as [`in_flight`] finds it), so racing uploads of
+/// one content open one session.
 pub fn insert_within_quota() -> String {
     format!(
         "INSERT INTO upload_sessions (account_id, id, file_id, file_name, content_type, file_hash, file_size, \
          part_size, part_count, threads, object_key, s3_upload_id, edges_used, status, created_at, expires_at, \
-         estimated_seconds, estimated_cost, price_per_gb) \
-         SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'active', ?2, ?15, ?17, ?18, ?19 \
-         WHERE {STORAGE_IN_USE} + ?8 <= ?16"
+         estimated_seconds, estimated_cost, price_per_gb, content_id) \
+         SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'active', ?2, ?15, ?17, ?18, ?19, ?20 \
+         WHERE {STORAGE_IN_USE} + ?8 <= ?16 AND (?20 IS NULL OR NOT EXISTS (SELECT 1 FROM upload_sessions s \
+         WHERE s.account_id = ?1 AND s.content_id = ?20 AND s.file_size = ?8 AND s.expires_at > ?2 \
+         AND {}))",
+        live("?21")
+    )
+}
+
+/// Session `s` is active and started, or recorded a part, after the time in placeholder `since`.
+fn live(since: &str) -> String {
+    format!(
+        "s.status = 'active' AND (s.created_at > {since} OR EXISTS \
+         (SELECT 1 FROM upload_parts p WHERE p.session_id = s.id AND p.recorded_at > {since}))"
+    )
+}
+
+/// The account's open session for the same content that is still moving: started, or sent a
+/// part, since `live_since` (an abandoned one does not hold others back):
+/// `(account_id, content_id, file_size, now, live_since)` → `file_id`.
+pub fn in_flight() -> String {
+    format!(
+        "SELECT s.file_id FROM upload_sessions s WHERE s.account_id = ?1 AND s.content_id = ?2 \
+         AND s.file_size = ?3 AND s.expires_at > ?4 AND {} ORDER BY s.created_at LIMIT 1",
+        live("?5")
     )
 }
 

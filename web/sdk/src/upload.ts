@@ -2,7 +2,7 @@
 // sans-IO scheduler decides; this file does the I/O), finalize. Progress and state changes are
 // events; pause(), resume() and abort() control it.
 
-import { Api, withRetries, type RetryNotice } from "./api.js";
+import { Api, sleep, withRetries, type RetryNotice } from "./api.js";
 import { abortedError, blame, errorFromAnswer, JettyError, type Trouble } from "./errors.js";
 import type { Hasher } from "./hash.js";
 import { contentId } from "./hash-core.js";
@@ -416,7 +416,19 @@ export class Upload {
       edges = ticket.edges;
       state = ticket.state;
     } else {
-      const answer = await calls(() => this.optimalEdges(size, predicted, signal));
+      // The same content being uploaded in this account right now is waited for: asked
+      // again, the finished upload answers as a duplicate.
+      let answer: OptimalEdgesResponse;
+      for (;;) {
+        try {
+          answer = await calls(() => this.optimalEdges(size, predicted, signal));
+          break;
+        } catch (e) {
+          if (!(e instanceof JettyError) || e.code !== "upload_in_progress") throw e;
+          const after = Number((e.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds ?? 2);
+          await sleep(Math.max(1, after) * 1000, signal);
+        }
+      }
       if (answer.duplicate) {
         this.sessionFileId = answer.duplicate.fileId;
         this.p.fileId = answer.duplicate.fileId;

@@ -667,8 +667,16 @@ async fn five_concurrent_uploads_of_one_new_file_store_one_object_charged_once()
     );
     let sent: u64 = outcomes.iter().map(|o| o["bytesSent"].as_u64().unwrap()).sum();
     assert!(sent < 2 * (24 * MIB + 11), "the bytes went once: {sent}");
-    let original = stored[0]["fileId"].as_str().unwrap();
-    assert_eq!(fleet.s3_object_sha256(&dev_object_key(original)), sha);
+    for outcome in &outcomes {
+        let back = fresh_dir().join("back");
+        let id = outcome["fileId"].as_str().unwrap();
+        let out = fleet
+            .jetty_command_as(&key, &fresh_dir(), &["download", id, back.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(file_sha256(&back), sha);
+    }
     // Five records of one object, charged once.
     let quota = fleet
         .jetty_command_as(&key, &fresh_dir(), &["account", "quota"])

@@ -40,14 +40,15 @@ impl ContentId {
         format!("{}-{}", self.digest.to_hex(), self.parts)
     }
 
-    /// Parses [`ContentId::to_wire`]'s form.
+    /// Parses [`ContentId::to_wire`]'s form. An empty file has no parts: its id is the one of
+    /// no digests, and no other id may claim zero parts.
     pub fn parse(s: &str) -> Option<ContentId> {
         let (hex, parts) = s.trim().rsplit_once('-')?;
-        let digest = Sha256Digest::parse(hex).ok()?;
-        Some(ContentId {
-            digest,
-            parts: parts.parse().ok().filter(|n| *n > 0)?,
-        })
+        let id = ContentId {
+            digest: Sha256Digest::parse(hex).ok()?,
+            parts: parts.parse().ok()?,
+        };
+        (id.parts > 0 || id == ContentId::of_parts(&[])).then_some(id)
     }
 
     /// As S3 writes it in `x-amz-checksum-sha256` / `<ChecksumSHA256>`: `base64-N`.
@@ -111,6 +112,8 @@ mod tests {
     fn the_stored_form_round_trips_and_refuses_anything_else() {
         let id = hello_world();
         assert_eq!(ContentId::parse(&id.to_wire()), Some(id));
+        let empty = ContentId::of_parts(&[]);
+        assert_eq!(ContentId::parse(&empty.to_wire()), Some(empty));
         for bad in ["", "abc-2", &format!("{}-0", id.digest.to_hex()), &id.digest.to_hex()] {
             assert_eq!(ContentId::parse(bad), None, "{bad:?}");
         }

@@ -292,9 +292,13 @@ impl Client {
 /// Whom a part's failed send blames. The store failing behind an edge (`store_unavailable`,
 /// `storage_error`) is not the edge's fault; the edge's own failures are: no connection, a
 /// reset, its own 5xx (`internal_error`, or a 5xx without a JSON error), an unreadable answer.
+/// A part called short (`chunk_size_mismatch`) was streamed whole from the file at its planned
+/// length (a file that shrank fails the read here first), so what cut it lies between: the
+/// store going away mid-body. It is sent again like a store failure, within the retry budget.
 fn blame(err: &ClientError) -> Outcome {
     match err {
         e if e.is_store_failure() => Outcome::StoreFailed,
+        ClientError::Refused { code, .. } if code == "chunk_size_mismatch" => Outcome::StoreFailed,
         ClientError::Network(_) | ClientError::Server { .. } => Outcome::EdgeFailed,
         ClientError::Refused { .. } => Outcome::Refused,
         ClientError::Integrity(_) | ClientError::Io(_) => Outcome::Failed,

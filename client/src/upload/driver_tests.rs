@@ -575,3 +575,16 @@ async fn the_coordinator_unreachable_when_asked_for_edges_is_waited_out_and_a_sp
         before + 1
     );
 }
+
+#[test]
+fn a_part_called_short_is_sent_again_like_a_store_failure_and_other_refusals_are_final() {
+    let refused = |code: &str| ClientError::Refused {
+        status: 400,
+        code: code.to_owned(),
+        message: String::new(),
+        details: None,
+    };
+    assert_eq!(blame(&refused("chunk_size_mismatch")), Outcome::StoreFailed);
+    assert_eq!(blame(&refused("invalid_part_number")), Outcome::Refused);
+    assert_eq!(blame(&refused("session_not_active")), Outcome::Refused);
+}

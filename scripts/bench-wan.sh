@@ -75,7 +75,9 @@ PY
 
 if [ "$BUILD" = 1 ]; then
   log "building jetty, jetty-wan and the workers (under $LOCK)"
-  flock -o "$LOCK" nice cargo build --release -q -p jetty-client -p jetty-wan
+  # One package per cargo run, as build.sh does for the CLI (building both at once unifies
+  # features differently and rebuilds the CLI's dependencies every other time).
+  flock -o "$LOCK" nice cargo build --release -q -p jetty-wan
   flock -o "$LOCK" nice "$REPO_ROOT/scripts/build.sh"
 fi
 WAN_BIN="$TARGET/release/jetty-wan"

@@ -173,6 +173,7 @@ run_tool() {
   t1=$(date +%s.%N)
   case "$tool" in
     jetty | origin)
+      printf '%s\n' "$out" > "$WORK/$STAMP-$tool-$run.json"
       id=$(sed -nE 's/.*"fileId":"([^"]+)".*/\1/p' <<<"$out" | head -1)
       [ -n "$id" ] || { echo "$out" >&2; die "$tool: no fileId in the answer"; }
       jetty_in_client "$([ "$tool" = jetty ] && echo "$DEV_KEY" || echo "$ORIGIN_KEY")" delete "$id" >/dev/null ;;

@@ -23,6 +23,8 @@ export GARAGE_ADMIN_PORT="${GARAGE_ADMIN_PORT:-3943}"
 export COORDINATOR_PORT="${COORDINATOR_PORT:-8794}" EDGE_PORT_OFFSET="${EDGE_PORT_OFFSET:-400}"
 export CONTROL_PORT="${CONTROL_PORT:-$((COORDINATOR_PORT + 1000))}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# A failing command inside $(…) fails the substitution too.
+shopt -s inherit_errexit
 cd "$REPO_ROOT"
 
 PROFILE=intercontinental
@@ -153,24 +155,31 @@ aws_in_client() {
     AWS_DEFAULT_REGION=garage AWS_EC2_METADATA_DISABLED=true aws --endpoint-url "$S3" "$@"
 }
 rclone_in_client() {
-  in_ns client env RCLONE_CONFIG_GARAGE_TYPE=s3 RCLONE_CONFIG_GARAGE_PROVIDER=Other \
+  # rclone 1.60's AWS SDK refuses AWS_CA_BUNDLE (set on some machines) for plain-HTTP endpoints.
+  in_ns client env -u AWS_CA_BUNDLE RCLONE_CONFIG=/dev/null RCLONE_CONFIG_GARAGE_TYPE=s3 RCLONE_CONFIG_GARAGE_PROVIDER=Other \
     RCLONE_CONFIG_GARAGE_ACCESS_KEY_ID="$S3_ACCESS_KEY_ID" RCLONE_CONFIG_GARAGE_SECRET_ACCESS_KEY="$S3_SECRET_ACCESS_KEY" \
     RCLONE_CONFIG_GARAGE_ENDPOINT="$S3" RCLONE_CONFIG_GARAGE_REGION=garage RCLONE_CONFIG_GARAGE_FORCE_PATH_STYLE=true \
     rclone "$@"
 }
 
-# run_tool TOOL RUN -> prints seconds; removes what it uploaded afterwards (not timed).
+# run_tool TOOL RUN -> prints seconds, or FAIL when the tool failed; removes what it uploaded
+# afterwards (not timed).
 run_tool() {
-  local tool=$1 run=$2 t0 t1 out id key="bench-wan/$STAMP-$tool-$run"
+  local tool=$1 run=$2 t0 t1 out="" id ok=1 key="bench-wan/$STAMP-$tool-$run"
   fresh_file "$tool" "$run"
   t0=$(date +%s.%N)
   case "$tool" in
-    jetty) out=$(jetty_in_client "$DEV_KEY" --json upload --no-resume "$FILE") ;;
-    origin) out=$(jetty_in_client "$ORIGIN_KEY" --json upload --no-resume "$FILE") ;;
-    aws) aws_in_client s3 cp --only-show-errors "$FILE" "s3://jetty/$key" ;;
-    rclone) rclone_in_client copyto -q "$FILE" "garage:jetty/$key" ;;
+    jetty) out=$(jetty_in_client "$DEV_KEY" --json upload --no-resume "$FILE") || ok=0 ;;
+    origin) out=$(jetty_in_client "$ORIGIN_KEY" --json upload --no-resume "$FILE") || ok=0 ;;
+    aws) aws_in_client s3 cp --only-show-errors "$FILE" "s3://jetty/$key" || ok=0 ;;
+    rclone) rclone_in_client copyto -q "$FILE" "garage:jetty/$key" || ok=0 ;;
   esac
   t1=$(date +%s.%N)
+  if [ "$ok" = 0 ]; then
+    log "$tool run $run failed: $out"
+    echo FAIL
+    return 0
+  fi
   case "$tool" in
     jetty | origin)
       printf '%s\n' "$out" > "$WORK/$STAMP-$tool-$run.json"
@@ -178,7 +187,7 @@ run_tool() {
       [ -n "$id" ] || { echo "$out" >&2; die "$tool: no fileId in the answer"; }
       jetty_in_client "$([ "$tool" = jetty ] && echo "$DEV_KEY" || echo "$ORIGIN_KEY")" delete "$id" >/dev/null ;;
     aws) aws_in_client s3 rm --only-show-errors "s3://jetty/$key" ;;
-    rclone) rclone_in_client deletefile "garage:jetty/$key" ;;
+    rclone) rclone_in_client deletefile -q "garage:jetty/$key" ;;
   esac
   python3 -c "print(f'{$t1 - $t0:.3f}')"
 }
@@ -197,7 +206,7 @@ done
 for ((run = 1; run <= RUNS; run++)); do
   for tool in "${ACTIVE[@]}"; do
     secs=$(run_tool "$tool" "$run")
-    log "run $run/$RUNS $tool: $secs s"
+    log "run $run/$RUNS $tool: $secs${secs%FAIL:+ s}"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$STAMP" "$PROFILE" "$CC" "$SIZE_MIB" "$tool" "$run" "$secs" >> "$RESULTS"
   done
 done
@@ -208,11 +217,15 @@ python3 - "$RESULTS" "$STAMP" "$SIZE_MIB" "$ACCESS_MBIT" "$PROFILE" "$CC" <<'PY'
 import sys, statistics, platform, os, subprocess
 path, stamp, size_mib, access_mbit, profile, cc = sys.argv[1:]
 size_mib, access_mbit = float(size_mib), float(access_mbit)
-times = {}
+times, failed = {}, {}
 for line in open(path).read().splitlines()[1:]:
     f = line.split("\t")
     if f[0] == stamp:
-        times.setdefault(f[4], []).append(float(f[6]))
+        times.setdefault(f[4], [])
+        if f[6] == "FAIL":
+            failed[f[4]] = failed.get(f[4], 0) + 1
+        else:
+            times[f[4]].append(float(f[6]))
 names = {"jetty": "jetty upload (edges)", "origin": "jetty upload (origin path only)",
          "aws": "aws s3 cp (direct)", "rclone": "rclone copyto (direct)"}
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
@@ -220,14 +233,17 @@ print(f"\n{stamp} on {platform.node()} ({os.cpu_count()} vCPU, {cpu}, Linux {pla
 print(f"profile {profile}, --cc {cc}, {size_mib:g} MiB, access link {access_mbit:g} Mbit/s "
       f"(bound {size_mib * 1048576 * 8 / (access_mbit * 1e6):.2f} s, {access_mbit * 1e6 / 8 / 1048576:.2f} MiB/s)\n"
       if access_mbit else f"profile {profile}, --cc {cc}, {size_mib:g} MiB, access link unlimited\n")
-aws = statistics.median(times["aws"]) if "aws" in times else None
-print("| tool | runs | median s | MiB/s | ratio vs aws s3 cp | share of access-link bound |")
+aws = statistics.median(times["aws"]) if times.get("aws") else None
+print("| tool | runs (s) | median s | MiB/s | ratio vs aws s3 cp | share of access-link bound |")
 print("| --- | --- | --- | --- | --- | --- |")
 for tool, ts in times.items():
+    if not ts:
+        print(f"| {names.get(tool, tool)} | {failed[tool]} failed | – | – | – | – |")
+        continue
     med = statistics.median(ts)
     rate = size_mib / med
     ratio = f"{aws / med:.2f}×" if aws else "–"
     share = f"{rate / (access_mbit * 1e6 / 8 / 1048576) * 100:.0f} %" if access_mbit else "–"
-    runs = ", ".join(f"{t:.1f}" for t in ts)
+    runs = ", ".join(f"{t:.1f}" for t in ts) + (f" ({failed[tool]} failed)" if tool in failed else "")
     print(f"| {names.get(tool, tool)} | {runs} | {med:.2f} | {rate:.2f} | {ratio} | {share} |")
 PY

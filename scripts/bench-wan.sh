@@ -206,7 +206,7 @@ done
 for ((run = 1; run <= RUNS; run++)); do
   for tool in "${ACTIVE[@]}"; do
     secs=$(run_tool "$tool" "$run")
-    log "run $run/$RUNS $tool: $secs${secs%FAIL:+ s}"
+    [ "$secs" = FAIL ] && log "run $run/$RUNS $tool: failed" || log "run $run/$RUNS $tool: $secs s"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$STAMP" "$PROFILE" "$CC" "$SIZE_MIB" "$tool" "$run" "$secs" >> "$RESULTS"
   done
 done

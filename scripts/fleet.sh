@@ -44,6 +44,9 @@ start_workers() {
   stop_workers
   log "starting coordinator and edges on workerd"
   rm -f "$JETTY_STATE/fleet.json"
+  # Empty the log now: the redirection below happens in the background child, and until it runs
+  # the wait loop would read the previous run's "ready".
+  : > "$FLEET_LOG"
   S3_ENDPOINT_OVERRIDE="http://$GARAGE_S3_HOST:$GARAGE_S3_PORT" nohup node "$REPO_ROOT/scripts/fleet.mjs" > "$FLEET_LOG" 2>&1 &
   echo $! > "$JETTY_STATE/fleet.pid"
   local i

@@ -105,6 +105,8 @@ cleanup() {
     wait "$WAN_PID" 2>/dev/null || true
   fi
   "$WAN_BIN" down --profile "$PROFILE_FILE" --prefix "$PREFIX" >/dev/null 2>&1 || true
+  # The emulator's per-link counts (packets, drops, losses) of this bench.
+  [ -f "$JETTY_STATE/wan.log" ] && cp "$JETTY_STATE/wan.log" "$WORK/${STAMP:-$(date -u +%Y%m%dT%H%M%SZ)}-wan.log"
   exit "$rc"
 }
 trap cleanup EXIT

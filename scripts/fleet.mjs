@@ -18,6 +18,11 @@ const coordinatorPort = Number(process.env.COORDINATOR_PORT ?? 8787);
 const controlPort = Number(process.env.CONTROL_PORT ?? coordinatorPort + 1000);
 const edgePortOffset = Number(process.env.EDGE_PORT_OFFSET ?? 0);
 const s3Endpoint = process.env.S3_ENDPOINT_OVERRIDE;
+// JETTY_BIND_HOST: the address the coordinator's and the edges' ports listen on (default
+// 127.0.0.1; the WAN bench runs the fleet in a network namespace and binds its address there).
+// JETTY_PUBLIC_HOST: the host in the URLs the fleet registers and prints (default: the bind host).
+const bindHost = process.env.JETTY_BIND_HOST || "127.0.0.1";
+const publicHost = process.env.JETTY_PUBLIC_HOST || bindHost;
 // JETTY_VAR_OVERRIDES="VERIFY_MODE=worker,S3_CHECKSUMS=false": replaces those vars in every
 // worker that defines them (used by the bench to compare settings on the same fleet).
 const varOverrides = Object.fromEntries(
@@ -76,7 +81,7 @@ const coordinator = {
   compatibilityDate: coordinatorToml.compatibility_date,
   bindings: {
     ...overrides(coordinatorToml.vars),
-    PUBLIC_URL: `http://127.0.0.1:${coordinatorPort}`,
+    PUBLIC_URL: `http://${publicHost}:${coordinatorPort}`,
     // The local coordinator is also the storage vendor the platform side provisions with.
     VENDOR_API_URL: `http://127.0.0.1:${coordinatorPort}/api/agentcache`,
     ...workerSecrets,
@@ -85,7 +90,7 @@ const coordinator = {
   },
   d1Databases: Object.fromEntries(coordinatorToml.d1_databases.map((d) => [d.binding, d.database_id])),
   kvNamespaces: Object.fromEntries((coordinatorToml.kv_namespaces ?? []).map((k) => [k.binding, k.id])),
-  unsafeDirectSockets: [{ host: "127.0.0.1", port: coordinatorPort }],
+  unsafeDirectSockets: [{ host: bindHost, port: coordinatorPort }],
 };
 
 const edgeMain = path.join(edgeDir, edgeToml.main);
@@ -108,7 +113,7 @@ const edges = Object.entries(edgeToml.env ?? {}).map(([envName, env]) => {
     city: env.vars.EDGE_CITY,
     lat: Number(env.vars.EDGE_LAT),
     lng: Number(env.vars.EDGE_LNG),
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${publicHost}:${port}`,
     worker: {
       name: env.name,
       modules: true,
@@ -119,7 +124,8 @@ const edges = Object.entries(edgeToml.env ?? {}).map(([envName, env]) => {
       bindings: { ...overrides(env.vars), ...workerSecrets },
       serviceBindings: Object.fromEntries((env.services ?? []).map((s) => [s.binding, s.service])),
       kvNamespaces: Object.fromEntries((env.kv_namespaces ?? []).map((k) => [k.binding, k.id])),
-      unsafeDirectSockets: [{ host: "127.0.0.1", port: socketPort }],
+      // Behind a proxy (which listens on the bind host), workerd's own socket stays on loopback.
+      unsafeDirectSockets: [{ host: faultProxy ? "127.0.0.1" : bindHost, port: socketPort }],
     },
     port,
     socketPort,
@@ -172,15 +178,15 @@ for (const file of fs.readdirSync(migrationsDir).filter((f) => f.endsWith(".sql"
 // exists so that tenant isolation can be exercised locally. ---
 const now = Date.now();
 const keyHash = (k) => createHash("sha256").update(k).digest("hex");
-async function devKey(accountId, name, file) {
+async function devKey(accountId, name, file, tier = "enterprise") {
   const keyFile = path.join(state, file);
   let key = fs.existsSync(keyFile) ? fs.readFileSync(keyFile, "utf8").trim() : "";
   if (!key || !(await db.prepare("SELECT 1 FROM api_keys WHERE key_hash = ?1").bind(keyHash(key)).first())) {
     key = "jsk_" + randomBytes(32).toString("base64url");
     await db.batch([
       db
-        .prepare("INSERT OR IGNORE INTO accounts (id, name, tier, created_at, s3_prefix) VALUES (?1, ?2, 'enterprise', ?3, ?4)")
-        .bind(accountId, name, now, `accounts/${accountId}/`),
+        .prepare("INSERT OR IGNORE INTO accounts (id, name, tier, created_at, s3_prefix) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .bind(accountId, name, tier, now, `accounts/${accountId}/`),
       db.prepare("INSERT INTO api_keys (key_hash, account_id, label, created_at) VALUES (?1, ?2, 'dev', ?3)").bind(keyHash(key), accountId, now),
     ]);
     fs.writeFileSync(keyFile, key + "\n", { mode: 0o600 });
@@ -191,6 +197,10 @@ async function devKey(accountId, name, file) {
 await db.prepare("UPDATE accounts SET tier = 'enterprise' WHERE id IN ('acc_dev', 'acc_other')").run();
 const apiKey = await devKey("acc_dev", "Development", "dev-api-key");
 const otherApiKey = await devKey("acc_other", "Another tenant", "other-api-key");
+// JETTY_ORIGIN_ONLY_ACCOUNT=1: also an account on the `starter` tier, which has no JettySpeed:
+// its uploads take the origin path only (the coordinator's chunk route), for the WAN bench.
+const originOnlyApiKey =
+  process.env.JETTY_ORIGIN_ONLY_ACCOUNT === "1" ? await devKey("acc_origin", "Origin path only", "origin-api-key", "starter") : undefined;
 
 // --- Edge registry: the local fleet's edges replace whatever was registered before ---
 await db.batch([
@@ -206,17 +216,18 @@ await db.batch([
 ]);
 
 const fleet = {
-  coordinator: `http://127.0.0.1:${coordinatorPort}`,
+  coordinator: `http://${publicHost}:${coordinatorPort}`,
   edges: edges.map((e) => ({ id: e.id, url: e.url })),
   apiKey,
   otherApiKey,
+  ...(originOnlyApiKey ? { originOnlyApiKey } : {}),
   control: `http://127.0.0.1:${controlPort}`,
   s3: {
     endpoint: s3Endpoint ?? coordinatorToml.vars.S3_ENDPOINT,
     bucket: coordinatorToml.vars.S3_BUCKET,
     region: coordinatorToml.vars.S3_REGION,
     // Garage's Prometheus metrics (admin token in dev.env): what the store itself counted.
-    metrics: `http://127.0.0.1:${process.env.GARAGE_ADMIN_PORT ?? 3903}/metrics`,
+    metrics: `http://${new URL(s3Endpoint ?? coordinatorToml.vars.S3_ENDPOINT).hostname}:${process.env.GARAGE_ADMIN_PORT ?? 3903}/metrics`,
   },
   pid: process.pid,
 };
@@ -273,7 +284,7 @@ function relay(listenPort, targetPort, id) {
     if (toClient) upstream.pipe(toClient).pipe(client); else upstream.pipe(client);
   });
   proxies.set(id, { server, sockets, stalled: false });
-  return new Promise((resolve) => server.listen(listenPort, "127.0.0.1", resolve));
+  return new Promise((resolve) => server.listen(listenPort, bindHost, resolve));
 }
 function proxyUp(edge) {
   const p = proxies.get(edge.id);

@@ -6,6 +6,10 @@
 #   scripts/fleet.sh down     stop the fleet and Garage
 # Ports: coordinator 8787, edges 8801-8803, S3 3900 (override with COORDINATOR_PORT,
 # EDGE_PORT_OFFSET, GARAGE_S3_PORT; state lives in $JETTY_STATE, default .jetty/).
+# Addresses (default 127.0.0.1; scripts/bench-wan.sh places the fleet in network namespaces):
+# GARAGE_BIND_HOST is where Garage's S3 and admin APIs listen, GARAGE_S3_HOST where the workers
+# reach S3, JETTY_BIND_HOST where the coordinator and edges listen (JETTY_PUBLIC_HOST: the host in
+# the URLs they register, default the bind host).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 COORDINATOR_PORT="${COORDINATOR_PORT:-8787}"
@@ -40,7 +44,10 @@ start_workers() {
   stop_workers
   log "starting coordinator and edges on workerd"
   rm -f "$JETTY_STATE/fleet.json"
-  S3_ENDPOINT_OVERRIDE="http://127.0.0.1:$GARAGE_S3_PORT" nohup node "$REPO_ROOT/scripts/fleet.mjs" > "$FLEET_LOG" 2>&1 &
+  # Empty the log now: the redirection below happens in the background child, and until it runs
+  # the wait loop would read the previous run's "ready".
+  : > "$FLEET_LOG"
+  S3_ENDPOINT_OVERRIDE="http://$GARAGE_S3_HOST:$GARAGE_S3_PORT" nohup node "$REPO_ROOT/scripts/fleet.mjs" > "$FLEET_LOG" 2>&1 &
   echo $! > "$JETTY_STATE/fleet.pid"
   local i
   for ((i = 0; i < 600; i++)); do

@@ -10,6 +10,9 @@ GDIR="$JETTY_STATE/garage"
 CONF="$GDIR/garage.toml"
 BUCKET="${S3_BUCKET:-jetty}"
 garage_cli() { garage -c "$CONF" "$@"; }
+# The address to probe the S3 port at (a wildcard bind answers on loopback).
+S3_PROBE_HOST="$GARAGE_BIND_HOST"
+[ "$S3_PROBE_HOST" = 0.0.0.0 ] && S3_PROBE_HOST=127.0.0.1
 
 write_config() {
   mkdir -p "$GDIR/meta" "$GDIR/data"
@@ -24,11 +27,11 @@ rpc_secret = "$GARAGE_RPC_SECRET"
 
 [s3_api]
 s3_region = "garage"
-api_bind_addr = "127.0.0.1:$GARAGE_S3_PORT"
+api_bind_addr = "$GARAGE_BIND_HOST:$GARAGE_S3_PORT"
 root_domain = ".s3.garage.localhost"
 
 [admin]
-api_bind_addr = "127.0.0.1:$GARAGE_ADMIN_PORT"
+api_bind_addr = "$GARAGE_BIND_HOST:$GARAGE_ADMIN_PORT"
 admin_token = "$GARAGE_ADMIN_TOKEN"
 TOML
 }
@@ -48,20 +51,20 @@ convert_sqlite_metadata() {
 start() {
   command -v garage >/dev/null || die "garage is not installed: run scripts/install-tools.sh"
   write_config
-  if curl -s -o /dev/null "http://127.0.0.1:$GARAGE_S3_PORT/"; then
+  if curl -s -o /dev/null "http://$S3_PROBE_HOST:$GARAGE_S3_PORT/"; then
     # Reuse only our own running Garage; anything else on the port (another checkout's fleet)
     # has other secrets and data.
     local pid
     pid=$(cat "$GDIR/garage.pid" 2>/dev/null || true)
     if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
-      die "127.0.0.1:$GARAGE_S3_PORT is taken by another process (a fleet started elsewhere? stop it with scripts/fleet.sh down there)"
+      die "$S3_PROBE_HOST:$GARAGE_S3_PORT is taken by another process (a fleet started elsewhere? stop it with scripts/fleet.sh down there)"
     fi
   else
     convert_sqlite_metadata
-    log "starting garage on 127.0.0.1:$GARAGE_S3_PORT"
+    log "starting garage on $GARAGE_BIND_HOST:$GARAGE_S3_PORT"
     nohup garage -c "$CONF" server > "$GDIR/garage.log" 2>&1 &
     echo $! > "$GDIR/garage.pid"
-    wait_for_http "http://127.0.0.1:$GARAGE_S3_PORT/" 30 || die "garage did not start; see $GDIR/garage.log"
+    wait_for_http "http://$S3_PROBE_HOST:$GARAGE_S3_PORT/" 30 || die "garage did not start; see $GDIR/garage.log"
   fi
   # Layout: one node, one zone. The CLI talks RPC, which may come up after the S3 port: retry.
   local layout="" node="" i

@@ -25,6 +25,9 @@ GARAGE_S3_PORT="${GARAGE_S3_PORT:-3900}"
 GARAGE_RPC_PORT="${GARAGE_RPC_PORT:-3901}"
 GARAGE_ADMIN_PORT="${GARAGE_ADMIN_PORT:-3903}"
 export GARAGE_ADMIN_PORT
+# Where Garage's S3 and admin APIs listen, and the host the workers reach S3 at.
+GARAGE_BIND_HOST="${GARAGE_BIND_HOST:-127.0.0.1}"
+GARAGE_S3_HOST="${GARAGE_S3_HOST:-127.0.0.1}"
 
 # Per-machine development secrets, generated once into $JETTY_STATE/dev.env (never in git),
 # and mirrored into the .dev.vars files wrangler reads.

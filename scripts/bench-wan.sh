@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# Upload benchmark over the WAN emulator (bench/wan), with the fleet placed like production:
+#   client namespace (10.77.1.1)  — last mile —  edge namespace (10.77.2.1)  — backbone —
+#   origin namespace (10.77.3.1)
+# Garage (the S3 store) listens in `origin`; workerd (coordinator and edges, one process) in
+# `edge`, reaching S3 at 10.77.3.1 across the backbone; the clients run in `client`.
+#   sudo scripts/bench-wan.sh [--profile P] [--size-mib N] [--runs N] [--cc cubic|bbr]
+#                             [--tools jetty,origin,aws,rclone] [--no-build]
+# Tools: `jetty` = `jetty upload` through the edges (plus the coordinator's origin-direct share),
+# `origin` = `jetty upload` on an account without JettySpeed (every part through the
+# coordinator's own chunk route), `aws` = `aws s3 cp` straight to Garage (last mile + backbone),
+# `rclone` = `rclone copyto` straight to Garage (when rclone is installed).
+# Prints a table (median seconds, MiB/s, ratio vs aws s3 cp, share of the access-link bound);
+# every run's time goes to $JETTY_STATE/bench-wan-results.tsv. The namespaces, the fleet and
+# Garage are removed/stopped at exit, also on failure. See docs/wan-bench.md.
+# Ports and state default away from the other fleets' (override with the usual variables:
+# GARAGE_S3_PORT 3940, GARAGE_RPC_PORT 3941, GARAGE_ADMIN_PORT 3943, COORDINATOR_PORT 8794,
+# EDGE_PORT_OFFSET 400 (edges 9201-9203), CONTROL_PORT 9794, JETTY_STATE .jetty/wan); the
+# namespaces are prefixed `wb-` (WAN_PREFIX), so a topology of scripts/wan.sh may run beside.
+export JETTY_STATE="${JETTY_STATE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.jetty/wan}"
+export GARAGE_S3_PORT="${GARAGE_S3_PORT:-3940}" GARAGE_RPC_PORT="${GARAGE_RPC_PORT:-3941}"
+export GARAGE_ADMIN_PORT="${GARAGE_ADMIN_PORT:-3943}"
+export COORDINATOR_PORT="${COORDINATOR_PORT:-8794}" EDGE_PORT_OFFSET="${EDGE_PORT_OFFSET:-400}"
+export CONTROL_PORT="${CONTROL_PORT:-$((COORDINATOR_PORT + 1000))}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# A failing command inside $(…) fails the substitution too.
+shopt -s inherit_errexit
+cd "$REPO_ROOT"
+
+PROFILE=intercontinental
+SIZE_MIB=100
+RUNS=3
+CC=cubic
+TOOLS=jetty,origin,aws,rclone
+BUILD=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --profile) PROFILE=$2; shift 2 ;;
+    --size-mib) SIZE_MIB=$2; shift 2 ;;
+    --runs) RUNS=$2; shift 2 ;;
+    --cc) CC=$2; shift 2 ;;
+    --tools) TOOLS=$2; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
+    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) die "unknown option $1 (see --help)" ;;
+  esac
+done
+[ "$(id -u)" = 0 ] || die "scripts/bench-wan.sh creates network namespaces: run it as root"
+
+PREFIX="${WAN_PREFIX:-wb-}"
+CLIENT_IP=10.77.1.1 EDGE_IP=10.77.2.1 ORIGIN_IP=10.77.3.1
+TARGET="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
+LOCK=/tmp/jetty-build.lock
+mkdir -p "$JETTY_STATE"
+WORK="$JETTY_STATE/bench"
+mkdir -p "$WORK"
+RESULTS="$JETTY_STATE/bench-wan-results.tsv"
+
+case "$PROFILE" in
+  */* | *.toml) PROFILE_FILE=$PROFILE ;;
+  *) PROFILE_FILE="$REPO_ROOT/bench/wan/profiles/$PROFILE.toml" ;;
+esac
+[ -f "$PROFILE_FILE" ] || die "no profile $PROFILE_FILE"
+# The access link: the client's link (its rate in the client → edge direction).
+ACCESS_MBIT=$(python3 - "$PROFILE_FILE" <<'PY'
+import sys, tomllib
+top = tomllib.load(open(sys.argv[1], "rb"))
+for link in top.get("links", []):
+    if "client" in (link.get("a"), link.get("b")):
+        up = link.get("a_to_b" if link.get("a") == "client" else "b_to_a", {}) or {}
+        print(up.get("rate_mbit", link.get("rate_mbit", 0)))
+        break
+else:
+    print(0)
+PY
+)
+
+if [ "$BUILD" = 1 ]; then
+  log "building jetty, jetty-wan and the workers (under $LOCK)"
+  # One package per cargo run, as build.sh does for the CLI (building both at once unifies
+  # features differently and rebuilds the CLI's dependencies every other time).
+  flock -o "$LOCK" nice cargo build --release -q -p jetty-wan
+  flock -o "$LOCK" nice "$REPO_ROOT/scripts/build.sh"
+fi
+WAN_BIN="$TARGET/release/jetty-wan"
+JETTY_BIN="$TARGET/release/jetty"
+[ -x "$WAN_BIN" ] && [ -x "$JETTY_BIN" ] || die "build jetty-wan and jetty first (or drop --no-build)"
+ensure_dev_secrets
+
+WAN_PID=""
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  log "cleaning up: fleet, garage, namespaces"
+  if [ -f "$JETTY_STATE/fleet.pid" ]; then
+    local pid i
+    pid=$(cat "$JETTY_STATE/fleet.pid")
+    kill "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$JETTY_STATE/fleet.pid"
+  fi
+  "$REPO_ROOT/scripts/garage.sh" stop || true
+  if [ -n "$WAN_PID" ]; then
+    kill -TERM "$WAN_PID" 2>/dev/null || true
+    wait "$WAN_PID" 2>/dev/null || true
+  fi
+  "$WAN_BIN" down --profile "$PROFILE_FILE" --prefix "$PREFIX" >/dev/null 2>&1 || true
+  # The emulator's per-link counts (packets, drops, losses) of this bench.
+  [ -f "$JETTY_STATE/wan.log" ] && cp "$JETTY_STATE/wan.log" "$WORK/${STAMP:-$(date -u +%Y%m%dT%H%M%SZ)}-wan.log"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- the emulator ---
+"$WAN_BIN" down --profile "$PROFILE_FILE" --prefix "$PREFIX" >/dev/null 2>&1 || true
+rm -f "$JETTY_STATE/wan.ready"
+log "starting the WAN emulator: profile $PROFILE, congestion control $CC, namespaces ${PREFIX}client/edge/origin"
+"$WAN_BIN" up --profile "$PROFILE_FILE" --cc "$CC" --prefix "$PREFIX" --ready-file "$JETTY_STATE/wan.ready" \
+  > "$JETTY_STATE/wan.log" 2>&1 &
+WAN_PID=$!
+for ((i = 0; i < 300; i++)); do
+  [ -f "$JETTY_STATE/wan.ready" ] && break
+  kill -0 "$WAN_PID" 2>/dev/null || { cat "$JETTY_STATE/wan.log" >&2; die "the emulator exited"; }
+  sleep 0.1
+done
+[ -f "$JETTY_STATE/wan.ready" ] || die "the emulator did not become ready; see $JETTY_STATE/wan.log"
+in_ns() { local ns=$1; shift; ip netns exec "$PREFIX$ns" "$@"; }
+
+# --- Garage in `origin`, the fleet in `edge` ---
+in_ns origin env GARAGE_BIND_HOST="$ORIGIN_IP" "$REPO_ROOT/scripts/garage.sh" start
+in_ns edge env JETTY_BIND_HOST="$EDGE_IP" GARAGE_S3_HOST="$ORIGIN_IP" JETTY_ORIGIN_ONLY_ACCOUNT=1 \
+  JETTY_CRON_SECONDS=3600 "$REPO_ROOT/scripts/fleet.sh" restart
+COORD="http://$EDGE_IP:$COORDINATOR_PORT"
+S3="http://$ORIGIN_IP:$GARAGE_S3_PORT"
+DEV_KEY=$(cat "$JETTY_STATE/dev-api-key")
+ORIGIN_KEY=$(cat "$JETTY_STATE/origin-api-key")
+in_ns client curl -s -o /dev/null "$COORD/" ||
+  die "the coordinator is not reachable from the client namespace at $COORD"
+
+# --- the runs ---
+BASE="$WORK/base-${SIZE_MIB}MiB.bin"
+[ "$(stat -c %s "$BASE" 2>/dev/null || echo 0)" = $((SIZE_MIB * 1048576)) ] ||
+  head -c $((SIZE_MIB * 1048576)) /dev/urandom > "$BASE"
+FILE="$WORK/upload-${SIZE_MIB}MiB.bin"
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+
+# Each run uploads distinct content (the first bytes carry the run's name): no deduplication.
+fresh_file() { cp "$BASE" "$FILE"; printf '%-64s' "$STAMP $1 $2" | dd of="$FILE" conv=notrunc status=none; }
+
+jetty_in_client() { # KEY ARGS…
+  local key=$1; shift
+  in_ns client env JETTY_STATE_DIR="$WORK/client-state" "$JETTY_BIN" --url "$COORD" --api-key "$key" "$@"
+}
+aws_in_client() {
+  in_ns client env AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$S3_SECRET_ACCESS_KEY" \
+    AWS_DEFAULT_REGION=garage AWS_EC2_METADATA_DISABLED=true aws --endpoint-url "$S3" "$@"
+}
+rclone_in_client() {
+  # rclone 1.60's AWS SDK refuses AWS_CA_BUNDLE (set on some machines) for plain-HTTP endpoints.
+  in_ns client env -u AWS_CA_BUNDLE RCLONE_CONFIG=/dev/null RCLONE_CONFIG_GARAGE_TYPE=s3 RCLONE_CONFIG_GARAGE_PROVIDER=Other \
+    RCLONE_CONFIG_GARAGE_ACCESS_KEY_ID="$S3_ACCESS_KEY_ID" RCLONE_CONFIG_GARAGE_SECRET_ACCESS_KEY="$S3_SECRET_ACCESS_KEY" \
+    RCLONE_CONFIG_GARAGE_ENDPOINT="$S3" RCLONE_CONFIG_GARAGE_REGION=garage RCLONE_CONFIG_GARAGE_FORCE_PATH_STYLE=true \
+    rclone "$@"
+}
+
+# run_tool TOOL RUN -> prints seconds, or FAIL when the tool failed; removes what it uploaded
+# afterwards (not timed).
+run_tool() {
+  local tool=$1 run=$2 t0 t1 out="" id ok=1 key="bench-wan/$STAMP-$tool-$run"
+  fresh_file "$tool" "$run"
+  t0=$(date +%s.%N)
+  case "$tool" in
+    jetty) out=$(jetty_in_client "$DEV_KEY" --json upload --no-resume "$FILE") || ok=0 ;;
+    origin) out=$(jetty_in_client "$ORIGIN_KEY" --json upload --no-resume "$FILE") || ok=0 ;;
+    aws) aws_in_client s3 cp --only-show-errors "$FILE" "s3://jetty/$key" || ok=0 ;;
+    rclone) rclone_in_client copyto -q "$FILE" "garage:jetty/$key" || ok=0 ;;
+  esac
+  t1=$(date +%s.%N)
+  if [ "$ok" = 0 ]; then
+    log "$tool run $run failed: $out"
+    echo FAIL
+    return 0
+  fi
+  case "$tool" in
+    jetty | origin)
+      printf '%s\n' "$out" > "$WORK/$STAMP-$tool-$run.json"
+      id=$(sed -nE 's/.*"fileId":"([^"]+)".*/\1/p' <<<"$out" | head -1)
+      [ -n "$id" ] || { echo "$out" >&2; die "$tool: no fileId in the answer"; }
+      jetty_in_client "$([ "$tool" = jetty ] && echo "$DEV_KEY" || echo "$ORIGIN_KEY")" delete "$id" >/dev/null ;;
+    aws) aws_in_client s3 rm --only-show-errors "s3://jetty/$key" ;;
+    rclone) rclone_in_client deletefile -q "garage:jetty/$key" ;;
+  esac
+  python3 -c "print(f'{$t1 - $t0:.3f}')"
+}
+
+IFS=, read -r -a TOOL_LIST <<<"$TOOLS"
+ACTIVE=()
+for tool in "${TOOL_LIST[@]}"; do
+  case "$tool" in
+    jetty | origin | aws) ACTIVE+=("$tool") ;;
+    rclone) command -v rclone >/dev/null && ACTIVE+=(rclone) || log "rclone is not installed: skipped" ;;
+    *) die "unknown tool $tool" ;;
+  esac
+done
+[ -s "$RESULTS" ] || printf 'stamp\tprofile\tcc\tsize_mib\ttool\trun\tseconds\n' > "$RESULTS"
+# Runs go round-robin over the tools, so a slow spell of the machine hits all of them.
+for ((run = 1; run <= RUNS; run++)); do
+  for tool in "${ACTIVE[@]}"; do
+    secs=$(run_tool "$tool" "$run")
+    [ "$secs" = FAIL ] && log "run $run/$RUNS $tool: failed" || log "run $run/$RUNS $tool: $secs s"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$STAMP" "$PROFILE" "$CC" "$SIZE_MIB" "$tool" "$run" "$secs" >> "$RESULTS"
+  done
+done
+rm -f "$FILE"
+
+# --- the table ---
+python3 - "$RESULTS" "$STAMP" "$SIZE_MIB" "$ACCESS_MBIT" "$PROFILE" "$CC" <<'PY'
+import sys, statistics, platform, os, subprocess
+path, stamp, size_mib, access_mbit, profile, cc = sys.argv[1:]
+size_mib, access_mbit = float(size_mib), float(access_mbit)
+times, failed = {}, {}
+for line in open(path).read().splitlines()[1:]:
+    f = line.split("\t")
+    if f[0] == stamp:
+        times.setdefault(f[4], [])
+        if f[6] == "FAIL":
+            failed[f[4]] = failed.get(f[4], 0) + 1
+        else:
+            times[f[4]].append(float(f[6]))
+names = {"jetty": "jetty upload (edges)", "origin": "jetty upload (origin path only)",
+         "aws": "aws s3 cp (direct)", "rclone": "rclone copyto (direct)"}
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+print(f"\n{stamp} on {platform.node()} ({os.cpu_count()} vCPU, {cpu}, Linux {platform.release()})")
+print(f"profile {profile}, --cc {cc}, {size_mib:g} MiB, access link {access_mbit:g} Mbit/s "
+      f"(bound {size_mib * 1048576 * 8 / (access_mbit * 1e6):.2f} s, {access_mbit * 1e6 / 8 / 1048576:.2f} MiB/s)\n"
+      if access_mbit else f"profile {profile}, --cc {cc}, {size_mib:g} MiB, access link unlimited\n")
+aws = statistics.median(times["aws"]) if times.get("aws") else None
+print("| tool | runs (s) | median s | MiB/s | ratio vs aws s3 cp | share of access-link bound |")
+print("| --- | --- | --- | --- | --- | --- |")
+for tool, ts in times.items():
+    if not ts:
+        print(f"| {names.get(tool, tool)} | {failed[tool]} failed | – | – | – | – |")
+        continue
+    med = statistics.median(ts)
+    rate = size_mib / med
+    ratio = f"{aws / med:.2f}×" if aws else "–"
+    share = f"{rate / (access_mbit * 1e6 / 8 / 1048576) * 100:.0f} %" if access_mbit else "–"
+    runs = ", ".join(f"{t:.1f}" for t in ts) + (f" ({failed[tool]} failed)" if tool in failed else "")
+    print(f"| {names.get(tool, tool)} | {runs} | {med:.2f} | {rate:.2f} | {ratio} | {share} |")
+PY

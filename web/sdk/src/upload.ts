@@ -754,6 +754,8 @@ export class Upload {
   ): Promise<[Outcome, JettyError | null, ChunkReceipt | null]> {
     const body = this.file.slice(offset, offset + len);
     const sha256 = await this.partHash(part, body, signal);
+    // Paused (or past its deadline) while its hash was awaited: not sent at all.
+    signal.throwIfAborted();
     const url = `${edge.url.replace(/\/+$/, "")}/api/edge/upload-chunk?part=${part}`;
     let answer;
     try {

@@ -14,7 +14,13 @@ fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let root = manifest.join("../..");
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    for watched in ["dashboard", "upload", "../../web/sdk/src", "../../package-lock.json"] {
+    for watched in [
+        "dashboard",
+        "upload",
+        "pages",
+        "../../web/sdk/src",
+        "../../package-lock.json",
+    ] {
         println!("cargo:rerun-if-changed={watched}");
     }
     println!("cargo:rerun-if-env-changed=ESBUILD_BIN");

@@ -3,12 +3,12 @@
 // Bundled with Chart.js by esbuild at build time (workers/coordinator/build.rs).
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Tooltip } from "chart.js";
 
+import { formatBytes } from "../../../web/sdk/src/progress.ts";
+import { bindSignIn, forgetKey, storedKey } from "../pages/api-key.js";
+
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip);
 
-const KEY = "jettyApiKey";
 const REFRESH_MS = 15000;
-// What an Authorization header can carry; anything else was pasted by mistake.
-const KEY_SHAPE = /^[\x21-\x7e]+$/;
 const $ = (sel) => document.querySelector(sel);
 let chart = null;
 let timer = null;
@@ -18,18 +18,6 @@ let generation = 0;
 let loaded = false;
 
 const number = new Intl.NumberFormat("en-US");
-
-function formatBytes(n) {
-  if (!Number.isFinite(n)) return "–";
-  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i += 1;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
 
 function formatUsd(n) {
   if (!Number.isFinite(n)) return "–";
@@ -177,7 +165,7 @@ function scheduleRefresh() {
  * numbers on screen, say so, and try again later. */
 function failed(message) {
   if (!loaded) {
-    sessionStorage.removeItem(KEY);
+    forgetKey();
     showSignIn(message);
     return;
   }
@@ -188,9 +176,9 @@ function failed(message) {
 async function load() {
   clearTimeout(timer);
   const mine = ++generation;
-  const key = sessionStorage.getItem(KEY);
+  const key = storedKey();
   if (!key) return showSignIn();
-  const current = () => mine === generation && sessionStorage.getItem(KEY) === key;
+  const current = () => mine === generation && storedKey() === key;
   let resp;
   let body = null;
   try {
@@ -202,7 +190,7 @@ async function load() {
   }
   if (!current()) return;
   if (resp.status === 401) {
-    sessionStorage.removeItem(KEY);
+    forgetKey();
     return showSignIn("That key was not accepted.");
   }
   if (!resp.ok || !body) {
@@ -225,21 +213,10 @@ async function load() {
   scheduleRefresh();
 }
 
-$("#sign-in").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const key = $("#api-key").value.trim();
-  if (!key) return;
-  if (!KEY_SHAPE.test(key)) {
-    showSignIn("An API key has only printable ASCII characters and no spaces; check what was pasted.");
-    return;
-  }
-  sessionStorage.setItem(KEY, key);
-  $("#api-key").value = "";
-  load();
-});
+bindSignIn(showSignIn, load);
 
 $("#sign-out").addEventListener("click", () => {
-  sessionStorage.removeItem(KEY);
+  forgetKey();
   showSignIn();
 });
 

@@ -5,10 +5,8 @@
 // dashboard. Bundled with the SDK (web/sdk) by esbuild at build time; the hash worker is
 // served separately at /upload/hash-worker.js.
 import { JettyClient, formatBytes, formatDuration } from "../../../web/sdk/src/index.ts";
+import { bindSignIn, forgetKey, storedKey } from "../pages/api-key.js";
 
-const KEY = "jettyApiKey";
-// What an Authorization header can carry; anything else was pasted by mistake.
-const KEY_SHAPE = /^[\x21-\x7e]+$/;
 const FILES_AT_ONCE = 2;
 const PARTS_PER_FILE = 6;
 const FILES_PAGE = 20;
@@ -53,7 +51,7 @@ function showSignIn(message) {
 
 async function start() {
   const mine = ++generation;
-  const key = sessionStorage.getItem(KEY);
+  const key = storedKey();
   if (!key) return showSignIn();
   const c = new JettyClient({ apiKey: key, workerUrl: WORKER_URL });
   let quota;
@@ -62,7 +60,7 @@ async function start() {
   } catch (e) {
     if (mine !== generation) return;
     if (e?.status === 401) {
-      sessionStorage.removeItem(KEY);
+      forgetKey();
       return showSignIn("That key was not accepted.");
     }
     return showSignIn(e?.kind === "network" ? "Could not reach the server." : `The server answered: ${e?.message ?? e}`);
@@ -80,18 +78,7 @@ async function start() {
   await loadLists(mine);
 }
 
-$("#sign-in").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const key = $("#api-key").value.trim();
-  if (!key) return;
-  if (!KEY_SHAPE.test(key)) {
-    showSignIn("An API key has only printable ASCII characters and no spaces; check what was pasted.");
-    return;
-  }
-  sessionStorage.setItem(KEY, key);
-  $("#api-key").value = "";
-  start();
-});
+bindSignIn(showSignIn, start);
 
 $("#sign-out").addEventListener("click", () => {
   // Uploads stop but keep their sessions: signing in again and picking the files continues them.
@@ -101,7 +88,7 @@ $("#sign-out").addEventListener("click", () => {
   running = 0;
   $("#queue").replaceChildren();
   $("#queue-panel").hidden = true;
-  sessionStorage.removeItem(KEY);
+  forgetKey();
   showSignIn();
 });
 

@@ -203,8 +203,6 @@ pub async fn forward_chunk(
     Ok((record, receipt))
 }
 
-/// Passes the request stream through a `FixedLengthStream` (so the forward keeps its
-/// Content-Length); the pipe's promise tells later whether the client's body was whole.
 /// The client's body on its way to the store, and what tells afterwards whether it was whole.
 struct Piped {
     /// The pipe's promise: rejected when either side failed.
@@ -214,6 +212,8 @@ struct Piped {
     source: web_sys::ReadableStream,
 }
 
+/// Passes the request stream through a `FixedLengthStream` (so the forward keeps its
+/// Content-Length), without ever cancelling the client's stream.
 fn fixed_length(stream: web_sys::ReadableStream, len: u64) -> ApiResult<(JsValue, Piped)> {
     let fixed = worker::worker_sys::FixedLengthStream::new_big_int(js_sys::BigInt::from(len))
         .map_err(|e| internal(format!("{e:?}")))?;

@@ -368,7 +368,7 @@ async fn racing_finalizes_and_duplicate_part_reports_make_exactly_one_file() {
     let client = fleet.client();
     let finals = join_all((0..8).map(|_| {
         let (client, id) = (client.clone(), ticket.file_id.clone());
-        async move { client.finalize(&id, 2).await.map(|f| f.file) }
+        async move { client.finalize(&id, 2, None).await.map(|f| f.file) }
     }))
     .await;
     let files: Vec<FileInfo> = finals

@@ -26,7 +26,7 @@ fn edges_request(size: u64, hash: &str) -> OptimalEdgesRequest {
         user_id: None,
         file_size: size,
         content_id: None,
-        file_hash: hash.into(),
+        file_hash: Some(hash.into()),
         file_name: Some("t.bin".into()),
         content_type: None,
         user_location: None,
@@ -127,7 +127,7 @@ async fn a_chunk_whose_body_does_not_match_its_hash_is_refused_and_not_recorded(
     );
 
     // Nothing was recorded: finalize still lists part 1 as missing.
-    let err = client.finalize(&ticket.file_id, 2).await.unwrap_err();
+    let err = client.finalize(&ticket.file_id, 2, None).await.unwrap_err();
     match err {
         jetty_client::ClientError::Refused {
             status, code, details, ..
@@ -152,7 +152,7 @@ async fn a_chunk_whose_body_does_not_match_its_hash_is_refused_and_not_recorded(
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["edgeId"], fleet.edges[1].id);
-    let file = client.finalize(&ticket.file_id, 2).await.unwrap().file;
+    let file = client.finalize(&ticket.file_id, 2, None).await.unwrap().file;
     assert_eq!(fleet.s3_object_sha256(&dev_object_key(&file.id)), sha256_hex(&data));
 }
 
@@ -196,8 +196,8 @@ async fn finalize_with_a_missing_part_is_refused_with_the_list_and_finalizing_tw
     )
     .await;
     assert_eq!(status, 200);
-    let first = client.finalize(&ticket.file_id, 3).await.unwrap().file;
-    let second = client.finalize(&ticket.file_id, 3).await.unwrap().file;
+    let first = client.finalize(&ticket.file_id, 3, None).await.unwrap().file;
+    let second = client.finalize(&ticket.file_id, 3, None).await.unwrap().file;
     assert_eq!(first, second);
     assert_eq!(first.size, data.len() as u64);
 }
@@ -303,7 +303,7 @@ async fn forged_expired_and_missing_upload_tokens_and_wrong_lengths_are_refused(
 
     let (status, body) = store_chunk(edge, &ticket.upload_token, 1, data.clone(), &hash).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(client.finalize(&ticket.file_id, 1).await.unwrap().file.size, 1000);
+    assert_eq!(client.finalize(&ticket.file_id, 1, None).await.unwrap().file.size, 1000);
 }
 
 #[tokio::test]

@@ -158,11 +158,19 @@ impl Client {
         json_or_error(resp).await
     }
 
-    pub async fn finalize(&self, file_id: &str, total_chunks: u32) -> Result<FinalizeResponse, ClientError> {
+    /// Completes upload `file_id`, declaring the whole file's SHA-256 if given (required when
+    /// the upload was opened by content id alone, checked against the one declared otherwise).
+    pub async fn finalize(
+        &self,
+        file_id: &str,
+        total_chunks: u32,
+        file_hash: Option<&Sha256Digest>,
+    ) -> Result<FinalizeResponse, ClientError> {
         let body = FinalizeRequest {
             file_id: file_id.to_owned(),
             total_chunks: Some(total_chunks),
             user_id: None,
+            file_hash: file_hash.map(Sha256Digest::to_prefixed),
         };
         let resp = self
             .http

@@ -44,15 +44,16 @@ impl<D: FileStore, O, K, R: Runtime> Core<D, O, K, R> {
     pub async fn find_duplicate(
         &self,
         account: &str,
-        declared: Sha256Digest,
+        declared: Option<Sha256Digest>,
         content_id: Option<&str>,
         size: Option<u64>,
     ) -> Result<Option<FileRow>> {
-        let id = match content_id {
-            Some(given) => ContentId::parse(given).ok_or_else(|| {
+        let id = match (content_id, declared) {
+            (Some(given), _) => ContentId::parse(given).ok_or_else(|| {
                 ApiError::with_message(ErrorCode::InvalidHash, "contentId must be <64 hex>-<part count>")
             })?,
-            None => ContentId::of_one_part(declared),
+            (None, Some(declared)) => ContentId::of_one_part(declared),
+            (None, None) => return Ok(None),
         };
         self.db.file_by_content_id(account, &id.to_wire(), size).await
     }

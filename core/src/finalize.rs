@@ -7,10 +7,25 @@ use crate::ports::{Core, ObjectStore, Runtime};
 use crate::store::Completed;
 use crate::{internal, not_found, storage_failure, Result};
 use jetty_shared::content_id::ContentId;
+use jetty_shared::hash::Sha256Digest;
+use jetty_shared::protocol::{FileInfo, FinalizeResponse};
 use jetty_shared::session::{
     completion, finalize_wait, FinalizeWait, SessionStatus, FINALIZE_CLAIM_MS, FINALIZE_POLL_MS, FINALIZE_WAIT_MS,
 };
 use jetty_shared::{ApiError, ErrorCode};
+
+/// The finalize answer for a recorded file.
+pub fn finalize_answer(file: &FileRow, origin: &str) -> FinalizeResponse {
+    FinalizeResponse {
+        file: FileInfo {
+            url: crate::upload::file_url(origin, &file.id),
+            id: file.id.clone(),
+            size: file.size,
+            sha256: format!("sha256:{}", file.sha256),
+            name: file.name.clone(),
+        },
+    }
+}
 
 impl<D: SessionStore + FileStore + StoreHealthStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
     /// Completes the session's object and answers with its file. Only the holder of the
@@ -22,6 +37,10 @@ impl<D: SessionStore + FileStore + StoreHealthStore, O: ObjectStore, K, R: Runti
         }
         if !session.is_open(self.rt.now_ms()) {
             return Err(ApiError::new(ErrorCode::SessionNotActive));
+        }
+        // Every file has its whole-file hash (see `with_declared_hash`).
+        if session.declared_hash().is_none() {
+            return Err(ApiError::new(ErrorCode::FileHashRequired));
         }
         // Missing parts are refused before anyone claims anything.
         completion(&session.plan(), &self.db.parts(&session.id).await?)?;
@@ -53,6 +72,26 @@ impl<D: SessionStore + FileStore + StoreHealthStore, O: ObjectStore, K, R: Runti
                     FinalizeWait::Poll => self.rt.sleep(FINALIZE_POLL_MS).await,
                 }
             }
+        }
+    }
+
+    /// The session with the whole-file hash the finalize request declares (`sha256:<hex>` or
+    /// hex): recorded if the session was opened without one (by content id alone, so the
+    /// client could send parts while it still hashed the whole file), else it must be the one
+    /// declared then. A session that has none and gets none cannot be finalized.
+    pub async fn with_declared_hash(&self, session: SessionRow, declared: Option<&str>) -> Result<SessionRow> {
+        let declared = declared.map(Sha256Digest::parse).transpose()?.map(|d| d.to_hex());
+        let session = match (session.declared_hash(), &declared) {
+            (None, Some(given)) if session.status == SessionStatus::Active => {
+                self.db.declare_file_hash(&session.id, given).await?;
+                // Read back: a racing finalize may have declared first.
+                self.db.session_by_id(&session.id).await?.ok_or_else(not_found)?
+            }
+            _ => session,
+        };
+        match (session.declared_hash(), declared) {
+            (Some(have), Some(given)) if have != given => Err(ApiError::new(ErrorCode::FileHashMismatch)),
+            _ => Ok(session),
         }
     }
 

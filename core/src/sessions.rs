@@ -49,6 +49,7 @@ impl<D: SessionStore, O, K, R: Runtime> Core<D, O, K, R> {
             plan: session.plan(),
             edges: session.edge_ids(),
             file_hash_hex: &session.file_hash,
+            content_id: session.content_id.as_deref(),
             expires_at_secs: session.expires_at.div_ceil(1000),
         };
         Ok(derive_state(facts, &tallies))

@@ -11,7 +11,7 @@ use jetty_shared::plan::{PartPlan, S3_MIN_PART_SIZE};
 use jetty_shared::protocol::*;
 use jetty_shared::quota::check_storage;
 use jetty_shared::scoring::{effective_priority, estimated_seconds, threads_for};
-use jetty_shared::session::SessionStatus;
+use jetty_shared::session::{SessionStatus, IN_FLIGHT_IDLE_MS, IN_FLIGHT_RETRY_SECS};
 use jetty_shared::token::{self, UploadClaims};
 use jetty_shared::{ApiError, ErrorCode};
 
@@ -25,12 +25,6 @@ const SIMPLE_SESSION_MS: u64 = 3600 * 1000;
 pub fn file_url(origin: &str, file_id: &str) -> String {
     format!("{origin}/api/files/{file_id}")
 }
-
-/// How long an open session for some content may go without a new part before a second upload
-/// of that content stops waiting for it and starts its own.
-pub const IN_FLIGHT_IDLE_MS: u64 = 120_000;
-/// How soon a client waiting on an upload in flight should ask again.
-pub const IN_FLIGHT_RETRY_SECS: u64 = 2;
 
 /// `409 upload_in_progress`: the same content is in flight as `file_id`.
 fn in_progress(file_id: &str) -> ApiError {
@@ -101,7 +95,13 @@ where
         location: Location,
         origin: &str,
     ) -> Result<OptimalEdgesResponse> {
-        let file_hash = Sha256Digest::parse(&body.file_hash)?;
+        let file_hash = body.file_hash.as_deref().map(Sha256Digest::parse).transpose()?;
+        if file_hash.is_none() && body.content_id.is_none() {
+            return Err(ApiError::with_message(
+                ErrorCode::InvalidRequest,
+                "fileHash or contentId is required",
+            ));
+        }
         if let Some(name) = &body.file_name {
             if name.len() > 1024 || name.chars().any(char::is_control) {
                 return Err(ApiError::with_message(
@@ -131,6 +131,7 @@ where
                     duplicate: Some(Duplicate {
                         url: file_url(origin, &clone),
                         file_id: clone,
+                        sha256: Some(format!("sha256:{}", source.sha256)),
                         saved_bytes: body.file_size,
                         saved_cost: self.transfer_cost(body.file_size),
                         message: "File already exists. Zero-cost clone available.".to_owned(),
@@ -197,7 +198,7 @@ where
             file_id,
             file_name: body.file_name.clone(),
             content_type,
-            file_hash_hex: file_hash.to_hex(),
+            file_hash_hex: file_hash.map(|h| h.to_hex()).unwrap_or_default(),
             plan,
             threads,
             edges_used_json: serde_json::to_string(&edge_ids).map_err(internal)?,

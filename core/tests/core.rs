@@ -971,7 +971,7 @@ fn listings_page_newest_first_filter_by_name_and_hash_and_show_only_the_callers_
         ),
         (open.file_id.as_str(), 1, 5 * MIB, 3)
     );
-    assert_eq!(listed.file_hash, hash_of("open"));
+    assert_eq!(listed.file_hash, Some(hash_of("open")));
     let by_hash = block_on(
         w.core
             .list_uploads(&acc.id, &query(&format!("hash={}", hash_of("open")))),
@@ -1056,12 +1056,16 @@ fn a_declared_hash_never_keys_dedup_so_a_false_one_cannot_poison_it() {
             .store_small_file(&acc, "a.txt", "text/plain", b"A".to_vec(), None),
     )
     .unwrap();
-    let found = block_on(w.core.find_duplicate(&acc.id, Sha256Digest::of(b"A"), None, Some(1))).unwrap();
+    let found = block_on(
+        w.core
+            .find_duplicate(&acc.id, Some(Sha256Digest::of(b"A")), None, Some(1)),
+    )
+    .unwrap();
     assert_eq!(found.map(|f| f.id), Some(one.file_id));
     // A malformed content id is refused, not ignored.
     let err = block_on(
         w.core
-            .find_duplicate(&acc.id, Sha256Digest::of(b"A"), Some("zz-1"), None),
+            .find_duplicate(&acc.id, Some(Sha256Digest::of(b"A")), Some("zz-1"), None),
     )
     .unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidHash);
@@ -1116,4 +1120,61 @@ fn an_abandoned_upload_of_the_same_content_stops_holding_others_back() {
         .unwrap()
         .upload
         .is_some());
+}
+
+#[test]
+fn an_upload_opened_by_content_id_alone_takes_parts_and_declares_its_whole_file_hash_at_finalize() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    // Neither a whole-file hash nor a content id: nothing to check or dedup by.
+    let mut neither = request(12 * MIB, &hash_of("a"));
+    neither.file_hash = None;
+    let err = block_on(w.core.optimal_edges(&acc, &neither, HERE, ORIGIN)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidRequest);
+    // The content id alone opens the session; its state says the hash is still to come.
+    let mut by_id = neither.clone();
+    by_id.content_id = Some(parts_content_id(3));
+    let answer = block_on(w.core.optimal_edges(&acc, &by_id, HERE, ORIGIN)).unwrap();
+    let s = session(&w, &acc, &answer);
+    let state = block_on(w.core.state_of(&s)).unwrap();
+    assert_eq!(state.file_hash, None);
+    assert_eq!(state.content_id, by_id.content_id);
+    // Another device finds it by content id.
+    let listed = block_on(
+        w.core
+            .list_uploads(&acc.id, &query(&format!("contentId={}", parts_content_id(3)))),
+    )
+    .unwrap();
+    assert_eq!(listed.uploads.len(), 1);
+    assert_eq!(
+        (
+            listed.uploads[0].file_hash.clone(),
+            listed.uploads[0].content_id.clone()
+        ),
+        (None, by_id.content_id.clone())
+    );
+    send_all_parts(&w, &s);
+    // Finalize without the hash is refused and changes nothing; with it, the file records it.
+    let s = block_on(w.core.with_declared_hash(fresh(&w, &s), None)).unwrap();
+    assert_eq!(
+        block_on(w.core.finalize(&s)).unwrap_err().code,
+        ErrorCode::FileHashRequired
+    );
+    assert_eq!(w.s3.calls(Op::Complete), 0);
+    let declared = format!("sha256:{}", hash_of("a"));
+    let s = block_on(w.core.with_declared_hash(fresh(&w, &s), Some(&declared))).unwrap();
+    let file = block_on(w.core.finalize(&s)).unwrap();
+    assert_eq!(file.sha256, hash_of("a"));
+    assert_eq!(file.content_id.as_deref(), Some(parts_content_id(3).as_str()));
+    // Once declared the hash is kept: another one is refused, the same one finalizes again.
+    let err = block_on(w.core.with_declared_hash(fresh(&w, &s), Some(&hash_of("b")))).unwrap_err();
+    assert_eq!(err.code, ErrorCode::FileHashMismatch);
+    let again = block_on(w.core.with_declared_hash(fresh(&w, &s), Some(&hash_of("a")))).unwrap();
+    assert_eq!(block_on(w.core.finalize(&again)).unwrap().id, file.id);
+    // A duplicate asked by content id alone learns the stored file's declared hash.
+    let dup = block_on(w.core.optimal_edges(&acc, &by_id, HERE, ORIGIN))
+        .unwrap()
+        .duplicate
+        .unwrap();
+    assert_eq!(dup.sha256, Some(declared));
 }

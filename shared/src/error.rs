@@ -67,6 +67,8 @@ error_codes! {
     MethodNotAllowed   => ("method_not_allowed", 405, "method not allowed on this path"),
     UploadInProgress   => ("upload_in_progress", 409, "the same content is being uploaded in this account right now; ask again shortly to get it as a duplicate"),
     SessionNotActive   => ("session_not_active", 409, "the upload session is not active (aborted or expired)"),
+    FileHashRequired   => ("file_hash_required", 400, "this upload was opened without fileHash: finalize must declare the whole file's SHA-256"),
+    FileHashMismatch   => ("file_hash_mismatch", 409, "fileHash differs from the one this upload was opened with"),
     PartsMissing       => ("parts_missing", 409, "some parts have not been uploaded"),
     PartSizeMismatch   => ("part_size_mismatch", 409, "a recorded part does not have its planned size"),
     LengthRequired     => ("length_required", 411, "a Content-Length header is required"),

@@ -42,12 +42,14 @@ pub struct ListQuery {
     pub prefix: String,
     /// Only uploads declaring this content (hex SHA-256); files ignore it.
     pub hash: Option<String>,
+    /// Only uploads opened with this content id (`<hex>-<parts>`); files ignore it.
+    pub content_id: Option<String>,
     pub limit: u32,
     pub after: Option<Cursor>,
 }
 
 impl ListQuery {
-    /// From the query string's pairs (`prefix`, `hash`, `limit`, `cursor`); unknown ones are
+    /// From the query string's pairs (`prefix`, `hash`, `contentId`, `limit`, `cursor`); unknown ones are
     /// ignored, bad values are `400 invalid_request` naming the parameter.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<ListQuery, ApiError> {
         let mut query = ListQuery {
@@ -65,6 +67,12 @@ impl ListQuery {
                     let digest = Sha256Digest::parse(value)
                         .map_err(|_| invalid("hash must be a hex SHA-256 (64 characters, optionally sha256:)"))?;
                     query.hash = Some(digest.to_hex());
+                }
+                "contentId" if value.is_empty() => {}
+                "contentId" => {
+                    let id = crate::content_id::ContentId::parse(value)
+                        .ok_or_else(|| invalid("contentId must be <64 hex>-<part count>"))?;
+                    query.content_id = Some(id.to_wire());
                 }
                 "limit" => {
                     query.limit = value
@@ -132,7 +140,10 @@ pub struct UploadListing {
     pub session_id: String,
     pub file_name: Option<String>,
     pub file_size: u64,
-    pub file_hash: String,
+    /// `null` until declared (an upload opened by content id declares it at finalize).
+    pub file_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_id: Option<String>,
     pub content_type: String,
     pub part_size: u64,
     pub part_count: u32,
@@ -175,13 +186,20 @@ mod tests {
                 id: "fil_abc".into()
             })
         );
-        assert_eq!(parse("cursor=&hash=").unwrap(), parse("").unwrap());
+        assert_eq!(
+            parse(&format!("contentId={}-3", hash.to_uppercase()))
+                .unwrap()
+                .content_id,
+            Some(format!("{hash}-3"))
+        );
+        assert_eq!(parse("cursor=&hash=&contentId=").unwrap(), parse("").unwrap());
         assert_eq!(parse("other=1").unwrap(), parse("").unwrap());
         for bad in [
             "limit=0",
             "limit=201",
             "limit=ten",
             "hash=xyz",
+            "contentId=ab-1",
             "cursor=nodot",
             "cursor=12.a'b",
             "cursor=x.fil_1",

@@ -33,8 +33,11 @@ pub struct OptimalEdgesRequest {
     /// only one-part files, whose hash the store verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_id: Option<String>,
-    /// SHA-256 of the whole file, `sha256:<hex>` or `<hex>`.
-    pub file_hash: String,
+    /// SHA-256 of the whole file, `sha256:<hex>` or `<hex>`. Optional when `contentId` is
+    /// given: a client that sends parts while it still streams the whole-file hash declares it
+    /// at finalize instead (`FinalizeRequest::file_hash`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,6 +95,10 @@ pub struct EdgeInfo {
 pub struct Duplicate {
     pub file_id: String,
     pub url: String,
+    /// The stored file's whole-file SHA-256 (`sha256:<hex>`), as declared when it was uploaded:
+    /// a client that asked by content id alone need not hash the whole file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     pub saved_bytes: u64,
     pub saved_cost: f64,
     pub message: String,
@@ -182,6 +189,11 @@ pub struct FinalizeRequest {
     pub total_chunks: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+    /// The whole file's SHA-256 (`sha256:<hex>` or `<hex>`): required when the upload was
+    /// opened without one (`file_hash_required`), else it must equal that one
+    /// (`file_hash_mismatch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

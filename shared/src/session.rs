@@ -226,6 +226,12 @@ impl ForwardFailure {
 /// How long a finalize claim lasts: longer than a CompleteMultipartUpload of 10,000 parts
 /// should take (S3 can need minutes), short enough that a crashed holder is soon replaced.
 pub const FINALIZE_CLAIM_MS: u64 = 120_000;
+
+/// How long an open session for some content may go without a new part before a second upload
+/// of that content stops waiting for it and starts its own (in-flight dedup).
+pub const IN_FLIGHT_IDLE_MS: u64 = 120_000;
+/// How soon a client waiting on an upload in flight should ask again.
+pub const IN_FLIGHT_RETRY_SECS: u64 = 2;
 /// How long a concurrent finalize waits for the claim's holder before it answers
 /// `finalize_in_progress` (503, retry) instead of holding the request open.
 pub const FINALIZE_WAIT_MS: u64 = 20_000;

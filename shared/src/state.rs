@@ -28,8 +28,12 @@ pub struct UploadState {
     pub total: u64,
     pub part_size: u64,
     pub part_count: u32,
-    /// `sha256:<hex>` of the whole file, as declared when the session started.
-    pub file_hash: String,
+    /// `sha256:<hex>` of the whole file as declared, `null` until the client declares it (a
+    /// session opened by content id alone gets it at finalize).
+    pub file_hash: Option<String>,
+    /// The content id the session was opened with (`<hex>-<parts>`), if the client gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_id: Option<String>,
     /// Bytes edges delivered to the store, re-sends included (`progress` ≤ this).
     pub bytes_received: u64,
     /// Seconds since the Unix epoch.
@@ -42,7 +46,9 @@ pub struct SessionFacts<'a> {
     pub status: &'a str,
     pub plan: PartPlan,
     pub edges: Vec<String>,
+    /// `''` while undeclared.
     pub file_hash_hex: &'a str,
+    pub content_id: Option<&'a str>,
     pub expires_at_secs: u64,
 }
 
@@ -76,7 +82,8 @@ pub fn derive_state(facts: SessionFacts<'_>, parts: &[PartTally]) -> UploadState
         total: plan.file_size,
         part_size: plan.part_size,
         part_count: plan.part_count,
-        file_hash: format!("sha256:{}", facts.file_hash_hex),
+        file_hash: (!facts.file_hash_hex.is_empty()).then(|| format!("sha256:{}", facts.file_hash_hex)),
+        content_id: facts.content_id.map(str::to_owned),
         bytes_received: received,
         expires_at: facts.expires_at_secs,
     }
@@ -222,6 +229,7 @@ mod tests {
             plan,
             edges: vec!["sfo-1".into()],
             file_hash_hex: "ab",
+            content_id: None,
             expires_at_secs: 99,
         }
     }
@@ -245,7 +253,7 @@ mod tests {
         assert_eq!(s.chunks_uploaded, vec![2, 5]);
         assert_eq!(s.chunks_remaining, vec![1, 3, 4]);
         assert_eq!((s.progress, s.total), (5 * MIB + 1, 20 * MIB + 1));
-        assert_eq!(s.file_hash, "sha256:ab");
+        assert_eq!(s.file_hash.as_deref(), Some("sha256:ab"));
     }
 
     #[test]

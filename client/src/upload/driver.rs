@@ -3,7 +3,7 @@
 //! coordinator about failed edges, says when it waits out an outage, and finalizes (waiting out
 //! the coordinator's outages too) once every part is stored.
 
-use super::hashing::hash_file;
+use super::hashing::{hash_file, WholeHash};
 use super::meter::Meter;
 use super::options::{part_deadline, Progress, RetryNotice, Retrying, Trouble, UploadOptions, UploadOutcome};
 use super::scheduler::{Action, Outcome, PartScheduler, SchedulerConfig};
@@ -40,7 +40,7 @@ impl Client {
     pub(crate) async fn finish(
         &self,
         path: &Path,
-        file_hash: Sha256Digest,
+        file_hash: WholeHash,
         ticket: ResumeResponse,
         hashes: HashMap<u32, Sha256Digest>,
         opts: &UploadOptions,
@@ -90,8 +90,10 @@ impl Client {
             }
         })
         .await?;
+        // Hashed in the background while the parts went out; declared at finalize.
+        let file_hash = file_hash.get().await?;
         let file = self
-            .finalize_retrying(&upload.file_id, plan.part_count, opts)
+            .finalize_retrying(&upload.file_id, plan.part_count, &file_hash, opts)
             .await?
             .file;
         debug_assert_eq!(file.sha256, file_hash.to_prefixed());

@@ -111,7 +111,8 @@ impl Fleet {
                 total: 4096,
                 part_size: 1024,
                 part_count: 4,
-                file_hash: self.sha256.clone(),
+                file_hash: Some(self.sha256.clone()),
+                content_id: None,
                 bytes_received: 0,
                 expires_at: 0,
             },
@@ -280,7 +281,7 @@ async fn upload_over_with(
     let outcome = client
         .finish(
             &path,
-            file_hash,
+            crate::upload::hashing::WholeHash::Known(file_hash),
             fleet.ticket(),
             HashMap::new(),
             &opts,

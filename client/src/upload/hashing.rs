@@ -1,5 +1,6 @@
 //! SHA-256 of whole files and of a plan's parts, read on blocking threads (sha2 uses SHA-NI);
-//! part hashing can be cancelled between parts.
+//! part hashing runs on every core and can be cancelled between parts. A whole-file hash can
+//! run in the background while parts are sent (`WholeHash`).
 
 use crate::ClientError;
 use jetty_shared::hash::Sha256Digest;
@@ -19,6 +20,53 @@ pub async fn hash_parts(
     numbers: Vec<u32>,
 ) -> Result<HashMap<u32, Sha256Digest>, ClientError> {
     hash_parts_cancellable(path, plan, numbers, Arc::new(AtomicBool::new(false))).await
+}
+
+/// SHA-256 of the listed parts of `plan`, spread over `threads` blocking threads (each takes
+/// every `threads`-th part, so all finish together); the same digests as [`hash_parts`].
+pub async fn hash_parts_parallel(
+    path: PathBuf,
+    plan: Option<PartPlan>,
+    numbers: Vec<u32>,
+    threads: usize,
+) -> Result<HashMap<u32, Sha256Digest>, ClientError> {
+    let threads = threads.clamp(1, numbers.len().max(1));
+    let mut shares: Vec<Vec<u32>> = vec![Vec::new(); threads];
+    for (i, n) in numbers.into_iter().enumerate() {
+        shares[i % threads].push(n);
+    }
+    let hashing = shares.into_iter().map(|share| hash_parts(path.clone(), plan, share));
+    let mut all = HashMap::new();
+    for share in futures::future::try_join_all(hashing).await? {
+        all.extend(share);
+    }
+    Ok(all)
+}
+
+/// The cores to hash on.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// A whole-file SHA-256 that is known, or still being computed in the background (started
+/// once the content id has answered dedup, so it overlaps the sending of parts).
+pub enum WholeHash {
+    Known(Sha256Digest),
+    Pending(tokio::task::JoinHandle<Result<Sha256Digest, ClientError>>),
+}
+
+impl WholeHash {
+    /// Starts hashing `len` bytes of `path` in the background.
+    pub fn start(path: PathBuf, len: u64) -> WholeHash {
+        WholeHash::Pending(tokio::spawn(hash_file(path, 0, len)))
+    }
+
+    pub async fn get(self) -> Result<Sha256Digest, ClientError> {
+        match self {
+            WholeHash::Known(digest) => Ok(digest),
+            WholeHash::Pending(task) => task.await.map_err(|e| ClientError::Io(std::io::Error::other(e)))?,
+        }
+    }
 }
 
 /// `hash_parts` that stops between parts once `cancel` is set (returning what it has).
@@ -92,8 +140,28 @@ mod tests {
         assert_eq!(hashes[&1], Sha256Digest::of(&data[..5 * 1024 * 1024]));
         assert_eq!(hashes[&3], Sha256Digest::of(&data[10 * 1024 * 1024..]));
         assert_eq!(
-            hash_file(path, 0, data.len() as u64).await.unwrap(),
+            hash_file(path.clone(), 0, data.len() as u64).await.unwrap(),
             Sha256Digest::of(&data)
         );
+        let whole = WholeHash::start(path, data.len() as u64);
+        assert_eq!(whole.get().await.unwrap(), Sha256Digest::of(&data));
+    }
+
+    #[tokio::test]
+    async fn parts_hashed_on_many_threads_match_the_sequential_reference() {
+        let dir = temp_dir();
+        let path = dir.join("data.bin");
+        let data: Vec<u8> = (0..(23 * 1024 * 1024 + 7)).map(|i| (i * 7 % 253) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let plan = PartPlan::new(data.len() as u64, 5 * 1024 * 1024, DEFAULT_BODY_LIMIT).unwrap();
+        let all: Vec<u32> = plan.part_numbers().collect();
+        let sequential = hash_parts(path.clone(), Some(plan), all.clone()).await.unwrap();
+        for threads in [1, 2, 3, 8, 64] {
+            let parallel = hash_parts_parallel(path.clone(), Some(plan), all.clone(), threads)
+                .await
+                .unwrap();
+            assert_eq!(parallel, sequential, "{threads} threads");
+        }
+        assert!(hash_parts_parallel(path, None, all, 4).await.unwrap().is_empty());
     }
 }

@@ -1,9 +1,10 @@
 //! The session flow of an upload: resume an unfinished one from the local record, else hash
-//! the file, ask the coordinator for edges (or learn it is a duplicate), and hand the parts
-//! to the driver; `resume` continues a session by id on any machine holding the file.
+//! the parts on every core, ask the coordinator by content id for edges (or learn it is a
+//! duplicate), and hand the parts to the driver while the whole-file hash runs in the
+//! background for finalize; `resume` continues a session by id on any machine holding the file.
 
 use super::driver::unexpected;
-use super::hashing::{hash_file, hash_parts};
+use super::hashing::{cores, hash_file, hash_parts_parallel, WholeHash};
 use super::options::{Progress, UploadOptions, UploadOutcome};
 use super::state::{modified, LocalState};
 use super::with_retries::with_retries;
@@ -44,8 +45,13 @@ impl Client {
                     });
                     match ticket.await {
                         Ok(ticket) => {
-                            let file_hash = Sha256Digest::parse(&saved.file_hash)
-                                .map_err(|_| ClientError::Integrity("corrupt local upload record".into()))?;
+                            let file_hash = match &saved.file_hash {
+                                Some(hash) => WholeHash::Known(
+                                    Sha256Digest::parse(hash)
+                                        .map_err(|_| ClientError::Integrity("corrupt local upload record".into()))?,
+                                ),
+                                None => WholeHash::start(path.to_owned(), size),
+                            };
                             let outcome = self
                                 .finish(path, file_hash, ticket, HashMap::new(), opts, progress, started)
                                 .await?;
@@ -62,31 +68,33 @@ impl Client {
             }
         }
 
-        // The server honours a valid part-size hint, so the plan is known before asking: hash
-        // the parts on a second core while the whole-file hash runs, and the upload phase (where
-        // the CPU is shared with the network stack) does no hashing at all.
+        // The server honours a valid part-size hint, so the plan is known before asking: the
+        // part digests, hashed on every core, give the content id that dedup looks up, so the
+        // answer comes before any whole-file hash. That one runs in the background while the
+        // parts go out (the upload phase does no other hashing) and is declared at finalize.
         let threads = opts.concurrency.clamp(1, 64) as u32;
         let preferred = opts
             .part_size
             .unwrap_or_else(|| PartPlan::preferred_part_size(size, threads));
         let expected_plan = PartPlan::new(size, preferred, DEFAULT_BODY_LIMIT).ok();
         let all_parts: Vec<u32> = expected_plan.map(|p| p.part_numbers().collect()).unwrap_or_default();
-        // The part digests give the content id dedup looks up (the declared whole-file hash
-        // alone finds only one-part files); both hashes run at once, on two cores.
-        let (file_hash, part_hashes) = tokio::try_join!(
-            hash_file(path.to_owned(), 0, size),
-            hash_parts(path.to_owned(), expected_plan, all_parts)
-        )?;
+        let part_hashes = hash_parts_parallel(path.to_owned(), expected_plan, all_parts, cores()).await?;
         let content_id = expected_plan.and_then(|plan| {
             let digests: Option<Vec<Sha256Digest>> =
                 plan.part_numbers().map(|n| part_hashes.get(&n).copied()).collect();
             digests.map(|d| ContentId::of_parts(&d).to_wire())
         });
+        // Without a plan of our own (a file beyond any plan) the server decides: declare the
+        // whole-file hash up front as the seeds' clients do.
+        let declared = match content_id {
+            Some(_) => None,
+            None => Some(hash_file(path.to_owned(), 0, size).await?),
+        };
         let request = OptimalEdgesRequest {
             user_id: None,
             file_size: size,
             content_id,
-            file_hash: file_hash.to_prefixed(),
+            file_hash: declared.map(|h| h.to_prefixed()),
             file_name: path.file_name().map(|n| n.to_string_lossy().into_owned()),
             content_type: opts.content_type.clone(),
             user_location: opts.location,
@@ -108,11 +116,17 @@ impl Client {
             }
         };
         if let Some(dup) = answer.duplicate {
+            // The same content (by verified content id): the stored file's hash is this file's.
+            let sha256 = match (declared, dup.sha256) {
+                (Some(hash), _) => hash.to_prefixed(),
+                (None, Some(stored)) => stored,
+                (None, None) => hash_file(path.to_owned(), 0, size).await?.to_prefixed(),
+            };
             return Ok(UploadOutcome {
                 file_id: dup.file_id,
                 url: dup.url,
                 size,
-                sha256: file_hash.to_prefixed(),
+                sha256,
                 duplicate: true,
                 resumed: false,
                 parts: 0,
@@ -127,14 +141,12 @@ impl Client {
             .ok_or_else(|| unexpected("no upload ticket in the answer"))?;
         if let Some(store) = &opts.state {
             // Best effort: without the record the upload still works, it just cannot resume.
-            let _ = store.save(&LocalState::new(
-                &self.base_url,
-                path,
-                &meta,
-                &upload.file_id,
-                file_hash,
-            ));
+            let _ = store.save(&LocalState::new(&self.base_url, path, &meta, &upload.file_id, declared));
         }
+        let file_hash = match declared {
+            Some(hash) => WholeHash::Known(hash),
+            None => WholeHash::start(path.to_owned(), size),
+        };
         let plan = upload.plan(size);
         let hashes = if expected_plan == Some(plan) {
             part_hashes
@@ -152,7 +164,8 @@ impl Client {
             total: size,
             part_size: plan.part_size,
             part_count: plan.part_count,
-            file_hash: file_hash.to_prefixed(),
+            file_hash: declared.map(|h| h.to_prefixed()),
+            content_id: request.content_id.clone(),
             bytes_received: 0,
             expires_at: upload.expires_at,
         };
@@ -193,18 +206,46 @@ impl Client {
             )));
         }
         let plan = ticket.upload.plan(size);
-        let (file_hash, hashes) = tokio::try_join!(
-            hash_file(path.to_owned(), 0, size),
-            hash_parts(path.to_owned(), Some(plan), ticket.state.chunks_remaining.clone())
-        )?;
-        if file_hash.to_prefixed() != ticket.state.file_hash {
-            return Err(ClientError::Integrity(format!(
+        let not_this_file = || {
+            ClientError::Integrity(format!(
                 "{} is not the file session {file_id} was started with",
                 path.display()
-            )));
-        }
+            ))
+        };
+        let (file_hash, hashes) = match (&ticket.state.file_hash, &ticket.state.content_id) {
+            // Opened by content id alone: check every part's digest against it; the whole-file
+            // hash follows in the background.
+            (None, Some(content_id)) => {
+                let all =
+                    hash_parts_parallel(path.to_owned(), Some(plan), plan.part_numbers().collect(), cores()).await?;
+                let digests: Vec<Sha256Digest> = plan.part_numbers().filter_map(|n| all.get(&n).copied()).collect();
+                if &ContentId::of_parts(&digests).to_wire() != content_id {
+                    return Err(not_this_file());
+                }
+                (WholeHash::start(path.to_owned(), size), all)
+            }
+            (declared, _) => {
+                let (file_hash, hashes) = tokio::try_join!(
+                    hash_file(path.to_owned(), 0, size),
+                    hash_parts_parallel(
+                        path.to_owned(),
+                        Some(plan),
+                        ticket.state.chunks_remaining.clone(),
+                        cores()
+                    )
+                )?;
+                if declared.as_deref() != Some(file_hash.to_prefixed().as_str()) {
+                    return Err(not_this_file());
+                }
+                (WholeHash::Known(file_hash), hashes)
+            }
+        };
         if let Some(store) = &opts.state {
-            let _ = store.save(&LocalState::new(&self.base_url, path, &meta, file_id, file_hash));
+            let known = match &file_hash {
+                WholeHash::Known(hash) => Some(*hash),
+                WholeHash::Pending(_) => None,
+            };
+            let _ = store.save(&LocalState::new(&self.base_url, path, &meta, file_id, known));
         }
         let outcome = self
             .finish(path, file_hash, ticket, hashes, opts, progress, started)
@@ -222,10 +263,11 @@ impl Client {
         &self,
         file_id: &str,
         part_count: u32,
+        file_hash: &Sha256Digest,
         opts: &UploadOptions,
     ) -> Result<FinalizeResponse, ClientError> {
         with_retries(opts.retry, opts.on_retry.as_ref(), || {
-            self.finalize(file_id, part_count)
+            self.finalize(file_id, part_count, Some(file_hash))
         })
         .await
     }

@@ -17,8 +17,10 @@ pub struct LocalState {
     pub modified_secs: u64,
     pub modified_nanos: u32,
     pub file_id: String,
-    /// `sha256:<hex>` of the whole file.
-    pub file_hash: String,
+    /// `sha256:<hex>` of the whole file, when it was known as the session opened (a session
+    /// opened by content id alone is saved before its whole-file hash is done).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_hash: Option<String>,
 }
 
 impl LocalState {
@@ -28,7 +30,7 @@ impl LocalState {
         path: &Path,
         meta: &std::fs::Metadata,
         file_id: &str,
-        file_hash: Sha256Digest,
+        file_hash: Option<Sha256Digest>,
     ) -> Self {
         let (modified_secs, modified_nanos) = modified(meta);
         LocalState {
@@ -38,7 +40,7 @@ impl LocalState {
             modified_secs,
             modified_nanos,
             file_id: file_id.to_owned(),
-            file_hash: file_hash.to_prefixed(),
+            file_hash: file_hash.map(|h| h.to_prefixed()),
         }
     }
 }
@@ -118,7 +120,7 @@ mod tests {
             modified_secs: 5,
             modified_nanos: 6,
             file_id: "fil_1".into(),
-            file_hash: Sha256Digest::of(b"a").to_prefixed(),
+            file_hash: Some(Sha256Digest::of(b"a").to_prefixed()),
         };
         store.save(&record).unwrap();
         assert_eq!(store.load(&a), Some(record));

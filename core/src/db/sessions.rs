@@ -28,6 +28,9 @@ pub struct SessionRow {
     pub edges_used: String,
     /// Until when a finalize holds the right to complete it in S3 (migration 0009).
     pub finalize_claimed_until: Option<u64>,
+    /// The content id the client opened it with (migration 0012), if any.
+    #[serde(default)]
+    pub content_id: Option<String>,
 }
 
 impl SessionRow {
@@ -41,6 +44,12 @@ impl SessionRow {
 
     pub fn edge_ids(&self) -> Vec<String> {
         serde_json::from_str(&self.edges_used).unwrap_or_default()
+    }
+
+    /// The whole-file hash (hex) the client declared, if it has yet (`file_hash` is `''` until
+    /// then: a session opened by content id alone gets it at finalize).
+    pub fn declared_hash(&self) -> Option<&str> {
+        (!self.file_hash.is_empty()).then_some(self.file_hash.as_str())
     }
 
     /// Active and not past its expiry.
@@ -57,6 +66,7 @@ pub struct NewSession {
     pub file_id: String,
     pub file_name: Option<String>,
     pub content_type: String,
+    /// `''` when the client declares it only at finalize.
     pub file_hash_hex: String,
     pub plan: PartPlan,
     pub threads: u32,
@@ -81,6 +91,8 @@ pub struct OpenSessionRow {
     pub file_name: Option<String>,
     pub content_type: String,
     pub file_hash: String,
+    #[serde(default)]
+    pub content_id: Option<String>,
     pub file_size: u64,
     pub part_size: u64,
     pub part_count: u32,
@@ -128,6 +140,7 @@ pub trait SessionStore: Database {
             after.map(|c| c.created_at),
             after.map(|c| c.id.as_str()).unwrap_or_default(),
             limit,
+            query.content_id.as_deref().unwrap_or_default(),
         ))
         .await
     }
@@ -173,7 +186,7 @@ pub trait SessionStore: Database {
                 s.estimated_cost,
                 s.price_per_gb,
                 s.content_id.as_deref(),
-                s.created_at.saturating_sub(crate::upload::IN_FLIGHT_IDLE_MS),
+                s.created_at.saturating_sub(jetty_shared::session::IN_FLIGHT_IDLE_MS),
             ))
             .await?;
         Ok(changed > 0)
@@ -181,6 +194,14 @@ pub trait SessionStore: Database {
 
     async fn set_upload_id(&self, session_id: &str, upload_id: &str) -> Result<()> {
         self.execute(stmt!(q::SET_UPLOAD_ID, session_id, upload_id)).await?;
+        Ok(())
+    }
+
+    /// Records the whole-file hash (hex) of a session opened without one; a declared hash is
+    /// never replaced.
+    async fn declare_file_hash(&self, session_id: &str, file_hash_hex: &str) -> Result<()> {
+        self.execute(stmt!(q::DECLARE_FILE_HASH, session_id, file_hash_hex))
+            .await?;
         Ok(())
     }
 

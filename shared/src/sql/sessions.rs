@@ -2,7 +2,7 @@
 
 /// Columns read into a session row (`jetty_core::db::SessionRow`).
 pub const SESSION_COLUMNS: &str = "id, account_id, file_id, file_name, content_type, file_hash, file_size, \
-     part_size, part_count, object_key, s3_upload_id, status, expires_at, edges_used, finalize_claimed_until";
+     part_size, part_count, object_key, s3_upload_id, status, expires_at, edges_used, finalize_claimed_until, content_id";
 
 /// An account's storage in use: distinct objects of its files (a dedup clone costs nothing)
 /// plus the reservations of its open sessions. `?1` account, `?2` now (ms).
@@ -55,15 +55,22 @@ pub fn in_flight() -> String {
 }
 
 /// A page of the account's open sessions, newest first, with the parts recorded so far:
-/// `(account_id, now, name prefix | '', file_hash | '', after_created_at | NULL, after_id, limit)`.
-pub const LIST_OPEN: &str = "SELECT s.id AS session_id, s.file_id, s.file_name, s.content_type, s.file_hash, \
+/// `(account_id, now, name prefix | '', file_hash | '', after_created_at | NULL, after_id, limit,
+/// content_id | '')`.
+pub const LIST_OPEN: &str =
+    "SELECT s.id AS session_id, s.file_id, s.file_name, s.content_type, s.file_hash, s.content_id, \
      s.file_size, s.part_size, s.part_count, s.created_at, s.expires_at, \
      (SELECT COUNT(*) FROM upload_parts p WHERE p.session_id = s.id) AS parts_done, \
      (SELECT COALESCE(SUM(p.size), 0) FROM upload_parts p WHERE p.session_id = s.id) AS bytes_received \
      FROM upload_sessions s WHERE s.account_id = ?1 AND s.status = 'active' AND s.expires_at > ?2 \
      AND (?3 = '' OR substr(s.file_name, 1, length(?3)) = ?3) AND (?4 = '' OR s.file_hash = ?4) \
+     AND (?8 = '' OR s.content_id = ?8) \
      AND (?5 IS NULL OR s.created_at < ?5 OR (s.created_at = ?5 AND s.id < ?6)) \
      ORDER BY s.created_at DESC, s.id DESC LIMIT ?7";
+
+/// Declares the whole-file hash of a session opened without one (`file_hash` is `''` until
+/// then): `(session_id, file_hash)`. A declared hash is never replaced.
+pub const DECLARE_FILE_HASH: &str = "UPDATE upload_sessions SET file_hash = ?2 WHERE id = ?1 AND file_hash = ''";
 
 /// `(session_id, upload_id)`.
 pub const SET_UPLOAD_ID: &str = "UPDATE upload_sessions SET s3_upload_id = ?2 WHERE id = ?1";

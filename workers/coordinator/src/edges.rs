@@ -10,11 +10,12 @@ use jetty_worker_runtime::*;
 use worker::{Request, Response};
 
 const PROBE_TIMEOUT_MS: u64 = 2000;
-const JSON_LIMIT: usize = 4096;
+/// An edge report is a few short fields.
+const REPORT_LIMIT: usize = 4096;
 
 /// `POST /api/jetty/edge-report`: a client saw an edge fail.
 pub async fn edge_report(req: &mut Request, core: &Coordinator, account: &str) -> ApiResult<Response> {
-    let report: EdgeReport = read_json(req, JSON_LIMIT).await?;
+    let report: EdgeReport = read_json(req, REPORT_LIMIT).await?;
     core.edge_report(account, &report.edge_id).await?;
     json_response(200, &serde_json::json!({"ok": true})).map_err(internal)
 }

@@ -1,7 +1,6 @@
 //! File handlers: the origin download, check-duplicate, links, file info, the edges'
 //! authorization and usage reports, and deletion. Decisions are in `jetty_core::files`.
 
-use crate::upload::JSON_LIMIT;
 use crate::world::Coordinator;
 use jetty_core::db::{Account, AccountStore, CredentialKind, EdgeMetricsStore};
 use jetty_core::upload::file_url;
@@ -58,7 +57,7 @@ pub async fn check_duplicate(
     let hash = Sha256Digest::parse(&body.file_hash)?;
     // 002's example names no size: then any size, among the caller's files.
     let found = core
-        .find_duplicate(account, hash, body.content_id.as_deref(), body.file_size)
+        .find_duplicate(account, Some(hash), body.content_id.as_deref(), body.file_size)
         .await?;
     let duplicate = found.map(|f| DuplicateMatch {
         url: file_url(origin, &f.id),

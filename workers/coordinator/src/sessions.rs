@@ -2,9 +2,9 @@
 //! decisions (state from the database's records only, KV as a cache) are in
 //! `jetty_core::sessions`.
 
-use crate::upload::{finalized, JSON_LIMIT};
 use crate::world::Coordinator;
 use jetty_core::db::Account;
+use jetty_core::finalize::finalize_answer;
 use jetty_shared::protocol::OptimalEdgesRequest;
 use jetty_shared::state::*;
 use jetty_shared::{ApiError, ErrorCode};
@@ -69,7 +69,11 @@ pub async fn track_upload(
                 core.track_progress(&session, bytes).await;
             }
         }
-        TrackAction::Complete => return finalized(&core.finalize(&session).await?, origin),
+        TrackAction::Complete => {
+            let session = core.with_declared_hash(session, body.file_hash.as_deref()).await?;
+            let file = core.finalize(&session).await?;
+            return json_response(200, &finalize_answer(&file, origin)).map_err(internal);
+        }
         TrackAction::Fail => {
             let reason = body.reason.as_deref().unwrap_or("client_fail");
             let reason: String = reason.chars().filter(|c| !c.is_control()).take(200).collect();
@@ -100,7 +104,7 @@ async fn start_from_seed(
     };
     let start = OptimalEdgesRequest {
         file_size,
-        file_hash: file_hash.clone(),
+        file_hash: Some(file_hash.clone()),
         file_name: body.file_name.clone(),
         ..OptimalEdgesRequest::default()
     };

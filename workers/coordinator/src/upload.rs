@@ -2,15 +2,14 @@
 //! chunk route, and finalize. Decisions are in `jetty_core` (`upload`, `parts`, `finalize`).
 
 use crate::world::Coordinator;
-use jetty_core::db::{Account, FileRow, SessionStore};
-use jetty_core::upload::file_url;
+use jetty_core::db::{Account, SessionStore};
+use jetty_core::finalize::finalize_answer;
 use jetty_shared::protocol::*;
 use jetty_shared::{ApiError, ErrorCode};
 use jetty_worker_runtime::chunk::{forward_chunk, Forwarder, SessionGate};
 use jetty_worker_runtime::*;
 use worker::{Request, Response};
 
-pub const JSON_LIMIT: usize = 64 * 1024;
 pub const ORIGIN_DIRECT_ID: &str = "origin-direct";
 
 /// `POST /api/jetty/optimal-edges`.
@@ -93,19 +92,7 @@ pub async fn finalize_upload(
             ));
         }
     }
-    finalized(&core.finalize(&session).await?, origin)
-}
-
-/// The finalize answer for a recorded file.
-pub fn finalized(file: &FileRow, origin: &str) -> ApiResult<Response> {
-    let answer = FinalizeResponse {
-        file: FileInfo {
-            url: file_url(origin, &file.id),
-            id: file.id.clone(),
-            size: file.size,
-            sha256: format!("sha256:{}", file.sha256),
-            name: file.name.clone(),
-        },
-    };
-    json_response(200, &answer).map_err(internal)
+    let session = core.with_declared_hash(session, body.file_hash.as_deref()).await?;
+    let file = core.finalize(&session).await?;
+    json_response(200, &finalize_answer(&file, origin)).map_err(internal)
 }

@@ -199,6 +199,9 @@ pub async fn read_internal(req: &mut Request, secret: &SecretValue, limit: usize
     Ok(body)
 }
 
+/// The largest JSON body a control-plane endpoint reads (save-state's 16 KiB state included).
+pub const JSON_LIMIT: usize = 64 * 1024;
+
 /// Reads a JSON body of at most `limit` bytes; malformed input is `invalid_json` with serde's
 /// description (which names fields and positions, never server internals).
 pub async fn read_json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> ApiResult<T> {

@@ -118,6 +118,20 @@ where
             .chunk_size
             .unwrap_or_else(|| PartPlan::preferred_part_size(body.file_size, threads));
         let plan = PartPlan::new(body.file_size, preferred, self.settings.max_part_bytes)?;
+        // A content id is over the parts of the size the client asked for. If this service plans
+        // others (its largest part is smaller), the id names no part of this session: without a
+        // whole-file hash the session would have no identity to resume or check by, so the
+        // client is told the size to hash and ask again.
+        if body.content_id.is_some()
+            && file_hash.is_none()
+            && body.chunk_size != Some(plan.part_size)
+            && plan.part_count > 0
+        {
+            return Err(ApiError::new(ErrorCode::PartSizeChanged).details(serde_json::json!({
+                "partSize": plan.part_size,
+                "partCount": plan.part_count,
+            })));
+        }
 
         // Exact-content dedup within the account: a new file record on the existing object.
         if let Some(source) = self
@@ -207,7 +221,10 @@ where
             estimated_seconds: Some(estimated_time),
             estimated_cost,
             price_per_gb: self.settings.price_per_gb,
-            content_id: content_id.map(|c| c.to_wire()),
+            // Only an id over this plan's parts names this session's content.
+            content_id: content_id
+                .filter(|_| body.chunk_size == Some(plan.part_size))
+                .map(|c| c.to_wire()),
         };
         let row = self.open_session(account, &session).await?;
         let strategy = Strategy {

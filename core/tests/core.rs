@@ -1131,9 +1131,18 @@ fn an_upload_opened_by_content_id_alone_takes_parts_and_declares_its_whole_file_
     neither.file_hash = None;
     let err = block_on(w.core.optimal_edges(&acc, &neither, HERE, ORIGIN)).unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidRequest);
-    // The content id alone opens the session; its state says the hash is still to come.
+    // A content id over parts of another size than the plan's is sent back with the plan's.
     let mut by_id = neither.clone();
     by_id.content_id = Some(parts_content_id(3));
+    by_id.chunk_size = None;
+    let err = block_on(w.core.optimal_edges(&acc, &by_id, HERE, ORIGIN)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::PartSizeChanged);
+    let planned = err.details.as_ref().map(|d| d["partSize"].clone());
+    assert!(planned.is_some_and(|p| p.as_u64().is_some_and(|p| p >= 5 * MIB)));
+    assert_eq!(w.s3.calls(Op::Create), 0);
+    // The content id alone, over the plan's parts, opens the session; its state says the hash
+    // is still to come.
+    by_id.chunk_size = Some(5 * MIB);
     let answer = block_on(w.core.optimal_edges(&acc, &by_id, HERE, ORIGIN)).unwrap();
     let s = session(&w, &acc, &answer);
     let state = block_on(w.core.state_of(&s)).unwrap();

@@ -73,46 +73,59 @@ impl Client {
         // answer comes before any whole-file hash. That one runs in the background while the
         // parts go out (the upload phase does no other hashing) and is declared at finalize.
         let threads = opts.concurrency.clamp(1, 64) as u32;
-        let preferred = opts
+        let mut preferred = opts
             .part_size
             .unwrap_or_else(|| PartPlan::preferred_part_size(size, threads));
-        let expected_plan = PartPlan::new(size, preferred, DEFAULT_BODY_LIMIT).ok();
-        let all_parts: Vec<u32> = expected_plan.map(|p| p.part_numbers().collect()).unwrap_or_default();
-        let part_hashes = hash_parts_parallel(path.to_owned(), expected_plan, all_parts, cores()).await?;
-        let content_id = expected_plan.and_then(|plan| {
-            let digests: Option<Vec<Sha256Digest>> =
-                plan.part_numbers().map(|n| part_hashes.get(&n).copied()).collect();
-            digests.map(|d| ContentId::of_parts(&d).to_wire())
-        });
-        // Without a plan of our own (a file beyond any plan) the server decides: declare the
-        // whole-file hash up front as the seeds' clients do.
-        let declared = match content_id {
-            Some(_) => None,
-            None => Some(hash_file(path.to_owned(), 0, size).await?),
-        };
-        let request = OptimalEdgesRequest {
-            user_id: None,
-            file_size: size,
-            content_id,
-            file_hash: declared.map(|h| h.to_prefixed()),
-            file_name: path.file_name().map(|n| n.to_string_lossy().into_owned()),
-            content_type: opts.content_type.clone(),
-            user_location: opts.location,
-            priority: Some(Priority::Speed),
-            budget: None,
-            chunk_size: Some(preferred),
-            threads: Some(threads),
-            expires_in: opts.expires_in,
-        };
-        // An answer lost on the way back leaves a session nobody uses; the sweeper aborts it.
-        // The same content being uploaded in this account right now (`upload_in_progress`) is
-        // waited for: asked again, the finished upload answers as a duplicate.
-        let answer = loop {
-            match with_retries(opts.retry, opts.on_retry.as_ref(), || self.optimal_edges(&request)).await {
-                Err(e) if e.code() == Some("upload_in_progress") => {
-                    tokio::time::sleep(std::time::Duration::from_secs(IN_FLIGHT_POLL_SECS)).await
+        let mut replanned = false;
+        let (answer, request, part_hashes, expected_plan, declared) = loop {
+            let expected_plan = PartPlan::new(size, preferred, DEFAULT_BODY_LIMIT).ok();
+            let all_parts: Vec<u32> = expected_plan.map(|p| p.part_numbers().collect()).unwrap_or_default();
+            let part_hashes = hash_parts_parallel(path.to_owned(), expected_plan, all_parts, cores()).await?;
+            let content_id = expected_plan.and_then(|plan| {
+                let digests: Option<Vec<Sha256Digest>> =
+                    plan.part_numbers().map(|n| part_hashes.get(&n).copied()).collect();
+                digests.map(|d| ContentId::of_parts(&d).to_wire())
+            });
+            // Without a plan of our own (a file beyond any plan) the server decides: declare the
+            // whole-file hash up front as the seeds' clients do.
+            let declared = match content_id {
+                Some(_) => None,
+                None => Some(hash_file(path.to_owned(), 0, size).await?),
+            };
+            let request = OptimalEdgesRequest {
+                user_id: None,
+                file_size: size,
+                content_id,
+                file_hash: declared.map(|h| h.to_prefixed()),
+                file_name: path.file_name().map(|n| n.to_string_lossy().into_owned()),
+                content_type: opts.content_type.clone(),
+                user_location: opts.location,
+                priority: Some(Priority::Speed),
+                budget: None,
+                chunk_size: Some(preferred),
+                threads: Some(threads),
+                expires_in: opts.expires_in,
+            };
+            // An answer lost on the way back leaves a session nobody uses; the sweeper aborts it.
+            // The same content being uploaded in this account right now (`upload_in_progress`)
+            // is waited for: asked again, the finished upload answers as a duplicate.
+            let answer = loop {
+                match with_retries(opts.retry, opts.on_retry.as_ref(), || self.optimal_edges(&request)).await {
+                    Err(e) if e.code() == Some("upload_in_progress") => {
+                        tokio::time::sleep(std::time::Duration::from_secs(IN_FLIGHT_POLL_SECS)).await
+                    }
+                    other => break other,
                 }
-                other => break other?,
+            };
+            match answer {
+                // The service plans parts of another size (its largest part is smaller): hash
+                // those and ask again, once.
+                Err(ClientError::Refused { code, details, .. }) if code == "part_size_changed" && !replanned => {
+                    let planned = details.as_ref().and_then(|d| d["partSize"].as_u64());
+                    preferred = planned.ok_or_else(|| unexpected("part_size_changed without a partSize"))?;
+                    replanned = true;
+                }
+                other => break (other?, request, part_hashes, expected_plan, declared),
             }
         };
         if let Some(dup) = answer.duplicate {

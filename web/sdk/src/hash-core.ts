@@ -20,11 +20,14 @@ export interface HashOptions {
   signal?: AbortSignal;
   /** Digest parts with WebCrypto when it is there (default true); false forces hash-wasm. */
   webCrypto?: boolean;
+  /** What to compute: the whole blob and its parts (default), only the parts (natively with
+   * WebCrypto, several at once: the content id, fast), or only the whole blob. */
+  what?: "both" | "parts" | "whole";
 }
 
 export interface HashResult {
-  /** Hex SHA-256 of the whole blob. */
-  sha256: string;
+  /** Hex SHA-256 of the whole blob (absent when only the parts were asked for). */
+  sha256?: string;
   /** Hex SHA-256 of each part, part 1 first, when `partSize` was given. */
   parts?: string[];
 }
@@ -49,11 +52,15 @@ export async function digestBlob(blob: Blob, opts: Pick<HashOptions, "signal" | 
     if (opts.signal?.aborted) throw opts.signal.reason ?? new Error("aborted");
     return hex(await s.digest("SHA-256", buf));
   }
-  return (await hashBlob(blob, { signal: opts.signal, webCrypto: opts.webCrypto })).sha256;
+  return (await hashBlob(blob, { signal: opts.signal, webCrypto: opts.webCrypto })).sha256 as string;
 }
 
 export async function hashBlob(blob: Blob, opts: HashOptions = {}): Promise<HashResult> {
   const s = opts.webCrypto === false ? undefined : subtle();
+  const what = opts.what ?? "both";
+  if (what === "whole") opts = { ...opts, partSize: undefined };
+  if (what === "parts" && !(opts.partSize && opts.partSize > 0)) throw new Error("hashing parts needs a part size");
+  if (what === "parts" && s && (opts.partSize as number) <= ONE_SHOT_MAX) return digestParts(blob, opts.partSize as number, s, opts);
   if (s && opts.partSize && opts.partSize > 0 && opts.partSize <= ONE_SHOT_MAX) return hashByParts(blob, opts.partSize, s, opts);
   if (s && !opts.partSize && blob.size <= ONE_SHOT_MAX) {
     // A part (or a small file): one native digest.
@@ -78,7 +85,7 @@ export async function hashBlob(blob: Blob, opts: HashOptions = {}): Promise<Hash
     if (opts.signal?.aborted) throw opts.signal.reason ?? new Error("aborted");
     offset += buf.byteLength;
     pending = read(offset);
-    whole.update(buf);
+    if (what !== "parts") whole.update(buf);
     if (part) {
       let at = 0;
       while (at < buf.byteLength) {
@@ -97,7 +104,37 @@ export async function hashBlob(blob: Blob, opts: HashOptions = {}): Promise<Hash
     if (buf.byteLength === 0) break;
   }
   if (part && partFill > 0) parts.push(part.digest("hex"));
+  if (what === "parts") return { parts };
   return partSize ? { sha256: whole.digest("hex"), parts } : { sha256: whole.digest("hex") };
+}
+
+/** Each part's SHA-256 with WebCrypto (native, off this thread), reading one part ahead and
+ * digesting up to two at once: what the content id needs, at the speed of reading the file. */
+async function digestParts(blob: Blob, partSize: number, s: SubtleCrypto, opts: HashOptions): Promise<HashResult> {
+  const size = blob.size;
+  const count = Math.ceil(size / partSize);
+  const read = (k: number) => blob.slice(k * partSize, Math.min(size, (k + 1) * partSize)).arrayBuffer();
+  const digests: Array<Promise<ArrayBuffer>> = [];
+  let next: Promise<ArrayBuffer> | null = count > 0 ? read(0) : null;
+  let done = 0;
+  for (let k = 0; k < count; k++) {
+    const buf = await (next as Promise<ArrayBuffer>);
+    if (opts.signal?.aborted) throw opts.signal.reason ?? new Error("aborted");
+    next = k + 1 < count ? read(k + 1) : null;
+    const len = buf.byteLength;
+    digests.push(
+      s.digest("SHA-256", buf).then((d) => {
+        done += len;
+        opts.onProgress?.(done);
+        return d;
+      }),
+    );
+    // At most two parts digesting and one being read: memory stays at three parts.
+    if (k >= 1) await digests[k - 1];
+  }
+  const parts = (await Promise.all(digests)).map(hex);
+  if (count === 0) opts.onProgress?.(0);
+  return { parts };
 }
 
 /** The whole file with hash-wasm, each part with WebCrypto, reading a part at a time. */

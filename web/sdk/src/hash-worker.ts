@@ -1,6 +1,6 @@
 // The hashing Web Worker (a module worker; also works bundled as a classic script): hashes the
 // Blobs it is sent with `hashBlob`, posting progress, so the page stays responsive while a
-// large file is read and hashed. Messages: {id, op: "hash", blob, partSize?, sliceSize?} and
+// large file is read and hashed. Messages: {id, op: "hash", blob, partSize?, sliceSize?, what?} and
 // {id, op: "cancel"}; answers {id, type: "progress", bytes} | {id, type: "done", result} |
 // {id, type: "error", message}.
 
@@ -12,6 +12,7 @@ interface HashJob {
   blob: Blob;
   partSize?: number;
   sliceSize?: number;
+  what?: "both" | "parts" | "whole";
 }
 
 const scope = self as unknown as {
@@ -33,6 +34,7 @@ scope.addEventListener("message", (event: MessageEvent) => {
   hashBlob(msg.blob, {
     partSize: msg.partSize,
     sliceSize: msg.sliceSize,
+    what: msg.what,
     signal: ctl.signal,
     onProgress: (bytes) => {
       const now = Date.now();

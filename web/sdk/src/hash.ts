@@ -114,7 +114,7 @@ export class WorkerHasher implements Hasher {
           reject: (e) => (done(), reject(e)),
           onProgress: opts.onProgress,
         });
-        worker.postMessage({ id, op: "hash", blob, partSize: opts.partSize, sliceSize: opts.sliceSize });
+        worker.postMessage({ id, op: "hash", blob, partSize: opts.partSize, sliceSize: opts.sliceSize, what: opts.what });
       });
     } catch (e) {
       // The worker itself failed (a CSP or a crash): do the work here instead.

@@ -11,8 +11,10 @@ export interface LocalRecord {
   key: string;
   baseUrl: string;
   fileId: string;
-  /** Hex SHA-256 of the whole file. */
-  fileHash: string;
+  /** Hex SHA-256 of the whole file, when it was known as the session opened. */
+  fileHash?: string;
+  /** The content id over the parts of `partSize` (`<hex>-<parts>`). */
+  contentId?: string;
   fileName: string;
   fileSize: number;
   lastModified: number;
@@ -60,15 +62,18 @@ export function bytesRecorded(plan: PartPlan, remaining: readonly number[]): num
   return plan.fileSize - missing;
 }
 
-/** The open session to continue for this file among the account's open uploads: same SHA-256
- * and size, not expired; the same name first, then the newest. */
+/** The open session to continue for this file among the account's open uploads: the same
+ * content id (or, for a session without one, the same SHA-256) and size, not expired; the same
+ * name first, then the newest. */
 export function pickSession(
   uploads: readonly OpenUpload[],
-  file: { size: number; hash: string; name?: string },
+  file: { size: number; hash?: string | null; contentId?: string | null; name?: string },
   now: number,
 ): OpenUpload | null {
   const want = normalizeHash(file.hash);
-  const fits = uploads.filter((u) => normalizeHash(u.fileHash) === want && u.fileSize === file.size && !(u.expiresAt <= now));
+  const same = (u: OpenUpload) =>
+    file.contentId && u.contentId ? u.contentId === file.contentId : want !== null && normalizeHash(u.fileHash) === want;
+  const fits = uploads.filter((u) => same(u) && u.fileSize === file.size && !(u.expiresAt <= now));
   fits.sort((a, b) => Number(b.fileName === file.name) - Number(a.fileName === file.name) || b.createdAt - a.createdAt);
   return fits[0] ?? null;
 }

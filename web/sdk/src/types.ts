@@ -24,6 +24,8 @@ export interface UploadTicket {
 export interface Duplicate {
   fileId: string;
   url: string;
+  /** The stored file's declared `sha256:<hex>`. */
+  sha256?: string;
   savedBytes?: number;
   savedCost?: number;
   message?: string;
@@ -48,8 +50,10 @@ export interface UploadState {
   total: number;
   partSize: number;
   partCount: number;
-  /** `sha256:<hex>`. */
-  fileHash: string;
+  /** `sha256:<hex>`; `null` until declared (a session opened by content id gets it at finalize). */
+  fileHash: string | null;
+  /** The content id the session was opened with, if any. */
+  contentId?: string | null;
   bytesReceived: number;
   expiresAt: number;
 }
@@ -82,7 +86,8 @@ export interface OpenUpload {
   sessionId: string;
   fileName: string | null;
   fileSize: number;
-  fileHash: string;
+  fileHash: string | null;
+  contentId?: string | null;
   partSize: number;
   partCount: number;
   partsDone: number;

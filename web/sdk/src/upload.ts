@@ -8,7 +8,7 @@ import type { Hasher } from "./hash.js";
 import { contentId } from "./hash-core.js";
 import { partLen, partOffset, planParts, preferredPartSize, samePlan, type PartPlan } from "./plan.js";
 import { etaSeconds, RateWindow } from "./progress.js";
-import { bytesRecorded, missingParts, normalizeHash, pickSession, recordKey, type LocalRecord, type RecordStore } from "./resume.js";
+import { bytesRecorded, missingParts, normalizeHash, recordKey, type LocalRecord, type RecordStore } from "./resume.js";
 import { DEFAULT_RETRY, type RetryPolicy } from "./retry.js";
 import { PartScheduler, type Action, type Assignment, type Outcome } from "./scheduler.js";
 import type { PartTransport } from "./transport.js";
@@ -168,7 +168,15 @@ export class Upload {
   private partHashes: Map<number, string> = new Map();
   /** The part digests of the predicted plan, from the hashing pass (for the content id). */
   private predictedParts: { plan: PartPlan; digests: string[] } | null = null;
+  /** Hex SHA-256 of the whole file, once known (see `wholeHash`). */
   private fileHash = "";
+  /** The content id over the predicted plan's part digests (what dedup and resume match). */
+  private contentId: string | null = null;
+  /** Content ids of this file over other part sizes (another client's session plans). */
+  private idsByPartSize = new Map<number, string | null>();
+  /** The whole-file hash in the background (it runs while the parts go out). */
+  private whole: Promise<string> | null = null;
+  private wholeCancel: AbortController | null = null;
   private record: LocalRecord | null = null;
 
   private p: UploadProgress;
@@ -370,33 +378,33 @@ export class Upload {
     }
     const local = await store.get(key).catch(() => undefined);
 
-    // 2. Hash the file (and, with the plan known or predicted, every part in the same pass).
-    const predicted = ticket
+    // 2. Hash the parts of the known or predicted plan (natively, several at once): their
+    // content id answers dedup and finds a session to continue. The whole-file SHA-256 (hash-wasm,
+    // streamed in the worker) then runs in the background while the parts go out, and is
+    // declared at finalize. Without a plan, the whole-file hash comes first, as before.
+    let predicted = ticket
       ? { fileSize: size, partSize: ticket.upload.partSize, partCount: ticket.upload.partCount }
       : local
-        ? planParts(size, local.partSize)
+        ? { fileSize: size, partSize: local.partSize, partCount: Math.ceil(size / local.partSize) }
         : planParts(size, this.opts.partSize ?? preferredPartSize(size, this.opts.concurrency));
     this.setState("hashing");
-    const hashed = await this.ctx.hasher.hash(file, {
-      partSize: predicted?.partSize,
-      signal,
-      onProgress: (bytes) => {
-        this.p.hashedBytes = bytes;
-        this.emitProgress();
-      },
-    });
+    const onProgress = (bytes: number) => {
+      this.p.hashedBytes = bytes;
+      this.emitProgress();
+    };
+    if (predicted && predicted.partCount > 0) await this.hashParts(predicted, signal, onProgress);
+    if (!this.contentId) this.fileHash = (await this.ctx.hasher.hash(file, { signal, onProgress })).sha256 as string;
+    else this.startWholeHash(signal);
     this.p.hashedBytes = size;
-    this.fileHash = hashed.sha256;
-    this.predictedParts = predicted && hashed.parts?.length === predicted.partCount ? { plan: predicted, digests: hashed.parts } : null;
     this.setState("starting");
 
-    // 3. Continue a session (the named one, the local record's, or one found by hash), else
+    // 3. Continue a session (the named one, the local record's, or one found by content), else
     // start one.
     if (ticket) {
-      if (normalizeHash(ticket.state.fileHash) !== this.fileHash) {
+      if (!(await this.sameContent(ticket.state, signal))) {
         throw new JettyError("integrity", `${this.p.fileName} is not the file session ${ticket.upload.fileId} was started with`);
       }
-    } else if (local && local.fileHash === this.fileHash) {
+    } else if (local && (await this.sameContent(local, signal))) {
       ticket = await this.tryResume(local.fileId, size, signal, calls);
       if (ticket) resumedFrom = "local";
       else await store.delete(key).catch(() => {});
@@ -419,17 +427,35 @@ export class Upload {
       // The same content being uploaded in this account right now is waited for: asked
       // again, the finished upload answers as a duplicate.
       let answer: OptimalEdgesResponse;
+      let replanned = false;
       for (;;) {
         try {
-          answer = await calls(() => this.optimalEdges(size, predicted, signal));
+          const asked = predicted;
+          answer = await calls(() => this.optimalEdges(size, asked, signal));
           break;
         } catch (e) {
+          // The service plans parts of another size (its largest part is smaller): hash those
+          // and ask again, once.
+          const planned = Number(((e as JettyError)?.details as { partSize?: number } | undefined)?.partSize);
+          if (e instanceof JettyError && e.code === "part_size_changed" && !replanned && planned > 0) {
+            replanned = true;
+            predicted = { fileSize: size, partSize: planned, partCount: Math.ceil(size / planned) };
+            await this.hashParts(predicted, signal, onProgress);
+            continue;
+          }
           if (!(e instanceof JettyError) || e.code !== "upload_in_progress") throw e;
           const after = Number((e.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds ?? 2);
           await sleep(Math.max(1, after) * 1000, signal);
         }
       }
       if (answer.duplicate) {
+        // The same content by verified content id: the stored file's hash is this file's.
+        const stored = normalizeHash(answer.duplicate.sha256);
+        if (stored && !this.fileHash) {
+          this.wholeCancel?.abort();
+          this.fileHash = stored;
+        }
+        const sha256 = this.fileHash || (await this.wholeHash(signal));
         this.sessionFileId = answer.duplicate.fileId;
         this.p.fileId = answer.duplicate.fileId;
         this.p.bytesDone = size;
@@ -438,7 +464,7 @@ export class Upload {
           fileId: answer.duplicate.fileId,
           url: answer.duplicate.url,
           size,
-          sha256: this.fileHash,
+          sha256,
           duplicate: true,
           resumed: false,
           parts: 0,
@@ -461,12 +487,13 @@ export class Upload {
     this.edges = edges;
     const plan: PartPlan = { fileSize: size, partSize: upload.partSize, partCount: upload.partCount };
     this.plan = plan;
-    if (samePlan(predicted, plan) && hashed.parts) hashed.parts.forEach((h, i) => this.partHashes.set(i + 1, h));
+    if (this.predictedParts && samePlan(this.predictedParts.plan, plan)) this.predictedParts.digests.forEach((h, i) => this.partHashes.set(i + 1, h));
     this.record = {
       key,
       baseUrl: api.baseUrl,
       fileId: upload.fileId,
-      fileHash: this.fileHash,
+      fileHash: this.fileHash || undefined,
+      contentId: this.contentId ?? undefined,
       fileName: ident.name,
       fileSize: size,
       lastModified: ident.lastModified,
@@ -500,8 +527,9 @@ export class Upload {
       this.setState(this.paused ? "paused" : "uploading");
       await this.sendParts(scheduler, signal);
       this.setState("finalizing");
+      const fileHash = await this.wholeHash(signal);
       try {
-        file_ = (await calls(() => this.finalize(upload.fileId, plan.partCount, signal))).file;
+        file_ = (await calls(() => this.finalize(upload.fileId, plan.partCount, fileHash, signal))).file;
         break;
       } catch (e) {
         const missing = (e as JettyError)?.code === "parts_missing" ? ((e as JettyError).details as { missing?: unknown })?.missing : null;
@@ -546,7 +574,7 @@ export class Upload {
   ): Promise<ResumeResponse | null> {
     try {
       const t = await calls(() => this.resumeTicket(fileId, signal));
-      if (t.state.total !== size || normalizeHash(t.state.fileHash) !== this.fileHash) return null;
+      if (t.state.total !== size || !(await this.sameContent(t.state, signal))) return null;
       if (t.state.status && t.state.status !== "active") return null;
       return t;
     } catch (e) {
@@ -556,16 +584,32 @@ export class Upload {
   }
 
   /** An open session of this account for the same bytes (started on another device or in
-   * another browser), or `null` (also when the coordinator has no listing). */
+   * another browser), or `null` (also when the coordinator has no listing). Another client may
+   * have planned other parts: a candidate of the same size is checked by the content id over
+   * its own plan's parts (hashed again if that plan is not ours), or by the whole-file hash. */
   private async findOpenSession(size: number, signal: AbortSignal): Promise<OpenUpload | null> {
+    let uploads: OpenUpload[];
     try {
-      const q = new URLSearchParams({ hash: this.fileHash, limit: "20" });
+      const q = new URLSearchParams({ limit: "50" });
       const page = await this.ctx.api.request<{ uploads?: OpenUpload[] }>("GET", `/api/jetty/uploads?${q}`, { signal, timeoutMs: 30_000 });
-      return pickSession(page.uploads ?? [], { size, hash: this.fileHash, name: this.p.fileName }, Date.now());
+      uploads = (page.uploads ?? []).filter((u) => u.fileSize === size && !(u.expiresAt <= Date.now()));
     } catch (e) {
       if (signal.aborted) throw e;
       return null;
     }
+    uploads.sort((a, b) => Number(b.fileName === this.p.fileName) - Number(a.fileName === this.p.fileName) || b.createdAt - a.createdAt);
+    for (const u of uploads) if (await this.sameContent(u, signal)) return u;
+    return null;
+  }
+
+  /** This file's content id over parts of `partSize` (hashed once per size). */
+  private async contentIdFor(partSize: number, signal: AbortSignal): Promise<string | null> {
+    if (this.predictedParts && this.contentId && this.predictedParts.plan.partSize === partSize) return this.contentId;
+    if (!this.idsByPartSize.has(partSize)) {
+      const hashed = await this.ctx.hasher.hash(this.file, { partSize, what: "parts", signal });
+      this.idsByPartSize.set(partSize, hashed.parts ? await contentId(hashed.parts) : null);
+    }
+    return this.idsByPartSize.get(partSize) ?? null;
   }
 
   private resumeTicket(fileId: string, signal: AbortSignal): Promise<ResumeResponse> {
@@ -575,24 +619,79 @@ export class Upload {
   private async optimalEdges(size: number, predicted: PartPlan | null, signal: AbortSignal): Promise<OptimalEdgesResponse> {
     const body: Record<string, unknown> = {
       fileSize: size,
-      fileHash: this.fileHash,
       fileName: this.p.fileName,
       priority: "speed",
       threads: Math.max(1, this.opts.concurrency),
     };
     if (predicted) body.chunkSize = predicted.partSize;
-    if (predicted && this.predictedParts && samePlan(this.predictedParts.plan, predicted)) {
-      body.contentId = await contentId(this.predictedParts.digests);
+    if (predicted && this.contentId && this.predictedParts && samePlan(this.predictedParts.plan, predicted)) {
+      body.contentId = this.contentId;
     }
+    // Declared now only when already known; else at finalize.
+    if (this.fileHash) body.fileHash = this.fileHash;
+    if (!body.contentId && !body.fileHash) body.fileHash = await this.wholeHash(signal);
     const type = this.opts.contentType ?? (this.file.type || undefined);
     if (type) body.contentType = type;
     if (this.opts.expiresIn) body.expiresIn = this.opts.expiresIn;
     return this.ctx.api.request<OptimalEdgesResponse>("POST", "/api/jetty/optimal-edges", { body, signal, timeoutMs: 60_000 });
   }
 
-  private finalize(fileId: string, totalChunks: number, signal: AbortSignal): Promise<{ file: FileInfo }> {
+  /** The digests of `plan`'s parts (natively, several at once) and their content id. */
+  private async hashParts(plan: PartPlan, signal: AbortSignal, onProgress: (bytes: number) => void) {
+    const hashed = await this.ctx.hasher.hash(this.file, { partSize: plan.partSize, what: "parts", signal, onProgress });
+    if (hashed.parts?.length === plan.partCount) {
+      this.predictedParts = { plan, digests: hashed.parts };
+      this.contentId = await contentId(hashed.parts);
+    } else {
+      this.predictedParts = null;
+      this.contentId = null;
+    }
+  }
+
+  /** Starts the whole-file SHA-256 in the background (cancelled with the upload). */
+  private startWholeHash(signal: AbortSignal) {
+    if (this.whole || this.fileHash) return;
+    const ctl = new AbortController();
+    const stop = () => ctl.abort(signal.reason);
+    signal.addEventListener("abort", stop, { once: true });
+    this.wholeCancel = ctl;
+    this.whole = this.ctx.hasher.hash(this.file, { what: "whole", signal: ctl.signal }).then(
+      (r) => {
+        signal.removeEventListener("abort", stop);
+        this.fileHash = r.sha256 as string;
+        return this.fileHash;
+      },
+      (e) => {
+        signal.removeEventListener("abort", stop);
+        throw e;
+      },
+    );
+    // Awaited later (or never, for a duplicate): a failure here is not unhandled.
+    this.whole.catch(() => {});
+  }
+
+  /** The whole file's SHA-256, waiting for the background hash if it is still running. */
+  private async wholeHash(signal: AbortSignal): Promise<string> {
+    if (this.fileHash) return this.fileHash;
+    this.startWholeHash(signal);
+    return this.whole as Promise<string>;
+  }
+
+  /** Whether a session (or local record) is for this file's bytes: by the content id over its
+   * plan's parts when it has one, else by the whole-file hash. */
+  private async sameContent(
+    other: { contentId?: string | null; fileHash?: string | null; partSize?: number },
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    if (other.contentId && other.partSize && other.partSize > 0) return other.contentId === (await this.contentIdFor(other.partSize, signal));
+    const theirs = normalizeHash(other.fileHash);
+    if (!theirs) return false;
+    return theirs === (await this.wholeHash(signal));
+  }
+
+  private finalize(fileId: string, totalChunks: number, fileHash: string, signal: AbortSignal): Promise<{ file: FileInfo }> {
     return this.ctx.api.request<{ file: FileInfo }>("POST", "/api/edge/finalize-upload", {
-      body: { fileId, totalChunks },
+      body: { fileId, totalChunks, fileHash },
       signal,
       timeoutMs: 120_000,
     });
@@ -739,7 +838,7 @@ export class Upload {
   private async partHash(part: number, blob: Blob, signal: AbortSignal, fresh = false): Promise<string> {
     const known = fresh ? undefined : this.partHashes.get(part);
     if (known) return known;
-    const h = (await this.ctx.hasher.hash(blob, { signal })).sha256;
+    const h = (await this.ctx.hasher.hash(blob, { signal })).sha256 as string;
     this.partHashes.set(part, h);
     return h;
   }

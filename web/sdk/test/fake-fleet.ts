@@ -17,7 +17,9 @@ interface Session {
   sessionId: string;
   fileName: string;
   fileSize: number;
-  fileHash: string;
+  /** Hex; `null` until declared (opened by content id alone: at finalize). */
+  fileHash: string | null;
+  contentId: string | null;
   partSize: number;
   partCount: number;
   parts: Map<number, string>;
@@ -31,6 +33,10 @@ const err = (status: number, code: string, details?: unknown) =>
   new Response(JSON.stringify({ error: { code, message: code, details } }), { status, headers: { "content-type": "application/json" } });
 const ok = (v: unknown) => new Response(JSON.stringify(v), { status: 200, headers: { "content-type": "application/json" } });
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+const hex = (h: unknown) => (typeof h === "string" ? h.toLowerCase().replace(/^sha256:/, "") : null);
+/** The server's content id: SHA-256 over the raw part digests, `<hex>-<parts>`. */
+export const contentIdOf = (digests: string[]) =>
+  `${createHash("sha256").update(Buffer.concat(digests.map((d) => Buffer.from(d, "hex")))).digest("hex")}-${digests.length}`;
 
 export class FakeFleet {
   edges = [
@@ -39,7 +45,11 @@ export class FakeFleet {
     { id: "origin-direct", url: BASE, weight: 0.2 },
   ];
   sessions = new Map<string, Session>();
-  files = new Map<string, { id: string; sha256: string; size: number; name: string }>();
+  files = new Map<string, { id: string; sha256: string; size: number; name: string; contentId: string }>();
+  /** Every optimal-edges body, as sent. */
+  asked: Array<Record<string, unknown>> = [];
+  /** Every finalize body, as sent. */
+  finalized: Array<Record<string, unknown>> = [];
   /** Part size the coordinator plans with (`null`: honour the client's chunkSize hint). */
   partSize: number | null = 1024;
   /** How each part attempt ends (default: stored). */
@@ -62,15 +72,24 @@ export class FakeFleet {
     const body = init?.body ? JSON.parse(String(init.body)) : null;
     const p = url.pathname;
     if (method === "POST" && p === "/api/jetty/optimal-edges") {
-      const dup = [...this.files.values()].find((f) => f.sha256 === body.fileHash && f.size === body.fileSize);
-      if (dup) return ok({ edges: [], duplicate: { fileId: dup.id, url: `${BASE}/api/files/${dup.id}` } });
+      this.asked.push(body);
+      if (!body.fileHash && !body.contentId) return err(400, "invalid_request");
+      // Dedup by verified content id; a declared hash finds only one-part files (as the server).
+      const want = body.contentId ?? (body.fileHash ? contentIdOf([hex(body.fileHash) as string]) : null);
+      const dup = [...this.files.values()].find((f) => f.contentId === want && f.size === body.fileSize);
+      if (dup) return ok({ edges: [], duplicate: { fileId: dup.id, url: `${BASE}/api/files/${dup.id}`, sha256: `sha256:${dup.sha256}` } });
       const partSize = this.partSize ?? body.chunkSize;
+      // As the server: a content id over other parts than the plan's is sent back with the plan.
+      if (body.contentId && !body.fileHash && body.chunkSize !== partSize) {
+        return err(409, "part_size_changed", { partSize, partCount: Math.ceil(body.fileSize / partSize) });
+      }
       const s: Session = {
         fileId: `fil_${++this.n}`,
         sessionId: `ses_${this.n}`,
         fileName: body.fileName,
         fileSize: body.fileSize,
-        fileHash: body.fileHash,
+        fileHash: hex(body.fileHash),
+        contentId: body.chunkSize === partSize ? (body.contentId ?? null) : null,
         partSize,
         partCount: Math.ceil(body.fileSize / partSize),
         parts: new Map(),
@@ -89,14 +108,16 @@ export class FakeFleet {
     }
     if (method === "GET" && p === "/api/jetty/uploads") {
       const hash = url.searchParams.get("hash");
+      const cid = url.searchParams.get("contentId");
       const uploads = [...this.sessions.values()]
-        .filter((s) => s.status === "active" && (!hash || s.fileHash === hash))
+        .filter((s) => s.status === "active" && (!hash || s.fileHash === hash) && (!cid || s.contentId === cid))
         .map((s) => ({
           fileId: s.fileId,
           sessionId: s.sessionId,
           fileName: s.fileName,
           fileSize: s.fileSize,
           fileHash: s.fileHash,
+          contentId: s.contentId,
           partSize: s.partSize,
           partCount: s.partCount,
           partsDone: s.parts.size,
@@ -109,13 +130,19 @@ export class FakeFleet {
     if (method === "POST" && p === "/api/edge/finalize-upload") {
       const s = this.sessions.get(body.fileId);
       if (!s) return err(404, "not_found");
+      this.finalized.push(body);
       const hooked = this.finalizeHook?.(s);
       if (hooked) return hooked;
+      const declared = hex(body.fileHash);
+      if (s.fileHash && declared && declared !== s.fileHash) return err(409, "file_hash_mismatch");
+      if (!s.fileHash && !declared) return err(400, "file_hash_required");
+      s.fileHash ??= declared;
       const missing = [];
       for (let n = 1; n <= s.partCount; n++) if (!s.parts.has(n)) missing.push(n);
       if (missing.length) return err(409, "parts_missing", { missing });
       s.status = "completed";
-      const file = { id: s.fileId, sha256: s.fileHash, size: s.fileSize, name: s.fileName };
+      const digests = [...s.parts.entries()].sort((a, b) => a[0] - b[0]).map(([, h]) => h);
+      const file = { id: s.fileId, sha256: s.fileHash as string, size: s.fileSize, name: s.fileName, contentId: contentIdOf(digests) };
       this.files.set(s.fileId, file);
       return ok({ file: { id: s.fileId, url: `${BASE}/api/files/${s.fileId}`, size: s.fileSize, sha256: `sha256:${s.fileHash}` } });
     }
@@ -181,7 +208,8 @@ export class FakeFleet {
       total: s.fileSize,
       partSize: s.partSize,
       partCount: s.partCount,
-      fileHash: `sha256:${s.fileHash}`,
+      fileHash: s.fileHash ? `sha256:${s.fileHash}` : null,
+      contentId: s.contentId,
       bytesReceived: 0,
       expiresAt: 9e9,
     };

@@ -9,7 +9,7 @@ import { MemoryRecordStore } from "../src/resume.js";
 import { seededRandom } from "../src/retry.js";
 import type { UploadOptions } from "../src/upload.js";
 import type { JettyError } from "../src/errors.js";
-import { BASE, FakeFleet } from "./fake-fleet.js";
+import { BASE, FakeFleet, contentIdOf } from "./fake-fleet.js";
 
 const fast = { retry: { baseMs: 1, capMs: 5, budgetMs: 2000 } } satisfies UploadOptions;
 
@@ -63,23 +63,34 @@ test("a file goes over the edges by weight, is finalized, and reports its progre
   assert.ok(fleet.sessions.get(r.fileId)?.status === "completed");
 });
 
-test("the part hashes come from the same pass as the file's when the plan is as predicted", async () => {
+test("parts are digested first and asked by content id; the whole-file hash runs meanwhile and is declared at finalize", async () => {
   const fleet = new FakeFleet();
   fleet.partSize = null; // honour the client's hint
   const { client } = setup(fleet);
   const { file: f, sha } = file(11 * 1024 * 1024 + 5);
-  let hashes = 0;
+  const passes: string[] = [];
   const hasher = client.hasher;
   (client as unknown as { hasher: unknown }).hasher = {
-    hash: (b: Blob, o: unknown) => {
-      hashes += 1;
+    hash: (b: Blob, o: { what?: string }) => {
+      passes.push(o?.what ?? "both");
       return hasher.hash(b, o as never);
     },
   };
   const r = await client.upload(f, { partSize: 8 * 1024 * 1024 }).result;
   assert.equal(r.sha256, sha);
   assert.equal(r.parts, 2);
-  assert.equal(hashes, 1, "one read of the file for everything");
+  assert.deepEqual(passes, ["parts", "whole"], "one pass for the parts, one for the whole file");
+  const bytes = new Uint8Array(await f.arrayBuffer());
+  const parts = [bytes.subarray(0, 8 * 1024 * 1024), bytes.subarray(8 * 1024 * 1024)].map((p) => createHash("sha256").update(p).digest("hex"));
+  assert.equal(fleet.asked[0].contentId, contentIdOf(parts));
+  assert.equal(fleet.asked[0].fileHash, undefined, "the session opens before the whole file is hashed");
+  assert.equal(fleet.finalized[0].fileHash, sha);
+  // The same bytes again: a duplicate by content id, its hash from the answer, no whole pass.
+  passes.length = 0;
+  const again = await client.upload(f, { partSize: 8 * 1024 * 1024 }).result;
+  assert.equal(again.duplicate, true);
+  assert.equal(again.sha256, sha);
+  assert.equal(passes[0], "parts");
 });
 
 test("an edge that fails is reported once, skipped, and its parts go elsewhere", async () => {
@@ -171,7 +182,9 @@ test("reload: the local record continues the same session, sending only the miss
   assert.ok(before >= 10 && before < 31);
   const records = await store.list();
   assert.equal(records.length, 1);
-  assert.equal(records[0].fileHash, sha);
+  const bytes = new Uint8Array(await f.arrayBuffer());
+  const digests = Array.from({ length: 31 }, (_, k) => createHash("sha256").update(bytes.subarray(k * 1024, (k + 1) * 1024)).digest("hex"));
+  assert.equal(records[0].contentId, contentIdOf(digests), "the record names the content by its parts");
   // The same file again (same name, size, time): resumed.
   const second = setup(fleet, store).client.upload(f, { concurrency: 4 });
   const r = await second.result;
@@ -183,7 +196,7 @@ test("reload: the local record continues the same session, sending only the miss
   assert.equal((await store.list()).length, 0);
 });
 
-test("another device: an open session of the same bytes is found by hash and continued", async () => {
+test("another device: an open session of the same bytes (another client's part plan) is found by content and continued", async () => {
   const fleet = new FakeFleet();
   const { file: f } = file(12 * 1024);
   const first = setup(fleet).client.upload(f, { concurrency: 1 });

@@ -139,13 +139,20 @@ where
     // Re-sent bytes are bounded by the parts in flight when the fault struck (4 × 5 MiB), plus
     // parts a retry raced with their first, late answer.
     assert!(twice <= 8 * 5 * MIB, "{name}: {twice} bytes sent twice");
+    // What the client put on the wire beyond the file (parts cut off or refused mid-body and
+    // sent again included), from its own count.
+    let sent_twice = answer["bytesSent"].as_u64().unwrap_or(0).saturating_sub(size);
+    // After a store failure the client asks an edge whether the store answers before it sends a
+    // body again, so only the parts in flight when the fault struck go out twice (-j 4).
+    assert!(sent_twice <= 4 * 5 * MIB, "{name}: {sent_twice} bytes sent twice");
     let line = format!(
-        "{name}: outage {:.1} s, next part recorded {:.1} s after it, upload done {:.1} s after it, {:.1} MiB of {:.1} MiB recorded twice\n",
+        "{name}: outage {:.1} s, next part recorded {:.1} s after it, upload done {:.1} s after it, {:.1} MiB of {:.1} MiB recorded twice, {:.1} MiB sent twice\n",
         outage.as_secs_f64(),
         recovery.as_secs_f64(),
         recovered_from.elapsed().as_secs_f64(),
         twice as f64 / MIB as f64,
-        size as f64 / MIB as f64
+        size as f64 / MIB as f64,
+        sent_twice as f64 / MIB as f64
     );
     eprint!("[faults] {line}");
     // Kept for the README's figures (scripts/test.sh prints them).

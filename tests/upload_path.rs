@@ -329,3 +329,84 @@ async fn a_finished_file_has_the_content_id_of_its_parts_which_the_store_confirm
         );
     }
 }
+
+#[tokio::test]
+async fn an_upload_opened_by_content_id_alone_declares_its_whole_file_hash_at_finalize() {
+    let fleet = Fleet::get();
+    let data = random_bytes(2 * FIVE_MIB + 11);
+    let parts: Vec<Vec<u8>> = data.chunks(FIVE_MIB as usize).map(<[u8]>::to_vec).collect();
+    let digests: Vec<jetty_shared::hash::Sha256Digest> =
+        parts.iter().map(|p| jetty_shared::hash::Sha256Digest::of(p)).collect();
+    let content_id = jetty_shared::content_id::ContentId::of_parts(&digests).to_wire();
+    let key = format!("Bearer {}", fleet.api_key);
+    let ask = |chunk: u64| {
+        json!({"fileSize": data.len(), "contentId": content_id, "fileName": "cid.bin", "chunkSize": chunk}).to_string()
+    };
+    let edges_url = format!("{}/api/jetty/optimal-edges", fleet.coordinator);
+    // Asked over parts of a size the service does not plan: told the size it does.
+    let (status, body) = post_json(&edges_url, Some(&key), ask(FIVE_MIB - 1)).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("part_size_changed")),
+        "{body}"
+    );
+    assert_eq!(body["error"]["details"]["partSize"], json!(FIVE_MIB));
+    let (status, body) = post_json(&edges_url, Some(&key), ask(FIVE_MIB)).await;
+    assert_eq!(status, 200, "{body}");
+    let ticket: UploadTicket = serde_json::from_value(body["upload"].clone()).unwrap();
+    // Another device finds the session by its content id; its hash is still to come.
+    let listed: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/api/jetty/uploads?contentId={content_id}",
+            fleet.coordinator
+        ))
+        .header("authorization", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["uploads"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed["uploads"][0]["fileHash"], Value::Null);
+    assert_eq!(listed["uploads"][0]["fileId"], json!(ticket.file_id));
+    for (i, p) in parts.iter().enumerate() {
+        let (status, body) = store_chunk(
+            &fleet.edges[i % 3].url,
+            &ticket.upload_token,
+            i as u32 + 1,
+            p.clone(),
+            &sha256_hex(p),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let finalize_url = format!("{}/api/edge/finalize-upload", fleet.coordinator);
+    let (status, body) = post_json(&finalize_url, Some(&key), json!({"fileId": ticket.file_id}).to_string()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("file_hash_required")),
+        "{body}"
+    );
+    let whole = sha256_hex(&data);
+    let (status, body) = post_json(
+        &finalize_url,
+        Some(&key),
+        json!({"fileId": ticket.file_id, "fileHash": format!("sha256:{whole}")}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["file"]["sha256"], json!(format!("sha256:{whole}")));
+    assert_eq!(fleet.s3_object_sha256(&dev_object_key(&ticket.file_id)), whole);
+    let (status, body) = post_json(
+        &finalize_url,
+        Some(&key),
+        json!({"fileId": ticket.file_id, "fileHash": sha256_hex(b"other")}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("file_hash_mismatch")),
+        "{body}"
+    );
+}

@@ -64,6 +64,9 @@ pub enum CoordinatorEndpoint {
     Patterns,
     /// The origin-direct path: a chunk sent to the coordinator itself (upload token auth).
     UploadChunk,
+    /// Whether the store behind this forwarder answers (upload token auth): a client asks it
+    /// before sending a part again after a store failure, so an outage costs no part bodies.
+    StoreCheck,
     /// The caller's upload analytics.
     Stats,
     /// The analytics page (`asset` None) and its script and stylesheet.
@@ -84,6 +87,8 @@ pub enum CoordinatorEndpoint {
 pub enum EdgeEndpoint {
     Health,
     UploadChunk,
+    /// As `CoordinatorEndpoint::StoreCheck`.
+    StoreCheck,
     /// `GET`/`HEAD` a file, by API key or download link.
     GetFile {
         file_id: String,
@@ -248,6 +253,7 @@ impl CoordinatorEndpoint {
             ["api", "agentcache", "rotate-key"] => route(method, &["POST"], RotateKey),
             ["api", "storage", "upload"] => route(method, &["POST"], SimpleUpload),
             ["api", "edge", "upload-chunk"] => route(method, &["POST", "PUT"], UploadChunk),
+            ["api", "edge", "store-check"] => route(method, &["GET"], StoreCheck),
             ["api", "jetty", "stats"] => route(method, &["GET"], Stats),
             ["dashboard"] => route(method, &["GET", "HEAD"], Dashboard { asset: None }),
             ["dashboard", asset] => route(
@@ -272,7 +278,7 @@ impl CoordinatorEndpoint {
         match self {
             Health | Dashboard { .. } | UploadPage { .. } => Auth::Public,
             RecordPart | SessionCheck | AuthorizeDownload | RecordUsage => Auth::Internal,
-            UploadChunk => Auth::UploadToken,
+            UploadChunk | StoreCheck => Auth::UploadToken,
             PlatformProvision | VendorProvision | VendorUpgrade => Auth::Webhook,
             RotateKey => Auth::ApiSecret,
             Stats => Auth::AdminOrApiKey,
@@ -304,6 +310,7 @@ impl EdgeEndpoint {
         match segments(path).as_slice() {
             ["health"] => route(method, &["GET", "HEAD"], EdgeEndpoint::Health),
             ["api", "edge", "upload-chunk"] => route(method, &["POST", "PUT"], EdgeEndpoint::UploadChunk),
+            ["api", "edge", "store-check"] => route(method, &["GET"], EdgeEndpoint::StoreCheck),
             ["api", "files", id] => route(
                 method,
                 &["GET", "HEAD"],
@@ -325,7 +332,7 @@ impl EdgeEndpoint {
         // No `_` arm: every new endpoint must say how it is authenticated.
         match self {
             EdgeEndpoint::Health => Auth::Public,
-            EdgeEndpoint::UploadChunk => Auth::UploadToken,
+            EdgeEndpoint::UploadChunk | EdgeEndpoint::StoreCheck => Auth::UploadToken,
             EdgeEndpoint::GetFile { .. } => Auth::ApiKeyOrLink,
             EdgeEndpoint::Purge | EdgeEndpoint::Warmup => Auth::Internal,
         }
@@ -489,6 +496,7 @@ mod tests {
             ("POST", "/internal/downloads/usage", RecordUsage, Auth::Internal),
             ("POST", "/api/edge/upload-chunk", UploadChunk, Auth::UploadToken),
             ("PUT", "/api/edge/upload-chunk", UploadChunk, Auth::UploadToken),
+            ("GET", "/api/edge/store-check", StoreCheck, Auth::UploadToken),
             (
                 "POST",
                 "/api/webhooks/jettythunder/provision",
@@ -550,6 +558,7 @@ mod tests {
             ("HEAD", "/health", Health, Auth::Public),
             ("POST", "/api/edge/upload-chunk", UploadChunk, Auth::UploadToken),
             ("PUT", "/api/edge/upload-chunk", UploadChunk, Auth::UploadToken),
+            ("GET", "/api/edge/store-check", StoreCheck, Auth::UploadToken),
             ("GET", "/api/files/fil_1", file(false), Auth::ApiKeyOrLink),
             ("HEAD", "/api/files/fil_1", file(true), Auth::ApiKeyOrLink),
             ("POST", "/internal/purge", Purge, Auth::Internal),
@@ -594,9 +603,10 @@ mod tests {
             UploadPage { .. } => 29,
             ListFiles => 30,
             ListUploads => 31,
+            StoreCheck => 32,
         }
     }
-    const COORDINATOR_VARIANTS: usize = 32;
+    const COORDINATOR_VARIANTS: usize = 33;
 
     fn edge_ordinal(e: &EdgeEndpoint) -> usize {
         match e {
@@ -605,9 +615,10 @@ mod tests {
             EdgeEndpoint::GetFile { .. } => 2,
             EdgeEndpoint::Purge => 3,
             EdgeEndpoint::Warmup => 4,
+            EdgeEndpoint::StoreCheck => 5,
         }
     }
-    const EDGE_VARIANTS: usize = 5;
+    const EDGE_VARIANTS: usize = 6;
 
     #[test]
     fn every_coordinator_route_declares_its_authentication() {
@@ -667,6 +678,7 @@ mod tests {
                 "POST /internal/downloads/usage internal",
                 "POST /api/edge/upload-chunk upload_token",
                 "PUT /api/edge/upload-chunk upload_token",
+                "GET /api/edge/store-check upload_token",
                 "POST /api/webhooks/jettythunder/provision webhook",
                 "POST /api/agentcache/provision webhook",
                 "POST /api/agentcache/upgrade webhook",
@@ -685,6 +697,7 @@ mod tests {
                 "HEAD /health public",
                 "POST /api/edge/upload-chunk upload_token",
                 "PUT /api/edge/upload-chunk upload_token",
+                "GET /api/edge/store-check upload_token",
                 "POST /internal/purge internal",
                 "POST /api/warmup internal",
             ]

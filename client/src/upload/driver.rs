@@ -128,6 +128,9 @@ impl Client {
         let mut reports = FuturesUnordered::new();
         // Whether the notice last said the upload is waiting.
         let mut waiting = false;
+        // Set by a store failure, cleared by any success: while set, a part is sent only after
+        // its edge says the store answers again, so an outage costs probes, not part bodies.
+        let mut store_suspect = false;
         let mut tell = |retrying: Option<Retrying>| {
             if let Some(n) = parts.notice {
                 if retrying.is_some() || std::mem::take(&mut waiting) {
@@ -161,15 +164,22 @@ impl Client {
             while let Some(a) = scheduler.next(now) {
                 let known_hash = parts.hashes.get(&a.part).copied();
                 let edge = &edges[a.edge];
-                let (send, handle) = abortable(self.send_part(
-                    edge,
-                    parts.token,
-                    parts.path,
-                    parts.plan,
-                    a.part,
-                    known_hash,
-                    Some(parts.meter),
-                ));
+                let probe_first = store_suspect;
+                let (send, handle) = abortable(async move {
+                    if probe_first {
+                        self.store_check(edge, parts.token).await?;
+                    }
+                    self.send_part(
+                        edge,
+                        parts.token,
+                        parts.path,
+                        parts.plan,
+                        a.part,
+                        known_hash,
+                        Some(parts.meter),
+                    )
+                    .await
+                });
                 cancel.insert(a.part, handle);
                 sending.push(send.map(move |result| (a, result)));
             }
@@ -187,6 +197,11 @@ impl Client {
                         Ok(_) => Outcome::Sent,
                         Err(e) => blame(e),
                     };
+                    match outcome {
+                        Outcome::StoreFailed => store_suspect = true,
+                        Outcome::Sent => store_suspect = false,
+                        _ => {}
+                    }
                     let now = Instant::now();
                     let action = scheduler.on_result(a.part, a.edge, outcome, now);
                     if let Action::Retry { report: Some(e) } | Action::Backoff { report: Some(e), .. } = action {
@@ -222,6 +237,23 @@ impl Client {
         // Reports still under way complete before finalizing.
         while reports.next().await.is_some() {}
         Ok(())
+    }
+
+    /// Asks `edge` whether the store behind it answers (`GET /api/edge/store-check`): `Ok` when
+    /// it does (or the edge predates the check: 404/405), else the edge's error
+    /// (`store_unavailable` when the store is still down).
+    async fn store_check(&self, edge: &EdgeInfo, token: &str) -> Result<(), ClientError> {
+        let resp = self
+            .http
+            .get(format!("{}/api/edge/store-check", edge.url.trim_end_matches('/')))
+            .bearer_auth(token)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await?;
+        if matches!(resp.status().as_u16(), 404 | 405) {
+            return Ok(());
+        }
+        json_or_error::<serde_json::Value>(resp).await.map(|_| ())
     }
 
     /// Sends one part, streamed from disk; hashes it first unless its SHA-256 is given.

@@ -177,6 +177,7 @@ impl Fleet {
             Answer::Internal => (500, error("internal_error")),
             Answer::Refuse => (409, error("session_not_active")),
             Answer::NoJson => (502, "<html>Bad Gateway</html>".to_owned()),
+            Answer::Normal if path.ends_with("/api/edge/store-check") => (200, r#"{"store":"up"}"#.to_owned()),
             Answer::Normal if !path.starts_with("/api/") => {
                 let part: u32 = path.rsplit('=').next().unwrap_or("0").parse().unwrap_or(0);
                 self.stored.lock().unwrap().insert(part);
@@ -378,8 +379,9 @@ async fn a_refused_part_fails_the_upload_without_a_report() {
 }
 
 #[tokio::test]
-async fn a_store_outage_shorter_than_the_budget_is_waited_out() {
-    // The store fails the first six part requests, on both edges.
+async fn a_store_outage_shorter_than_the_budget_is_waited_out_sending_no_part_body_twice() {
+    // The store fails the next six requests to either edge: the two parts in flight, then the
+    // store checks the client makes before sending a part again.
     let (outcome, seen, heard) = upload_over_with(
         &["good", "good2"],
         Duration::from_secs(60),
@@ -390,7 +392,19 @@ async fn a_store_outage_shorter_than_the_budget_is_waited_out() {
     let outcome = outcome.unwrap();
     assert_eq!(outcome.parts_sent, 4);
     let attempts = sent_to(&seen, "good").len() + sent_to(&seen, "good2").len();
-    assert_eq!(attempts, 6 + 4, "six failures, then each part once");
+    assert_eq!(attempts, 2 + 4, "the two parts in flight failed, then each part once");
+    let probes = seen
+        .iter()
+        .filter(|(p, _)| p.ends_with("/api/edge/store-check"))
+        .count();
+    assert!(
+        probes >= 4 + 1,
+        "four failed checks, then one that found the store up: {probes}"
+    );
+    assert!(
+        outcome.bytes_sent <= 4096 + 2 * 1024,
+        "at most the parts in flight sent twice"
+    );
     assert!(reports(&seen).is_empty(), "no edge blamed for the store");
     said_then_cleared(&heard, Trouble::StoreUnavailable);
     assert_eq!(seen.last().unwrap().0, "/api/edge/finalize-upload");

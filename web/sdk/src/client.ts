@@ -3,7 +3,7 @@
 import { Api } from "./api.js";
 import { defaultHasher, type Hasher } from "./hash.js";
 import { defaultRecordStore, type LocalRecord, type RecordStore } from "./resume.js";
-import { defaultTransport, type PartTransport } from "./transport.js";
+import { defaultTransport, storeCheckOver, type PartTransport, type StoreCheck } from "./transport.js";
 import type { ListOptions, OpenUpload, Page, StoredFile, UploadState } from "./types.js";
 import { Upload, type UploadOptions } from "./upload.js";
 
@@ -35,6 +35,7 @@ export class JettyClient {
   readonly hasher: Hasher;
   readonly store: RecordStore;
   private readonly transport: PartTransport;
+  private readonly storeCheck: StoreCheck;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly defaults: UploadOptions;
@@ -49,6 +50,7 @@ export class JettyClient {
     this.hasher = opts.hasher ?? defaultHasher(opts.workerUrl);
     this.store = opts.store ?? defaultRecordStore();
     this.transport = opts.transport ?? defaultTransport(f);
+    this.storeCheck = storeCheckOver(f);
     const perf = globalThis.performance;
     this.now = opts.now ?? (perf ? () => perf.now() : () => Date.now());
     this.random = opts.random ?? Math.random;
@@ -60,7 +62,15 @@ export class JettyClient {
    * open session of the same bytes found by hash) is continued, sending only missing parts. */
   upload(file: Blob & { name?: string; lastModified?: number }, opts: UploadOptions = {}): Upload {
     return new Upload(
-      { api: this.api, hasher: this.hasher, store: this.store, transport: this.transport, now: this.now, random: this.random },
+      {
+        api: this.api,
+        hasher: this.hasher,
+        store: this.store,
+        transport: this.transport,
+        storeCheck: this.storeCheck,
+        now: this.now,
+        random: this.random,
+      },
       file,
       { ...this.defaults, ...opts },
     );

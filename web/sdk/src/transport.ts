@@ -83,3 +83,24 @@ export function fetchTransport(fetchImpl: typeof fetch = fetch): PartTransport {
 export function defaultTransport(fetchImpl?: typeof fetch): PartTransport {
   return typeof XMLHttpRequest !== "undefined" ? xhrTransport() : fetchTransport(fetchImpl);
 }
+
+/** Asks an edge whether the store behind it answers (`GET /api/edge/store-check` with the
+ * upload token): the status and body, or a thrown error when the edge cannot be reached. */
+export type StoreCheck = (edgeUrl: string, token: string, signal: AbortSignal) => Promise<PartAnswer>;
+
+export function storeCheckOver(f: typeof fetch): StoreCheck {
+  return async (edgeUrl, token, signal) => {
+    let resp: Response;
+    try {
+      resp = await f(`${edgeUrl.replace(/\/+$/, "")}/api/edge/store-check`, {
+        method: "GET",
+        headers: { authorization: `Bearer ${token}` },
+        signal,
+      });
+    } catch (e) {
+      if (signal.aborted) throw e;
+      throw new JettyError("network", `could not reach ${edgeUrl}: ${(e as Error)?.message ?? e}`);
+    }
+    return { status: resp.status, text: await resp.text() };
+  };
+}

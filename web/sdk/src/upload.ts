@@ -11,7 +11,7 @@ import { etaSeconds, RateWindow } from "./progress.js";
 import { bytesRecorded, missingParts, normalizeHash, recordKey, type LocalRecord, type RecordStore } from "./resume.js";
 import { DEFAULT_RETRY, type RetryPolicy } from "./retry.js";
 import { PartScheduler, type Action, type Assignment, type Outcome } from "./scheduler.js";
-import type { PartTransport } from "./transport.js";
+import type { PartTransport, StoreCheck } from "./transport.js";
 import type { ChunkReceipt, EdgeInfo, FileInfo, OpenUpload, OptimalEdgesResponse, ResumeResponse, UploadState } from "./types.js";
 
 export type UploadStateName = "hashing" | "starting" | "uploading" | "paused" | "finalizing" | "done" | "error" | "aborted";
@@ -110,6 +110,8 @@ export interface UploadContext {
   hasher: Hasher;
   store: RecordStore;
   transport: PartTransport;
+  /** Absent: parts are sent again after a store failure without asking first. */
+  storeCheck?: StoreCheck;
   now: () => number;
   random: () => number;
 }
@@ -170,6 +172,8 @@ export class Upload {
   private predictedParts: { plan: PartPlan; digests: string[] } | null = null;
   /** Hex SHA-256 of the whole file, once known (see `wholeHash`). */
   private fileHash = "";
+  /** A part failed because of the store, and none has been stored since. */
+  private storeSuspect = false;
   /** The content id over the predicted plan's part digests (what dedup and resume match). */
   private contentId: string | null = null;
   /** Content ids of this file over other part sizes (another client's session plans). */
@@ -826,6 +830,8 @@ export class Upload {
     const finish = (outcome: Outcome, error: JettyError | null, receipt: ChunkReceipt | null) => {
       signal.removeEventListener("abort", onAbort);
       if (ctl.signal.aborted) return; // paused, past its deadline or aborted: already handled
+      if (outcome === "storeFailed") this.storeSuspect = true;
+      else if (outcome === "sent") this.storeSuspect = false;
       this.answers.push({ a, outcome, error, receipt });
       this.poke();
     };
@@ -855,6 +861,23 @@ export class Upload {
     const sha256 = await this.partHash(part, body, signal);
     // Paused (or past its deadline) while its hash was awaited: not sent at all.
     signal.throwIfAborted();
+    // After a store failure a body goes out only once the edge says the store answers again,
+    // so an outage costs these small requests, not parts sent again.
+    if (this.storeSuspect && this.ctx.storeCheck) {
+      let check;
+      try {
+        check = await this.ctx.storeCheck(edge.url, this.token, signal);
+      } catch (e) {
+        if (signal.aborted) throw e;
+        const err = e instanceof JettyError ? e : new JettyError("network", String((e as Error)?.message ?? e));
+        return [blame(err), err, null];
+      }
+      // 404/405: an edge from before the check; send.
+      if (check.status >= 300 && check.status !== 404 && check.status !== 405) {
+        const err = errorFromAnswer(check.status, check.text);
+        return [blame(err), err, null];
+      }
+    }
     const url = `${edge.url.replace(/\/+$/, "")}/api/edge/upload-chunk?part=${part}`;
     let answer;
     try {

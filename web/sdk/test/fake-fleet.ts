@@ -48,6 +48,8 @@ export class FakeFleet {
   files = new Map<string, { id: string; sha256: string; size: number; name: string; contentId: string }>();
   /** Every optimal-edges body, as sent. */
   asked: Array<Record<string, unknown>> = [];
+  /** Every store check: the edge asked. */
+  checks: string[] = [];
   /** Every finalize body, as sent. */
   finalized: Array<Record<string, unknown>> = [];
   /** Part size the coordinator plans with (`null`: honour the client's chunkSize hint). */
@@ -68,6 +70,15 @@ export class FakeFleet {
     const url = new URL(String(input));
     const method = init?.method ?? "GET";
     this.calls.push(`${method} ${url.pathname}`);
+    if (method === "GET" && url.pathname === "/api/edge/store-check") {
+      // An edge's store check: the part behaviour of the edge decides (a store failure stays one).
+      const edge = this.edges.find((e) => new URL(e.url).host === url.host)?.id ?? url.host;
+      this.checks.push(edge);
+      const what = this.behaviour({ edge, part: 0, attempt: this.checks.length, fleet: this });
+      if (what === "network") throw new TypeError("fetch failed");
+      if (what !== "ok" && what !== "hang" && what.status >= 500) return err(what.status, what.code ?? "internal_error");
+      return ok({ store: "up" });
+    }
     if (init?.headers && (init.headers as Record<string, string>).authorization !== "Bearer key") return err(401, "invalid_api_key");
     const body = init?.body ? JSON.parse(String(init.body)) : null;
     const p = url.pathname;

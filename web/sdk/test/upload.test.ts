@@ -126,6 +126,20 @@ test("a 500 and a non-JSON 5xx blame the edge; store failures blame nobody and a
   assert.equal(up.progress.retrying, null);
 });
 
+test("in a store outage no part body is sent again until an edge says the store is back", async () => {
+  const { fleet, client } = setup();
+  // The store fails the next six requests that reach it: the two parts in flight, then checks.
+  let reached = 0;
+  fleet.behaviour = () => (++reached <= 6 ? { status: 503, code: "store_unavailable" } : "ok");
+  const up = client.upload(file(8 * 1024).file, { concurrency: 2 });
+  const r = await up.result;
+  assert.equal(r.partsSent, 8);
+  assert.equal(fleet.sent.length, 2 + 8, "the two parts in flight, then each part once");
+  assert.ok(fleet.checks.length >= 5, `four failed checks and one that found the store: ${fleet.checks.length}`);
+  assert.ok(r.bytesSent <= 8 * 1024 + 2 * 1024);
+  assert.deepEqual(fleet.reports, []);
+});
+
 test("a store outage longer than the retry budget fails the upload and keeps its session", async () => {
   const { fleet, client, store } = setup();
   fleet.behaviour = () => ({ status: 503, code: "store_unavailable" });

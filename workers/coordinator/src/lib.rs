@@ -66,6 +66,7 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
     // handlers of the non-API-key ones verify their own credential (signature, token, secret).
     match endpoint.auth() {
         Auth::Public => return unreachable_public(),
+        Auth::UploadToken if endpoint == StoreCheck => return upload::store_check(req, &core).await,
         Auth::UploadToken => return upload::origin_direct_chunk(req, &core).await,
         Auth::Internal | Auth::Webhook | Auth::ApiSecret | Auth::AdminOrApiKey => {
             return own_credential(&mut req, &core, endpoint).await
@@ -102,6 +103,7 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         | RecordPart
         | SessionCheck
         | UploadChunk
+        | StoreCheck
         | PlatformProvision
         | VendorProvision
         | VendorUpgrade

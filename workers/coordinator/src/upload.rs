@@ -46,6 +46,17 @@ pub async fn origin_direct_chunk(req: Request, core: &Coordinator) -> ApiResult<
     json_response(200, &receipt).map_err(internal)
 }
 
+/// `GET /api/edge/store-check` on the origin-direct path (see `chunk::store_check`).
+pub async fn store_check(req: Request, core: &Coordinator) -> ApiResult<Response> {
+    let forwarder = Forwarder {
+        edge_id: ORIGIN_DIRECT_ID,
+        token_secret: &core.settings.token_secret,
+        s3: &core.s3,
+        verify_mode: core.settings.verify_mode,
+    };
+    jetty_worker_runtime::chunk::store_check(&req, &forwarder).await
+}
+
 /// The origin-direct route's session gate: the coordinator's own records.
 struct OwnSessions<'a>(&'a Coordinator);
 

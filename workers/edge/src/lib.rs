@@ -40,6 +40,15 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> ApiResult<Response> {
     let config = edge_config(env)?;
     match endpoint {
         EdgeEndpoint::UploadChunk => upload_chunk(req, env, &config).await,
+        EdgeEndpoint::StoreCheck => {
+            let forwarder = Forwarder {
+                edge_id: &config.edge_id,
+                token_secret: &config.token_secret,
+                s3: &config.s3(),
+                verify_mode: config.verify_mode,
+            };
+            jetty_worker_runtime::chunk::store_check(&req, &forwarder).await
+        }
         EdgeEndpoint::GetFile { file_id, head } => serve::get_file(req, env, ctx, &config, &file_id, head).await,
         EdgeEndpoint::Purge => serve::purge(req, &config).await,
         EdgeEndpoint::Warmup => serve::warmup(req, &config).await,

@@ -290,6 +290,20 @@ async fn drain(source: web_sys::ReadableStream) {
     }
 }
 
+/// `GET /api/edge/store-check` for the holder of an upload token: `200 {"store":"up"}` when the
+/// store behind this forwarder answers a HeadBucket within two seconds, else `503
+/// store_unavailable`. A client asks before sending a part again after a store failure, so an
+/// outage costs it these small requests instead of part bodies.
+pub async fn store_check(req: &Request, forwarder: &Forwarder<'_>) -> ApiResult<worker::Response> {
+    let token = bearer_token(req).ok_or_else(|| ApiError::new(ErrorCode::MissingToken))?;
+    let _claims: token::UploadClaims = token::verify(&token, forwarder.token_secret.expose().as_bytes(), now_secs())?;
+    if store_reachable(forwarder.s3).await {
+        json_response(200, &serde_json::json!({ "store": "up" })).map_err(internal)
+    } else {
+        Err(ApiError::new(ErrorCode::StoreUnavailable))
+    }
+}
+
 /// Whether the store answers a HeadBucket within two seconds.
 async fn store_reachable(s3: &S3) -> bool {
     let Ok(head) = s3.head_bucket(now_system_time()) else {

@@ -3,8 +3,8 @@
 # (tests/upload_page.mjs) against `jetty upload` (the CLI), same file size, same run.
 #   scripts/bench-browser.sh [--size-mib N] [--runs N]
 # Prints medians: end-to-end seconds and MiB/s of each, the ratio browser/CLI, the page's
-# hashing speed (whole-file SHA-256 in its Web Worker) and upload-phase speed, and the gzip
-# size of what the page loads.
+# part-digest speed (before any part is sent) and upload-phase speed (the whole-file SHA-256
+# streams in its Web Worker meanwhile), and the gzip size of what the page loads.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
@@ -77,6 +77,6 @@ echo "Browser bench: ${SIZE_MIB} MiB, median of $RUNS runs, local fleet (3 edges
 printf '%-46s %10s %10s %8s\n' "way" "seconds" "MiB/s" "vs CLI"
 printf '%-46s %10.2f %10.1f %7.2fx\n' "jetty upload (CLI)" "$C" "$(python3 -c "print($SIZE_MIB / $C)")" 1
 printf '%-46s %10.2f %10.1f %7.2fx\n' "/upload page, headless Chromium" "$P" "$(python3 -c "print($SIZE_MIB / $P)")" "$(python3 -c "print($C / $P)")"
-printf 'page: whole-file SHA-256 in its Web Worker %.1f MiB/s; upload phase %.1f MiB/s\n' "$(median "${HASH[@]}")" "$(median "${SEND[@]}")"
+printf 'page: part digests before the upload (WebCrypto in its Web Worker) %.1f MiB/s; upload phase (the whole-file SHA-256 streaming alongside) %.1f MiB/s\n' "$(median "${HASH[@]}")" "$(median "${SEND[@]}")"
 printf 'page weight (gzip -9): html %s B, app.js %s B, app.css %s B, hash worker %s B; total %s B\n' \
   "$HTML" "$JS" "$CSS" "$WORKER" "$((HTML + JS + CSS + WORKER))"

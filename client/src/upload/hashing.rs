@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-const READ_BUF: usize = 1 << 20;
+const READ_BUF: usize = 4 << 20;
 
 /// SHA-256 of the listed parts of `plan` (none without a plan), on one blocking thread.
 pub async fn hash_parts(

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Dedup benchmark on an isolated local fleet: how soon `jetty upload` of a file the account
+# already stores is answered "duplicate" (the client hashes the parts on every core, asks by
+# content id, and sends nothing), against `openssl dgst -sha256` of the same file (one core,
+# the floor of any design that needs the whole-file hash first), runs alternated.
+#   scripts/bench-dedup.sh [--size-mib N] [--runs N]
+# Prints the medians and the ratio jetty/openssl (the target is ≤ 0.5×).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+
+SIZE_MIB=1024
+RUNS=7
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --size-mib) SIZE_MIB=$2; shift 2 ;;
+    --runs) RUNS=$2; shift 2 ;;
+    *) die "usage: scripts/bench-dedup.sh [--size-mib N] [--runs N]" ;;
+  esac
+done
+
+"$REPO_ROOT/scripts/install-tools.sh"
+cargo build -q --release -p jetty-client
+BENCH_DIR="$REPO_ROOT/.jetty/bench-dedup"
+mkdir -p "$BENCH_DIR"
+export JETTY_STATE="$REPO_ROOT/.jetty/bench-dedup-fleet"
+export GARAGE_S3_PORT=3960 GARAGE_RPC_PORT=3961 GARAGE_ADMIN_PORT=3963
+export COORDINATOR_PORT=8795 EDGE_PORT_OFFSET=500
+cleanup() { "$REPO_ROOT/scripts/fleet.sh" down >/dev/null 2>&1 || true; rm -rf "$JETTY_STATE"; }
+trap cleanup EXIT
+cleanup
+"$REPO_ROOT/scripts/fleet.sh" up > "$BENCH_DIR/fleet-up.log" 2>&1 ||
+  { tail -20 "$BENCH_DIR/fleet-up.log" >&2; die "fleet did not start"; }
+API_KEY="$(cat "$JETTY_STATE/dev-api-key")"
+COORD="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["coordinator"])' "$JETTY_STATE/fleet.json")"
+JETTY="$REPO_ROOT/target/release/jetty"
+
+now() { date +%s.%N; }
+median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+timed() { local t0 t1; t0=$(now); "$@" >/dev/null || die "$* failed"; t1=$(now); python3 -c "print($t1 - $t0)"; }
+
+FILE="$BENCH_DIR/dedup-${SIZE_MIB}MiB.bin"
+[ -f "$FILE" ] || head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom > "$FILE"
+log "storing the file once"
+"$JETTY" --url "$COORD" --api-key "$API_KEY" --json upload "$FILE" >/dev/null || die "first upload failed"
+# Warm the page cache and the processes for both ways.
+openssl dgst -sha256 "$FILE" >/dev/null
+"$JETTY" --url "$COORD" --api-key "$API_KEY" --json upload "$FILE" | grep -q '"duplicate":true' || die "not a duplicate"
+
+OPENSSL=(); JETTY_DUP=()
+for ((r = 0; r < RUNS; r++)); do
+  OPENSSL+=("$(timed openssl dgst -sha256 "$FILE")")
+  JETTY_DUP+=("$(timed "$JETTY" --url "$COORD" --api-key "$API_KEY" --json upload "$FILE")")
+done
+O=$(median "${OPENSSL[@]}"); J=$(median "${JETTY_DUP[@]}")
+echo
+echo "Dedup answer for a ${SIZE_MIB} MiB file the account stores, median of $RUNS alternated runs ($(nproc) cores)"
+printf '%-52s %8.3f s\n' "openssl dgst -sha256 (whole file, one core)" "$O"
+printf '%-52s %8.3f s\n' "jetty upload → duplicate (parts on every core + ask)" "$J"
+printf '%-52s %8.2fx\n' "ratio jetty / openssl" "$(python3 -c "print($J / $O)")"

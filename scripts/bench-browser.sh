@@ -36,8 +36,8 @@ JETTY="$REPO_ROOT/target/release/jetty"
 
 now() { date +%s.%N; }
 median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
-# New bytes for every run, so no run is answered by dedup from an earlier one.
-perturb() { head -c 16 /dev/urandom | dd of="$1" bs=16 count=1 conv=notrunc status=none; }
+# New bytes in every part for every run, so no run is answered by dedup or part reuse.
+perturb() { perturb_every_part "$1"; }
 
 FILE="$BENCH_DIR/bench-${SIZE_MIB}MiB.bin"
 [ -f "$FILE" ] || head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom > "$FILE"

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Dedup benchmark on an isolated local fleet: how soon `jetty upload` of a file the account
-# already stores is answered "duplicate" (the client hashes the parts on every core, asks by
-# content id, and sends nothing), against `openssl dgst -sha256` of the same file (one core,
-# the floor of any design that needs the whole-file hash first), runs alternated.
+# Dedup and part-reuse benchmark on an isolated local fleet:
+# 1. how soon `jetty upload` of a file the account already stores is answered "duplicate" (the
+#    client hashes the parts on every core, asks by content id, and sends nothing), against
+#    `openssl dgst -sha256` of the same file (one core, the floor of any design that needs the
+#    whole-file hash first), runs alternated; the target is ≤ 0.5×;
+# 2. a new version of that file with 1 MiB changed in its middle (the store copies the parts the
+#    account already has), against a full upload of a file new in every part; the target is
+#    ≤ 2 parts sent in ≤ 0.2× the time.
 #   scripts/bench-dedup.sh [--size-mib N] [--runs N]
-# Prints the medians and the ratio jetty/openssl (the target is ≤ 0.5×).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
@@ -52,8 +55,29 @@ for ((r = 0; r < RUNS; r++)); do
   JETTY_DUP+=("$(timed "$JETTY" --url "$COORD" --api-key "$API_KEY" --json upload "$FILE")")
 done
 O=$(median "${OPENSSL[@]}"); J=$(median "${JETTY_DUP[@]}")
+
+log "new versions (1 MiB changed in the middle) vs full uploads"
+NEW="$BENCH_DIR/new-${SIZE_MIB}MiB.bin"
+upload_json() { "$JETTY" --url "$COORD" --api-key "$API_KEY" --json upload "$1" || die "upload of $1 failed"; }
+field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+FULL=(); VERSION=(); SENT=()
+for ((r = 0; r < 3; r++)); do
+  cp "$FILE" "$NEW"; perturb_every_part "$NEW"
+  t0=$(now); upload_json "$NEW" >/dev/null; t1=$(now); FULL+=("$(python3 -c "print($t1 - $t0)")")
+  # The stored file with another 1 MiB in its middle: a new version of it.
+  cp "$FILE" "$NEW"
+  head -c $((1024 * 1024)) /dev/urandom | dd of="$NEW" bs=1M seek=$((SIZE_MIB / 2)) conv=notrunc status=none
+  t0=$(now); out=$(upload_json "$NEW"); t1=$(now); VERSION+=("$(python3 -c "print($t1 - $t0)")")
+  SENT+=("$(field "$out" partsSent)/$(field "$out" parts) sent, $(field "$out" partsReused) reused")
+done
+F=$(median "${FULL[@]}"); V=$(median "${VERSION[@]}")
 echo
 echo "Dedup answer for a ${SIZE_MIB} MiB file the account stores, median of $RUNS alternated runs ($(nproc) cores)"
 printf '%-52s %8.3f s\n' "openssl dgst -sha256 (whole file, one core)" "$O"
 printf '%-52s %8.3f s\n' "jetty upload → duplicate (parts on every core + ask)" "$J"
 printf '%-52s %8.2fx\n' "ratio jetty / openssl" "$(python3 -c "print($J / $O)")"
+echo
+echo "A new version of the ${SIZE_MIB} MiB file (1 MiB changed in its middle), median of 3"
+printf '%-52s %8.3f s\n' "full upload (every part new)" "$F"
+printf '%-52s %8.3f s   (%s)\n' "new version (parts copied by the store)" "$V" "${SENT[0]}"
+printf '%-52s %8.2fx\n' "ratio new version / full upload" "$(python3 -c "print($V / $F)")"

@@ -145,8 +145,13 @@ BASE="$WORK/base-${SIZE_MIB}MiB.bin"
 FILE="$WORK/upload-${SIZE_MIB}MiB.bin"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 
-# Each run uploads distinct content (the first bytes carry the run's name): no deduplication.
-fresh_file() { cp "$BASE" "$FILE"; printf '%-64s' "$STAMP $1 $2" | dd of="$FILE" conv=notrunc status=none; }
+# Each run uploads distinct content (the first bytes carry the run's name, and every part is
+# changed): no deduplication, no part reuse.
+fresh_file() {
+  cp "$BASE" "$FILE"
+  perturb_every_part "$FILE"
+  printf '%-64s' "$STAMP $1 $2" | dd of="$FILE" conv=notrunc status=none
+}
 
 jetty_in_client() { # KEY ARGS…
   local key=$1; shift

@@ -50,8 +50,8 @@ jetty_upload() { # jetty_upload FILE [args…] -> prints file id; fails loudly
   python3 -c 'import json,sys; print(json.loads(sys.argv[1])["fileId"])' "$out"
 }
 
-# New bytes for every run, so no run is answered by dedup from an earlier one.
-perturb() { head -c 16 /dev/urandom | dd of="$1" bs=16 count=1 conv=notrunc status=none; }
+# New bytes in every part for every run, so no run is answered by dedup or part reuse.
+perturb() { perturb_every_part "$1"; }
 
 time_jetty() { # time_jetty FILE -> seconds
   local t0 t1

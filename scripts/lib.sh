@@ -66,3 +66,16 @@ wait_for_http() { # wait_for_http URL SECONDS
   done
   return 1
 }
+
+# Makes FILE new content in every part of any plan (16 random bytes every 4 MiB), so its upload
+# is neither a duplicate of an earlier run nor able to reuse any part an earlier run stored.
+perturb_every_part() { # perturb_every_part FILE
+  python3 - "$1" <<'PY'
+import os, sys
+with open(sys.argv[1], "r+b") as f:
+    size = os.fstat(f.fileno()).st_size
+    for offset in range(0, size, 4 << 20):
+        f.seek(offset)
+        f.write(os.urandom(min(16, size - offset)))
+PY
+}

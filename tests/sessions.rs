@@ -699,3 +699,53 @@ async fn five_concurrent_uploads_of_one_new_file_store_one_object_charged_once()
         .collect();
     assert_eq!((files["files"].as_array().unwrap().len(), ids.len()), (5, 1), "{files}");
 }
+
+#[tokio::test]
+async fn a_new_version_with_one_changed_mebibyte_sends_only_its_part_and_the_store_copies_the_rest() {
+    let fleet = Fleet::get();
+    let (path, _) = random_file(48 * MIB);
+    let args = |p: &Path| {
+        vec![
+            "upload".to_owned(),
+            p.to_str().unwrap().to_owned(),
+            "--part-size-mib".into(),
+            "8".into(),
+        ]
+    };
+    let first_args = args(&path);
+    let first: Vec<&str> = first_args.iter().map(String::as_str).collect();
+    let (code, v1) = fleet.jetty(&first);
+    assert_eq!(code, 0, "{v1}");
+    assert_eq!(v1["partsSent"], 6);
+    // The same file with 1 MiB changed in its middle (inside part 3 of 6).
+    let mut data = std::fs::read(&path).unwrap();
+    let middle = 20 * MIB as usize;
+    for b in &mut data[middle..middle + MIB as usize] {
+        *b ^= 0x5a;
+    }
+    let v2_path = path.with_file_name("version-2.bin");
+    std::fs::write(&v2_path, &data).unwrap();
+    let second_args = args(&v2_path);
+    let second: Vec<&str> = second_args.iter().map(String::as_str).collect();
+    let (code, v2) = fleet.jetty(&second);
+    assert_eq!(code, 0, "{v2}");
+    assert_eq!(v2["duplicate"], false);
+    assert_eq!(v2["partsSent"], 1, "only the changed part is sent: {v2}");
+    assert_eq!(v2["partsReused"], 5, "{v2}");
+    assert_eq!(v2["bytesSent"], 8 * MIB, "{v2}");
+    // The new object, read back with another S3 client, is the new bytes; the old one is intact.
+    let v2_id = v2["fileId"].as_str().unwrap();
+    assert_eq!(
+        fleet.s3_object_sha256(&dev_object_key(v2_id)),
+        Sha256Digest::of(&data).to_hex()
+    );
+    let v1_id = v1["fileId"].as_str().unwrap();
+    assert_eq!(fleet.s3_object_sha256(&dev_object_key(v1_id)), file_sha256(&path));
+    // Its content id is the composite of the new parts, as for any upload.
+    let digests: Vec<Sha256Digest> = data.chunks(8 * MIB as usize).map(Sha256Digest::of).collect();
+    let info = fleet.client().file_info(v2_id).await.unwrap();
+    assert_eq!(
+        info.content_id,
+        Some(jetty_shared::content_id::ContentId::of_parts(&digests).to_wire())
+    );
+}

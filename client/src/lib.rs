@@ -158,6 +158,23 @@ impl Client {
         json_or_error(resp).await
     }
 
+    /// Asks the coordinator to copy, inside the store, the parts of open upload `file_id` that
+    /// the account already stores (by SHA-256); the parts it copied.
+    pub async fn reuse_parts(&self, file_id: &str, parts: Vec<PartOffer>) -> Result<ReusePartsResponse, ClientError> {
+        let body = ReusePartsRequest {
+            file_id: file_id.to_owned(),
+            parts,
+        };
+        let resp = self
+            .http
+            .post(format!("{}/api/jetty/reuse-parts", self.base_url))
+            .bearer_auth(&self.api_key)
+            .json(&body)
+            .send()
+            .await?;
+        json_or_error(resp).await
+    }
+
     /// Completes upload `file_id`, declaring the whole file's SHA-256 if given (required when
     /// the upload was opened by content id alone, checked against the one declared otherwise).
     pub async fn finalize(

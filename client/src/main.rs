@@ -471,6 +471,12 @@ fn print_outcome(cli: &Cli, outcome: &jetty_client::UploadOutcome) {
             outcome.seconds,
             sent / outcome.seconds.max(1e-9)
         );
+        if outcome.parts_reused > 0 {
+            println!(
+                "reused:  {} parts the account already stored, copied by the store",
+                outcome.parts_reused
+            );
+        }
     }
 }
 

@@ -20,6 +20,7 @@ pub mod listing;
 pub mod parts;
 pub mod ports;
 pub mod provision;
+pub mod reuse;
 pub mod sessions;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

@@ -59,7 +59,55 @@ pub enum Completed {
     NoSuchUpload,
 }
 
+/// How an UploadPartCopy ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartCopy {
+    /// Copied; the part's new ETag.
+    Copied(String),
+    /// The store refused this copy (the source is gone, a range it will not copy): the client
+    /// sends the part.
+    Refused,
+    /// The store does not copy parts (`501 NotImplemented`): send every part.
+    Unsupported,
+    /// The store failed or did not answer: stop copying, the client sends the rest.
+    Failed,
+}
+
 impl<D, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
+    /// Copies bytes `range` of `source_key` into part `part` of an upload, inside the store.
+    pub async fn copy_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part: u32,
+        source_key: &str,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> PartCopy {
+        let Ok(request) = self
+            .s3
+            .upload_part_copy(key, upload_id, part, source_key, range, self.now_system_time())
+        else {
+            return PartCopy::Refused;
+        };
+        let Ok(resp) = self.store.send(&request).await else {
+            return PartCopy::Failed;
+        };
+        let text = resp.text();
+        let refusal = Refusal::of(&resp);
+        match resp.status {
+            // S3 may report a copy that failed after it started inside a 200.
+            200 => match s3::parse_copy_part_etag(&text) {
+                Some(etag) => PartCopy::Copied(etag),
+                None if refusal.code.as_ref().is_some_and(S3ErrorCode::is_retryable) => PartCopy::Failed,
+                None => PartCopy::Refused,
+            },
+            501 => PartCopy::Unsupported,
+            _ if refusal.is(&S3ErrorCode::NotImplemented) => PartCopy::Unsupported,
+            status if status >= 500 || refusal.code.as_ref().is_some_and(S3ErrorCode::is_retryable) => PartCopy::Failed,
+            _ => PartCopy::Refused,
+        }
+    }
+
     /// Starts a multipart upload; its upload id.
     pub async fn create_multipart(&self, key: &str, content_type: &str) -> Result<String> {
         let request = self

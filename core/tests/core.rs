@@ -1187,3 +1187,108 @@ fn an_upload_opened_by_content_id_alone_takes_parts_and_declares_its_whole_file_
         .unwrap();
     assert_eq!(dup.sha256, Some(declared));
 }
+
+fn offer(file_id: &str, parts: &[(u32, &str)]) -> jetty_shared::protocol::ReusePartsRequest {
+    jetty_shared::protocol::ReusePartsRequest {
+        file_id: file_id.to_owned(),
+        parts: parts
+            .iter()
+            .map(|(part, seed)| jetty_shared::protocol::PartOffer {
+                part: *part,
+                sha256: hash_of(seed),
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn parts_the_account_already_stores_are_copied_inside_the_store_and_only_the_others_are_sent() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let v1 = uploaded(&w, &acc, 12 * MIB, "v1");
+    let v1_file = block_on(w.core.finalize(&v1)).unwrap();
+    // A new version of the same size: parts 1 and 3 as before, part 2 changed.
+    let v2 = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("v2")).unwrap());
+    let offered = offer(&v2.file_id, &[(1, "part1"), (2, "changed"), (3, "part3")]);
+    // Another account stores none of it: nothing is copied, the store is not asked.
+    let other = account(&w, "acc_other", "enterprise");
+    let theirs = session(&w, &other, &start(&w, &other, 12 * MIB, &hash_of("v2")).unwrap());
+    let none = block_on(
+        w.core
+            .reuse_parts(&other.id, &offer(&theirs.file_id, &[(1, "part1"), (3, "part3")])),
+    )
+    .unwrap();
+    assert!(none.copied.is_empty());
+    assert_eq!(w.s3.calls(Op::CopyPart), 0);
+    // Nor may it name this account's upload.
+    let err = block_on(w.core.reuse_parts(&other.id, &offered)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound);
+
+    let answer = block_on(w.core.reuse_parts(&acc.id, &offered)).unwrap();
+    assert_eq!(answer.copied, vec![1, 3]);
+    assert_eq!(answer.bytes_copied, 5 * MIB + 2 * MIB);
+    assert_eq!(w.s3.calls(Op::CopyPart), 2);
+    let state = block_on(w.core.state_of(&fresh(&w, &v2))).unwrap();
+    assert_eq!(state.chunks_remaining, vec![2], "only the changed part is left to send");
+    // Offered again: recorded parts are never copied over.
+    let again = block_on(w.core.reuse_parts(&acc.id, &offered)).unwrap();
+    assert!(again.copied.is_empty());
+    assert_eq!(w.s3.calls(Op::CopyPart), 2);
+    // The changed part comes from the client; the new version completes with all three.
+    w.s3.store_part(&v2.s3_upload_id, 2, 5 * MIB);
+    let mut changed = report(&v2, 2);
+    changed.sha256 = hash_of("changed");
+    block_on(w.core.record_part(changed)).unwrap();
+    let v2_file = block_on(w.core.finalize(&fresh(&w, &v2))).unwrap();
+    assert_eq!(w.s3.object(&v2_file.object_key), Some(12 * MIB));
+    let digests: Vec<Sha256Digest> = ["part1", "changed", "part3"]
+        .iter()
+        .map(|s| Sha256Digest::parse(&hash_of(s)).unwrap())
+        .collect();
+    let expected = jetty_shared::content_id::ContentId::of_parts(&digests).to_wire();
+    assert_eq!(v2_file.content_id.as_deref(), Some(expected.as_str()));
+    assert_ne!(v2_file.object_key, v1_file.object_key);
+}
+
+#[test]
+fn a_store_that_cannot_copy_or_fails_a_copy_leaves_the_parts_to_the_client() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let v1 = uploaded(&w, &acc, 12 * MIB, "v1");
+    block_on(w.core.finalize(&v1)).unwrap();
+    let v2 = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("v2")).unwrap());
+    let offered = offer(&v2.file_id, &[(1, "part1"), (2, "part2"), (3, "part3")]);
+    // Refused for one part (its source gone): that part is skipped, the others copied.
+    w.s3.inject(Op::CopyPart, Fault::Refuse(404, "NoSuchKey"));
+    let answer = block_on(w.core.reuse_parts(&acc.id, &offered)).unwrap();
+    assert_eq!(answer.copied, vec![2, 3]);
+    // A store without UploadPartCopy (501) or one that fails: copying stops, nothing is lost.
+    for fault in [
+        Fault::Refuse(501, "NotImplemented"),
+        Fault::Unreachable,
+        Fault::Refuse(503, "SlowDown"),
+    ] {
+        let v3 = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("v3")).unwrap());
+        let before = w.s3.calls(Op::CopyPart);
+        w.s3.inject(Op::CopyPart, fault.clone());
+        let answer = block_on(
+            w.core
+                .reuse_parts(&acc.id, &offer(&v3.file_id, &[(1, "part1"), (3, "part3")])),
+        )
+        .unwrap();
+        assert!(answer.copied.is_empty(), "{fault:?}");
+        assert_eq!(w.s3.calls(Op::CopyPart) - before, 1, "{fault:?}: stops at the first");
+        let state = block_on(w.core.state_of(&fresh(&w, &v3))).unwrap();
+        assert_eq!(state.chunks_remaining, vec![1, 2, 3], "{fault:?}");
+        block_on(w.core.abort(&fresh(&w, &v3), "test")).ok();
+    }
+    // Offers outside the plan or with a bad digest are refused before any copy.
+    let err = block_on(w.core.reuse_parts(&acc.id, &offer(&v2.file_id, &[(9, "x")]))).unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidPartNumber);
+    let mut bad = offer(&v2.file_id, &[(1, "x")]);
+    bad.parts[0].sha256 = "zz".into();
+    assert_eq!(
+        block_on(w.core.reuse_parts(&acc.id, &bad)).unwrap_err().code,
+        ErrorCode::InvalidHash
+    );
+}

@@ -179,6 +179,34 @@ pub struct EdgeReport {
     pub reason: Option<String>,
 }
 
+/// The most parts one `reuse-parts` request may offer (each found part is one store request).
+pub const MAX_REUSE_OFFERS: usize = 100;
+
+/// `POST /api/jetty/reuse-parts`: parts of an open upload, by their SHA-256, that the client
+/// would otherwise send; the coordinator copies those the account already stores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReusePartsRequest {
+    pub file_id: String,
+    pub parts: Vec<PartOffer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartOffer {
+    pub part: u32,
+    /// Hex SHA-256 of the part's bytes.
+    pub sha256: String,
+}
+
+/// The parts the store copied (recorded: do not send them) and their bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReusePartsResponse {
+    pub copied: Vec<u32>,
+    pub bytes_copied: u64,
+}
+
 /// `POST /api/edge/finalize-upload`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -81,6 +81,8 @@ pub enum CoordinatorEndpoint {
     ListFiles,
     /// The caller's open upload sessions, newest first (paged).
     ListUploads,
+    /// Copy parts of an open upload the account already stores (UploadPartCopy).
+    ReuseParts,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,6 +267,7 @@ impl CoordinatorEndpoint {
             ),
             ["api", "jetty", "patterns"] => route(method, &["GET"], Patterns),
             ["api", "jetty", "edge-report"] => route(method, &["POST"], EdgeReport),
+            ["api", "jetty", "reuse-parts"] => route(method, &["POST"], ReuseParts),
             _ => Err(ApiError::new(ErrorCode::NotFound)),
         }
     }
@@ -300,7 +303,8 @@ impl CoordinatorEndpoint {
             | EdgeReport
             | Patterns
             | ListFiles
-            | ListUploads => Auth::ApiKey,
+            | ListUploads
+            | ReuseParts => Auth::ApiKey,
         }
     }
 }
@@ -544,6 +548,7 @@ mod tests {
             ("GET", "/api/jetty/patterns", Patterns, Auth::ApiKey),
             ("GET", "/api/files", ListFiles, Auth::ApiKey),
             ("GET", "/api/jetty/uploads", ListUploads, Auth::ApiKey),
+            ("POST", "/api/jetty/reuse-parts", ReuseParts, Auth::ApiKey),
         ]
     }
 
@@ -604,9 +609,10 @@ mod tests {
             ListFiles => 30,
             ListUploads => 31,
             StoreCheck => 32,
+            ReuseParts => 33,
         }
     }
-    const COORDINATOR_VARIANTS: usize = 33;
+    const COORDINATOR_VARIANTS: usize = 34;
 
     fn edge_ordinal(e: &EdgeEndpoint) -> usize {
         match e {

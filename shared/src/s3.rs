@@ -167,6 +167,40 @@ impl S3 {
         self.signed("PUT", url, headers, &payload_hash, None, now)
     }
 
+    /// UploadPartCopy: part `part_number` of the upload is bytes `range` (inclusive) of object
+    /// `source_key` in the same bucket, copied inside the store (the bytes never leave it).
+    pub fn upload_part_copy(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        source_key: &str,
+        range: std::ops::RangeInclusive<u64>,
+        now: SystemTime,
+    ) -> Result<SignedRequest, ApiError> {
+        let url = format!(
+            "{}?partNumber={part_number}&uploadId={}",
+            self.object_url(key),
+            query_escape(upload_id)
+        );
+        let source = source_key
+            .split('/')
+            .map(|seg| utf8_percent_encode(seg, KEY_SEGMENT).to_string())
+            .collect::<Vec<_>>()
+            .join("/");
+        let headers = vec![
+            (
+                "x-amz-copy-source".to_owned(),
+                format!("/{}/{source}", self.config.bucket),
+            ),
+            (
+                "x-amz-copy-source-range".to_owned(),
+                format!("bytes={}-{}", range.start(), range.end()),
+            ),
+        ];
+        self.signed("PUT", url, headers, EMPTY_SHA256_HEX, None, now)
+    }
+
     pub fn complete_multipart_upload(
         &self,
         key: &str,
@@ -361,6 +395,15 @@ pub fn parse_upload_id(xml: &str) -> Option<String> {
     xml_text(xml, "UploadId").filter(|id| !id.is_empty())
 }
 
+/// The ETag of a copied part (`<CopyPartResult><ETag>`); None for an error document, which S3
+/// may send with status 200 when a copy fails after it started.
+pub fn parse_copy_part_etag(xml: &str) -> Option<String> {
+    if xml.contains("<Error") {
+        return None;
+    }
+    xml_text(xml, "ETag").filter(|e| !e.is_empty())
+}
+
 /// The composite `ChecksumSHA256` a CompleteMultipartUploadResult reports, if any.
 pub fn parse_complete_checksum(xml: &str) -> Option<String> {
     xml_text(xml, "ChecksumSHA256").filter(|c| !c.is_empty())
@@ -369,6 +412,36 @@ pub fn parse_complete_checksum(xml: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_part_copy_names_its_source_and_range_and_its_answer_gives_the_etag() {
+        let s3 = example_s3();
+        let req = s3
+            .upload_part_copy("acc/files/new", "up 1", 3, "acc/files/old v1", 10..=19, unix_time(0))
+            .unwrap();
+        assert_eq!(req.method, "PUT");
+        assert_eq!(
+            req.url,
+            "https://examplebucket.s3.amazonaws.com/acc/files/new?partNumber=3&uploadId=up%201"
+        );
+        assert_eq!(
+            req.header("x-amz-copy-source"),
+            Some("/examplebucket/acc/files/old%20v1")
+        );
+        assert_eq!(req.header("x-amz-copy-source-range"), Some("bytes=10-19"));
+        assert!(req
+            .header("authorization")
+            .is_some_and(|a| a.contains("x-amz-copy-source")));
+        // AWS's UploadPartCopy example answer; an error document inside a 200 is no copy.
+        let ok = "<CopyPartResult><LastModified>2009-10-28T22:32:00</LastModified>\
+            <ETag>\"9b2cf535f27731c974343645a3985328\"</ETag></CopyPartResult>";
+        assert_eq!(
+            parse_copy_part_etag(ok).as_deref(),
+            Some("\"9b2cf535f27731c974343645a3985328\"")
+        );
+        let failed = "<Error><Code>InternalError</Code><Message>m</Message></Error>";
+        assert_eq!(parse_copy_part_etag(failed), None);
+    }
 
     #[test]
     fn the_composite_checksum_of_a_complete_answer_is_read_when_present() {

@@ -70,6 +70,8 @@ s3_error_codes! {
     InvalidRequest,
     InvalidArgument,
     PreconditionFailed,
+    /// The store does not implement the operation (R2 and others for some calls).
+    NotImplemented,
 }
 
 impl S3ErrorCode {

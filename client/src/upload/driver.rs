@@ -107,6 +107,7 @@ impl Client {
             parts: plan.part_count,
             parts_sent: state.chunks_remaining.len() as u32,
             bytes_sent: meter.sent.load(Ordering::Relaxed),
+            parts_reused: 0,
             edges: edges.iter().map(|e| e.id.clone()).collect(),
             seconds: started.elapsed().as_secs_f64(),
         })

@@ -498,6 +498,7 @@ mod tests {
             parts: 0,
             parts_sent: 0,
             bytes_sent,
+            parts_reused: 0,
             edges: vec![],
             seconds: 0.0,
         }

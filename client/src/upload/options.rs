@@ -79,6 +79,8 @@ pub struct UploadOutcome {
     pub parts_sent: u32,
     /// Body bytes this run streamed to edges, retries included.
     pub bytes_sent: u64,
+    /// Parts the store copied from what the account already stored (not sent).
+    pub parts_reused: u32,
     pub edges: Vec<String>,
     pub seconds: f64,
 }

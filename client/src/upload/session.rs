@@ -145,6 +145,7 @@ impl Client {
                 parts: 0,
                 parts_sent: 0,
                 bytes_sent: 0,
+                parts_reused: 0,
                 edges: vec![],
                 seconds: started.elapsed().as_secs_f64(),
             });
@@ -166,14 +167,17 @@ impl Client {
         } else {
             HashMap::new()
         };
+        // Parts the account already stores (an earlier version of this file) are copied inside
+        // the store instead of sent.
+        let reused = self.reuse_stored_parts(&upload.file_id, &hashes).await;
         let state = jetty_shared::state::UploadState {
             file_id: upload.file_id.clone(),
             session_id: upload.session_id.clone(),
             status: "active".into(),
-            chunks_uploaded: vec![],
-            chunks_remaining: plan.part_numbers().collect(),
+            chunks_remaining: plan.part_numbers().filter(|n| !reused.contains(n)).collect(),
+            progress: reused.iter().filter_map(|n| plan.part_len(*n)).sum(),
+            chunks_uploaded: reused.clone(),
             edges: answer.edges.iter().map(|e| e.id.clone()).collect(),
-            progress: 0,
             total: size,
             part_size: plan.part_size,
             part_count: plan.part_count,
@@ -191,10 +195,37 @@ impl Client {
             .finish(path, file_hash, ticket, hashes, opts, progress, started)
             .await?;
         outcome.resumed = false;
+        outcome.parts_reused = reused.len() as u32;
         if let Some(store) = &opts.state {
             store.remove(path);
         }
         Ok(outcome)
+    }
+
+    /// Offers the parts (by digest) for copying from what the account already stores, in
+    /// batches; the part numbers the store copied. Best effort: a failure only means the
+    /// parts are sent.
+    async fn reuse_stored_parts(&self, file_id: &str, hashes: &HashMap<u32, Sha256Digest>) -> Vec<u32> {
+        let mut offers: Vec<PartOffer> = hashes
+            .iter()
+            .map(|(&part, digest)| PartOffer {
+                part,
+                sha256: digest.to_hex(),
+            })
+            .collect();
+        offers.sort_by_key(|o| o.part);
+        let mut copied = Vec::new();
+        if offers.len() < 2 {
+            // One part is the whole file: dedup already answered for it.
+            return copied;
+        }
+        for batch in offers.chunks(MAX_REUSE_OFFERS) {
+            match self.reuse_parts(file_id, batch.to_vec()).await {
+                Ok(answer) => copied.extend(answer.copied),
+                Err(_) => break,
+            }
+        }
+        copied
     }
 
     /// Resumes session `file_id` from the coordinator's records, on any machine holding the

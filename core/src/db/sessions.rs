@@ -83,6 +83,15 @@ pub struct NewSession {
     pub content_id: Option<String>,
 }
 
+/// A part the account already stores: its digest and size, and where it lies in which object.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ReusablePart {
+    pub sha256: String,
+    pub size: u64,
+    pub object_key: String,
+    pub offset: u64,
+}
+
 /// An open session as `GET /api/jetty/uploads` lists it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct OpenSessionRow {
@@ -212,6 +221,29 @@ pub trait SessionStore: Database {
     /// A session by file id, only if it belongs to `account_id`.
     async fn session_by_file(&self, account_id: &str, file_id: &str) -> Result<Option<SessionRow>> {
         self.first(stmt!(q::by_file(), file_id, account_id)).await
+    }
+
+    /// Where the account already stores parts with these digests (hex): completed uploads'
+    /// parts whose file it still has; one place per digest and size.
+    async fn reusable_parts(&self, account_id: &str, digests: &[String]) -> Result<Vec<ReusablePart>> {
+        let digests = serde_json::to_string(digests).map_err(|e| crate::internal(e.to_string()))?;
+        self.query(stmt!(sql::REUSABLE_PARTS, account_id, digests.as_str()))
+            .await
+    }
+
+    /// Records a part the store copied from an earlier upload (no transfer counted).
+    async fn upsert_copied_part(&self, session_id: &str, part: &RecordedPart, now: u64) -> Result<()> {
+        self.execute(stmt!(
+            sql::UPSERT_COPIED_PART,
+            session_id,
+            part.part_number,
+            part.size,
+            &part.sha256,
+            &part.etag,
+            now,
+        ))
+        .await?;
+        Ok(())
     }
 
     async fn upsert_part(&self, session_id: &str, part: &RecordedPart, now: u64) -> Result<()> {

@@ -180,6 +180,8 @@ pub enum Op {
     Head,
     Put,
     Delete,
+    /// UploadPartCopy.
+    CopyPart,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -278,6 +280,7 @@ impl FakeS3 {
             .find_map(|kv| kv.strip_prefix("uploadId="))
             .map(str::to_owned);
         let op = match (req.method, query.contains("uploads"), upload_id.is_some()) {
+            ("PUT", _, true) if req.header("x-amz-copy-source").is_some() => Op::CopyPart,
             ("POST", true, _) => Op::Create,
             ("POST", false, true) => Op::Complete,
             ("DELETE", _, true) => Op::Abort,
@@ -349,6 +352,37 @@ impl FakeS3 {
                 let len = req.body.as_ref().map_or(0, |b| b.len() as u64);
                 s.objects.insert(key.to_owned(), len);
                 ok(String::new())
+            }
+            Op::CopyPart => {
+                // `x-amz-copy-source: /bucket/<key>`, `x-amz-copy-source-range: bytes=a-b`.
+                let source = req.header("x-amz-copy-source").unwrap_or_default();
+                let source = source.trim_start_matches("/bucket/");
+                let range = req.header("x-amz-copy-source-range").unwrap_or_default();
+                let Some((first, last)) = range
+                    .strip_prefix("bytes=")
+                    .and_then(|r| r.split_once('-'))
+                    .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+                else {
+                    return xml_error(400, "InvalidArgument");
+                };
+                let Some(&size) = s.objects.get(source) else {
+                    return xml_error(404, "NoSuchKey");
+                };
+                if last < first || last >= size {
+                    return xml_error(416, "InvalidRange");
+                }
+                let part: u32 = req
+                    .url
+                    .split("partNumber=")
+                    .nth(1)
+                    .and_then(|r| r.split('&').next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let Some((_, parts)) = upload_id.and_then(|id| s.uploads.get_mut(id)) else {
+                    return xml_error(404, "NoSuchUpload");
+                };
+                parts.insert(part, last - first + 1);
+                ok(format!("<CopyPartResult><ETag>\"copy{part}\"</ETag></CopyPartResult>"))
             }
             Op::Delete => match s.objects.remove(key) {
                 Some(_) => StoreResponse {

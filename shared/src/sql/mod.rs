@@ -20,6 +20,23 @@ pub const UPSERT_PART: &str = "INSERT INTO upload_parts (session_id, part_number
      etag = excluded.etag, edge_id = excluded.edge_id, recorded_at = excluded.recorded_at, \
      reports = upload_parts.reports + 1";
 
+/// Record a part the store copied from an earlier upload (UploadPartCopy): `(session_id,
+/// part_number, size, sha256, etag, recorded_at)`. It costs no transfer (0013's trigger); a
+/// record already there is replaced, as the copy replaced the part in the store.
+pub const UPSERT_COPIED_PART: &str = "INSERT INTO upload_parts (session_id, part_number, size, sha256, etag, edge_id, \
+     recorded_at, copied) VALUES (?1, ?2, ?3, ?4, ?5, 'store-copy', ?6, 1) \
+     ON CONFLICT (session_id, part_number) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, \
+     etag = excluded.etag, edge_id = excluded.edge_id, recorded_at = excluded.recorded_at, copied = 1";
+
+/// Where the account already stores parts with these SHA-256 digests: parts of its completed
+/// uploads whose file it still has, `(account_id, digests as a JSON array of hex)` →
+/// `sha256`, `size`, `object_key`, `offset` (bytes into the object). One row per digest and size.
+pub const REUSABLE_PARTS: &str = "SELECT p.sha256, p.size, f.object_key, (p.part_number - 1) * s.part_size AS offset \
+     FROM upload_parts p JOIN upload_sessions s ON s.id = p.session_id \
+     JOIN files f ON f.session_id = s.id AND f.account_id = s.account_id \
+     WHERE p.sha256 IN (SELECT value FROM json_each(?2)) AND s.account_id = ?1 AND s.status = 'completed' \
+     GROUP BY p.sha256, p.size";
+
 /// Complete a session: `(session_id, completed_at, put_bytes, put_chunks)`, where `put_bytes`
 /// were stored by the coordinator in one PutObject (simple upload) rather than as reported
 /// parts. Only the first completion counts.

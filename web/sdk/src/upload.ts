@@ -75,6 +75,8 @@ export interface UploadProgress {
   failedEdges: string[];
   /** Re-sends of parts whose body did not match its hash. */
   hashRetries: number;
+  /** Parts the store copied from what the account already stored (not sent). */
+  partsReused: number;
 }
 
 export interface UploadResult {
@@ -87,6 +89,8 @@ export interface UploadResult {
   resumed: boolean;
   parts: number;
   partsSent: number;
+  /** Parts the store copied from what the account already stored (not sent). */
+  partsReused: number;
   bytesSent: number;
   edges: string[];
   perEdge: Record<string, number>;
@@ -212,6 +216,7 @@ export class Upload {
       resumed: false,
       failedEdges: [],
       hashRetries: 0,
+      partsReused: 0,
     };
     this.result = this.run();
     // The caller may only listen to events; an unobserved failure is not an unhandled rejection.
@@ -473,6 +478,7 @@ export class Upload {
           resumed: false,
           parts: 0,
           partsSent: 0,
+          partsReused: 0,
           bytesSent: 0,
           edges: [],
           perEdge: {},
@@ -508,7 +514,14 @@ export class Upload {
     await store.put(this.record).catch(() => {});
     this.emit("session", { fileId: upload.fileId, resumed: this.p.resumed, duplicate: false });
 
-    const remaining = missingParts(plan, state);
+    let remaining = missingParts(plan, state);
+    // A new session: the parts the account already stores (an earlier version of this file)
+    // are copied inside the store instead of sent.
+    if (!state && remaining.length > 1 && this.partHashes.size === plan.partCount) {
+      const copied = await this.reuseStoredParts(upload.fileId, remaining, signal);
+      this.p.partsReused = copied.size;
+      remaining = remaining.filter((n) => !copied.has(n));
+    }
     this.p.partsTotal = plan.partCount;
     this.p.partsDone = plan.partCount - remaining.length;
     this.p.bytesDone = bytesRecorded(plan, remaining);
@@ -561,6 +574,7 @@ export class Upload {
       resumed: this.p.resumed,
       parts: plan.partCount,
       partsSent: this.p.partsSent,
+      partsReused: this.p.partsReused,
       bytesSent: this.p.bytesSent,
       edges: edges.map((e) => e.id),
       perEdge: { ...this.p.perEdge },
@@ -638,6 +652,27 @@ export class Upload {
     if (type) body.contentType = type;
     if (this.opts.expiresIn) body.expiresIn = this.opts.expiresIn;
     return this.ctx.api.request<OptimalEdgesResponse>("POST", "/api/jetty/optimal-edges", { body, signal, timeoutMs: 60_000 });
+  }
+
+  /** Offers parts by digest for copying from what the account already stores (100 per
+   * request); the parts the store copied. Best effort: a failure only means they are sent. */
+  private async reuseStoredParts(fileId: string, parts: number[], signal: AbortSignal): Promise<Set<number>> {
+    const copied = new Set<number>();
+    for (let i = 0; i < parts.length; i += 100) {
+      const offers = parts.slice(i, i + 100).map((part) => ({ part, sha256: this.partHashes.get(part) as string }));
+      try {
+        const answer = await this.ctx.api.request<{ copied?: number[] }>("POST", "/api/jetty/reuse-parts", {
+          body: { fileId, parts: offers },
+          signal,
+          timeoutMs: 120_000,
+        });
+        for (const n of answer.copied ?? []) copied.add(n);
+      } catch (e) {
+        if (signal.aborted) throw e;
+        break;
+      }
+    }
+    return copied;
   }
 
   /** The digests of `plan`'s parts (natively, several at once) and their content id. */

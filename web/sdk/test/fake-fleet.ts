@@ -48,6 +48,8 @@ export class FakeFleet {
   files = new Map<string, { id: string; sha256: string; size: number; name: string; contentId: string }>();
   /** Every optimal-edges body, as sent. */
   asked: Array<Record<string, unknown>> = [];
+  /** Parts copied by reuse-parts. */
+  reused: number[] = [];
   /** Every store check: the edge asked. */
   checks: string[] = [];
   /** Every finalize body, as sent. */
@@ -156,6 +158,25 @@ export class FakeFleet {
       const file = { id: s.fileId, sha256: s.fileHash as string, size: s.fileSize, name: s.fileName, contentId: contentIdOf(digests) };
       this.files.set(s.fileId, file);
       return ok({ file: { id: s.fileId, url: `${BASE}/api/files/${s.fileId}`, size: s.fileSize, sha256: `sha256:${s.fileHash}` } });
+    }
+    if (method === "POST" && p === "/api/jetty/reuse-parts") {
+      // As the server: parts of completed uploads with the same digest and size are copied.
+      const s = this.sessions.get(body.fileId);
+      if (!s) return err(404, "not_found");
+      if (s.status !== "active") return err(409, "session_not_active");
+      const copied: number[] = [];
+      for (const { part, sha256 } of body.parts as Array<{ part: number; sha256: string }>) {
+        const len = Math.min(s.partSize, s.fileSize - (part - 1) * s.partSize);
+        const stored = [...this.sessions.values()].some(
+          (o) => o.status === "completed" && [...o.parts.entries()].some(([n, h]) => h === sha256 && Math.min(o.partSize, o.fileSize - (n - 1) * o.partSize) === len),
+        );
+        if (stored && !s.parts.has(part)) {
+          s.parts.set(part, sha256);
+          copied.push(part);
+        }
+      }
+      this.reused.push(...copied);
+      return ok({ copied, bytesCopied: 0 });
     }
     if (method === "POST" && p === "/api/jetty/edge-report") {
       this.reports.push(body.edgeId);

@@ -140,6 +140,21 @@ test("in a store outage no part body is sent again until an edge says the store 
   assert.deepEqual(fleet.reports, []);
 });
 
+test("a new version sends only its changed parts: the others are copied from the stored file", async () => {
+  const { fleet, client } = setup();
+  const { file: f } = file(10 * 1024);
+  await client.upload(f).result;
+  const bytes = new Uint8Array(await f.arrayBuffer());
+  bytes[4 * 1024 + 7] ^= 0xff; // part 5 of 10 changed
+  const sent = fleet.sent.length;
+  const r = await client.upload(new File([bytes], "v2.bin")).result;
+  assert.equal(r.duplicate, false);
+  assert.equal(r.partsReused, 9);
+  assert.equal(r.partsSent, 1);
+  assert.deepEqual(fleet.sent.slice(sent).map(([, part]) => part), [5]);
+  assert.equal(fleet.sessions.get(r.fileId)?.status, "completed");
+});
+
 test("a store outage longer than the retry budget fails the upload and keeps its session", async () => {
   const { fleet, client, store } = setup();
   fleet.behaviour = () => ({ status: 503, code: "store_unavailable" });

@@ -96,6 +96,7 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         AbortUpload { file_id } => sessions::abort(&core, account, &file_id, "client_abort").await,
         ListFiles => files::list_files(req, &core, &caller, &origin).await,
         ListUploads => sessions::list_uploads(req, &core, account).await,
+        ReuseParts => upload::reuse_parts(req, &core, account).await,
         // Public and self-authenticating endpoints were answered above.
         Health
         | Dashboard { .. }

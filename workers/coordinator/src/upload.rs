@@ -79,6 +79,14 @@ pub async fn session_check(req: &mut Request, core: &Coordinator) -> ApiResult<R
     json_response(200, &SessionCheckAnswer { active }).map_err(internal)
 }
 
+/// `POST /api/jetty/reuse-parts`: parts of the caller's open upload copied from what the
+/// account already stores.
+pub async fn reuse_parts(req: &mut Request, core: &Coordinator, account: &str) -> ApiResult<Response> {
+    let body: ReusePartsRequest = read_json(req, JSON_LIMIT).await?;
+    let answer = core.reuse_parts(account, &body).await?;
+    json_response(200, &answer).map_err(internal)
+}
+
 /// `POST /api/edge/finalize-upload`.
 pub async fn finalize_upload(
     req: &mut Request,

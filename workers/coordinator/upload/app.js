@@ -395,7 +395,11 @@ function render(item, p, forced) {
     if (r?.duplicate) {
       stats.textContent = "Already stored in this account: nothing was sent";
     } else if (r) {
-      const sent = r.resumed ? `continued: ${r.partsSent} of ${r.parts} parts sent` : `${r.parts} parts`;
+      const sent = r.resumed
+        ? `continued: ${r.partsSent} of ${r.parts} parts sent`
+        : r.partsReused
+          ? `${r.partsSent} of ${r.parts} parts sent, ${r.partsReused} already stored`
+          : `${r.parts} parts`;
       stats.textContent = `${formatBytes(r.size)} in ${formatDuration(r.seconds)} · ${rate(r.bytesSent, item.uploadSeconds ?? 0)} · ${sent}`;
     } else {
       const bits = [`${formatBytes(p.bytesUploaded)} of ${formatBytes(size)}`];

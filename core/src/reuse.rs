@@ -4,15 +4,19 @@
 //! being sent again. A store that cannot copy, or a copy that fails, leaves the part to the
 //! client: reuse only ever saves sending.
 
-use crate::db::{SessionStore, StoreHealthStore};
+use crate::db::{ReusablePart, SessionStore, StoreHealthStore};
 use crate::ports::{Core, ObjectStore, Runtime};
 use crate::store::PartCopy;
 use crate::{not_found, Result};
+use futures::StreamExt;
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::protocol::{ReusePartsRequest, ReusePartsResponse, MAX_REUSE_OFFERS};
 use jetty_shared::session::{part_out_of_range, RecordedPart};
 use jetty_shared::{ApiError, ErrorCode};
 use std::collections::HashSet;
+
+/// UploadPartCopy requests in flight at once.
+const COPIES_IN_FLIGHT: usize = 6;
 
 impl<D: SessionStore + StoreHealthStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
     /// `POST /api/jetty/reuse-parts`: copies the offered parts the account already stores into
@@ -60,21 +64,46 @@ impl<D: SessionStore + StoreHealthStore, O: ObjectStore, K, R: Runtime> Core<D, 
             return Ok(answer);
         }
         let sources = self.db.reusable_parts(account, &wanted).await?;
-        for (part, len, digest) in offers {
-            let Some(source) = sources.iter().find(|s| s.sha256 == digest && s.size == len) else {
-                continue;
-            };
-            let range = source.offset..=source.offset + len - 1;
-            match self
-                .copy_part(
-                    &session.object_key,
-                    &session.s3_upload_id,
-                    part,
-                    &source.object_key,
-                    range,
-                )
-                .await
-            {
+        let copies: Vec<(u32, u64, String, &ReusablePart)> = offers
+            .into_iter()
+            .filter_map(|(part, len, digest)| {
+                let source = sources.iter().find(|s| s.sha256 == digest && s.size == len)?;
+                Some((part, len, digest, source))
+            })
+            .collect();
+        // Several copies at once (a Worker keeps 6 connections open per request); once the
+        // store says it cannot copy or fails, no further copy starts.
+        let stop = std::cell::Cell::new(false);
+        let results: Vec<(u32, u64, String, PartCopy)> = futures::stream::iter(copies)
+            .map(|(part, len, digest, source)| {
+                let stop = &stop;
+                let session = &session;
+                async move {
+                    if stop.get() {
+                        return (part, len, digest, PartCopy::Refused);
+                    }
+                    let range = source.offset..=source.offset + len - 1;
+                    let outcome = self
+                        .copy_part(
+                            &session.object_key,
+                            &session.s3_upload_id,
+                            part,
+                            &source.object_key,
+                            range,
+                        )
+                        .await;
+                    if matches!(outcome, PartCopy::Unsupported | PartCopy::Failed) {
+                        stop.set(true);
+                    }
+                    (part, len, digest, outcome)
+                }
+            })
+            .buffered(COPIES_IN_FLIGHT)
+            .collect()
+            .await;
+        let mut store_failed = false;
+        for (part, len, digest, outcome) in results {
+            match outcome {
                 PartCopy::Copied(etag) => {
                     let copied = RecordedPart {
                         part_number: part,
@@ -90,13 +119,12 @@ impl<D: SessionStore + StoreHealthStore, O: ObjectStore, K, R: Runtime> Core<D, 
                     answer.copied.push(part);
                     answer.bytes_copied += len;
                 }
-                PartCopy::Refused => continue,
-                PartCopy::Unsupported => break,
-                PartCopy::Failed => {
-                    self.note_store_failure("coordinator").await;
-                    break;
-                }
+                PartCopy::Failed => store_failed = true,
+                PartCopy::Refused | PartCopy::Unsupported => {}
             }
+        }
+        if store_failed {
+            self.note_store_failure("coordinator").await;
         }
         Ok(answer)
     }

@@ -7,6 +7,7 @@
 #   sudo scripts/bench-wan.sh [--profile P] [--size-mib N] [--runs N] [--cc cubic|bbr]
 #                             [--tools jetty,origin,aws,rclone] [--no-build]
 # Tools: `jetty` = `jetty upload` through the edges (plus the coordinator's origin-direct share),
+# `version` = `jetty upload` of a stored file with 1 MiB changed in its middle (part reuse),
 # `origin` = `jetty upload` on an account without JettySpeed (every part through the
 # coordinator's own chunk route), `aws` = `aws s3 cp` straight to Garage (last mile + backbone),
 # `rclone` = `rclone copyto` straight to Garage (when rclone is installed).
@@ -172,11 +173,17 @@ rclone_in_client() {
 # run_tool TOOL RUN -> prints seconds, or FAIL when the tool failed; removes what it uploaded
 # afterwards (not timed).
 run_tool() {
-  local tool=$1 run=$2 t0 t1 out="" id ok=1 key="bench-wan/$STAMP-$tool-$run"
+  local tool=$1 run=$2 t0 t1 out="" id ok=1 key="bench-wan/$STAMP-$tool-$run" first=""
   fresh_file "$tool" "$run"
+  if [ "$tool" = version ]; then
+    # Untimed: the first version is stored; the timed upload is the file with 1 MiB changed in
+    # its middle, whose other parts the store copies (part reuse).
+    first=$(jetty_in_client "$DEV_KEY" --json upload --no-resume "$FILE") || die "version: the first upload failed"
+    head -c 1048576 /dev/urandom | dd of="$FILE" bs=1M seek=$((SIZE_MIB / 2)) conv=notrunc status=none
+  fi
   t0=$(date +%s.%N)
   case "$tool" in
-    jetty) out=$(jetty_in_client "$DEV_KEY" --json upload --no-resume "$FILE") || ok=0 ;;
+    jetty | version) out=$(jetty_in_client "$DEV_KEY" --json upload --no-resume "$FILE") || ok=0 ;;
     origin) out=$(jetty_in_client "$ORIGIN_KEY" --json upload --no-resume "$FILE") || ok=0 ;;
     aws) aws_in_client s3 cp --only-show-errors "$FILE" "s3://jetty/$key" || ok=0 ;;
     rclone) rclone_in_client copyto -q "$FILE" "garage:jetty/$key" || ok=0 ;;
@@ -188,11 +195,14 @@ run_tool() {
     return 0
   fi
   case "$tool" in
-    jetty | origin)
+    jetty | origin | version)
       printf '%s\n' "$out" > "$WORK/$STAMP-$tool-$run.json"
-      id=$(sed -nE 's/.*"fileId":"([^"]+)".*/\1/p' <<<"$out" | head -1)
-      [ -n "$id" ] || { echo "$out" >&2; die "$tool: no fileId in the answer"; }
-      jetty_in_client "$([ "$tool" = jetty ] && echo "$DEV_KEY" || echo "$ORIGIN_KEY")" delete "$id" >/dev/null ;;
+      for answer in "$out" "$first"; do
+        [ -n "$answer" ] || continue
+        id=$(sed -nE 's/.*"fileId":"([^"]+)".*/\1/p' <<<"$answer" | head -1)
+        [ -n "$id" ] || { echo "$answer" >&2; die "$tool: no fileId in the answer"; }
+        jetty_in_client "$([ "$tool" = origin ] && echo "$ORIGIN_KEY" || echo "$DEV_KEY")" delete "$id" >/dev/null
+      done ;;
     aws) aws_in_client s3 rm --only-show-errors "s3://jetty/$key" ;;
     rclone) rclone_in_client deletefile -q "garage:jetty/$key" ;;
   esac
@@ -203,7 +213,7 @@ IFS=, read -r -a TOOL_LIST <<<"$TOOLS"
 ACTIVE=()
 for tool in "${TOOL_LIST[@]}"; do
   case "$tool" in
-    jetty | origin | aws) ACTIVE+=("$tool") ;;
+    jetty | origin | aws | version) ACTIVE+=("$tool") ;;
     rclone) command -v rclone >/dev/null && ACTIVE+=(rclone) || log "rclone is not installed: skipped" ;;
     *) die "unknown tool $tool" ;;
   esac
@@ -234,7 +244,8 @@ for line in open(path).read().splitlines()[1:]:
         else:
             times[f[4]].append(float(f[6]))
 names = {"jetty": "jetty upload (edges)", "origin": "jetty upload (origin path only)",
-         "aws": "aws s3 cp (direct)", "rclone": "rclone copyto (direct)"}
+         "aws": "aws s3 cp (direct)", "rclone": "rclone copyto (direct)",
+         "version": "jetty upload, a new version (1 MiB changed; the store copies the rest)"}
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print(f"\n{stamp} on {platform.node()} ({os.cpu_count()} vCPU, {cpu}, Linux {platform.release()})")
 print(f"profile {profile}, --cc {cc}, {size_mib:g} MiB, access link {access_mbit:g} Mbit/s "

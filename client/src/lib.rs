@@ -159,11 +159,18 @@ impl Client {
     }
 
     /// Asks the coordinator to copy, inside the store, the parts of open upload `file_id` that
-    /// the account already stores (by SHA-256); the parts it copied.
-    pub async fn reuse_parts(&self, file_id: &str, parts: Vec<PartOffer>) -> Result<ReusePartsResponse, ClientError> {
+    /// the account already stores (by SHA-256): the parts it copied; with `dry_run`, only which
+    /// it could copy (`reusable`).
+    pub async fn reuse_parts(
+        &self,
+        file_id: &str,
+        parts: Vec<PartOffer>,
+        dry_run: bool,
+    ) -> Result<ReusePartsResponse, ClientError> {
         let body = ReusePartsRequest {
             file_id: file_id.to_owned(),
             parts,
+            dry_run,
         };
         let resp = self
             .http

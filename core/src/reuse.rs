@@ -59,6 +59,7 @@ impl<D: SessionStore + StoreHealthStore, O: ObjectStore, K, R: Runtime> Core<D, 
         let mut answer = ReusePartsResponse {
             copied: Vec::new(),
             bytes_copied: 0,
+            reusable: Vec::new(),
         };
         if wanted.is_empty() {
             return Ok(answer);
@@ -71,6 +72,10 @@ impl<D: SessionStore + StoreHealthStore, O: ObjectStore, K, R: Runtime> Core<D, 
                 Some((part, len, digest, source))
             })
             .collect();
+        if request.dry_run {
+            answer.reusable = copies.iter().map(|(part, ..)| *part).collect();
+            return Ok(answer);
+        }
         // Several copies at once (a Worker keeps 6 connections open per request); once the
         // store says it cannot copy or fails, no further copy starts.
         let stop = std::cell::Cell::new(false);

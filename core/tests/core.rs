@@ -1198,6 +1198,7 @@ fn offer(file_id: &str, parts: &[(u32, &str)]) -> jetty_shared::protocol::ReuseP
                 sha256: hash_of(seed),
             })
             .collect(),
+        dry_run: false,
     }
 }
 
@@ -1224,6 +1225,12 @@ fn parts_the_account_already_stores_are_copied_inside_the_store_and_only_the_oth
     let err = block_on(w.core.reuse_parts(&other.id, &offered)).unwrap_err();
     assert_eq!(err.code, ErrorCode::NotFound);
 
+    // A dry run says what could be copied and copies nothing.
+    let mut dry = offered.clone();
+    dry.dry_run = true;
+    let would = block_on(w.core.reuse_parts(&acc.id, &dry)).unwrap();
+    assert_eq!((would.reusable, would.copied), (vec![1, 3], vec![]));
+    assert_eq!(w.s3.calls(Op::CopyPart), 0);
     let answer = block_on(w.core.reuse_parts(&acc.id, &offered)).unwrap();
     assert_eq!(answer.copied, vec![1, 3]);
     assert_eq!(answer.bytes_copied, 5 * MIB + 2 * MIB);

@@ -189,6 +189,10 @@ pub const MAX_REUSE_OFFERS: usize = 100;
 pub struct ReusePartsRequest {
     pub file_id: String,
     pub parts: Vec<PartOffer>,
+    /// Only say which parts could be copied (`reusable`), copying none: a client then sends the
+    /// others while it asks for the copies.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -205,6 +209,9 @@ pub struct PartOffer {
 pub struct ReusePartsResponse {
     pub copied: Vec<u32>,
     pub bytes_copied: u64,
+    /// With `dryRun`: the offered parts the account stores (none is copied yet).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reusable: Vec<u32>,
 }
 
 /// `POST /api/edge/finalize-upload`.

@@ -35,7 +35,8 @@ struct Parts<'a> {
 }
 
 impl Client {
-    /// Sends the parts the state lists as remaining, then finalizes.
+    /// Sends the parts the state lists as remaining while the store copies `copying` (parts the
+    /// account already stores), sends those it did not copy, then finalizes.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn finish(
         &self,
@@ -43,6 +44,7 @@ impl Client {
         file_hash: WholeHash,
         ticket: ResumeResponse,
         hashes: HashMap<u32, Sha256Digest>,
+        copying: Vec<PartOffer>,
         opts: &UploadOptions,
         progress: Option<Progress>,
         started: Instant,
@@ -63,16 +65,13 @@ impl Client {
         // `concurrency` slots over the edges by weight, all pulling parts from one queue (the
         // scheduler decides; this loop only does the I/O).
         let weights: Vec<f64> = edges.iter().map(|e| e.weight).collect();
-        let mut scheduler = PartScheduler::new(
-            &weights,
-            state.chunks_remaining.iter().copied(),
-            SchedulerConfig {
-                concurrency: opts.concurrency,
-                part_timeout: timeout,
-                retry: opts.retry,
-                seed: rand::random(),
-            },
-        );
+        let config = SchedulerConfig {
+            concurrency: opts.concurrency,
+            part_timeout: timeout,
+            retry: opts.retry,
+            seed: rand::random(),
+        };
+        let mut scheduler = PartScheduler::new(&weights, state.chunks_remaining.iter().copied(), config);
         let mut done = state.progress;
         let parts = Parts {
             edges: &edges,
@@ -83,13 +82,25 @@ impl Client {
             meter: &meter,
             notice: opts.on_retry.as_ref(),
         };
-        self.send_parts(&mut scheduler, &parts, |number| {
+        let mut on_stored = |number: u32| {
             done += plan.part_len(number).unwrap_or(0);
             if let Some(p) = &progress {
                 p(done, plan.file_size);
             }
-        })
-        .await?;
+        };
+        let offered: Vec<u32> = copying.iter().map(|o| o.part).collect();
+        let (sent, copied) = futures::join!(
+            self.send_parts(&mut scheduler, &parts, &mut on_stored),
+            self.copy_parts(&upload.file_id, copying)
+        );
+        sent?;
+        copied.iter().for_each(|n| on_stored(*n));
+        // What the store did not copy after all is sent like any part.
+        let missed: Vec<u32> = offered.into_iter().filter(|n| !copied.contains(n)).collect();
+        if !missed.is_empty() {
+            let mut second = PartScheduler::new(&weights, missed.iter().copied(), config);
+            self.send_parts(&mut second, &parts, &mut on_stored).await?;
+        }
         // Hashed in the background while the parts went out; declared at finalize.
         let file_hash = file_hash.get().await?;
         let file = self
@@ -105,9 +116,9 @@ impl Client {
             duplicate: false,
             resumed,
             parts: plan.part_count,
-            parts_sent: state.chunks_remaining.len() as u32,
+            parts_sent: (state.chunks_remaining.len() + missed.len()) as u32,
             bytes_sent: meter.sent.load(Ordering::Relaxed),
-            parts_reused: 0,
+            parts_reused: copied.len() as u32,
             edges: edges.iter().map(|e| e.id.clone()).collect(),
             seconds: started.elapsed().as_secs_f64(),
         })

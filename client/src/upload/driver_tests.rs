@@ -285,6 +285,7 @@ async fn upload_over_with(
             crate::upload::hashing::WholeHash::Known(file_hash),
             fleet.ticket(),
             HashMap::new(),
+            Vec::new(),
             &opts,
             None,
             Instant::now(),

@@ -9,6 +9,7 @@ use super::options::{Progress, UploadOptions, UploadOutcome};
 use super::state::{modified, LocalState};
 use super::with_retries::with_retries;
 use crate::{Client, ClientError};
+use futures::StreamExt;
 use jetty_shared::content_id::ContentId;
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::plan::{PartPlan, DEFAULT_BODY_LIMIT};
@@ -17,6 +18,9 @@ use jetty_shared::state::ResumeResponse;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
+
+/// `reuse-parts` requests in flight at once.
+const REUSE_REQUESTS: usize = 8;
 
 /// Seconds between asks while the same content is in flight from another upload.
 const IN_FLIGHT_POLL_SECS: u64 = 2;
@@ -53,7 +57,16 @@ impl Client {
                                 None => WholeHash::start(path.to_owned(), size),
                             };
                             let outcome = self
-                                .finish(path, file_hash, ticket, HashMap::new(), opts, progress, started)
+                                .finish(
+                                    path,
+                                    file_hash,
+                                    ticket,
+                                    HashMap::new(),
+                                    Vec::new(),
+                                    opts,
+                                    progress,
+                                    started,
+                                )
                                 .await?;
                             store.remove(path);
                             return Ok(outcome);
@@ -169,14 +182,18 @@ impl Client {
         };
         // Parts the account already stores (an earlier version of this file) are copied inside
         // the store instead of sent.
-        let reused = self.reuse_stored_parts(&upload.file_id, &hashes).await;
+        // (`finish` asks for the copies while it sends the other parts.)
+        let reusable = self.reusable_parts(&upload.file_id, &hashes).await;
         let state = jetty_shared::state::UploadState {
             file_id: upload.file_id.clone(),
             session_id: upload.session_id.clone(),
             status: "active".into(),
-            chunks_remaining: plan.part_numbers().filter(|n| !reused.contains(n)).collect(),
-            progress: reused.iter().filter_map(|n| plan.part_len(*n)).sum(),
-            chunks_uploaded: reused.clone(),
+            chunks_remaining: plan
+                .part_numbers()
+                .filter(|n| !reusable.iter().any(|o| o.part == *n))
+                .collect(),
+            progress: 0,
+            chunks_uploaded: vec![],
             edges: answer.edges.iter().map(|e| e.id.clone()).collect(),
             total: size,
             part_size: plan.part_size,
@@ -192,20 +209,18 @@ impl Client {
             state,
         };
         let mut outcome = self
-            .finish(path, file_hash, ticket, hashes, opts, progress, started)
+            .finish(path, file_hash, ticket, hashes, reusable, opts, progress, started)
             .await?;
         outcome.resumed = false;
-        outcome.parts_reused = reused.len() as u32;
         if let Some(store) = &opts.state {
             store.remove(path);
         }
         Ok(outcome)
     }
 
-    /// Offers the parts (by digest) for copying from what the account already stores, in
-    /// batches; the part numbers the store copied. Best effort: a failure only means the
-    /// parts are sent.
-    async fn reuse_stored_parts(&self, file_id: &str, hashes: &HashMap<u32, Sha256Digest>) -> Vec<u32> {
+    /// The parts (by digest) the account already stores, asked in batches without copying.
+    /// Best effort: a failure only means the parts are sent.
+    async fn reusable_parts(&self, file_id: &str, hashes: &HashMap<u32, Sha256Digest>) -> Vec<PartOffer> {
         let mut offers: Vec<PartOffer> = hashes
             .iter()
             .map(|(&part, digest)| PartOffer {
@@ -214,17 +229,44 @@ impl Client {
             })
             .collect();
         offers.sort_by_key(|o| o.part);
-        let mut copied = Vec::new();
         if offers.len() < 2 {
             // One part is the whole file: dedup already answered for it.
-            return copied;
+            return Vec::new();
         }
+        let mut reusable = Vec::new();
         for batch in offers.chunks(MAX_REUSE_OFFERS) {
-            match self.reuse_parts(file_id, batch.to_vec()).await {
-                Ok(answer) => copied.extend(answer.copied),
+            match self.reuse_parts(file_id, batch.to_vec(), true).await {
+                Ok(answer) => reusable.extend(answer.reusable),
                 Err(_) => break,
             }
         }
+        offers.retain(|o| reusable.contains(&o.part));
+        offers
+    }
+
+    /// Asks the store to copy `offers` into upload `file_id`; the parts it copied. Several
+    /// requests at once, each copying a few parts: a copy's time is mostly the store's round
+    /// trip, and one request keeps only a few copies in flight.
+    pub(super) async fn copy_parts(&self, file_id: &str, offers: Vec<PartOffer>) -> Vec<u32> {
+        let mut copied = Vec::new();
+        if offers.is_empty() {
+            return copied;
+        }
+        let batch = offers.len().div_ceil(REUSE_REQUESTS).clamp(1, MAX_REUSE_OFFERS);
+        let mut requests = futures::stream::FuturesUnordered::new();
+        let copied_of = |answer: Option<Result<ReusePartsResponse, ClientError>>| {
+            answer.and_then(Result::ok).map(|a| a.copied).unwrap_or_default()
+        };
+        for b in offers.chunks(batch).map(<[PartOffer]>::to_vec) {
+            if requests.len() == REUSE_REQUESTS {
+                copied.extend(copied_of(requests.next().await));
+            }
+            requests.push(self.reuse_parts(file_id, b, false));
+        }
+        while let Some(answer) = requests.next().await {
+            copied.extend(copied_of(Some(answer)));
+        }
+        copied.sort_unstable();
         copied
     }
 
@@ -292,7 +334,7 @@ impl Client {
             let _ = store.save(&LocalState::new(&self.base_url, path, &meta, file_id, known));
         }
         let outcome = self
-            .finish(path, file_hash, ticket, hashes, opts, progress, started)
+            .finish(path, file_hash, ticket, hashes, Vec::new(), opts, progress, started)
             .await?;
         if let Some(store) = &opts.state {
             store.remove(path);

@@ -6,6 +6,7 @@
 # `edge`, reaching S3 at 10.77.3.1 across the backbone; the clients run in `client`.
 #   sudo scripts/bench-wan.sh [--profile P] [--size-mib N] [--runs N] [--cc cubic|bbr]
 #                             [--tools jetty,origin,aws,rclone] [--no-build]
+# JETTY_UPLOAD_ARGS: more options for the jetty and version tools' uploads (e.g. `-j 32`).
 # Tools: `jetty` = `jetty upload` through the edges (plus the coordinator's origin-direct share),
 # `version` = `jetty upload` of a stored file with 1 MiB changed in its middle (part reuse),
 # `origin` = `jetty upload` on an account without JettySpeed (every part through the
@@ -183,7 +184,8 @@ run_tool() {
   fi
   t0=$(date +%s.%N)
   case "$tool" in
-    jetty | version) out=$(jetty_in_client "$DEV_KEY" --json upload --no-resume "$FILE") || ok=0 ;;
+    # shellcheck disable=SC2086 # JETTY_UPLOAD_ARGS is a list of options
+    jetty | version) out=$(jetty_in_client "$DEV_KEY" --json upload --no-resume ${JETTY_UPLOAD_ARGS:-} "$FILE") || ok=0 ;;
     origin) out=$(jetty_in_client "$ORIGIN_KEY" --json upload --no-resume "$FILE") || ok=0 ;;
     aws) aws_in_client s3 cp --only-show-errors "$FILE" "s3://jetty/$key" || ok=0 ;;
     rclone) rclone_in_client copyto -q "$FILE" "garage:jetty/$key" || ok=0 ;;

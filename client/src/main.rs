@@ -189,8 +189,9 @@ enum AdminCommand {
 #[derive(clap::Args)]
 struct TransferArgs {
     /// Parts in flight at once (an upload of several files divides them among the files in
-    /// flight, at least one each).
-    #[arg(long, short = 'j', default_value_t = 16)]
+    /// flight, at least one each). 32: on a lossy last mile each connection is held to its own
+    /// loss bound, so more of them fill the link (docs/wan-bench.md).
+    #[arg(long, short = 'j', default_value_t = 32)]
     concurrency: usize,
     /// Preferred part size in MiB (clamped by the server to S3's rules).
     #[arg(long)]

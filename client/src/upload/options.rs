@@ -36,7 +36,7 @@ pub struct UploadOptions {
 impl Default for UploadOptions {
     fn default() -> Self {
         UploadOptions {
-            concurrency: 16,
+            concurrency: 32,
             part_size: None,
             location: None,
             retry: RetryPolicy::default(),

@@ -20,22 +20,8 @@ done
 
 "$REPO_ROOT/scripts/install-tools.sh"
 cargo build -q --release -p jetty-client
-BENCH_DIR="$REPO_ROOT/.jetty/bench-browser"
-mkdir -p "$BENCH_DIR"
-export JETTY_STATE="$REPO_ROOT/.jetty/bench-browser-fleet"
-export GARAGE_S3_PORT=3950 GARAGE_RPC_PORT=3951 GARAGE_ADMIN_PORT=3953
-export COORDINATOR_PORT=8793 EDGE_PORT_OFFSET=300
-cleanup() { "$REPO_ROOT/scripts/fleet.sh" down >/dev/null 2>&1 || true; rm -rf "$JETTY_STATE"; }
-trap cleanup EXIT
-cleanup
-"$REPO_ROOT/scripts/fleet.sh" up > "$BENCH_DIR/fleet-up.log" 2>&1 ||
-  { tail -20 "$BENCH_DIR/fleet-up.log" >&2; die "fleet did not start"; }
-API_KEY="$(cat "$JETTY_STATE/dev-api-key")"
-COORD="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["coordinator"])' "$JETTY_STATE/fleet.json")"
-JETTY="$REPO_ROOT/target/release/jetty"
+bench_fleet bench-browser 3950 8793 300
 
-now() { date +%s.%N; }
-median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 # New bytes in every part for every run, so no run is answered by dedup or part reuse.
 perturb() { perturb_every_part "$1"; }
 

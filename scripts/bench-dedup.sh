@@ -23,22 +23,8 @@ done
 
 "$REPO_ROOT/scripts/install-tools.sh"
 cargo build -q --release -p jetty-client
-BENCH_DIR="$REPO_ROOT/.jetty/bench-dedup"
-mkdir -p "$BENCH_DIR"
-export JETTY_STATE="$REPO_ROOT/.jetty/bench-dedup-fleet"
-export GARAGE_S3_PORT=3960 GARAGE_RPC_PORT=3961 GARAGE_ADMIN_PORT=3963
-export COORDINATOR_PORT=8795 EDGE_PORT_OFFSET=500
-cleanup() { "$REPO_ROOT/scripts/fleet.sh" down >/dev/null 2>&1 || true; rm -rf "$JETTY_STATE"; }
-trap cleanup EXIT
-cleanup
-"$REPO_ROOT/scripts/fleet.sh" up > "$BENCH_DIR/fleet-up.log" 2>&1 ||
-  { tail -20 "$BENCH_DIR/fleet-up.log" >&2; die "fleet did not start"; }
-API_KEY="$(cat "$JETTY_STATE/dev-api-key")"
-COORD="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["coordinator"])' "$JETTY_STATE/fleet.json")"
-JETTY="$REPO_ROOT/target/release/jetty"
+bench_fleet bench-dedup 3960 8795 500
 
-now() { date +%s.%N; }
-median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 timed() { local t0 t1; t0=$(now); "$@" >/dev/null || die "$* failed"; t1=$(now); python3 -c "print($t1 - $t0)"; }
 
 FILE="$BENCH_DIR/dedup-${SIZE_MIB}MiB.bin"

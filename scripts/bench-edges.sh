@@ -21,7 +21,6 @@ cleanup
 ensure_dev_secrets
 export AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$S3_SECRET_ACCESS_KEY" AWS_DEFAULT_REGION=garage
 JETTY="$REPO_ROOT/target/release/jetty"
-now() { date +%s.%N; }
 
 up() { "$REPO_ROOT/scripts/fleet.sh" up > "$BENCH_DIR/fleet-up.log" 2>&1 || { tail -20 "$BENCH_DIR/fleet-up.log" >&2; die "fleet did not start"; }; }
 

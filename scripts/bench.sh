@@ -40,8 +40,6 @@ start_fleet() { # start_fleet VERIFY_MODE
   [ -n "$WORKERD_PID" ] || die "cannot find the workerd process"
 }
 
-now() { date +%s.%N; }
-median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 mibps() { python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2]):.1f}")' "$1" "$2"; }
 
 jetty_upload() { # jetty_upload FILE [args…] -> prints file id; fails loudly

@@ -79,3 +79,26 @@ with open(sys.argv[1], "r+b") as f:
         f.write(os.urandom(min(16, size - offset)))
 PY
 }
+
+# --- benchmarks ---
+now() { date +%s.%N; }
+median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+
+# bench_fleet NAME S3_PORT COORDINATOR_PORT EDGE_PORT_OFFSET: an isolated fleet for a benchmark
+# from empty stores (own ports; state in .jetty/NAME-fleet), stopped and removed at exit. Sets
+# BENCH_DIR (.jetty/NAME, kept), API_KEY, COORD and JETTY.
+bench_fleet() {
+  BENCH_DIR="$REPO_ROOT/.jetty/$1"
+  mkdir -p "$BENCH_DIR"
+  export JETTY_STATE="$REPO_ROOT/.jetty/$1-fleet"
+  export GARAGE_S3_PORT=$2 GARAGE_RPC_PORT=$(($2 + 1)) GARAGE_ADMIN_PORT=$(($2 + 3))
+  export COORDINATOR_PORT=$3 EDGE_PORT_OFFSET=$4
+  trap bench_fleet_down EXIT
+  bench_fleet_down
+  "$REPO_ROOT/scripts/fleet.sh" up > "$BENCH_DIR/fleet-up.log" 2>&1 ||
+    { tail -20 "$BENCH_DIR/fleet-up.log" >&2; die "fleet did not start"; }
+  API_KEY="$(cat "$JETTY_STATE/dev-api-key")"
+  COORD="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["coordinator"])' "$JETTY_STATE/fleet.json")"
+  JETTY="$REPO_ROOT/target/release/jetty"
+}
+bench_fleet_down() { "$REPO_ROOT/scripts/fleet.sh" down >/dev/null 2>&1 || true; rm -rf "$JETTY_STATE"; }

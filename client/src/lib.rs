@@ -148,11 +148,20 @@ impl Client {
     }
 
     pub async fn optimal_edges(&self, req: &OptimalEdgesRequest) -> Result<OptimalEdgesResponse, ClientError> {
+        self.post_json("/api/jetty/optimal-edges", req).await
+    }
+
+    /// POSTs `body` as JSON to the coordinator's `path` with the API key; the answer, typed.
+    async fn post_json<B: serde::Serialize + ?Sized, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
         let resp = self
             .http
-            .post(format!("{}/api/jetty/optimal-edges", self.base_url))
+            .post(format!("{}{path}", self.base_url))
             .bearer_auth(&self.api_key)
-            .json(req)
+            .json(body)
             .send()
             .await?;
         json_or_error(resp).await
@@ -172,14 +181,7 @@ impl Client {
             parts,
             dry_run,
         };
-        let resp = self
-            .http
-            .post(format!("{}/api/jetty/reuse-parts", self.base_url))
-            .bearer_auth(&self.api_key)
-            .json(&body)
-            .send()
-            .await?;
-        json_or_error(resp).await
+        self.post_json("/api/jetty/reuse-parts", &body).await
     }
 
     /// Completes upload `file_id`, declaring the whole file's SHA-256 if given (required when
@@ -196,14 +198,7 @@ impl Client {
             user_id: None,
             file_hash: file_hash.map(Sha256Digest::to_prefixed),
         };
-        let resp = self
-            .http
-            .post(format!("{}/api/edge/finalize-upload", self.base_url))
-            .bearer_auth(&self.api_key)
-            .json(&body)
-            .send()
-            .await?;
-        json_or_error(resp).await
+        self.post_json("/api/edge/finalize-upload", &body).await
     }
 
     pub async fn get_state(&self, file_id: &str) -> Result<UploadState, ClientError> {
@@ -222,16 +217,13 @@ impl Client {
 
     /// A fresh upload ticket and the recorded state of an open session.
     pub async fn resume_ticket(&self, file_id: &str) -> Result<ResumeResponse, ClientError> {
-        let resp = self
-            .http
-            .post(format!("{}/api/jetty/resume", self.base_url))
-            .bearer_auth(&self.api_key)
-            .json(&ResumeRequest {
+        self.post_json(
+            "/api/jetty/resume",
+            &ResumeRequest {
                 file_id: file_id.to_owned(),
-            })
-            .send()
-            .await?;
-        json_or_error(resp).await
+            },
+        )
+        .await
     }
 
     /// `GET /api/jetty/stats`: the key's own account; with the admin key, every account or
@@ -327,14 +319,11 @@ impl Client {
         ttl_seconds: Option<u64>,
         download: bool,
     ) -> Result<LinkResponse, ClientError> {
-        let resp = self
-            .http
-            .post(format!("{}/api/files/{file_id}/link", self.base_url))
-            .bearer_auth(&self.api_key)
-            .json(&LinkRequest { ttl_seconds, download })
-            .send()
-            .await?;
-        json_or_error(resp).await
+        self.post_json(
+            &format!("/api/files/{file_id}/link"),
+            &LinkRequest { ttl_seconds, download },
+        )
+        .await
     }
 
     /// `DELETE /api/files/:id`: the file, its object when no deduplicated copy uses it, and

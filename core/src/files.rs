@@ -49,9 +49,7 @@ impl<D: FileStore, O, K, R: Runtime> Core<D, O, K, R> {
         size: Option<u64>,
     ) -> Result<Option<FileRow>> {
         let id = match (content_id, declared) {
-            (Some(given), _) => ContentId::parse(given).ok_or_else(|| {
-                ApiError::with_message(ErrorCode::InvalidHash, "contentId must be <64 hex>-<part count>")
-            })?,
+            (Some(given), _) => ContentId::from_field(given)?,
             (None, Some(declared)) => ContentId::of_one_part(declared),
             (None, None) => return Ok(None),
         };

@@ -157,12 +157,7 @@ where
 
         // In-flight dedup: the same content being uploaded in this account right now is waited
         // for (the client asks again and gets the finished file as a duplicate), not stored twice.
-        let content_id = match &body.content_id {
-            Some(given) => Some(ContentId::parse(given).ok_or_else(|| {
-                ApiError::with_message(ErrorCode::InvalidHash, "contentId must be <64 hex>-<part count>")
-            })?),
-            None => None,
-        };
+        let content_id = body.content_id.as_deref().map(ContentId::from_field).transpose()?;
         if let Some(id) = &content_id {
             let now = self.rt.now_ms();
             let live_since = now.saturating_sub(IN_FLIGHT_IDLE_MS);

@@ -51,6 +51,16 @@ impl ContentId {
         (id.parts > 0 || id == ContentId::of_parts(&[])).then_some(id)
     }
 
+    /// A request's `contentId` field: [`ContentId::parse`]'s form, else `400 invalid_hash`.
+    pub fn from_field(s: &str) -> Result<ContentId, crate::error::ApiError> {
+        ContentId::parse(s).ok_or_else(|| {
+            crate::error::ApiError::with_message(
+                crate::error::ErrorCode::InvalidHash,
+                "contentId must be <64 hex>-<part count>",
+            )
+        })
+    }
+
     /// As S3 writes it in `x-amz-checksum-sha256` / `<ChecksumSHA256>`: `base64-N`.
     pub fn to_s3_checksum(&self) -> String {
         format!("{}-{}", self.digest.to_base64(), self.parts)

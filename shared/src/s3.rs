@@ -120,12 +120,16 @@ impl S3 {
     }
 
     pub fn object_url(&self, key: &str) -> String {
-        let encoded_key = key
-            .split('/')
-            .map(|seg| utf8_percent_encode(seg, KEY_SEGMENT).to_string())
-            .collect::<Vec<_>>()
-            .join("/");
-        format!("{}/{encoded_key}", self.bucket_url())
+        format!("{}/{}", self.bucket_url(), encode_key(key))
+    }
+
+    /// The URL of part `part_number` of an upload (UploadPart and UploadPartCopy).
+    fn part_url(&self, key: &str, upload_id: &str, part_number: u32) -> String {
+        format!(
+            "{}?partNumber={part_number}&uploadId={}",
+            self.object_url(key),
+            query_escape(upload_id)
+        )
     }
 
     pub fn create_multipart_upload(
@@ -151,11 +155,7 @@ impl S3 {
         payload: PartPayload,
         now: SystemTime,
     ) -> Result<SignedRequest, ApiError> {
-        let url = format!(
-            "{}?partNumber={part_number}&uploadId={}",
-            self.object_url(key),
-            query_escape(upload_id)
-        );
+        let url = self.part_url(key, upload_id, part_number);
         let mut headers = vec![("content-length".to_owned(), content_length.to_string())];
         let (digest, payload_hash) = match payload {
             PartPayload::Declared(digest) => (digest, digest.to_hex()),
@@ -178,20 +178,11 @@ impl S3 {
         range: std::ops::RangeInclusive<u64>,
         now: SystemTime,
     ) -> Result<SignedRequest, ApiError> {
-        let url = format!(
-            "{}?partNumber={part_number}&uploadId={}",
-            self.object_url(key),
-            query_escape(upload_id)
-        );
-        let source = source_key
-            .split('/')
-            .map(|seg| utf8_percent_encode(seg, KEY_SEGMENT).to_string())
-            .collect::<Vec<_>>()
-            .join("/");
+        let url = self.part_url(key, upload_id, part_number);
         let headers = vec![
             (
                 "x-amz-copy-source".to_owned(),
-                format!("/{}/{source}", self.config.bucket),
+                format!("/{}/{}", self.config.bucket, encode_key(source_key)),
             ),
             (
                 "x-amz-copy-source-range".to_owned(),
@@ -345,6 +336,14 @@ fn complete_body(parts: &[CompletedPart], checksums: bool) -> String {
     }
     xml.push_str("</CompleteMultipartUpload>");
     xml
+}
+
+/// An object key as it appears in a URL path: each segment percent-encoded, the slashes kept.
+fn encode_key(key: &str) -> String {
+    key.split('/')
+        .map(|seg| utf8_percent_encode(seg, KEY_SEGMENT).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Text of the first element named `tag` in an S3 XML document.

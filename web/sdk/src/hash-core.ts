@@ -60,8 +60,9 @@ export async function hashBlob(blob: Blob, opts: HashOptions = {}): Promise<Hash
   const what = opts.what ?? "both";
   if (what === "whole") opts = { ...opts, partSize: undefined };
   if (what === "parts" && !(opts.partSize && opts.partSize > 0)) throw new Error("hashing parts needs a part size");
-  if (what === "parts" && s && (opts.partSize as number) <= ONE_SHOT_MAX) return digestParts(blob, opts.partSize as number, s, opts);
-  if (s && opts.partSize && opts.partSize > 0 && opts.partSize <= ONE_SHOT_MAX) return hashByParts(blob, opts.partSize, s, opts);
+  if (s && opts.partSize && opts.partSize > 0 && opts.partSize <= ONE_SHOT_MAX) {
+    return hashByParts(blob, opts.partSize, s, opts, what !== "parts");
+  }
   if (s && !opts.partSize && blob.size <= ONE_SHOT_MAX) {
     // A part (or a small file): one native digest.
     const sha256 = await digestBlob(blob, opts);
@@ -108,40 +109,20 @@ export async function hashBlob(blob: Blob, opts: HashOptions = {}): Promise<Hash
   return partSize ? { sha256: whole.digest("hex"), parts } : { sha256: whole.digest("hex") };
 }
 
-/** Each part's SHA-256 with WebCrypto (native, off this thread), reading one part ahead and
- * digesting up to two at once: what the content id needs, at the speed of reading the file. */
-async function digestParts(blob: Blob, partSize: number, s: SubtleCrypto, opts: HashOptions): Promise<HashResult> {
-  const size = blob.size;
-  const count = Math.ceil(size / partSize);
-  const read = (k: number) => blob.slice(k * partSize, Math.min(size, (k + 1) * partSize)).arrayBuffer();
-  const digests: Array<Promise<ArrayBuffer>> = [];
-  let next: Promise<ArrayBuffer> | null = count > 0 ? read(0) : null;
-  let done = 0;
-  for (let k = 0; k < count; k++) {
-    const buf = await (next as Promise<ArrayBuffer>);
-    if (opts.signal?.aborted) throw opts.signal.reason ?? new Error("aborted");
-    next = k + 1 < count ? read(k + 1) : null;
-    const len = buf.byteLength;
-    digests.push(
-      s.digest("SHA-256", buf).then((d) => {
-        done += len;
-        opts.onProgress?.(done);
-        return d;
-      }),
-    );
-    // At most two parts digesting and one being read: memory stays at three parts.
-    if (k >= 1) await digests[k - 1];
-  }
-  const parts = (await Promise.all(digests)).map(hex);
-  if (count === 0) opts.onProgress?.(0);
-  return { parts };
-}
-
-/** The whole file with hash-wasm, each part with WebCrypto, reading a part at a time. */
-async function hashByParts(blob: Blob, partSize: number, s: SubtleCrypto, opts: HashOptions): Promise<HashResult> {
+/** Each part with WebCrypto (native, off this thread; two digesting at most), reading a part at
+ * a time (the next one ahead when parts are small), and with `withWhole` the whole file with
+ * hash-wasm over the same bytes. Parts alone are what the content id needs: they go at the speed
+ * of reading the file. */
+async function hashByParts(
+  blob: Blob,
+  partSize: number,
+  s: SubtleCrypto,
+  opts: HashOptions,
+  withWhole: boolean,
+): Promise<HashResult> {
   const slice = Math.max(64 * 1024, opts.sliceSize ?? DEFAULT_SLICE);
-  const whole: Sha = await createSHA256();
-  whole.init();
+  const whole: Sha | null = withWhole ? await createSHA256() : null;
+  whole?.init();
   const size = blob.size;
   const count = Math.ceil(size / partSize);
   const read = (k: number) => blob.slice(k * partSize, Math.min(size, (k + 1) * partSize)).arrayBuffer();
@@ -152,12 +133,24 @@ async function hashByParts(blob: Blob, partSize: number, s: SubtleCrypto, opts: 
     const buf = await (next as Promise<ArrayBuffer>);
     if (opts.signal?.aborted) throw opts.signal.reason ?? new Error("aborted");
     next = k + 1 < count && partSize <= READ_AHEAD_MAX ? read(k + 1) : null;
-    digests.push(s.digest("SHA-256", buf));
-    const bytes = new Uint8Array(buf);
-    for (let at = 0; at < bytes.byteLength; at += slice) {
-      whole.update(bytes.subarray(at, Math.min(bytes.byteLength, at + slice)));
-      done += Math.min(slice, bytes.byteLength - at);
-      opts.onProgress?.(done);
+    const len = buf.byteLength;
+    const digest = s.digest("SHA-256", buf);
+    if (whole) {
+      digests.push(digest);
+      const bytes = new Uint8Array(buf);
+      for (let at = 0; at < bytes.byteLength; at += slice) {
+        whole.update(bytes.subarray(at, Math.min(bytes.byteLength, at + slice)));
+        done += Math.min(slice, bytes.byteLength - at);
+        opts.onProgress?.(done);
+      }
+    } else {
+      digests.push(
+        digest.then((d) => {
+          done += len;
+          opts.onProgress?.(done);
+          return d;
+        }),
+      );
     }
     if (next === null && k + 1 < count) next = read(k + 1);
     // At most one part waits for its digest while the next is hashed.
@@ -165,7 +158,7 @@ async function hashByParts(blob: Blob, partSize: number, s: SubtleCrypto, opts: 
   }
   const parts = (await Promise.all(digests)).map(hex);
   if (count === 0) opts.onProgress?.(0);
-  return { sha256: whole.digest("hex"), parts };
+  return whole ? { sha256: whole.digest("hex"), parts } : { parts };
 }
 
 /** The content id of parts with these hex SHA-256 digests, in part order: SHA-256 over the raw

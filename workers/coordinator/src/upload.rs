@@ -35,26 +35,24 @@ pub async fn record_part(req: &mut Request, core: &Coordinator) -> ApiResult<Res
 /// The origin-direct path: a chunk sent to the coordinator itself is forwarded to the store the
 /// same way an edge would, and recorded directly. Uploads keep working with every edge down.
 pub async fn origin_direct_chunk(req: Request, core: &Coordinator) -> ApiResult<Response> {
-    let forwarder = Forwarder {
-        edge_id: ORIGIN_DIRECT_ID,
-        token_secret: &core.settings.token_secret,
-        s3: &core.s3,
-        verify_mode: core.settings.verify_mode,
-    };
-    let (record, receipt) = forward_chunk(req, &forwarder, &OwnSessions(core)).await?;
+    let (record, receipt) = forward_chunk(req, &origin_forwarder(core), &OwnSessions(core)).await?;
     core.record_part(record).await?;
     json_response(200, &receipt).map_err(internal)
 }
 
 /// `GET /api/edge/store-check` on the origin-direct path (see `chunk::store_check`).
 pub async fn store_check(req: Request, core: &Coordinator) -> ApiResult<Response> {
-    let forwarder = Forwarder {
+    jetty_worker_runtime::chunk::store_check(&req, &origin_forwarder(core)).await
+}
+
+/// The coordinator as the origin-direct path's forwarder of parts to the store.
+fn origin_forwarder(core: &Coordinator) -> Forwarder<'_> {
+    Forwarder {
         edge_id: ORIGIN_DIRECT_ID,
         token_secret: &core.settings.token_secret,
         s3: &core.s3,
         verify_mode: core.settings.verify_mode,
-    };
-    jetty_worker_runtime::chunk::store_check(&req, &forwarder).await
+    }
 }
 
 /// The origin-direct route's session gate: the coordinator's own records.

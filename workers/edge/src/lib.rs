@@ -41,13 +41,8 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> ApiResult<Response> {
     match endpoint {
         EdgeEndpoint::UploadChunk => upload_chunk(req, env, &config).await,
         EdgeEndpoint::StoreCheck => {
-            let forwarder = Forwarder {
-                edge_id: &config.edge_id,
-                token_secret: &config.token_secret,
-                s3: &config.s3(),
-                verify_mode: config.verify_mode,
-            };
-            jetty_worker_runtime::chunk::store_check(&req, &forwarder).await
+            let s3 = config.s3();
+            jetty_worker_runtime::chunk::store_check(&req, &forwarder(&config, &s3)).await
         }
         EdgeEndpoint::GetFile { file_id, head } => serve::get_file(req, env, ctx, &config, &file_id, head).await,
         EdgeEndpoint::Purge => serve::purge(req, &config).await,
@@ -56,15 +51,20 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> ApiResult<Response> {
     }
 }
 
-async fn upload_chunk(req: Request, env: &Env, config: &EdgeConfig) -> ApiResult<Response> {
-    let forwarder = Forwarder {
+/// This edge as a forwarder of parts to the store `s3` (`config.s3()`).
+fn forwarder<'a>(config: &'a EdgeConfig, s3: &'a jetty_shared::s3::S3) -> Forwarder<'a> {
+    Forwarder {
         edge_id: &config.edge_id,
         token_secret: &config.token_secret,
-        s3: &config.s3(),
+        s3,
         verify_mode: config.verify_mode,
-    };
+    }
+}
+
+async fn upload_chunk(req: Request, env: &Env, config: &EdgeConfig) -> ApiResult<Response> {
+    let s3 = config.s3();
     let gate = CoordinatorGate { env, config };
-    let (record, receipt) = forward_chunk(req, &forwarder, &gate).await?;
+    let (record, receipt) = forward_chunk(req, &forwarder(config, &s3), &gate).await?;
     // Report the part to the coordinator (service binding, HMAC-signed body).
     report_part(env, config, &record).await?;
     json_response(200, &receipt).map_err(internal)

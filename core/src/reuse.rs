@@ -15,6 +15,9 @@ use jetty_shared::session::{part_out_of_range, RecordedPart};
 use jetty_shared::{ApiError, ErrorCode};
 use std::collections::HashSet;
 
+/// The "edge" a copied part's record names: the store itself carried it.
+pub const STORE_COPY: &str = "store-copy";
+
 /// UploadPartCopy requests in flight at once.
 const COPIES_IN_FLIGHT: usize = 6;
 
@@ -115,8 +118,7 @@ impl<D: SessionStore + StoreHealthStore, O: ObjectStore, K, R: Runtime> Core<D, 
                         size: len,
                         sha256: digest,
                         etag,
-                        // What the record says carried it (the statement writes it too).
-                        edge_id: "store-copy".to_owned(),
+                        edge_id: STORE_COPY.to_owned(),
                     };
                     self.db
                         .upsert_copied_part(&session.id, &copied, self.rt.now_ms())

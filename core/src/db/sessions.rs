@@ -240,6 +240,7 @@ pub trait SessionStore: Database {
             part.size,
             &part.sha256,
             &part.etag,
+            &part.edge_id,
             now,
         ))
         .await?;

@@ -21,10 +21,10 @@ pub const UPSERT_PART: &str = "INSERT INTO upload_parts (session_id, part_number
      reports = upload_parts.reports + 1";
 
 /// Record a part the store copied from an earlier upload (UploadPartCopy): `(session_id,
-/// part_number, size, sha256, etag, recorded_at)`. It costs no transfer (0013's trigger); a
-/// record already there is replaced, as the copy replaced the part in the store.
+/// part_number, size, sha256, etag, edge_id, recorded_at)`. It costs no transfer (0013's
+/// trigger); a record already there is replaced, as the copy replaced the part in the store.
 pub const UPSERT_COPIED_PART: &str = "INSERT INTO upload_parts (session_id, part_number, size, sha256, etag, edge_id, \
-     recorded_at, copied) VALUES (?1, ?2, ?3, ?4, ?5, 'store-copy', ?6, 1) \
+     recorded_at, copied) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1) \
      ON CONFLICT (session_id, part_number) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, \
      etag = excluded.etag, edge_id = excluded.edge_id, recorded_at = excluded.recorded_at, copied = 1";
 

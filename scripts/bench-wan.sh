@@ -5,13 +5,17 @@
 # Garage (the S3 store) listens in `origin`; workerd (coordinator and edges, one process) in
 # `edge`, reaching S3 at 10.77.3.1 across the backbone; the clients run in `client`.
 #   sudo scripts/bench-wan.sh [--profile P] [--size-mib N] [--runs N] [--cc cubic|bbr]
-#                             [--tools jetty,origin,aws,rclone] [--no-build]
+#                             [--tools jetty,origin,aws,rclone,tus,put,jetty-get,aws-get] [--no-build]
 # JETTY_UPLOAD_ARGS: more options for the jetty and version tools' uploads (e.g. `-j 32`).
 # Tools: `jetty` = `jetty upload` through the edges (plus the coordinator's origin-direct share),
 # `version` = `jetty upload` of a stored file with 1 MiB changed in its middle (part reuse),
 # `origin` = `jetty upload` on an account without JettySpeed (every part through the
 # coordinator's own chunk route), `aws` = `aws s3 cp` straight to Garage (last mile + backbone),
-# `rclone` = `rclone copyto` straight to Garage (when rclone is installed).
+# `rclone` = `rclone copyto` straight to Garage (when rclone is installed), `tus` = tus-js-client
+# to @tus/server + @tus/s3-store running beside Garage in `origin` (bench/tus), `put` = one
+# signed PUT (`aws s3api put-object`) straight to Garage. Downloads: `jetty-get` = `jetty
+# download` through the edges, `aws-get` = `aws s3 cp` from Garage, each of an object stored
+# (untimed) by `jetty upload` just before; both are checked against the file's SHA-256.
 # Prints a table (median seconds, MiB/s, ratio vs aws s3 cp, share of the access-link bound);
 # every run's time goes to $JETTY_STATE/bench-wan-results.tsv. The namespaces, the fleet and
 # Garage are removed/stopped at exit, also on failure. See docs/wan-bench.md.
@@ -24,6 +28,8 @@ export GARAGE_S3_PORT="${GARAGE_S3_PORT:-3940}" GARAGE_RPC_PORT="${GARAGE_RPC_PO
 export GARAGE_ADMIN_PORT="${GARAGE_ADMIN_PORT:-3943}"
 export COORDINATOR_PORT="${COORDINATOR_PORT:-8794}" EDGE_PORT_OFFSET="${EDGE_PORT_OFFSET:-400}"
 export CONTROL_PORT="${CONTROL_PORT:-$((COORDINATOR_PORT + 1000))}"
+# The tus peer's server (bench/tus), beside Garage in `origin`.
+TUS_PORT="${TUS_PORT:-$((GARAGE_S3_PORT + 5))}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # A failing command inside $(…) fails the substitution too.
 shopt -s inherit_errexit
@@ -43,7 +49,7 @@ while [ $# -gt 0 ]; do
     --cc) CC=$2; shift 2 ;;
     --tools) TOOLS=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -89,11 +95,12 @@ JETTY_BIN="$TARGET/release/jetty"
 [ -x "$WAN_BIN" ] && [ -x "$JETTY_BIN" ] || die "build jetty-wan and jetty first (or drop --no-build)"
 ensure_dev_secrets
 
-WAN_PID=""
+WAN_PID="" TUS_PID=""
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   log "cleaning up: fleet, garage, namespaces"
+  [ -n "$TUS_PID" ] && { kill "$TUS_PID" 2>/dev/null || true; wait "$TUS_PID" 2>/dev/null || true; }
   if [ -f "$JETTY_STATE/fleet.pid" ]; then
     local pid i
     pid=$(cat "$JETTY_STATE/fleet.pid")
@@ -171,17 +178,24 @@ rclone_in_client() {
     rclone "$@"
 }
 
+file_id_of() { sed -nE 's/.*"fileId":"([^"]+)".*/\1/p' <<<"$1" | head -1; }
+
 # run_tool TOOL RUN -> prints seconds, or FAIL when the tool failed; removes what it uploaded
 # afterwards (not timed).
 run_tool() {
-  local tool=$1 run=$2 t0 t1 out="" id ok=1 key="bench-wan/$STAMP-$tool-$run" first=""
+  local tool=$1 run=$2 t0 t1 out="" id="" ok=1 key="bench-wan/$STAMP-$tool-$run" first="" got="$WORK/download.bin"
   fresh_file "$tool" "$run"
-  if [ "$tool" = version ]; then
-    # Untimed: the first version is stored; the timed upload is the file with 1 MiB changed in
-    # its middle, whose other parts the store copies (part reuse).
-    first=$(jetty_in_client "$DEV_KEY" --json upload --no-resume "$FILE") || die "version: the first upload failed"
-    head -c 1048576 /dev/urandom | dd of="$FILE" bs=1M seek=$((SIZE_MIB / 2)) conv=notrunc status=none
-  fi
+  case "$tool" in
+    version)
+      # Untimed: the first version is stored; the timed upload is the file with 1 MiB changed in
+      # its middle, whose other parts the store copies (part reuse).
+      first=$(jetty_in_client "$DEV_KEY" --json upload --no-resume "$FILE") || die "version: the first upload failed"
+      head -c 1048576 /dev/urandom | dd of="$FILE" bs=1M seek=$((SIZE_MIB / 2)) conv=notrunc status=none ;;
+    jetty-get | aws-get)
+      # Untimed: the file is stored through the edges; the timed part is reading it back.
+      first=$(jetty_in_client "$DEV_KEY" --json upload --no-resume "$FILE") || die "$tool: the upload before the download failed"
+      id=$(file_id_of "$first"); rm -f "$got" ;;
+  esac
   t0=$(date +%s.%N)
   case "$tool" in
     # shellcheck disable=SC2086 # JETTY_UPLOAD_ARGS is a list of options
@@ -189,19 +203,40 @@ run_tool() {
     origin) out=$(jetty_in_client "$ORIGIN_KEY" --json upload --no-resume "$FILE") || ok=0 ;;
     aws) aws_in_client s3 cp --only-show-errors "$FILE" "s3://jetty/$key" || ok=0 ;;
     rclone) rclone_in_client copyto -q "$FILE" "garage:jetty/$key" || ok=0 ;;
+    put) out=$(aws_in_client s3api put-object --bucket jetty --key "$key" --body "$FILE" 2>&1) || ok=0 ;;
+    tus) out=$(in_ns client "$NODE" "$REPO_ROOT/bench/tus/upload.mjs" "$FILE" "$TUS_URL" 2>&1) || ok=0 ;;
+    jetty-get) out=$(jetty_in_client "$DEV_KEY" --json download "$id" "$got" 2>&1) || ok=0 ;;
+    aws-get) out=$(aws_in_client s3 cp --only-show-errors "s3://jetty/accounts/acc_dev/files/$id" "$got" 2>&1) || ok=0 ;;
   esac
   t1=$(date +%s.%N)
+  if [ "$ok" = 1 ] && [ "$tool" = tus ] &&
+    [ "$(aws_in_client s3api head-object --bucket jetty --key "${out##*/}" --query ContentLength --output text 2>&1)" != "$(stat -c %s "$FILE")" ]; then
+    out="tus: the stored object ${out##*/} is not the file's size ($out)"
+    ok=0
+  fi
+  if [ "$ok" = 1 ] && [ -n "$id" ] && [ "$(sha256sum < "$got" | cut -d' ' -f1)" != "$(sha256sum < "$FILE" | cut -d' ' -f1)" ]; then
+    out="the downloaded file differs from the uploaded one"
+    ok=0
+  fi
   if [ "$ok" = 0 ]; then
     log "$tool run $run failed: $out"
     echo FAIL
     return 0
   fi
+  rm -f "$got"
   case "$tool" in
+    jetty-get | aws-get) jetty_in_client "$DEV_KEY" delete "$id" >/dev/null ;;
+    put) aws_in_client s3 rm --only-show-errors "s3://jetty/$key" ;;
+    tus)
+      # @tus/s3-store keeps the object under the upload's id, and its metadata beside it.
+      id=${out##*/}
+      aws_in_client s3 rm --only-show-errors "s3://jetty/$id"
+      aws_in_client s3 rm --only-show-errors "s3://jetty/$id.info" ;;
     jetty | origin | version)
       printf '%s\n' "$out" > "$WORK/$STAMP-$tool-$run.json"
       for answer in "$out" "$first"; do
         [ -n "$answer" ] || continue
-        id=$(sed -nE 's/.*"fileId":"([^"]+)".*/\1/p' <<<"$answer" | head -1)
+        id=$(file_id_of "$answer")
         [ -n "$id" ] || { echo "$answer" >&2; die "$tool: no fileId in the answer"; }
         jetty_in_client "$([ "$tool" = origin ] && echo "$ORIGIN_KEY" || echo "$DEV_KEY")" delete "$id" >/dev/null
       done ;;
@@ -215,11 +250,28 @@ IFS=, read -r -a TOOL_LIST <<<"$TOOLS"
 ACTIVE=()
 for tool in "${TOOL_LIST[@]}"; do
   case "$tool" in
-    jetty | origin | aws | version) ACTIVE+=("$tool") ;;
+    jetty | origin | aws | version | put | tus | jetty-get | aws-get) ACTIVE+=("$tool") ;;
     rclone) command -v rclone >/dev/null && ACTIVE+=(rclone) || log "rclone is not installed: skipped" ;;
     *) die "unknown tool $tool" ;;
   esac
 done
+if [[ " ${ACTIVE[*]} " == *" tus "* ]]; then
+  NODE="$JETTY_TOOLS/node22/node_modules/.bin/node"
+  if [ ! -d "$REPO_ROOT/bench/tus/node_modules/@tus/server" ] || [ "$REPO_ROOT/bench/tus/package-lock.json" -nt "$REPO_ROOT/bench/tus/node_modules/.package-lock.json" ]; then
+    log "installing the tus peer (bench/tus: @tus/server, @tus/s3-store, tus-js-client)"
+    (cd "$REPO_ROOT/bench/tus" && PATH="$(dirname "$NODE"):$PATH" npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  in_ns origin env AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$S3_SECRET_ACCESS_KEY" \
+    AWS_DEFAULT_REGION=garage "$NODE" "$REPO_ROOT/bench/tus/server.mjs" "$ORIGIN_IP" "$TUS_PORT" "$S3" jetty \
+    > "$JETTY_STATE/tus.log" 2>&1 &
+  TUS_PID=$!
+  TUS_URL="http://$ORIGIN_IP:$TUS_PORT/files"
+  for ((i = 0; i < 100; i++)); do
+    in_ns origin curl -s -o /dev/null "$TUS_URL" && break
+    kill -0 "$TUS_PID" 2>/dev/null || { cat "$JETTY_STATE/tus.log" >&2; die "the tus server exited"; }
+    sleep 0.1
+  done
+fi
 [ -s "$RESULTS" ] || printf 'stamp\tprofile\tcc\tsize_mib\ttool\trun\tseconds\n' > "$RESULTS"
 # Runs go round-robin over the tools, so a slow spell of the machine hits all of them.
 for ((run = 1; run <= RUNS; run++)); do
@@ -247,23 +299,35 @@ for line in open(path).read().splitlines()[1:]:
             times[f[4]].append(float(f[6]))
 names = {"jetty": "jetty upload (edges)", "origin": "jetty upload (origin path only)",
          "aws": "aws s3 cp (direct)", "rclone": "rclone copyto (direct)",
-         "version": "jetty upload, a new version (1 MiB changed; the store copies the rest)"}
+         "version": "jetty upload, a new version (1 MiB changed; the store copies the rest)",
+         "tus": "tus-js-client → @tus/server + s3-store (direct)", "put": "one signed PUT (direct)",
+         "jetty-get": "jetty download (edges)", "aws-get": "aws s3 cp, download (direct)"}
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print(f"\n{stamp} on {platform.node()} ({os.cpu_count()} vCPU, {cpu}, Linux {platform.release()})")
 print(f"profile {profile}, --cc {cc}, {size_mib:g} MiB, access link {access_mbit:g} Mbit/s "
       f"(bound {size_mib * 1048576 * 8 / (access_mbit * 1e6):.2f} s, {access_mbit * 1e6 / 8 / 1048576:.2f} MiB/s)\n"
       if access_mbit else f"profile {profile}, --cc {cc}, {size_mib:g} MiB, access link unlimited\n")
-aws = statistics.median(times["aws"]) if times.get("aws") else None
-print("| tool | runs (s) | median s | MiB/s | ratio vs aws s3 cp | share of access-link bound |")
-print("| --- | --- | --- | --- | --- | --- |")
-for tool, ts in times.items():
-    if not ts:
-        print(f"| {names.get(tool, tool)} | {failed[tool]} failed | – | – | – | – |")
+# Uploads are compared with aws s3 cp's upload, downloads with its download (the profiles' links
+# have the same rate both ways, so one access-link bound serves both).
+for title, group, peer in (("Uploads", lambda t: not t.endswith("-get"), "aws"),
+                           ("Downloads", lambda t: t.endswith("-get"), "aws-get")):
+    rows = [t for t in times if group(t)]
+    if not rows:
         continue
-    med = statistics.median(ts)
-    rate = size_mib / med
-    ratio = f"{aws / med:.2f}×" if aws else "–"
-    share = f"{rate / (access_mbit * 1e6 / 8 / 1048576) * 100:.0f} %" if access_mbit else "–"
-    runs = ", ".join(f"{t:.1f}" for t in ts) + (f" ({failed[tool]} failed)" if tool in failed else "")
-    print(f"| {names.get(tool, tool)} | {runs} | {med:.2f} | {rate:.2f} | {ratio} | {share} |")
+    base = statistics.median(times[peer]) if times.get(peer) else None
+    print(f"{title}:\n")
+    print("| tool | runs (s) | median s | MiB/s | ratio vs aws s3 cp | share of access-link bound |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for tool in rows:
+        ts = times[tool]
+        if not ts:
+            print(f"| {names.get(tool, tool)} | {failed[tool]} failed | – | – | – | – |")
+            continue
+        med = statistics.median(ts)
+        rate = size_mib / med
+        ratio = f"{base / med:.2f}×" if base else "–"
+        share = f"{rate / (access_mbit * 1e6 / 8 / 1048576) * 100:.0f} %" if access_mbit else "–"
+        runs = ", ".join(f"{t:.1f}" for t in ts) + (f" ({failed[tool]} failed)" if tool in failed else "")
+        print(f"| {names.get(tool, tool)} | {runs} | {med:.2f} | {rate:.2f} | {ratio} | {share} |")
+    print()
 PY

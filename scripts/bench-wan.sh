@@ -5,13 +5,15 @@
 # Garage (the S3 store) listens in `origin`; workerd (coordinator and edges, one process) in
 # `edge`, reaching S3 at 10.77.3.1 across the backbone; the clients run in `client`.
 #   sudo scripts/bench-wan.sh [--profile P] [--size-mib N] [--runs N] [--cc cubic|bbr]
-#                             [--tools jetty,origin,aws,rclone,tus,put,jetty-get,aws-get] [--no-build]
+#                             [--tools jetty,origin,aws,rclone,rclone16,tus,put,jetty-get,aws-get]
+#                             [--no-build]
 # JETTY_UPLOAD_ARGS: more options for the jetty and version tools' uploads (e.g. `-j 32`).
 # Tools: `jetty` = `jetty upload` through the edges (plus the coordinator's origin-direct share),
 # `version` = `jetty upload` of a stored file with 1 MiB changed in its middle (part reuse),
 # `origin` = `jetty upload` on an account without JettySpeed (every part through the
 # coordinator's own chunk route), `aws` = `aws s3 cp` straight to Garage (last mile + backbone),
-# `rclone` = `rclone copyto` straight to Garage (when rclone is installed), `tus` = tus-js-client
+# `rclone` = `rclone copyto` straight to Garage (when rclone is installed; `rclone16`: multipart
+# with 16 × 16 MiB chunks in flight from the first byte), `tus` = tus-js-client
 # to @tus/server + @tus/s3-store running beside Garage in `origin` (bench/tus), `put` = one
 # signed PUT (`aws s3api put-object`) straight to Garage. Downloads: `jetty-get` = `jetty
 # download` through the edges, `aws-get` = `aws s3 cp` from Garage, each of an object stored
@@ -49,7 +51,7 @@ while [ $# -gt 0 ]; do
     --cc) CC=$2; shift 2 ;;
     --tools) TOOLS=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -203,6 +205,7 @@ run_tool() {
     origin) out=$(jetty_in_client "$ORIGIN_KEY" --json upload --no-resume "$FILE") || ok=0 ;;
     aws) aws_in_client s3 cp --only-show-errors "$FILE" "s3://jetty/$key" || ok=0 ;;
     rclone) rclone_in_client copyto -q "$FILE" "garage:jetty/$key" || ok=0 ;;
+    rclone16) rclone_in_client copyto -q --s3-upload-cutoff 16M --s3-chunk-size 16M --s3-upload-concurrency 16 "$FILE" "garage:jetty/$key" || ok=0 ;;
     put) out=$(aws_in_client s3api put-object --bucket jetty --key "$key" --body "$FILE" 2>&1) || ok=0 ;;
     tus) out=$(in_ns client "$NODE" "$REPO_ROOT/bench/tus/upload.mjs" "$FILE" "$TUS_URL" 2>&1) || ok=0 ;;
     jetty-get) out=$(jetty_in_client "$DEV_KEY" --json download "$id" "$got" 2>&1) || ok=0 ;;
@@ -241,7 +244,7 @@ run_tool() {
         jetty_in_client "$([ "$tool" = origin ] && echo "$ORIGIN_KEY" || echo "$DEV_KEY")" delete "$id" >/dev/null
       done ;;
     aws) aws_in_client s3 rm --only-show-errors "s3://jetty/$key" ;;
-    rclone) rclone_in_client deletefile -q "garage:jetty/$key" ;;
+    rclone | rclone16) rclone_in_client deletefile -q "garage:jetty/$key" ;;
   esac
   python3 -c "print(f'{$t1 - $t0:.3f}')"
 }
@@ -251,7 +254,7 @@ ACTIVE=()
 for tool in "${TOOL_LIST[@]}"; do
   case "$tool" in
     jetty | origin | aws | version | put | tus | jetty-get | aws-get) ACTIVE+=("$tool") ;;
-    rclone) command -v rclone >/dev/null && ACTIVE+=(rclone) || log "rclone is not installed: skipped" ;;
+    rclone | rclone16) command -v rclone >/dev/null && ACTIVE+=("$tool") || log "rclone is not installed: $tool skipped" ;;
     *) die "unknown tool $tool" ;;
   esac
 done
@@ -261,7 +264,8 @@ if [[ " ${ACTIVE[*]} " == *" tus "* ]]; then
     log "installing the tus peer (bench/tus: @tus/server, @tus/s3-store, tus-js-client)"
     (cd "$REPO_ROOT/bench/tus" && PATH="$(dirname "$NODE"):$PATH" npm ci --no-audit --no-fund --loglevel=error)
   fi
-  in_ns origin env AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$S3_SECRET_ACCESS_KEY" \
+  # Not through in_ns: a backgrounded function is a subshell, and $! would not be the server.
+  ip netns exec "${PREFIX}origin" env AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$S3_SECRET_ACCESS_KEY" \
     AWS_DEFAULT_REGION=garage "$NODE" "$REPO_ROOT/bench/tus/server.mjs" "$ORIGIN_IP" "$TUS_PORT" "$S3" jetty \
     > "$JETTY_STATE/tus.log" 2>&1 &
   TUS_PID=$!
@@ -299,6 +303,7 @@ for line in open(path).read().splitlines()[1:]:
             times[f[4]].append(float(f[6]))
 names = {"jetty": "jetty upload (edges)", "origin": "jetty upload (origin path only)",
          "aws": "aws s3 cp (direct)", "rclone": "rclone copyto (direct)",
+         "rclone16": "rclone copyto, 16 × 16M multipart (direct)",
          "version": "jetty upload, a new version (1 MiB changed; the store copies the rest)",
          "tus": "tus-js-client → @tus/server + s3-store (direct)", "put": "one signed PUT (direct)",
          "jetty-get": "jetty download (edges)", "aws-get": "aws s3 cp, download (direct)"}

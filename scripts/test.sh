@@ -49,9 +49,12 @@ summarize() {
        END { printf "jetty: %d passed, %d failed\n", p, f; exit (f > 0) }' "$RESULTS"
 }
 
+log "building the WAN emulator (jetty-wan, for tests/wan_mobile.rs)"
+cargo build --release -q -p jetty-wan
+
 log "fleet integration tests"
 # Every binary runs even after a failure; a hang ends after 40 minutes instead of CI's limit.
-if ! JETTY_BIN="$REPO_ROOT/target/release/jetty" timeout -k 30s 40m \
+if ! JETTY_BIN="$REPO_ROOT/target/release/jetty" JETTY_WAN_BIN="$REPO_ROOT/target/release/jetty-wan" timeout -k 30s 40m \
   cargo test --no-fail-fast -p jetty-fleet-tests --tests -- --test-threads=2 2>&1 | tee -a "$RESULTS"; then
   # The fleet stops when this script exits: show what the workers and the store said first.
   log "fleet log (workers) at the failure:"

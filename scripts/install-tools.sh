@@ -30,7 +30,7 @@ if [ ! -x "${CHROMIUM_BIN:-/usr/bin/chromium}" ]; then
   apt_install chromium
 fi
 if [ ! -x "$REPO_ROOT/node_modules/.bin/miniflare" ] || [ "$REPO_ROOT/package-lock.json" -nt "$REPO_ROOT/node_modules/.package-lock.json" ]; then
-  log "installing npm packages from the lock (miniflare, wrangler, binaryen, esbuild, playwright-core; chart.js for the dashboard)"
+  log "installing npm packages from the lock (miniflare, wrangler, binaryen, esbuild, playwright-core; chart.js for the dashboard; Uppy for web/uppy)"
   # `npm ci` installs exactly the committed lock and never rewrites it: a fresh clone stays clean.
   (cd "$REPO_ROOT" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -2,7 +2,8 @@
 # Runs every test, installing whatever is missing first:
 #   1. format and lint gates (cargo fmt --check, clippy -D warnings, native and wasm32);
 #   2. unit tests of the pure crates (shared/, client/), the coordinator's core (core/, over
-#      SQLite and a failing S3) and the browser SDK (web/sdk, node --test);
+#      SQLite and a failing S3), the browser SDK (web/sdk, node --test) and the Uppy plugin
+#      (web/uppy: built and type-checked, then node --test);
 #   3. builds the workers and the CLI, starts a separate test fleet (Garage + coordinator +
 #      three edges on workerd, own ports and state) and runs the fleet integration tests;
 #   4. the store conformance tests against s3s-fs and the test fleet's Garage (test-stores.sh).
@@ -27,6 +28,13 @@ SDK_OUT="$(mktemp)"
 PATH="$JETTY_TOOLS/node22/node_modules/.bin:$PATH" npm run -s test:sdk 2>&1 | tee "$SDK_OUT"
 # node's totals in the form the closing summary counts.
 awk '/^[^ ]+ pass [0-9]+$/ { p = $NF } /^[^ ]+ fail [0-9]+$/ { f = $NF } END { printf "test result: sdk. %d passed; %d failed\n", p, f }' "$SDK_OUT" | tee -a "$RESULTS"
+# The Uppy plugin: built (tsc type-checks it against the SDK's declarations) and unit-tested in a
+# real @uppy/core against the SDK's in-memory fleet. Its browser test (tests/uppy_page.rs) bundles
+# the example page from the sources itself, as build.rs does for the /upload page.
+log "Uppy plugin (web/uppy): build and unit tests (node --test)"
+PATH="$JETTY_TOOLS/node22/node_modules/.bin:$PATH" npm run -s build:uppy
+PATH="$JETTY_TOOLS/node22/node_modules/.bin:$PATH" npm run -s test:uppy 2>&1 | tee "$SDK_OUT"
+awk '/^[^ ]+ pass [0-9]+$/ { p = $NF } /^[^ ]+ fail [0-9]+$/ { f = $NF } END { printf "test result: uppy. %d passed; %d failed\n", p, f }' "$SDK_OUT" | tee -a "$RESULTS"
 rm -f "$SDK_OUT"
 
 # An isolated fleet for the tests, so a running dev fleet is left alone.

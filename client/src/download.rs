@@ -17,16 +17,32 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 pub struct DownloadOptions {
     /// Ranges in flight at once, across the edges.
     pub concurrency: usize,
-    pub range_size: u64,
+    /// Bytes per range; `None`: chosen by the file's size ([`range_size_for`]).
+    pub range_size: Option<u64>,
     /// Attempts per range, including the first.
     pub attempts: u32,
+}
+
+/// Ranges in flight by default: on a lossy last mile each connection is held to its own loss
+/// bound (Mathis), so a download needs many of them to fill the link, as an upload does.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+/// A file is cut into about this many ranges, each between [`MIN_RANGE`] and [`MAX_RANGE`].
+const RANGES_PER_FILE: u64 = 32;
+const MIN_RANGE: u64 = 4 << 20;
+const MAX_RANGE: u64 = 16 << 20;
+
+/// The range size for a file of `size` bytes: enough ranges to keep [`RANGES_PER_FILE`]
+/// connections busy on small files, 16 MiB ranges on large ones (whole MiB, so a download
+/// resumed later cuts the file the same way).
+pub fn range_size_for(size: u64) -> u64 {
+    (size.div_ceil(RANGES_PER_FILE).div_ceil(1 << 20) << 20).clamp(MIN_RANGE, MAX_RANGE)
 }
 
 impl Default for DownloadOptions {
     fn default() -> Self {
         DownloadOptions {
-            concurrency: 8,
-            range_size: 16 * 1024 * 1024,
+            concurrency: DEFAULT_CONCURRENCY,
+            range_size: None,
             attempts: 5,
         }
     }
@@ -67,7 +83,7 @@ impl Client {
         }
         let part = out.with_extension("jetty-part");
         let record_path = sidecar_path(&part);
-        let range_size = opts.range_size.max(1);
+        let range_size = opts.range_size.unwrap_or_else(|| range_size_for(info.size)).max(1);
         let fresh = Sidecar {
             file_id: file_id.to_owned(),
             size: info.size,
@@ -206,6 +222,19 @@ fn range_len(index: u64, range_size: u64, size: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn range_size_grows_with_the_file_between_4_and_16_mib() {
+        const MIB: u64 = 1 << 20;
+        assert_eq!(range_size_for(0), 4 * MIB);
+        assert_eq!(range_size_for(10 * MIB), 4 * MIB);
+        // 100 MiB: 25 ranges of 4 MiB, enough for the default 32 connections to start at once.
+        assert_eq!(range_size_for(100 * MIB), 4 * MIB);
+        assert_eq!(range_size_for(320 * MIB), 10 * MIB);
+        assert_eq!(range_size_for(320 * MIB + 1), 11 * MIB);
+        assert_eq!(range_size_for(1024 * MIB), 16 * MIB);
+        assert_eq!(range_size_for(10 * 1024 * MIB), 16 * MIB);
+    }
 
     #[test]
     fn ranges_cover_the_file_exactly() {

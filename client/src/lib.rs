@@ -14,10 +14,10 @@ pub use answers::{
 };
 
 pub use config::Config;
-pub use download::DownloadOptions;
+pub use download::{DownloadOptions, DEFAULT_CONCURRENCY as DOWNLOAD_CONCURRENCY};
 pub use upload::{
-    hash_file, hash_parts, with_retries, LocalState, Progress, RetryBudget, RetryNotice, RetryPolicy, Retrying,
-    StateStore, Trouble, UploadOptions, UploadOutcome,
+    exit_cleanly_on_sigbus, hash_file, hash_parts, with_retries, LocalState, Progress, RetryBudget, RetryNotice,
+    RetryPolicy, Retrying, StateStore, Trouble, UploadOptions, UploadOutcome,
 };
 pub use upload::{many, scheduler};
 

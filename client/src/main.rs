@@ -97,7 +97,7 @@ enum Command {
         file_id: String,
         out: PathBuf,
         /// Ranges in flight at once.
-        #[arg(long, short = 'j', default_value_t = 8)]
+        #[arg(long, short = 'j', default_value_t = jetty_client::DOWNLOAD_CONCURRENCY)]
         concurrency: usize,
         /// Read through the coordinator instead of the edges.
         #[arg(long)]
@@ -242,6 +242,8 @@ fn report_error(json: bool, err: &ClientError) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Files are hashed through memory maps: a file shortened meanwhile ends the run cleanly.
+    jetty_client::exit_cleanly_on_sigbus();
     let cli = Cli::parse();
     let config = Config::load();
     let url = cli

@@ -16,7 +16,7 @@ mod session;
 mod state;
 mod with_retries;
 
-pub use hashing::{hash_file, hash_parts};
+pub use hashing::{exit_cleanly_on_sigbus, hash_file, hash_parts};
 pub use options::{Progress, RetryNotice, Retrying, Trouble, UploadOptions, UploadOutcome};
 pub use retry::{RetryBudget, RetryPolicy};
 pub use state::{LocalState, StateStore};

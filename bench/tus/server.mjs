@@ -25,6 +25,9 @@ const datastore = new S3Store({
   },
 });
 const tus = new Server({ path: "/files", datastore });
-http
-  .createServer((req, res) => tus.handle(req, res))
-  .listen(Number(port), host, () => console.log(`tus server on http://${host}:${port}/files -> ${endpoint}/${bucket}`));
+const server = http.createServer((req, res) => tus.handle(req, res));
+// Node's own limit on one request (5 minutes) would cut tus-js-client's single PATCH on a slow
+// path (answered 408, which tus-js-client does not retry); a tus deployment lifts it, as tusd has
+// no such limit.
+server.requestTimeout = 0;
+server.listen(Number(port), host, () => console.log(`tus server on http://${host}:${port}/files -> ${endpoint}/${bucket}`));

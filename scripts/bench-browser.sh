@@ -4,7 +4,8 @@
 #   scripts/bench-browser.sh [--size-mib N] [--runs N]
 # Prints medians: end-to-end seconds and MiB/s of each, the ratio browser/CLI, the page's
 # part-digest speed (before any part is sent) and upload-phase speed (the whole-file SHA-256
-# streams in its Web Worker meanwhile), and the gzip size of what the page loads.
+# streams in its Web Worker meanwhile), where the CPU went per GiB (scripts/cpu-sample.py:
+# Chromium's processes, the CLI, Garage, workerd), and the gzip size of what the page loads.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
@@ -30,16 +31,25 @@ FILE="$BENCH_DIR/bench-${SIZE_MIB}MiB.bin"
 WARM="$BENCH_DIR/warm.bin"; head -c $((16 * 1024 * 1024)) /dev/urandom > "$WARM"
 "$JETTY" --url "$COORD" --api-key "$API_KEY" --json upload "$WARM" >/dev/null || die "warm-up upload failed"
 
+# CPU-seconds per process group over one way's runs (perturbing the file runs in processes of
+# no group, so it is not counted).
+SAMPLER=""
+sample_start() { python3 "$REPO_ROOT/scripts/cpu-sample.py" "$JETTY_STATE" > "$BENCH_DIR/cpu-$1.tsv" & SAMPLER=$!; }
+sample_stop() { kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true; }
+
 log "jetty upload (CLI), $RUNS runs"
 CLI=()
+sample_start cli
 for ((r = 0; r < RUNS; r++)); do
   perturb "$FILE"; t0=$(now)
   "$JETTY" --url "$COORD" --api-key "$API_KEY" --json upload "$FILE" >/dev/null || die "jetty upload failed"
   t1=$(now); CLI+=("$(python3 -c "print($t1 - $t0)")")
 done
+sample_stop
 
 log "the /upload page in headless Chromium, $RUNS runs"
 PAGE=(); HASH=(); SEND=()
+sample_start page
 for ((r = 0; r < RUNS; r++)); do
   perturb "$FILE"
   out=$(THROTTLE_MBPS=0 UPLOAD_TIMEOUT_MS=900000 node tests/upload_page.mjs upload "$COORD/upload" "$API_KEY" "$FILE") ||
@@ -51,6 +61,7 @@ assert f["state"] == "done", line
 print(line["seconds"], f["hashMiBps"], f["uploadMiBps"])' "$out")
   PAGE+=("$secs"); HASH+=("$hash"); SEND+=("$send")
 done
+sample_stop
 
 # What the page loads, as a browser would fetch it compressed (gzip -9).
 gz() { curl -s "$COORD$1" | gzip -9 | wc -c; }
@@ -66,3 +77,14 @@ printf '%-46s %10.2f %10.1f %7.2fx\n' "/upload page, headless Chromium" "$P" "$(
 printf 'page: part digests before the upload (WebCrypto in its Web Worker) %.1f MiB/s; upload phase (the whole-file SHA-256 streaming alongside) %.1f MiB/s\n' "$(median "${HASH[@]}")" "$(median "${SEND[@]}")"
 printf 'page weight (gzip -9): html %s B, app.js %s B, app.css %s B, hash worker %s B; total %s B\n' \
   "$HTML" "$JS" "$CSS" "$WORKER" "$((HTML + JS + CSS + WORKER))"
+# Where the CPU went, per GiB uploaded (the page's count includes starting Chromium).
+python3 - "$BENCH_DIR/cpu-cli.tsv" "$BENCH_DIR/cpu-page.tsv" "$((SIZE_MIB * RUNS))" <<'PY'
+import sys
+gib = int(sys.argv[3]) / 1024
+ways = [dict(l.split("\t") for l in open(p).read().splitlines()) for p in sys.argv[1:3]]
+groups = sorted(set(ways[0]) | set(ways[1]), key=lambda g: -float(ways[1].get(g, ways[0].get(g, 0))))
+print("CPU-seconds per GiB uploaded (scripts/cpu-sample.py):")
+print(f"{'process':28s} {'CLI':>8s} {'page':>8s}")
+for g in groups:
+    print(f"{g:28s} {float(ways[0].get(g, 0)) / gib:8.2f} {float(ways[1].get(g, 0)) / gib:8.2f}")
+PY

@@ -219,7 +219,7 @@ async fn from_store(
                 .body(copy.body().clone());
             let _ = cache.put(key.as_str(), entry).await;
         });
-    } else if cacheable && begin_fill(&claims.cache_key()) {
+    } else if cacheable && starts_a_download(range) && begin_fill(&claims.cache_key()) {
         let (s3, claims) = (config.s3(), claims.clone());
         ctx.wait_until(async move {
             fill(&s3, &Cache::default(), &claims).await;
@@ -227,6 +227,14 @@ async fn from_store(
         });
     }
     Ok(resp.body().clone())
+}
+
+/// Whether a request for `range` starts a read of the file: a full read, or the range from
+/// byte 0. A parallel ranged download spreads its ranges over several edges, but only one of
+/// them gets the first range, so the download starts one background fill, not one per edge
+/// (each a whole-object read from the store).
+fn starts_a_download(range: ByteRange) -> bool {
+    matches!(range, ByteRange::Full | ByteRange::Partial { start: 0, .. })
 }
 
 fn begin_fill(key: &str) -> bool {

@@ -3,7 +3,7 @@
 // tests/dashboard.rs to check. Screenshots (desktop and phone) go to SCREENSHOT_DIR.
 //
 //   node tests/dashboard.mjs URL API_KEY SCREENSHOT_DIR NAME
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 import fs from "node:fs";
 import path from "node:path";
 
@@ -14,20 +14,7 @@ if (!url || !apiKey || !screenshotDir || !name) {
 }
 fs.mkdirSync(screenshotDir, { recursive: true });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_BIN ?? "/usr/bin/chromium",
-  headless: true,
-  // The machine's network is closed: without these Chromium keeps dialling Google's hosts.
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
 
 const consoleErrors = [];
 const requests = [];

@@ -28,7 +28,7 @@
 // THROTTLE_MBPS (emulate an upload link of that many Mbit/s; reload-resume and continue default
 // to 400, so a local fleet does not finish before the reload; 0 turns it off).
 const MIDWAY_MBPS = 400;
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
@@ -56,23 +56,7 @@ const consoleErrors = [];
 const pageErrors = [];
 const cspViolations = [];
 
-async function launch(extraArgs = []) {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM_BIN ?? "/usr/bin/chromium",
-    headless: true,
-    // The machine's network is closed: without these Chromium keeps dialling Google's hosts.
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-component-update",
-      "--disable-sync",
-      ...extraArgs,
-    ],
-  });
-}
+const launch = launchChromium;
 
 /** A page that records console errors, script errors and CSP violations. */
 async function newPage(context, { expectErrors = () => false } = {}) {

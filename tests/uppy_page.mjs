@@ -16,7 +16,7 @@
 //       IndexedDB record continues the same session
 //
 // Environment: CHROMIUM_BIN (default /usr/bin/chromium), UPLOAD_TIMEOUT_MS (default 180000).
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 import path from "node:path";
 import { serveExample } from "../web/uppy/scripts/example-server.mjs";
 
@@ -37,22 +37,7 @@ const consoleErrors = [];
 const expectedErrors = [];
 const pageErrors = [];
 
-async function launch() {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM_BIN ?? "/usr/bin/chromium",
-    headless: true,
-    // The machine's network is closed: without these Chromium keeps dialling Google's hosts.
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-}
+const launch = launchChromium;
 
 /** A page that records console errors (those `expected` says are part of the case apart) and
  * script errors. */

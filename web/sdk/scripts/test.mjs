@@ -1,37 +1,7 @@
-// Runs the SDK's unit tests with plain Node: bundles web/sdk/test/*.test.ts with esbuild into a
-// temporary directory, then `node --test` on the bundles. `npm run test:sdk` at the repo root.
-import { build } from "esbuild";
-import { spawnSync } from "node:child_process";
-import fs from "node:fs";
-import os from "node:os";
+// Runs the SDK's unit tests with plain Node (web/sdk/test/*.test.ts, bundled by esbuild, then
+// `node --test`). `npm run test:sdk` at the repo root.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { runBundledTests } from "./run-tests.mjs";
 
-const sdk = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const testDir = path.join(sdk, "test");
-const only = process.argv.slice(2);
-const entries = fs
-  .readdirSync(testDir)
-  .filter((f) => f.endsWith(".test.ts") && (only.length === 0 || only.some((o) => f.includes(o))))
-  .map((f) => path.join(testDir, f));
-const out = fs.mkdtempSync(path.join(os.tmpdir(), "jetty-sdk-test-"));
-try {
-  await build({
-    entryPoints: entries,
-    outdir: out,
-    outExtension: { ".js": ".mjs" },
-    bundle: true,
-    format: "esm",
-    platform: "node",
-    target: "node20",
-    sourcemap: "inline",
-    logLevel: "warning",
-    // A bundle that imports a CommonJS-only built-in still works in ESM.
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-  });
-  const files = fs.readdirSync(out).filter((f) => f.endsWith(".mjs")).map((f) => path.join(out, f));
-  const r = spawnSync(process.execPath, ["--enable-source-maps", "--test", "--test-reporter=spec", ...files], { stdio: "inherit" });
-  process.exitCode = r.status ?? 1;
-} finally {
-  fs.rmSync(out, { recursive: true, force: true });
-}
+await runBundledTests({ pkg: path.resolve(path.dirname(fileURLToPath(import.meta.url)), ".."), name: "sdk" });

@@ -140,8 +140,11 @@ in_ns() { local ns=$1; shift; ip netns exec "$PREFIX$ns" "$@"; }
 
 # --- Garage in `origin`, the fleet in `edge` ---
 in_ns origin env GARAGE_BIND_HOST="$ORIGIN_IP" "$REPO_ROOT/scripts/garage.sh" start
+# The store-direct route is offered, as a deployment whose store clients can reach (aws and
+# the other peers reach it here) would: `jetty upload` measures the store against the edges and
+# takes it only where no edge is nearer (`lan`).
 in_ns edge env JETTY_BIND_HOST="$EDGE_IP" GARAGE_S3_HOST="$ORIGIN_IP" JETTY_ORIGIN_ONLY_ACCOUNT=1 \
-  JETTY_CRON_SECONDS=3600 "$REPO_ROOT/scripts/fleet.sh" restart
+  JETTY_STORE_DIRECT=1 JETTY_CRON_SECONDS=3600 "$REPO_ROOT/scripts/fleet.sh" restart
 COORD="http://$EDGE_IP:$COORDINATOR_PORT"
 S3="http://$ORIGIN_IP:$GARAGE_S3_PORT"
 DEV_KEY=$(cat "$JETTY_STATE/dev-api-key")
@@ -202,7 +205,7 @@ run_tool() {
   case "$tool" in
     # shellcheck disable=SC2086 # JETTY_UPLOAD_ARGS is a list of options
     jetty | version) out=$(jetty_in_client "$DEV_KEY" --json upload --no-resume ${JETTY_UPLOAD_ARGS:-} "$FILE") || ok=0 ;;
-    origin) out=$(jetty_in_client "$ORIGIN_KEY" --json upload --no-resume "$FILE") || ok=0 ;;
+    origin) out=$(jetty_in_client "$ORIGIN_KEY" --json upload --no-resume --route edges "$FILE") || ok=0 ;;
     aws) aws_in_client s3 cp --only-show-errors "$FILE" "s3://jetty/$key" || ok=0 ;;
     rclone) rclone_in_client copyto -q "$FILE" "garage:jetty/$key" || ok=0 ;;
     rclone16) rclone_in_client copyto -q --s3-upload-cutoff 16M --s3-chunk-size 16M --s3-upload-concurrency 16 "$FILE" "garage:jetty/$key" || ok=0 ;;
@@ -227,6 +230,10 @@ run_tool() {
     return 0
   fi
   rm -f "$got"
+  # Which way jetty's parts went (`--route auto` decides per upload).
+  case "$tool" in
+    jetty | version) log "$tool run $run: parts through $(python3 -c 'import json,sys; print(",".join(json.load(sys.stdin)["edges"]))' <<< "$out" 2>/dev/null || echo '?')" ;;
+  esac
   case "$tool" in
     jetty-get | aws-get) jetty_in_client "$DEV_KEY" delete "$id" >/dev/null ;;
     put) aws_in_client s3 rm --only-show-errors "s3://jetty/$key" ;;

@@ -87,6 +87,9 @@ const coordinator = {
     ...workerSecrets,
     // Operators' admin key, stored as its SHA-256 only.
     ADMIN_KEY_SHA256: createHash("sha256").update(secrets.ADMIN_API_KEY ?? "").digest("hex"),
+    // JETTY_STORE_DIRECT=1: the store-direct route is offered, at the store's address as the
+    // workers reach it (behind the fault proxy when there is one), which clients reach too.
+    ...(process.env.JETTY_STORE_DIRECT === "1" ? { STORE_DIRECT_ENDPOINT: workersS3 ?? directS3 } : {}),
   },
   d1Databases: Object.fromEntries(coordinatorToml.d1_databases.map((d) => [d.binding, d.database_id])),
   kvNamespaces: Object.fromEntries((coordinatorToml.kv_namespaces ?? []).map((k) => [k.binding, k.id])),

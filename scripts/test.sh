@@ -43,6 +43,9 @@ export GARAGE_S3_PORT=3910 GARAGE_RPC_PORT=3911 GARAGE_ADMIN_PORT=3913
 export COORDINATOR_PORT=8790 EDGE_PORT_OFFSET=100
 # Edges behind fault-injection proxies, so a test can take one down mid-upload.
 export JETTY_FAULT_PROXY=1
+# The store-direct route is offered (on loopback it is as near as any edge, so `jetty upload`
+# would take it): the fleet tests pin `--route edges` unless they test the store-direct route.
+export JETTY_STORE_DIRECT=1
 cleanup() { "$REPO_ROOT/scripts/fleet.sh" down >/dev/null 2>&1 || true; }
 trap 'cleanup; rm -f "$RESULTS"' EXIT
 cleanup

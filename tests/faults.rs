@@ -100,9 +100,20 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Duration>,
 {
+    upload_through_with(fleet, name, size, &[], fault).await;
+}
+
+/// `upload_through` with more `jetty upload` flags; answers the upload's JSON outcome.
+async fn upload_through_with<F, Fut>(fleet: &Fleet, name: &str, size: u64, extra: &[&str], fault: F) -> Value
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Duration>,
+{
     let (file, sha) = random_file(size);
     let state_dir = fresh_dir();
-    let child = fleet.spawn_upload(&state_dir, &file, &["-j", "4", "--retry-for", "180"]);
+    let mut args = vec!["-j", "4", "--retry-for", "180"];
+    args.extend_from_slice(extra);
+    let child = fleet.spawn_upload(&state_dir, &file, &args);
     let file_id = fleet.wait_for_parts(&state_dir, 2).await;
     let outage = fault().await;
     let recovered_from = Instant::now();
@@ -164,6 +175,7 @@ where
         .open(dir.join("faults.txt"))
         .unwrap();
     log.write_all(line.as_bytes()).unwrap();
+    answer
 }
 
 async fn store_outage(fleet: &Fleet, down_for: Duration) -> Duration {
@@ -196,6 +208,21 @@ async fn a_store_outage_of_10_s_mid_upload_is_waited_out_and_no_edge_is_blamed()
         .await
         .unwrap();
     assert!(health["store"]["failures"].as_u64().unwrap() > 0, "{health}");
+}
+
+#[tokio::test]
+async fn a_store_outage_of_10_s_on_the_store_direct_route_is_waited_out() {
+    let _serial = FAULTS.lock().await;
+    let fleet = Fleet::get();
+    let answer = upload_through_with(
+        &fleet,
+        "store down 10 s, store-direct route",
+        48 * MIB + 9,
+        &["--route", "direct"],
+        || store_outage(&fleet, Duration::from_secs(10)),
+    )
+    .await;
+    assert_eq!(answer["edges"], json!(["store-direct"]), "{answer}");
 }
 
 #[tokio::test]

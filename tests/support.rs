@@ -141,9 +141,13 @@ impl Fleet {
     pub fn jetty_command_as(&self, api_key: &str, state_dir: &Path, args: &[&str]) -> Command {
         let bin = std::env::var("JETTY_BIN").unwrap_or_else(|_| "../target/release/jetty".into());
         let mut cmd = Command::new(bin);
+        // On loopback the store is as near as any edge: `--route auto` would send every part
+        // straight to it. Tests of the edges pin them; tests of the store-direct route pass
+        // `--route` themselves (the flag wins over the variable).
         cmd.args(["--url", &self.coordinator, "--api-key", api_key, "--json"])
             .args(args)
-            .env("JETTY_STATE_DIR", state_dir);
+            .env("JETTY_STATE_DIR", state_dir)
+            .env("JETTY_ROUTE", "edges");
         cmd
     }
 

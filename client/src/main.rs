@@ -11,7 +11,7 @@ mod cli_many;
 use clap::{Parser, Subcommand};
 use cli_many::{upload_many, Many};
 use indicatif::{ProgressBar, ProgressStyle};
-use jetty_client::{Client, ClientError, Config, RetryNotice, RetryPolicy, StateStore, UploadOptions};
+use jetty_client::{Client, ClientError, Config, RetryNotice, RetryPolicy, Route, StateStore, UploadOptions};
 use jetty_shared::protocol::Location;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -208,6 +208,11 @@ struct TransferArgs {
     /// the count again. The session is kept: run the command again to continue it.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     retry_for: u64,
+    /// Which way the parts go: `auto` sends them straight to the store when the service offers
+    /// that route and the store answers about as fast as the nearest edge (a LAN, the store's
+    /// region), else through the edges; `edges` and `direct` force one way.
+    #[arg(long, value_enum, default_value_t = Route::Auto, env = "JETTY_ROUTE")]
+    route: Route,
 }
 
 fn parse_location(s: &str) -> Result<Location, String> {
@@ -417,6 +422,7 @@ fn upload_options(cli: &Cli, transfer: &TransferArgs) -> UploadOptions {
         part_size: transfer.part_size_mib.map(|m| m * 1024 * 1024),
         limit_rate: transfer.limit_rate.map(|r| (r * 1024.0 * 1024.0) as u64),
         part_timeout: transfer.part_timeout_secs.map(std::time::Duration::from_secs),
+        route: transfer.route,
         retry: RetryPolicy::with_budget(std::time::Duration::from_secs(transfer.retry_for)),
         state: cli
             .state_dir

@@ -13,6 +13,7 @@
 #![allow(async_fn_in_trait)]
 
 pub mod db;
+pub mod direct;
 pub mod edges;
 pub mod files;
 pub mod finalize;

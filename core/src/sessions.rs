@@ -76,6 +76,7 @@ impl<D: SessionStore + EdgeMetricsStore, O, K, R: Runtime> Core<D, O, K, R> {
             upload: self.ticket(session)?,
             edges,
             state: self.state_of(session).await?,
+            direct: self.direct_route(),
         })
     }
 }

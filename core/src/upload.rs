@@ -151,6 +151,7 @@ where
                         message: "File already exists. Zero-cost clone available.".to_owned(),
                     }),
                     upload: None,
+                    direct: None,
                 });
             }
         }
@@ -239,6 +240,7 @@ where
             edges,
             duplicate: None,
             upload: Some(self.ticket(&row)?),
+            direct: self.direct_route(),
         })
     }
 

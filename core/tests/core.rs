@@ -1299,3 +1299,132 @@ fn a_store_that_cannot_copy_or_fails_a_copy_leaves_the_parts_to_the_client() {
         ErrorCode::InvalidHash
     );
 }
+
+fn direct_part(file_id: &str, part: u32, seed: &str) -> jetty_shared::protocol::DirectPartRequest {
+    jetty_shared::protocol::DirectPartRequest {
+        file_id: file_id.to_owned(),
+        part,
+        sha256: hash_of(seed),
+    }
+}
+
+#[test]
+fn a_part_sent_straight_to_the_store_is_presigned_with_its_checksum_and_recorded_from_the_stores_listing() {
+    let w = world_with(&[("STORE_DIRECT_ENDPOINT", "http://store.public:9000/")]);
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let answer = start(&w, &acc, 12 * MIB, &hash_of("direct")).unwrap();
+    assert_eq!(
+        answer.direct.as_ref().map(|d| d.url.as_str()),
+        Some("http://store.public:9000"),
+        "the route is offered, at the store's public endpoint"
+    );
+    let s = session(&w, &acc, &answer);
+    let digest = Sha256Digest::parse(&hash_of("part1")).unwrap();
+
+    // The URL is for the public endpoint, expires, and signs the part's checksum header.
+    let url = block_on(w.core.direct_part_url(&acc.id, &direct_part(&s.file_id, 1, "part1"))).unwrap();
+    assert_eq!(url.method, "PUT");
+    assert!(url.url.starts_with("http://store.public:9000/bucket/"), "{}", url.url);
+    assert!(url.url.contains("partNumber=1&uploadId="), "{}", url.url);
+    assert!(url.url.contains("X-Amz-Expires=3600"), "{}", url.url);
+    assert!(url.url.contains("X-Amz-Signature="), "{}", url.url);
+    assert!(
+        url.url.contains("x-amz-checksum-sha256"),
+        "the checksum header is signed: {}",
+        url.url
+    );
+    assert_eq!(
+        url.headers,
+        vec![("x-amz-checksum-sha256".to_owned(), digest.to_base64())]
+    );
+    // Another account cannot name this upload; a part outside the plan is refused.
+    let other = account(&w, "acc_other", "enterprise");
+    let err = block_on(w.core.direct_part_url(&other.id, &direct_part(&s.file_id, 1, "part1"))).unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound);
+    let err = block_on(w.core.direct_part_url(&acc.id, &direct_part(&s.file_id, 9, "part1"))).unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidPartNumber);
+
+    // Nothing is recorded on the client's word: the store must list the part.
+    let claim = direct_part(&s.file_id, 1, "part1");
+    let err = block_on(w.core.direct_part_stored(&acc.id, &claim)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::PartNotStored);
+    // Listed with another checksum (another body), or short: still not this part.
+    let len = s.plan().part_len(1).unwrap();
+    w.s3.store_checked_part(&s.s3_upload_id, 1, len, &Sha256Digest::of(b"other").to_base64());
+    let err = block_on(w.core.direct_part_stored(&acc.id, &claim)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::PartNotStored);
+    w.s3.store_checked_part(&s.s3_upload_id, 1, len - 1, &digest.to_base64());
+    let err = block_on(w.core.direct_part_stored(&acc.id, &claim)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::PartNotStored);
+    assert!(block_on(w.core.db.parts(&s.id)).unwrap().is_empty());
+
+    // Listed as sent: recorded with the store's ETag.
+    for part in 1..=s.part_count {
+        let len = s.plan().part_len(part).unwrap();
+        let digest = Sha256Digest::parse(&hash_of(&format!("part{part}"))).unwrap();
+        w.s3.store_checked_part(&s.s3_upload_id, part, len, &digest.to_base64());
+        let stored = block_on(
+            w.core
+                .direct_part_stored(&acc.id, &direct_part(&s.file_id, part, &format!("part{part}"))),
+        )
+        .unwrap();
+        assert_eq!(
+            (stored.part, stored.size, stored.etag.as_str()),
+            (part, len, format!("\"etag-{part}\"").as_str())
+        );
+    }
+    let recorded = block_on(w.core.db.parts(&s.id)).unwrap();
+    assert!(recorded
+        .iter()
+        .all(|p| p.edge_id == jetty_core::direct::STORE_DIRECT && p.etag == format!("\"etag-{}\"", p.part_number)));
+    // And the upload completes from those records, with its content id.
+    let file = block_on(w.core.finalize(&fresh(&w, &s))).unwrap();
+    assert_eq!(w.s3.object(&file.object_key), Some(12 * MIB));
+    assert_eq!(
+        file.content_id.as_deref(),
+        Some(parts_content_id(s.part_count).as_str())
+    );
+    // Once completed, the session takes no more parts this way.
+    let err = block_on(w.core.direct_part_url(&acc.id, &claim)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::SessionNotActive);
+}
+
+#[test]
+fn no_store_direct_route_is_offered_unless_configured_for_a_store_that_checks_part_checksums() {
+    for extra in [
+        vec![],
+        vec![
+            ("STORE_DIRECT_ENDPOINT", "http://store.public:9000"),
+            ("S3_STORE", "r2"),
+        ],
+    ] {
+        let w = world_with(&extra);
+        let acc = account(&w, ACCOUNT, "enterprise");
+        let answer = start(&w, &acc, 12 * MIB, &hash_of("edges only")).unwrap();
+        assert_eq!(answer.direct, None, "{extra:?}");
+        let s = session(&w, &acc, &answer);
+        for result in [
+            block_on(w.core.direct_part_url(&acc.id, &direct_part(&s.file_id, 1, "part1"))).map(|_| ()),
+            block_on(w.core.direct_part_stored(&acc.id, &direct_part(&s.file_id, 1, "part1"))).map(|_| ()),
+        ] {
+            assert_eq!(result.unwrap_err().code, ErrorCode::DirectRouteUnavailable, "{extra:?}");
+        }
+    }
+}
+
+#[test]
+fn a_store_that_fails_to_list_parts_is_a_store_failure_and_a_gone_upload_is_not_active() {
+    let w = world_with(&[("STORE_DIRECT_ENDPOINT", "http://store.public:9000")]);
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("faults")).unwrap());
+    let claim = direct_part(&s.file_id, 1, "part1");
+    w.s3.inject(Op::ListParts, Fault::Refuse(503, "SlowDown"));
+    let err = block_on(w.core.direct_part_stored(&acc.id, &claim)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::StoreUnavailable);
+    w.s3.inject(Op::ListParts, Fault::Unreachable);
+    let err = block_on(w.core.direct_part_stored(&acc.id, &claim)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::StoreUnavailable);
+    w.s3.forget_upload(&s.s3_upload_id);
+    let err = block_on(w.core.direct_part_stored(&acc.id, &claim)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::SessionNotActive);
+}

@@ -124,6 +124,11 @@ pub const SETTINGS: &[Setting] = &[
          least 5 MiB; capped at the store's largest part, 4 GiB on `lyve`)."),
     setting("SESSION_TTL_SECS", Var, Coordinator, false, Some("86400"),
         "Longest an upload session lives, in seconds (a client may ask for less)."),
+    setting("STORE_DIRECT_ENDPOINT", Var, Coordinator, false, None,
+        "The object store's URL as clients reach it, `scheme://host[:port]`: offers the \
+         store-direct route, on which a client that measures the store at least as near as any \
+         edge sends its parts straight to the store on presigned URLs that carry each part's \
+         SHA-256 (the store checks it). Unset, or a store without part checksums: no such route."),
     setting("PUBLIC_URL", Var, Both, false, None,
         "The coordinator's public origin: the URLs it hands out (unset: the request's own origin); \
          on the edges, the origin whose pages (`/upload`) may call them."),
@@ -537,6 +542,8 @@ pub struct CoordinatorConfig {
     pub session_ttl_secs: u64,
     /// Without a trailing `/`.
     pub public_url: Option<String>,
+    /// `STORE_DIRECT_ENDPOINT`, without a trailing `/`.
+    pub store_direct_endpoint: Option<String>,
     pub origin_direct_share: f64,
     pub price_per_gb: f64,
     pub internal_webhook_secret: Option<SecretValue>,
@@ -568,6 +575,7 @@ impl CoordinatorConfig {
                 s.parse::<u64>().ok().filter(|n| *n > 0)
             }),
             public_url: r.validated_cors(public_url),
+            store_direct_endpoint: r.parsed("STORE_DIRECT_ENDPOINT", "an http:// or https:// URL", parse_url),
             origin_direct_share: r.with_default("ORIGIN_DIRECT_SHARE", "a number from 0 to 1", parse_fraction),
             price_per_gb: r.with_default("PRICE_PER_GB", "a non-negative number", parse_price),
             internal_webhook_secret: r.webhook_secrets("INTERNAL_WEBHOOK_SECRET"),
@@ -587,6 +595,21 @@ impl CoordinatorConfig {
     /// The object store client.
     pub fn s3(&self) -> S3 {
         S3::new(self.s3_config.clone(), self.s3_credentials.clone())
+    }
+
+    /// The signer of the store-direct route's URLs: the store as clients reach it (the host
+    /// is part of each signature). None when the route is not offered.
+    pub fn direct_s3(&self) -> Option<S3> {
+        let endpoint = self.store_direct_endpoint.clone()?;
+        self.s3_config.checksums.then(|| {
+            S3::new(
+                S3Config {
+                    endpoint,
+                    ..self.s3_config.clone()
+                },
+                self.s3_credentials.clone(),
+            )
+        })
     }
 
     /// The platform's provisioning webhook secrets (current first).

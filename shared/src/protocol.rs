@@ -137,6 +137,53 @@ pub struct OptimalEdgesResponse {
     pub duplicate: Option<Duplicate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload: Option<UploadTicket>,
+    /// The store-direct route, when the service offers one (`STORE_DIRECT_ENDPOINT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct: Option<DirectRoute>,
+}
+
+/// The store-direct route: the object store itself, as clients reach it. A client that finds
+/// the store at least as near as any edge (it measures both) sends its parts there on
+/// presigned URLs (`POST /api/jetty/direct-part`), then has each recorded
+/// (`POST /api/jetty/direct-part/stored`). Only offered where the store checks each part's
+/// SHA-256 itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectRoute {
+    /// `scheme://host[:port]`: what a client measures its round trip to.
+    pub url: String,
+}
+
+/// `POST /api/jetty/direct-part` and `POST /api/jetty/direct-part/stored`: one part of the
+/// caller's open upload, by its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectPartRequest {
+    pub file_id: String,
+    pub part: u32,
+    /// Hex SHA-256 of the part's bytes.
+    pub sha256: String,
+}
+
+/// A presigned UploadPart: `PUT url` with exactly `headers` and the part's bytes, before
+/// `expiresAt` (seconds since the Unix epoch).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectPartUrl {
+    pub part: u32,
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub expires_at: u64,
+}
+
+/// A part the store holds, recorded: what ListParts reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectPartStored {
+    pub part: u32,
+    pub size: u64,
+    pub etag: String,
 }
 
 /// The edge's answer to an accepted chunk.

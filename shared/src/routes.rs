@@ -83,6 +83,10 @@ pub enum CoordinatorEndpoint {
     ListUploads,
     /// Copy parts of an open upload the account already stores (UploadPartCopy).
     ReuseParts,
+    /// The store-direct route: a presigned UploadPart URL for one part.
+    DirectPartUrl,
+    /// The store-direct route: record a part the client sent straight to the store.
+    DirectPartStored,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,6 +272,8 @@ impl CoordinatorEndpoint {
             ["api", "jetty", "patterns"] => route(method, &["GET"], Patterns),
             ["api", "jetty", "edge-report"] => route(method, &["POST"], EdgeReport),
             ["api", "jetty", "reuse-parts"] => route(method, &["POST"], ReuseParts),
+            ["api", "jetty", "direct-part"] => route(method, &["POST"], DirectPartUrl),
+            ["api", "jetty", "direct-part", "stored"] => route(method, &["POST"], DirectPartStored),
             _ => Err(ApiError::new(ErrorCode::NotFound)),
         }
     }
@@ -304,7 +310,9 @@ impl CoordinatorEndpoint {
             | Patterns
             | ListFiles
             | ListUploads
-            | ReuseParts => Auth::ApiKey,
+            | ReuseParts
+            | DirectPartUrl
+            | DirectPartStored => Auth::ApiKey,
         }
     }
 }
@@ -549,6 +557,8 @@ mod tests {
             ("GET", "/api/files", ListFiles, Auth::ApiKey),
             ("GET", "/api/jetty/uploads", ListUploads, Auth::ApiKey),
             ("POST", "/api/jetty/reuse-parts", ReuseParts, Auth::ApiKey),
+            ("POST", "/api/jetty/direct-part", DirectPartUrl, Auth::ApiKey),
+            ("POST", "/api/jetty/direct-part/stored", DirectPartStored, Auth::ApiKey),
         ]
     }
 
@@ -610,9 +620,11 @@ mod tests {
             ListUploads => 31,
             StoreCheck => 32,
             ReuseParts => 33,
+            DirectPartUrl => 34,
+            DirectPartStored => 35,
         }
     }
-    const COORDINATOR_VARIANTS: usize = 34;
+    const COORDINATOR_VARIANTS: usize = 36;
 
     fn edge_ordinal(e: &EdgeEndpoint) -> usize {
         match e {

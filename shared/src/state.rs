@@ -192,6 +192,9 @@ pub struct ResumeResponse {
     pub upload: crate::protocol::UploadTicket,
     pub edges: Vec<crate::protocol::EdgeInfo>,
     pub state: UploadState,
+    /// The store-direct route, when the service offers one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct: Option<crate::protocol::DirectRoute>,
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the Unix epoch (proleptic Gregorian, UTC).

@@ -3,6 +3,7 @@
 //! coordinator about failed edges, says when it waits out an outage, and finalizes (waiting out
 //! the coordinator's outages too) once every part is stored.
 
+use super::direct::direct_edge;
 use super::hashing::{hash_file, WholeHash};
 use super::meter::Meter;
 use super::options::{part_deadline, Progress, RetryNotice, Retrying, Trouble, UploadOptions, UploadOutcome};
@@ -26,6 +27,8 @@ const STREAM_CHUNK: usize = 256 * 1024;
 /// What every part of one upload is sent with.
 struct Parts<'a> {
     edges: &'a [EdgeInfo],
+    /// `Some(file id)`: the only "edge" is the store-direct route.
+    direct: Option<&'a str>,
     token: &'a str,
     path: &'a Path,
     plan: &'a PartPlan,
@@ -49,10 +52,22 @@ impl Client {
         progress: Option<Progress>,
         started: Instant,
     ) -> Result<UploadOutcome, ClientError> {
-        let ResumeResponse { upload, edges, state } = ticket;
+        let ResumeResponse {
+            upload,
+            edges,
+            state,
+            direct,
+        } = ticket;
         if edges.is_empty() && !state.chunks_remaining.is_empty() {
             return Err(unexpected("no edges in the answer"));
         }
+        // Straight to the store when it is offered and no edge is nearer (`Route`).
+        let go_direct =
+            !state.chunks_remaining.is_empty() && self.use_direct(opts.route, direct.as_ref(), &edges).await?;
+        let edges = match (&direct, go_direct) {
+            (Some(route), true) => vec![direct_edge(route)],
+            _ => edges,
+        };
         let plan = upload.plan(state.total);
         let resumed = !state.chunks_uploaded.is_empty();
         let meter = Arc::new(Meter::new(opts.limit_rate));
@@ -75,6 +90,7 @@ impl Client {
         let mut done = state.progress;
         let parts = Parts {
             edges: &edges,
+            direct: go_direct.then_some(upload.file_id.as_str()),
             token: &upload.upload_token,
             path,
             plan: &plan,
@@ -178,11 +194,14 @@ impl Client {
                 let edge = &edges[a.edge];
                 let probe_first = store_suspect;
                 let (send, handle) = abortable(async move {
-                    if probe_first {
-                        self.store_check(edge, parts.token).await?;
+                    match (probe_first, parts.direct) {
+                        (true, None) => self.store_check(edge, parts.token).await?,
+                        (true, Some(_)) => self.store_answers(&edge.url).await?,
+                        (false, _) => {}
                     }
                     self.send_part(
                         edge,
+                        parts.direct,
                         parts.token,
                         parts.path,
                         parts.plan,
@@ -268,11 +287,13 @@ impl Client {
         json_or_error::<serde_json::Value>(resp).await.map(|_| ())
     }
 
-    /// Sends one part, streamed from disk; hashes it first unless its SHA-256 is given.
+    /// Sends one part, streamed from disk, through `edge` or (`direct`: the upload's file id)
+    /// straight to the store; hashes it first unless its SHA-256 is given.
     #[allow(clippy::too_many_arguments)]
     async fn send_part(
         &self,
         edge: &EdgeInfo,
+        direct: Option<&str>,
         token: &str,
         path: &Path,
         plan: &PartPlan,
@@ -301,6 +322,10 @@ impl Client {
                 chunk
             }
         });
+        let body = reqwest::Body::wrap_stream(metered);
+        if let Some(file_id) = direct {
+            return self.send_part_direct(file_id, number, digest, len, body).await;
+        }
         let resp = self
             .http
             .put(format!(
@@ -310,7 +335,7 @@ impl Client {
             .bearer_auth(token)
             .header(CHUNK_SHA256_HEADER, digest.to_hex())
             .header(reqwest::header::CONTENT_LENGTH, len)
-            .body(reqwest::Body::wrap_stream(metered))
+            .body(body)
             .send()
             .await?;
         json_or_error(resp).await

@@ -117,6 +117,7 @@ impl Fleet {
                 expires_at: 0,
             },
             edges: self.edges(),
+            direct: None,
         }
     }
 
@@ -201,6 +202,7 @@ impl Fleet {
                         edges: ticket.edges,
                         duplicate: None,
                         upload: Some(ticket.upload),
+                        direct: None,
                     };
                     (200, serde_json::to_string(&answer).unwrap())
                 }

@@ -5,6 +5,7 @@
 //! What is uploaded is always decided from the coordinator's records (`resume`), never from
 //! the local record alone: the local record only remembers which session a file belongs to.
 
+mod direct;
 mod driver;
 mod hashing;
 pub mod many;
@@ -16,8 +17,9 @@ mod session;
 mod state;
 mod with_retries;
 
+pub use direct::{prefer_direct, STORE_DIRECT};
 pub use hashing::{exit_cleanly_on_sigbus, hash_file, hash_parts};
-pub use options::{Progress, RetryNotice, Retrying, Trouble, UploadOptions, UploadOutcome};
+pub use options::{Progress, RetryNotice, Retrying, Route, Trouble, UploadOptions, UploadOutcome};
 pub use retry::{RetryBudget, RetryPolicy};
 pub use state::{LocalState, StateStore};
 pub use with_retries::with_retries;

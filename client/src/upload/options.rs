@@ -31,6 +31,21 @@ pub struct UploadOptions {
     /// How long one part may take before it counts as stalled and is sent again elsewhere;
     /// `None` allows for the part's size at a very slow rate (`part_deadline`).
     pub part_timeout: Option<Duration>,
+    /// Which way the parts go (`Route::Auto`: through the edges unless the service offers
+    /// the store-direct route and the store measures about as near as the nearest edge).
+    pub route: Route,
+}
+
+/// Which way an upload's parts go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Route {
+    /// The store when it is offered and about as near as the nearest edge, else the edges.
+    #[default]
+    Auto,
+    /// Always through the edges (and the coordinator's origin-direct share).
+    Edges,
+    /// Always straight to the store (`direct_route_unavailable` if it is not offered).
+    Direct,
 }
 
 impl Default for UploadOptions {
@@ -46,6 +61,7 @@ impl Default for UploadOptions {
             state: None,
             expires_in: None,
             part_timeout: None,
+            route: Route::Auto,
         }
     }
 }

@@ -207,6 +207,7 @@ impl Client {
             upload,
             edges: answer.edges,
             state,
+            direct: answer.direct,
         };
         let mut outcome = self
             .finish(path, file_hash, ticket, hashes, reusable, opts, progress, started)

@@ -182,6 +182,7 @@ pub enum Op {
     Delete,
     /// UploadPartCopy.
     CopyPart,
+    ListParts,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -206,6 +207,8 @@ struct S3State {
     calls: Vec<Op>,
     /// A composite checksum Complete reports instead of the parts' (a store that disagrees).
     composite_override: Option<String>,
+    /// (upload id, part) → the base64 SHA-256 ListParts reports for it.
+    part_checksums: HashMap<(String, u32), String>,
 }
 
 #[derive(Clone)]
@@ -254,6 +257,14 @@ impl FakeS3 {
         }
     }
 
+    /// A client stored a part straight in the store, which checked its SHA-256 (base64).
+    pub fn store_checked_part(&self, upload_id: &str, part: u32, size: u64, checksum: &str) {
+        self.store_part(upload_id, part, size);
+        let mut s = self.state.borrow_mut();
+        s.part_checksums
+            .insert((upload_id.to_owned(), part), checksum.to_owned());
+    }
+
     pub fn object(&self, key: &str) -> Option<u64> {
         self.state.borrow().objects.get(key).copied()
     }
@@ -286,6 +297,7 @@ impl FakeS3 {
             ("DELETE", _, true) => Op::Abort,
             ("DELETE", _, false) => Op::Delete,
             ("HEAD", _, _) => Op::Head,
+            ("GET", _, true) => Op::ListParts,
             _ => Op::Put,
         };
         (op, key, upload_id)
@@ -337,6 +349,32 @@ impl FakeS3 {
                 },
                 None => xml_error(404, "NoSuchUpload"),
             },
+            Op::ListParts => {
+                let Some((_, parts)) = upload_id.and_then(|id| s.uploads.get(id)) else {
+                    return xml_error(404, "NoSuchUpload");
+                };
+                let query = req.url.split_once('?').map(|(_, q)| q).unwrap_or("");
+                let param = |name: &str| -> u32 {
+                    query
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix(name))
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0)
+                };
+                let (after, max) = (param("part-number-marker="), param("max-parts="));
+                let mut xml = String::from("<ListPartsResult>");
+                for (n, size) in parts.range(after + 1..).take(max as usize) {
+                    let checksum = upload_id
+                        .and_then(|id| s.part_checksums.get(&(id.to_owned(), *n)))
+                        .map(|c| format!("<ChecksumSHA256>{c}</ChecksumSHA256>"))
+                        .unwrap_or_default();
+                    xml.push_str(&format!(
+                        "<Part><PartNumber>{n}</PartNumber><ETag>\"etag-{n}\"</ETag><Size>{size}</Size>{checksum}</Part>"
+                    ));
+                }
+                xml.push_str("</ListPartsResult>");
+                ok(xml)
+            }
             Op::Head => match s.objects.get(key) {
                 Some(size) => StoreResponse {
                     status: 200,

@@ -97,6 +97,8 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         ListFiles => files::list_files(req, &core, &caller, &origin).await,
         ListUploads => sessions::list_uploads(req, &core, account).await,
         ReuseParts => upload::reuse_parts(req, &core, account).await,
+        DirectPartUrl => upload::direct_part_url(req, &core, account).await,
+        DirectPartStored => upload::direct_part_stored(req, &core, account).await,
         // Public and self-authenticating endpoints were answered above.
         Health
         | Dashboard { .. }

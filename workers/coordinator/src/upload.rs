@@ -25,6 +25,21 @@ pub async fn optimal_edges(
     json_response(200, &answer).map_err(internal)
 }
 
+/// `POST /api/jetty/direct-part`: a presigned UploadPart for the store-direct route.
+pub async fn direct_part_url(req: &mut Request, core: &Coordinator, account: &str) -> ApiResult<Response> {
+    let body: DirectPartRequest = read_json(req, JSON_LIMIT).await?;
+    let answer = core.direct_part_url(account, &body).await?;
+    json_response(200, &answer).map_err(internal)
+}
+
+/// `POST /api/jetty/direct-part/stored`: record a part sent straight to the store, as the
+/// store lists it.
+pub async fn direct_part_stored(req: &mut Request, core: &Coordinator, account: &str) -> ApiResult<Response> {
+    let body: DirectPartRequest = read_json(req, JSON_LIMIT).await?;
+    let answer = core.direct_part_stored(account, &body).await?;
+    json_response(200, &answer).map_err(internal)
+}
+
 /// Edge → coordinator: S3 accepted a part. The body is HMAC-signed with INTERNAL_SECRET.
 pub async fn record_part(req: &mut Request, core: &Coordinator) -> ApiResult<Response> {
     let record: PartRecord = parse_json(&read_internal(req, &core.settings.internal_secret, JSON_LIMIT).await?)?;

@@ -1,0 +1,231 @@
+//! The store-direct route: when the service offers one and the store is at least as near as
+//! any edge (`prefer_direct`, from round trips measured just before the parts go), every part
+//! goes straight to the store on a presigned URL that carries its SHA-256 (the store refuses
+//! any other body), and the coordinator then records it from the store's own listing. An edge
+//! only adds a hop when it is no nearer than the store: on a LAN or in the store's region.
+
+use super::options::Route;
+use crate::{Client, ClientError};
+use futures::stream::{FuturesUnordered, StreamExt};
+use jetty_shared::hash::Sha256Digest;
+use jetty_shared::protocol::{ChunkReceipt, DirectPartRequest, DirectPartStored, DirectPartUrl, DirectRoute, EdgeInfo};
+use std::time::{Duration, Instant};
+
+/// The "edge" id of the store-direct route in outcomes and records.
+pub const STORE_DIRECT: &str = "store-direct";
+
+/// How long one probe may take before the candidate counts as unreachable.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Whether to send through the store rather than the edges, from the round trip measured to
+/// the store and to each edge (None: unreachable). The store must be about as near as the
+/// nearest edge — within half again its round trip plus 2 ms, so that measurement noise on a
+/// LAN does not flip the choice — because an edge nearer than the store is what makes a long
+/// or lossy path fast (its connections end close to the client).
+pub fn prefer_direct(store: Option<Duration>, edges: &[Option<Duration>]) -> bool {
+    let Some(store) = store else { return false };
+    match edges.iter().flatten().min() {
+        None => true,
+        Some(nearest) => store <= near_enough(*nearest),
+    }
+}
+
+/// The longest round trip to the store that still counts as near, next to the nearest edge's.
+fn near_enough(nearest_edge: Duration) -> Duration {
+    nearest_edge.mul_f64(1.5) + Duration::from_millis(2)
+}
+
+/// The store-direct route as the scheduler's only "edge".
+pub fn direct_edge(route: &DirectRoute) -> EdgeInfo {
+    EdgeInfo {
+        id: STORE_DIRECT.to_owned(),
+        url: route.url.clone(),
+        latency: 0,
+        load: 0,
+        distance: 0,
+        weight: 1.0,
+        bandwidth: 0,
+    }
+}
+
+impl Client {
+    /// Whether this upload's parts go straight to the store (`route`, and what the service
+    /// offers). `Route::Direct` without an offer is `direct_route_unavailable`.
+    pub(crate) async fn use_direct(
+        &self,
+        route: Route,
+        offered: Option<&DirectRoute>,
+        edges: &[EdgeInfo],
+    ) -> Result<bool, ClientError> {
+        match (route, offered) {
+            (Route::Edges, _) | (Route::Auto, None) => Ok(false),
+            (Route::Direct, None) => Err(ClientError::Refused {
+                status: 409,
+                code: "direct_route_unavailable".into(),
+                message: "the service offers no store-direct route (STORE_DIRECT_ENDPOINT)".into(),
+                details: None,
+            }),
+            (Route::Direct, Some(_)) => Ok(true),
+            (Route::Auto, Some(direct)) => Ok(self.store_is_nearest(&direct.url, edges).await),
+        }
+    }
+
+    /// Times one `HEAD` to the store and to each edge's `/health`, all at once (each opens its
+    /// connection, as the parts would), and waits for the store only as long as it could still
+    /// count as near: past 1.5× the nearest edge's round trip plus 2 ms it is not, so a far
+    /// store costs the upload about one round trip to the nearest edge, not one to the store.
+    async fn store_is_nearest(&self, store_url: &str, edges: &[EdgeInfo]) -> bool {
+        let started = Instant::now();
+        let store = self.round_trip(store_url.trim_end_matches('/').to_owned());
+        tokio::pin!(store);
+        let mut edge_probes: FuturesUnordered<_> = edges
+            .iter()
+            .map(|e| self.round_trip(format!("{}/health", e.url.trim_end_matches('/'))))
+            .collect();
+        let mut store_rtt: Option<Option<Duration>> = None;
+        // The first edge to answer is the nearest.
+        let nearest = loop {
+            tokio::select! {
+                rtt = &mut store, if store_rtt.is_none() => store_rtt = Some(rtt),
+                probe = edge_probes.next() => match probe {
+                    Some(Some(rtt)) => break Some(rtt),
+                    Some(None) => continue,
+                    None => break None,
+                },
+            }
+        };
+        let store_rtt = match store_rtt {
+            Some(rtt) => rtt,
+            None => {
+                let limit = nearest.map_or(PROBE_TIMEOUT, near_enough);
+                tokio::time::timeout_at((started + limit).into(), store)
+                    .await
+                    .ok()
+                    .flatten()
+            }
+        };
+        prefer_direct(store_rtt, &[nearest])
+    }
+
+    /// The round trip of one `HEAD url` (any HTTP answer counts), or None.
+    async fn round_trip(&self, url: String) -> Option<Duration> {
+        let started = Instant::now();
+        let answered = self.http.head(&url).timeout(PROBE_TIMEOUT).send().await.is_ok();
+        answered.then(|| started.elapsed())
+    }
+
+    /// After a store failure, before a part's body goes again: does the store answer at all
+    /// (any answer below 500 to `HEAD url`)? Else `store_unavailable`, and the part waits.
+    pub(crate) async fn store_answers(&self, url: &str) -> Result<(), ClientError> {
+        match self.http.head(url).timeout(PROBE_TIMEOUT).send().await {
+            Ok(resp) if resp.status().as_u16() < 500 => Ok(()),
+            Ok(resp) => Err(store_unavailable(format!("the store answered {}", resp.status()))),
+            Err(e) => Err(store_unavailable(e.to_string())),
+        }
+    }
+
+    /// Sends part `number` of upload `file_id` straight to the store and has it recorded.
+    pub(crate) async fn send_part_direct(
+        &self,
+        file_id: &str,
+        number: u32,
+        digest: Sha256Digest,
+        len: u64,
+        body: reqwest::Body,
+    ) -> Result<ChunkReceipt, ClientError> {
+        let request = DirectPartRequest {
+            file_id: file_id.to_owned(),
+            part: number,
+            sha256: digest.to_hex(),
+        };
+        let presigned: DirectPartUrl = self.post_json("/api/jetty/direct-part", &request).await?;
+        let mut put = self
+            .http
+            .put(&presigned.url)
+            .header(reqwest::header::CONTENT_LENGTH, len)
+            .body(body);
+        for (name, value) in &presigned.headers {
+            put = put.header(name, value);
+        }
+        // No answer from the store is the store's failure (waited out), not a route's.
+        let resp = put
+            .send()
+            .await
+            .map_err(|e| store_unavailable(format!("part {number}: {e}")))?;
+        if !resp.status().is_success() {
+            return Err(store_refusal(number, resp).await);
+        }
+        let stored: DirectPartStored = self.post_json("/api/jetty/direct-part/stored", &request).await?;
+        Ok(ChunkReceipt {
+            part_number: stored.part,
+            size: stored.size,
+            sha256: digest.to_hex(),
+            etag: stored.etag,
+            edge_id: STORE_DIRECT.to_owned(),
+        })
+    }
+}
+
+/// A store's refusal of a presigned part, in the client's terms: a body that did not match
+/// its SHA-256 is an integrity failure (the file changed since it was hashed); a 5xx or
+/// `SlowDown` the store's failure (waited out, then sent again); an expired or otherwise
+/// refused signature the route's failure (the part is asked for anew).
+async fn store_refusal(number: u32, resp: reqwest::Response) -> ClientError {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let code = jetty_shared::s3::parse_error(&text).map(|d| d.code).unwrap_or_default();
+    let message = format!("the store answered part {number} with {status} {code}");
+    match code.as_str() {
+        "BadDigest" | "InvalidDigest" | "XAmzContentChecksumMismatch" => ClientError::Integrity(format!(
+            "{message}: its bytes do not match the SHA-256 hashed before; did the file change?"
+        )),
+        _ if status >= 500 || code == "SlowDown" => store_unavailable(message),
+        // A signature the store never accepts will not start working: say so at once.
+        "SignatureDoesNotMatch" | "InvalidAccessKeyId" => ClientError::Refused {
+            status,
+            code: "store_refused_part".into(),
+            message: format!(
+                "{message}: the store does not accept the service's presigned URLs (is STORE_DIRECT_ENDPOINT the \
+                 store's address as clients reach it?); `--route edges` sends through the edges"
+            ),
+            details: None,
+        },
+        _ => ClientError::Network(message),
+    }
+}
+
+fn store_unavailable(message: String) -> ClientError {
+    ClientError::Server {
+        status: 503,
+        code: Some("store_unavailable".into()),
+        message: format!("the store (store-direct route): {message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Option<Duration> {
+        Some(Duration::from_millis(n))
+    }
+
+    #[test]
+    fn the_store_is_chosen_only_when_it_is_about_as_near_as_the_nearest_edge() {
+        type Case<'a> = (Option<Duration>, &'a [Option<Duration>], bool, &'a str);
+        let cases: &[Case] = &[
+            (ms(1), &[ms(1), ms(2)], true, "a LAN: everything equally near"),
+            (ms(3), &[ms(1)], true, "within 2 ms of a 1 ms edge"),
+            (ms(9), &[ms(5), ms(40)], true, "the store's region: 9 ms against 5 ms"),
+            (ms(25), &[ms(5)], false, "regional: the edge is 5× nearer"),
+            (ms(190), &[ms(10), ms(12)], false, "intercontinental"),
+            (ms(90), &[ms(30)], false, "mobile"),
+            (None, &[ms(10)], false, "the store is unreachable from here"),
+            (ms(50), &[None, None], true, "no edge answers, the store does"),
+            (ms(50), &[], true, "no edges at all"),
+        ];
+        for (store, edges, expected, case) in cases {
+            assert_eq!(prefer_direct(*store, edges), *expected, "{case}");
+        }
+    }
+}

@@ -8,9 +8,9 @@
 #                             [--tools jetty,origin,aws,rclone,rclone16,tus,put,jetty-get,aws-get]
 #                             [--no-build]
 # JETTY_UPLOAD_ARGS: more options for the jetty and version tools' uploads (e.g. `-j 32`).
-# Tools: `jetty` = `jetty upload` through the edges (plus the coordinator's origin-direct share),
+# Tools: `jetty` = `jetty upload` (`--route auto`: through the edges plus the coordinator's origin-direct share, or straight to the store where it measures as near),
 # `version` = `jetty upload` of a stored file with 1 MiB changed in its middle (part reuse),
-# `origin` = `jetty upload` on an account without JettySpeed (every part through the
+# `origin` = `jetty upload --route edges` on an account without JettySpeed (every part through the
 # coordinator's own chunk route), `aws` = `aws s3 cp` straight to Garage (last mile + backbone),
 # `rclone` = `rclone copyto` straight to Garage (when rclone is installed; `rclone16`: multipart
 # with 16 × 16 MiB chunks in flight from the first byte), `tus` = tus-js-client
@@ -261,7 +261,13 @@ ACTIVE=()
 for tool in "${TOOL_LIST[@]}"; do
   case "$tool" in
     jetty | origin | aws | version | put | tus | jetty-get | aws-get) ACTIVE+=("$tool") ;;
-    rclone | rclone16) command -v rclone >/dev/null && ACTIVE+=("$tool") || log "rclone is not installed: $tool skipped" ;;
+    rclone | rclone16)
+      if ! command -v rclone >/dev/null; then
+        log "installing rclone (Debian package)"
+        apt-get install -y -qq rclone >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq rclone >/dev/null; } ||
+          log "rclone could not be installed"
+      fi
+      command -v rclone >/dev/null && ACTIVE+=("$tool") || log "rclone is not installed: $tool skipped" ;;
     *) die "unknown tool $tool" ;;
   esac
 done
@@ -308,7 +314,7 @@ for line in open(path).read().splitlines()[1:]:
             failed[f[4]] = failed.get(f[4], 0) + 1
         else:
             times[f[4]].append(float(f[6]))
-names = {"jetty": "jetty upload (edges)", "origin": "jetty upload (origin path only)",
+names = {"jetty": "jetty upload (--route auto)", "origin": "jetty upload (origin path only)",
          "aws": "aws s3 cp (direct)", "rclone": "rclone copyto (direct)",
          "rclone16": "rclone copyto, 16 × 16M multipart (direct)",
          "version": "jetty upload, a new version (1 MiB changed; the store copies the rest)",

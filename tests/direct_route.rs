@@ -96,9 +96,10 @@ async fn a_presigned_part_url_takes_only_the_bytes_it_was_signed_for_and_nothing
     assert_eq!(status, 200, "{answer}");
     assert!(answer["direct"]["url"].is_string(), "the route is offered: {answer}");
     let file_id = answer["upload"]["fileId"].as_str().unwrap().to_owned();
-    let claim = json!({"fileId": file_id, "part": 1, "sha256": Sha256Digest::of(&part).to_hex()});
-    let (status, presigned) = post(&fleet, "/api/jetty/direct-part", claim.clone()).await;
-    assert_eq!(status, 200, "{presigned}");
+    let claim = json!({"fileId": file_id, "parts": [{"part": 1, "sha256": Sha256Digest::of(&part).to_hex()}]});
+    let (status, urls) = post(&fleet, "/api/jetty/direct-part", claim.clone()).await;
+    assert_eq!(status, 200, "{urls}");
+    let presigned = urls["urls"][0].clone();
     let put = |body: Vec<u8>, url: String| {
         let headers = presigned["headers"].as_array().unwrap().clone();
         async move {
@@ -120,12 +121,13 @@ async fn a_presigned_part_url_takes_only_the_bytes_it_was_signed_for_and_nothing
         (400..500).contains(&status),
         "the store took other bytes: {status} {text}"
     );
-    // Not listed by the store, so not recorded.
-    let (status, refused) = post(&fleet, "/api/jetty/direct-part/stored", claim.clone()).await;
+    // Not listed by the store, so not recorded: it is to be sent again.
+    let (status, answer) = post(&fleet, "/api/jetty/direct-part/stored", claim.clone()).await;
+    assert_eq!(status, 200, "{answer}");
     assert_eq!(
-        (status, refused["error"]["code"].as_str()),
-        (409, Some("part_not_stored")),
-        "{refused}"
+        (answer["stored"].clone(), answer["missing"].clone()),
+        (json!([]), json!([1])),
+        "{answer}"
     );
     // The URL names its part: pointed at another part number, the signature no longer holds.
     // (A short body: the store refuses on the signature before reading it, and a long one
@@ -137,12 +139,15 @@ async fn a_presigned_part_url_takes_only_the_bytes_it_was_signed_for_and_nothing
     // The declared bytes: stored, listed, recorded with the store's ETag.
     let (status, text) = put(part.clone(), url).await;
     assert_eq!(status, 200, "{text}");
-    let (status, stored) = post(&fleet, "/api/jetty/direct-part/stored", claim).await;
-    assert_eq!(status, 200, "{stored}");
+    let (status, answer) = post(&fleet, "/api/jetty/direct-part/stored", claim).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["missing"], json!([]), "{answer}");
+    let stored = &answer["stored"][0];
     assert_eq!(
         (stored["part"].as_u64(), stored["size"].as_u64()),
         (Some(1), Some(5 * MIB))
     );
+    assert!(stored["etag"].as_str().is_some_and(|e| !e.is_empty()), "{answer}");
     let state = fleet.client().get_state(&file_id).await.unwrap();
     assert_eq!(state.chunks_uploaded, vec![1]);
     // Another account cannot ask for this upload's URLs.
@@ -151,7 +156,7 @@ async fn a_presigned_part_url_takes_only_the_bytes_it_was_signed_for_and_nothing
         reqwest::Method::POST,
         format!("{}/api/jetty/direct-part", fleet.coordinator),
         &other,
-        Some(json!({"fileId": file_id, "part": 2, "sha256": Sha256Digest::of(b"x").to_hex()})),
+        Some(json!({"fileId": file_id, "parts": [{"part": 2, "sha256": Sha256Digest::of(b"x").to_hex()}]})),
     )
     .await;
     assert_eq!(status, 404);

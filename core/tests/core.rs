@@ -1300,16 +1300,16 @@ fn a_store_that_cannot_copy_or_fails_a_copy_leaves_the_parts_to_the_client() {
     );
 }
 
-fn direct_part(file_id: &str, part: u32, seed: &str) -> jetty_shared::protocol::DirectPartRequest {
-    jetty_shared::protocol::DirectPartRequest {
+fn direct_parts(file_id: &str, parts: &[(u32, &str)]) -> jetty_shared::protocol::DirectPartsRequest {
+    let offers = offer(file_id, parts).parts;
+    jetty_shared::protocol::DirectPartsRequest {
         file_id: file_id.to_owned(),
-        part,
-        sha256: hash_of(seed),
+        parts: offers,
     }
 }
 
 #[test]
-fn a_part_sent_straight_to_the_store_is_presigned_with_its_checksum_and_recorded_from_the_stores_listing() {
+fn parts_sent_straight_to_the_store_are_presigned_with_their_checksums_and_recorded_from_the_stores_listing() {
     let w = world_with(&[("STORE_DIRECT_ENDPOINT", "http://store.public:9000/")]);
     let acc = account(&w, ACCOUNT, "enterprise");
     let answer = start(&w, &acc, 12 * MIB, &hash_of("direct")).unwrap();
@@ -1319,65 +1319,86 @@ fn a_part_sent_straight_to_the_store_is_presigned_with_its_checksum_and_recorded
         "the route is offered, at the store's public endpoint"
     );
     let s = session(&w, &acc, &answer);
-    let digest = Sha256Digest::parse(&hash_of("part1")).unwrap();
+    let all: Vec<(u32, String)> = (1..=s.part_count).map(|n| (n, format!("part{n}"))).collect();
+    let all: Vec<(u32, &str)> = all.iter().map(|(n, seed)| (*n, seed.as_str())).collect();
 
-    // The URL is for the public endpoint, expires, and signs the part's checksum header.
-    let url = block_on(w.core.direct_part_url(&acc.id, &direct_part(&s.file_id, 1, "part1"))).unwrap();
-    assert_eq!(url.method, "PUT");
-    assert!(url.url.starts_with("http://store.public:9000/bucket/"), "{}", url.url);
-    assert!(url.url.contains("partNumber=1&uploadId="), "{}", url.url);
-    assert!(url.url.contains("X-Amz-Expires=3600"), "{}", url.url);
-    assert!(url.url.contains("X-Amz-Signature="), "{}", url.url);
-    assert!(
-        url.url.contains("x-amz-checksum-sha256"),
-        "the checksum header is signed: {}",
-        url.url
-    );
+    // One URL per part, for the public endpoint, expiring, signing the part's checksum header.
+    let urls = block_on(w.core.direct_part_urls(&acc.id, &direct_parts(&s.file_id, &all)))
+        .unwrap()
+        .urls;
     assert_eq!(
-        url.headers,
+        urls.iter().map(|u| u.part).collect::<Vec<_>>(),
+        (1..=s.part_count).collect::<Vec<_>>()
+    );
+    let first = &urls[0];
+    assert_eq!(first.method, "PUT");
+    assert!(
+        first.url.starts_with("http://store.public:9000/bucket/"),
+        "{}",
+        first.url
+    );
+    assert!(first.url.contains("partNumber=1&uploadId="), "{}", first.url);
+    assert!(first.url.contains("X-Amz-Expires=3600"), "{}", first.url);
+    assert!(first.url.contains("X-Amz-Signature="), "{}", first.url);
+    assert!(
+        first.url.contains("x-amz-checksum-sha256"),
+        "the checksum header is signed: {}",
+        first.url
+    );
+    let digest = Sha256Digest::parse(&hash_of("part1")).unwrap();
+    assert_eq!(
+        first.headers,
         vec![("x-amz-checksum-sha256".to_owned(), digest.to_base64())]
     );
-    // Another account cannot name this upload; a part outside the plan is refused.
+    // Another account cannot name this upload; a part outside the plan, none or too many parts
+    // are refused.
     let other = account(&w, "acc_other", "enterprise");
-    let err = block_on(w.core.direct_part_url(&other.id, &direct_part(&s.file_id, 1, "part1"))).unwrap_err();
+    let err = block_on(w.core.direct_part_urls(&other.id, &direct_parts(&s.file_id, &all))).unwrap_err();
     assert_eq!(err.code, ErrorCode::NotFound);
-    let err = block_on(w.core.direct_part_url(&acc.id, &direct_part(&s.file_id, 9, "part1"))).unwrap_err();
+    let err = block_on(
+        w.core
+            .direct_part_urls(&acc.id, &direct_parts(&s.file_id, &[(9, "part1")])),
+    )
+    .unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidPartNumber);
+    let err = block_on(w.core.direct_part_urls(&acc.id, &direct_parts(&s.file_id, &[]))).unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidRequest);
+    let many: Vec<(u32, &str)> = (0..101).map(|_| (1, "part1")).collect();
+    let err = block_on(w.core.direct_part_urls(&acc.id, &direct_parts(&s.file_id, &many))).unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidRequest);
 
-    // Nothing is recorded on the client's word: the store must list the part.
-    let claim = direct_part(&s.file_id, 1, "part1");
-    let err = block_on(w.core.direct_part_stored(&acc.id, &claim)).unwrap_err();
-    assert_eq!(err.code, ErrorCode::PartNotStored);
-    // Listed with another checksum (another body), or short: still not this part.
-    let len = s.plan().part_len(1).unwrap();
-    w.s3.store_checked_part(&s.s3_upload_id, 1, len, &Sha256Digest::of(b"other").to_base64());
-    let err = block_on(w.core.direct_part_stored(&acc.id, &claim)).unwrap_err();
-    assert_eq!(err.code, ErrorCode::PartNotStored);
-    w.s3.store_checked_part(&s.s3_upload_id, 1, len - 1, &digest.to_base64());
-    let err = block_on(w.core.direct_part_stored(&acc.id, &claim)).unwrap_err();
-    assert_eq!(err.code, ErrorCode::PartNotStored);
-    assert!(block_on(w.core.db.parts(&s.id)).unwrap().is_empty());
-
-    // Listed as sent: recorded with the store's ETag.
-    for part in 1..=s.part_count {
-        let len = s.plan().part_len(part).unwrap();
-        let digest = Sha256Digest::parse(&hash_of(&format!("part{part}"))).unwrap();
-        w.s3.store_checked_part(&s.s3_upload_id, part, len, &digest.to_base64());
-        let stored = block_on(
-            w.core
-                .direct_part_stored(&acc.id, &direct_part(&s.file_id, part, &format!("part{part}"))),
-        )
-        .unwrap();
-        assert_eq!(
-            (stored.part, stored.size, stored.etag.as_str()),
-            (part, len, format!("\"etag-{part}\"").as_str())
-        );
-    }
+    // Nothing is recorded on the client's word: the store must list each part, with its
+    // checksum and planned size.
+    let len = |n: u32| s.plan().part_len(n).unwrap();
+    let checksum = |seed: &str| Sha256Digest::parse(&hash_of(seed)).unwrap().to_base64();
+    w.s3.store_checked_part(&s.s3_upload_id, 1, len(1), &checksum("part1"));
+    w.s3.store_checked_part(&s.s3_upload_id, 2, len(2), &Sha256Digest::of(b"other").to_base64());
+    w.s3.store_checked_part(&s.s3_upload_id, 3, len(3) - 1, &checksum("part3"));
+    let answer = block_on(w.core.direct_parts_stored(&acc.id, &direct_parts(&s.file_id, &all))).unwrap();
+    assert_eq!(answer.stored.iter().map(|p| p.part).collect::<Vec<_>>(), vec![1]);
+    assert_eq!(
+        (answer.stored[0].size, answer.stored[0].etag.as_str()),
+        (len(1), "\"etag-1\"")
+    );
+    assert_eq!(
+        answer.missing,
+        vec![2, 3],
+        "another body and a short part are not these parts"
+    );
     let recorded = block_on(w.core.db.parts(&s.id)).unwrap();
-    assert!(recorded
-        .iter()
-        .all(|p| p.edge_id == jetty_core::direct::STORE_DIRECT && p.etag == format!("\"etag-{}\"", p.part_number)));
-    // And the upload completes from those records, with its content id.
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].edge_id, jetty_core::direct::STORE_DIRECT);
+
+    // Sent again, and listed: recorded; the upload completes from those records.
+    for n in [2, 3] {
+        w.s3.store_checked_part(&s.s3_upload_id, n, len(n), &checksum(&format!("part{n}")));
+    }
+    let answer = block_on(
+        w.core
+            .direct_parts_stored(&acc.id, &direct_parts(&s.file_id, &[(2, "part2"), (3, "part3")])),
+    )
+    .unwrap();
+    assert_eq!((answer.stored.len(), answer.missing.len()), (2, 0));
     let file = block_on(w.core.finalize(&fresh(&w, &s))).unwrap();
     assert_eq!(w.s3.object(&file.object_key), Some(12 * MIB));
     assert_eq!(
@@ -1385,8 +1406,33 @@ fn a_part_sent_straight_to_the_store_is_presigned_with_its_checksum_and_recorded
         Some(parts_content_id(s.part_count).as_str())
     );
     // Once completed, the session takes no more parts this way.
-    let err = block_on(w.core.direct_part_url(&acc.id, &claim)).unwrap_err();
+    let err = block_on(w.core.direct_part_urls(&acc.id, &direct_parts(&s.file_id, &all))).unwrap_err();
     assert_eq!(err.code, ErrorCode::SessionNotActive);
+}
+
+#[test]
+fn the_stores_listing_is_read_page_by_page_up_to_the_highest_part_asked_about() {
+    let w = world_with(&[("STORE_DIRECT_ENDPOINT", "http://store.public:9000")]);
+    let acc = account(&w, ACCOUNT, "enterprise");
+    // 2,100 parts of 5 MiB: listing parts 1 and 2,050 takes three pages.
+    let size = 2100 * 5 * MIB;
+    let s = session(&w, &acc, &start(&w, &acc, size, &hash_of("many parts")).unwrap());
+    assert_eq!(s.part_count, 2100);
+    for n in [1, 2050] {
+        w.s3.store_checked_part(
+            &s.s3_upload_id,
+            n,
+            5 * MIB,
+            &Sha256Digest::parse(&hash_of(&format!("part{n}"))).unwrap().to_base64(),
+        );
+    }
+    for n in 2..2050 {
+        w.s3.store_part(&s.s3_upload_id, n, 5 * MIB);
+    }
+    let asked = direct_parts(&s.file_id, &[(1, "part1"), (2050, "part2050")]);
+    let answer = block_on(w.core.direct_parts_stored(&acc.id, &asked)).unwrap();
+    assert_eq!(answer.stored.iter().map(|p| p.part).collect::<Vec<_>>(), vec![1, 2050]);
+    assert_eq!(w.s3.calls(Op::ListParts), 3);
 }
 
 #[test]
@@ -1403,9 +1449,10 @@ fn no_store_direct_route_is_offered_unless_configured_for_a_store_that_checks_pa
         let answer = start(&w, &acc, 12 * MIB, &hash_of("edges only")).unwrap();
         assert_eq!(answer.direct, None, "{extra:?}");
         let s = session(&w, &acc, &answer);
+        let asked = direct_parts(&s.file_id, &[(1, "part1")]);
         for result in [
-            block_on(w.core.direct_part_url(&acc.id, &direct_part(&s.file_id, 1, "part1"))).map(|_| ()),
-            block_on(w.core.direct_part_stored(&acc.id, &direct_part(&s.file_id, 1, "part1"))).map(|_| ()),
+            block_on(w.core.direct_part_urls(&acc.id, &asked)).map(|_| ()),
+            block_on(w.core.direct_parts_stored(&acc.id, &asked)).map(|_| ()),
         ] {
             assert_eq!(result.unwrap_err().code, ErrorCode::DirectRouteUnavailable, "{extra:?}");
         }
@@ -1417,14 +1464,14 @@ fn a_store_that_fails_to_list_parts_is_a_store_failure_and_a_gone_upload_is_not_
     let w = world_with(&[("STORE_DIRECT_ENDPOINT", "http://store.public:9000")]);
     let acc = account(&w, ACCOUNT, "enterprise");
     let s = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("faults")).unwrap());
-    let claim = direct_part(&s.file_id, 1, "part1");
+    let asked = direct_parts(&s.file_id, &[(1, "part1")]);
     w.s3.inject(Op::ListParts, Fault::Refuse(503, "SlowDown"));
-    let err = block_on(w.core.direct_part_stored(&acc.id, &claim)).unwrap_err();
+    let err = block_on(w.core.direct_parts_stored(&acc.id, &asked)).unwrap_err();
     assert_eq!(err.code, ErrorCode::StoreUnavailable);
     w.s3.inject(Op::ListParts, Fault::Unreachable);
-    let err = block_on(w.core.direct_part_stored(&acc.id, &claim)).unwrap_err();
+    let err = block_on(w.core.direct_parts_stored(&acc.id, &asked)).unwrap_err();
     assert_eq!(err.code, ErrorCode::StoreUnavailable);
     w.s3.forget_upload(&s.s3_upload_id);
-    let err = block_on(w.core.direct_part_stored(&acc.id, &claim)).unwrap_err();
+    let err = block_on(w.core.direct_parts_stored(&acc.id, &asked)).unwrap_err();
     assert_eq!(err.code, ErrorCode::SessionNotActive);
 }

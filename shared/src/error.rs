@@ -72,7 +72,6 @@ error_codes! {
     PartSizeChanged    => ("part_size_changed", 409, "contentId was computed over another part size than this service plans; hash the parts of details.partSize and ask again (or declare fileHash)"),
     PartsMissing       => ("parts_missing", 409, "some parts have not been uploaded"),
     DirectRouteUnavailable => ("direct_route_unavailable", 409, "this service offers no store-direct route (STORE_DIRECT_ENDPOINT is unset, or the store does not check part checksums): send parts through the edges"),
-    PartNotStored      => ("part_not_stored", 409, "the store does not hold this part with its planned size and SHA-256: send it again"),
     PartSizeMismatch   => ("part_size_mismatch", 409, "a recorded part does not have its planned size"),
     LengthRequired     => ("length_required", 411, "a Content-Length header is required"),
     ChunkSizeMismatch  => ("chunk_size_mismatch", 400, "chunk length does not match the part plan"),

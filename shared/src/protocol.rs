@@ -154,15 +154,16 @@ pub struct DirectRoute {
     pub url: String,
 }
 
-/// `POST /api/jetty/direct-part` and `POST /api/jetty/direct-part/stored`: one part of the
-/// caller's open upload, by its SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The most parts one `direct-part` or `direct-part/stored` request may name.
+pub const MAX_DIRECT_PARTS: usize = 100;
+
+/// `POST /api/jetty/direct-part` and `POST /api/jetty/direct-part/stored`: parts of the caller's
+/// open upload, by their SHA-256 (at most `MAX_DIRECT_PARTS`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DirectPartRequest {
+pub struct DirectPartsRequest {
     pub file_id: String,
-    pub part: u32,
-    /// Hex SHA-256 of the part's bytes.
-    pub sha256: String,
+    pub parts: Vec<PartOffer>,
 }
 
 /// A presigned UploadPart: `PUT url` with exactly `headers` and the part's bytes, before
@@ -175,6 +176,22 @@ pub struct DirectPartUrl {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub expires_at: u64,
+}
+
+/// The answer to `direct-part`: one URL per part asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectPartUrls {
+    pub urls: Vec<DirectPartUrl>,
+}
+
+/// The answer to `direct-part/stored`: the parts the store lists as sent (now recorded), and
+/// those it does not hold with their planned size and SHA-256 (send them again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectPartsStored {
+    pub stored: Vec<DirectPartStored>,
+    pub missing: Vec<u32>,
 }
 
 /// A part the store holds, recorded: what ListParts reported.

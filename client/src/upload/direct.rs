@@ -1,14 +1,22 @@
 //! The store-direct route: when the service offers one and the store is at least as near as
 //! any edge (`prefer_direct`, from round trips measured just before the parts go), every part
 //! goes straight to the store on a presigned URL that carries its SHA-256 (the store refuses
-//! any other body), and the coordinator then records it from the store's own listing. An edge
-//! only adds a hop when it is no nearer than the store: on a LAN or in the store's region.
+//! any other body), and the coordinator then records it from the store's own listing. URLs are
+//! asked for and parts recorded in batches: a request costs the coordinator more than a part's
+//! bytes. An edge only adds a hop when it is no nearer than the store: on a LAN or in the
+//! store's region.
 
 use super::options::Route;
+use super::retry::RetryPolicy;
+use super::with_retries::with_retries;
 use crate::{Client, ClientError};
 use futures::stream::{FuturesUnordered, StreamExt};
 use jetty_shared::hash::Sha256Digest;
-use jetty_shared::protocol::{ChunkReceipt, DirectPartRequest, DirectPartStored, DirectPartUrl, DirectRoute, EdgeInfo};
+use jetty_shared::protocol::{
+    ChunkReceipt, DirectPartUrl, DirectPartUrls, DirectPartsRequest, DirectPartsStored, DirectRoute, EdgeInfo,
+    PartOffer, MAX_DIRECT_PARTS,
+};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// The "edge" id of the store-direct route in outcomes and records.
@@ -124,21 +132,18 @@ impl Client {
         }
     }
 
-    /// Sends part `number` of upload `file_id` straight to the store and has it recorded.
+    /// Sends part `number` straight to the store, on a presigned URL fetched (in a batch with
+    /// the next parts) if none is at hand or it is about to expire. The part is recorded later,
+    /// in a batch (`record_direct`).
     pub(crate) async fn send_part_direct(
         &self,
-        file_id: &str,
+        direct: &DirectSession,
         number: u32,
         digest: Sha256Digest,
         len: u64,
         body: reqwest::Body,
     ) -> Result<ChunkReceipt, ClientError> {
-        let request = DirectPartRequest {
-            file_id: file_id.to_owned(),
-            part: number,
-            sha256: digest.to_hex(),
-        };
-        let presigned: DirectPartUrl = self.post_json("/api/jetty/direct-part", &request).await?;
+        let presigned = self.direct_url(direct, number, digest).await?;
         let mut put = self
             .http
             .put(&presigned.url)
@@ -153,16 +158,120 @@ impl Client {
             .await
             .map_err(|e| store_unavailable(format!("part {number}: {e}")))?;
         if !resp.status().is_success() {
+            if resp.status().as_u16() == 403 {
+                // Perhaps expired: the next attempt asks for a new URL.
+                direct.urls.lock().await.remove(&number);
+            }
             return Err(store_refusal(number, resp).await);
         }
-        let stored: DirectPartStored = self.post_json("/api/jetty/direct-part/stored", &request).await?;
+        let etag = resp
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
         Ok(ChunkReceipt {
-            part_number: stored.part,
-            size: stored.size,
+            part_number: number,
+            size: len,
             sha256: digest.to_hex(),
-            etag: stored.etag,
+            etag,
             edge_id: STORE_DIRECT.to_owned(),
         })
+    }
+
+    /// Part `number`'s presigned URL: the one at hand unless it expires within a minute, else a
+    /// batch of new ones (this part and the next ones without a URL).
+    async fn direct_url(
+        &self,
+        direct: &DirectSession,
+        number: u32,
+        digest: Sha256Digest,
+    ) -> Result<DirectPartUrl, ClientError> {
+        let mut urls = direct.urls.lock().await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if let Some(url) = urls.get(&number).filter(|u| u.expires_at > now + 60) {
+            return Ok(url.clone());
+        }
+        let mut parts = vec![PartOffer {
+            part: number,
+            sha256: digest.to_hex(),
+        }];
+        parts.extend(
+            direct
+                .upcoming
+                .iter()
+                .filter(|(n, _)| *n != number && !urls.contains_key(n))
+                .take(MAX_DIRECT_PARTS - 1)
+                .map(|(n, d)| PartOffer {
+                    part: *n,
+                    sha256: d.to_hex(),
+                }),
+        );
+        let request = DirectPartsRequest {
+            file_id: direct.file_id.clone(),
+            parts,
+        };
+        let answer: DirectPartUrls = self.post_json("/api/jetty/direct-part", &request).await?;
+        for url in answer.urls {
+            urls.insert(url.part, url);
+        }
+        urls.get(&number).cloned().ok_or_else(|| ClientError::Server {
+            status: 200,
+            code: None,
+            message: format!("no presigned URL for part {number} in the answer"),
+        })
+    }
+
+    /// Has `parts` (sent straight to the store) recorded by the coordinator, which asks the
+    /// store; answers the parts the store does not hold (to send again). Outages of the
+    /// coordinator are waited out within the upload's retry budget.
+    pub(crate) async fn record_direct(
+        &self,
+        direct: &DirectSession,
+        parts: Vec<(u32, Sha256Digest)>,
+    ) -> Result<Vec<u32>, ClientError> {
+        let mut missing = Vec::new();
+        for batch in parts.chunks(MAX_DIRECT_PARTS) {
+            let request = DirectPartsRequest {
+                file_id: direct.file_id.clone(),
+                parts: batch
+                    .iter()
+                    .map(|(n, d)| PartOffer {
+                        part: *n,
+                        sha256: d.to_hex(),
+                    })
+                    .collect(),
+            };
+            let answer: DirectPartsStored = with_retries(direct.retry, None, || {
+                self.post_json("/api/jetty/direct-part/stored", &request)
+            })
+            .await?;
+            missing.extend(answer.missing);
+        }
+        Ok(missing)
+    }
+}
+
+/// One upload on the store-direct route: its file, the presigned URLs at hand, and the parts
+/// still to send with their digests (whose URLs are asked for in batches).
+pub(crate) struct DirectSession {
+    pub file_id: String,
+    pub upcoming: Vec<(u32, Sha256Digest)>,
+    pub retry: RetryPolicy,
+    urls: tokio::sync::Mutex<HashMap<u32, DirectPartUrl>>,
+}
+
+impl DirectSession {
+    pub fn new(file_id: &str, upcoming: Vec<(u32, Sha256Digest)>, retry: RetryPolicy) -> Self {
+        DirectSession {
+            file_id: file_id.to_owned(),
+            upcoming,
+            retry,
+            urls: tokio::sync::Mutex::new(HashMap::new()),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! coordinator about failed edges, says when it waits out an outage, and finalizes (waiting out
 //! the coordinator's outages too) once every part is stored.
 
-use super::direct::direct_edge;
+use super::direct::{direct_edge, DirectSession};
 use super::hashing::{hash_file, WholeHash};
 use super::meter::Meter;
 use super::options::{part_deadline, Progress, RetryNotice, Retrying, Trouble, UploadOptions, UploadOutcome};
@@ -24,11 +24,14 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 const STREAM_CHUNK: usize = 256 * 1024;
 
+/// How many times parts the store did not copy or hold are sent again before giving up.
+const RESEND_ROUNDS: usize = 3;
+
 /// What every part of one upload is sent with.
 struct Parts<'a> {
     edges: &'a [EdgeInfo],
-    /// `Some(file id)`: the only "edge" is the store-direct route.
-    direct: Option<&'a str>,
+    /// Set when the only "edge" is the store-direct route.
+    direct: Option<&'a DirectSession>,
     token: &'a str,
     path: &'a Path,
     plan: &'a PartPlan,
@@ -88,9 +91,17 @@ impl Client {
         };
         let mut scheduler = PartScheduler::new(&weights, state.chunks_remaining.iter().copied(), config);
         let mut done = state.progress;
+        let direct_session = go_direct.then(|| {
+            let upcoming = state
+                .chunks_remaining
+                .iter()
+                .filter_map(|n| hashes.get(n).map(|d| (*n, *d)))
+                .collect();
+            DirectSession::new(&upload.file_id, upcoming, opts.retry)
+        });
         let parts = Parts {
             edges: &edges,
-            direct: go_direct.then_some(upload.file_id.as_str()),
+            direct: direct_session.as_ref(),
             token: &upload.upload_token,
             path,
             plan: &plan,
@@ -109,13 +120,25 @@ impl Client {
             self.send_parts(&mut scheduler, &parts, &mut on_stored),
             self.copy_parts(&upload.file_id, copying)
         );
-        sent?;
+        let not_held = sent?;
         copied.iter().for_each(|n| on_stored(*n));
-        // What the store did not copy after all is sent like any part.
-        let missed: Vec<u32> = offered.into_iter().filter(|n| !copied.contains(n)).collect();
-        if !missed.is_empty() {
-            let mut second = PartScheduler::new(&weights, missed.iter().copied(), config);
-            self.send_parts(&mut second, &parts, &mut on_stored).await?;
+        // What the store did not copy after all is sent like any part, and so is what it does
+        // not hold after a send straight to it (a few rounds at most).
+        let mut again: Vec<u32> = offered.into_iter().filter(|n| !copied.contains(n)).collect();
+        again.extend(not_held);
+        let mut sent_again = 0;
+        for _ in 0..RESEND_ROUNDS {
+            if again.is_empty() {
+                break;
+            }
+            sent_again += again.len();
+            let mut round = PartScheduler::new(&weights, again.iter().copied(), config);
+            again = self.send_parts(&mut round, &parts, &mut on_stored).await?;
+        }
+        if !again.is_empty() {
+            return Err(ClientError::Integrity(format!(
+                "the store does not hold parts {again:?} after {RESEND_ROUNDS} rounds of sending them"
+            )));
         }
         // Hashed in the background while the parts went out; declared at finalize.
         let file_hash = file_hash.get().await?;
@@ -132,7 +155,7 @@ impl Client {
             duplicate: false,
             resumed,
             parts: plan.part_count,
-            parts_sent: (state.chunks_remaining.len() + missed.len()) as u32,
+            parts_sent: (state.chunks_remaining.len() + sent_again) as u32,
             bytes_sent: meter.sent.load(Ordering::Relaxed),
             parts_reused: copied.len() as u32,
             edges: edges.iter().map(|e| e.id.clone()).collect(),
@@ -143,17 +166,24 @@ impl Client {
     /// Runs `scheduler` to the end: sends what it assigns, feeds it the answers (blaming the
     /// edge or not) and the deadlines, reports failed edges to the coordinator, says when it
     /// waits out an outage, and calls `stored` for each part stored. The first error it gives
-    /// up on ends the upload (dropping the requests in flight).
+    /// up on ends the upload (dropping the requests in flight). On the store-direct route it
+    /// has the sent parts recorded, a batch at a time while the next go out, and answers the
+    /// parts the store turned out not to hold.
     async fn send_parts(
         &self,
         scheduler: &mut PartScheduler,
         parts: &Parts<'_>,
         mut stored: impl FnMut(u32),
-    ) -> Result<(), ClientError> {
+    ) -> Result<Vec<u32>, ClientError> {
         let edges = parts.edges;
         let mut sending = FuturesUnordered::new();
         let mut cancel: HashMap<u32, AbortHandle> = HashMap::new();
         let mut reports = FuturesUnordered::new();
+        // The store-direct route's sent parts waiting to be recorded, the batch being recorded
+        // (one at a time: the others gather meanwhile), and the parts the store did not hold.
+        let mut to_record: Vec<(u32, Sha256Digest)> = Vec::new();
+        let mut recording = FuturesUnordered::new();
+        let mut not_held: Vec<u32> = Vec::new();
         // Whether the notice last said the upload is waiting.
         let mut waiting = false;
         // Set by a store failure, cleared by any success: while set, a part is sent only after
@@ -240,6 +270,12 @@ impl Client {
                         let reason = result.as_ref().err().map(|e| e.to_string()).unwrap_or_default();
                         reports.push(self.report_edge_failure(edges[e].id.clone(), reason));
                     }
+                    if let (Some(direct), Ok(receipt)) = (parts.direct, &result) {
+                        to_record.push((a.part, Sha256Digest::parse(&receipt.sha256).map_err(|e| unexpected(&e.message))?));
+                        if recording.is_empty() {
+                            recording.push(self.record_direct(direct, std::mem::take(&mut to_record)));
+                        }
+                    }
                     match action {
                         Action::Continue | Action::Done if outcome == Outcome::Sent => {
                             tell(None);
@@ -261,13 +297,25 @@ impl Client {
                     }
                 }
                 Some(()) = reports.next() => {}
+                Some(recorded) = recording.next() => {
+                    not_held.extend(recorded?);
+                    if let (Some(direct), false) = (parts.direct, to_record.is_empty()) {
+                        recording.push(self.record_direct(direct, std::mem::take(&mut to_record)));
+                    }
+                }
                 () = sleep, if wake.is_some() => {}
                 else => return Err(unexpected("parts remain but none can be sent")),
             }
         }
-        // Reports still under way complete before finalizing.
+        // Reports and records still under way complete before finalizing.
         while reports.next().await.is_some() {}
-        Ok(())
+        while let Some(recorded) = recording.next().await {
+            not_held.extend(recorded?);
+        }
+        if let (Some(direct), false) = (parts.direct, to_record.is_empty()) {
+            not_held.extend(self.record_direct(direct, to_record).await?);
+        }
+        Ok(not_held)
     }
 
     /// Asks `edge` whether the store behind it answers (`GET /api/edge/store-check`): `Ok` when
@@ -293,7 +341,7 @@ impl Client {
     async fn send_part(
         &self,
         edge: &EdgeInfo,
-        direct: Option<&str>,
+        direct: Option<&DirectSession>,
         token: &str,
         path: &Path,
         plan: &PartPlan,
@@ -323,8 +371,8 @@ impl Client {
             }
         });
         let body = reqwest::Body::wrap_stream(metered);
-        if let Some(file_id) = direct {
-            return self.send_part_direct(file_id, number, digest, len, body).await;
+        if let Some(direct) = direct {
+            return self.send_part_direct(direct, number, digest, len, body).await;
         }
         let resp = self
             .http
@@ -343,8 +391,12 @@ impl Client {
 }
 
 impl Client {
-    /// Best effort: a lost report only means the edge is de-ranked a little later.
+    /// Best effort: a lost report only means the edge is de-ranked a little later. The
+    /// store-direct route is no edge: nothing to de-rank.
     async fn report_edge_failure(&self, edge_id: String, reason: String) {
+        if edge_id == super::direct::STORE_DIRECT {
+            return;
+        }
         let report = EdgeReport {
             edge_id,
             reason: Some(reason.chars().take(200).collect()),

@@ -25,18 +25,18 @@ pub async fn optimal_edges(
     json_response(200, &answer).map_err(internal)
 }
 
-/// `POST /api/jetty/direct-part`: a presigned UploadPart for the store-direct route.
+/// `POST /api/jetty/direct-part`: presigned UploadParts for the store-direct route.
 pub async fn direct_part_url(req: &mut Request, core: &Coordinator, account: &str) -> ApiResult<Response> {
-    let body: DirectPartRequest = read_json(req, JSON_LIMIT).await?;
-    let answer = core.direct_part_url(account, &body).await?;
+    let body: DirectPartsRequest = read_json(req, JSON_LIMIT).await?;
+    let answer = core.direct_part_urls(account, &body).await?;
     json_response(200, &answer).map_err(internal)
 }
 
-/// `POST /api/jetty/direct-part/stored`: record a part sent straight to the store, as the
-/// store lists it.
+/// `POST /api/jetty/direct-part/stored`: record parts sent straight to the store, as the store
+/// lists them.
 pub async fn direct_part_stored(req: &mut Request, core: &Coordinator, account: &str) -> ApiResult<Response> {
-    let body: DirectPartRequest = read_json(req, JSON_LIMIT).await?;
-    let answer = core.direct_part_stored(account, &body).await?;
+    let body: DirectPartsRequest = read_json(req, JSON_LIMIT).await?;
+    let answer = core.direct_parts_stored(account, &body).await?;
     json_response(200, &answer).map_err(internal)
 }
 

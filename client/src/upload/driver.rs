@@ -65,8 +65,15 @@ impl Client {
             return Err(unexpected("no edges in the answer"));
         }
         // Straight to the store when it is offered and no edge is nearer (`Route`).
-        let go_direct =
-            !state.chunks_remaining.is_empty() && self.use_direct(opts.route, direct.as_ref(), &edges).await?;
+        // (On a LAN with fewer parts in flight: `direct_concurrency`.)
+        let direct_parts_in_flight = match state.chunks_remaining.is_empty() {
+            true => None,
+            false => {
+                self.use_direct(opts.route, direct.as_ref(), &edges, opts.concurrency)
+                    .await?
+            }
+        };
+        let go_direct = direct_parts_in_flight.is_some();
         let edges = match (&direct, go_direct) {
             (Some(route), true) => vec![direct_edge(route)],
             _ => edges,
@@ -84,7 +91,7 @@ impl Client {
         // scheduler decides; this loop only does the I/O).
         let weights: Vec<f64> = edges.iter().map(|e| e.weight).collect();
         let config = SchedulerConfig {
-            concurrency: opts.concurrency,
+            concurrency: direct_parts_in_flight.unwrap_or(opts.concurrency),
             part_timeout: timeout,
             retry: opts.retry,
             seed: rand::random(),

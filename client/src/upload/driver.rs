@@ -4,7 +4,7 @@
 //! the coordinator's outages too) once every part is stored.
 
 use super::direct::{direct_edge, DirectSession};
-use super::hashing::{hash_file, WholeHash};
+use super::hashing::{hash_file, TrailingHash, WholeHash};
 use super::meter::Meter;
 use super::options::{part_deadline, Progress, RetryNotice, Retrying, Trouble, UploadOptions, UploadOutcome};
 use super::scheduler::{Action, Outcome, PartScheduler, SchedulerConfig};
@@ -38,16 +38,19 @@ struct Parts<'a> {
     hashes: &'a HashMap<u32, Sha256Digest>,
     meter: &'a Arc<Meter>,
     notice: Option<&'a RetryNotice>,
+    /// Told of each part read for sending (the whole-file hash follows the reads).
+    whole: &'a WholeHash,
 }
 
 impl Client {
     /// Sends the parts the state lists as remaining while the store copies `copying` (parts the
-    /// account already stores), sends those it did not copy, then finalizes.
+    /// account already stores), sends those it did not copy, then finalizes with `file_hash`,
+    /// or, unknown, the whole-file SHA-256 hashed behind the sending (`TrailingHash`).
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn finish(
         &self,
         path: &Path,
-        file_hash: WholeHash,
+        file_hash: Option<Sha256Digest>,
         ticket: ResumeResponse,
         hashes: HashMap<u32, Sha256Digest>,
         copying: Vec<PartOffer>,
@@ -79,6 +82,10 @@ impl Client {
             _ => edges,
         };
         let plan = upload.plan(state.total);
+        let whole = match file_hash {
+            Some(hash) => WholeHash::Known(hash),
+            None => WholeHash::Trailing(TrailingHash::start(path.to_owned(), plan, &state.chunks_remaining)),
+        };
         let resumed = !state.chunks_uploaded.is_empty();
         let meter = Arc::new(Meter::new(opts.limit_rate));
         let timeout = opts
@@ -115,6 +122,7 @@ impl Client {
             hashes: &hashes,
             meter: &meter,
             notice: opts.on_retry.as_ref(),
+            whole: &whole,
         };
         let mut on_stored = |number: u32| {
             done += plan.part_len(number).unwrap_or(0);
@@ -148,7 +156,7 @@ impl Client {
             )));
         }
         // Hashed in the background while the parts went out; declared at finalize.
-        let file_hash = file_hash.get().await?;
+        let file_hash = whole.get().await?;
         let file = self
             .finalize_retrying(&upload.file_id, plan.part_count, &file_hash, opts)
             .await?
@@ -236,17 +244,21 @@ impl Client {
                         (true, Some(_)) => self.store_answers(&edge.url).await?,
                         (false, _) => {}
                     }
-                    self.send_part(
-                        edge,
-                        parts.direct,
-                        parts.token,
-                        parts.path,
-                        parts.plan,
-                        a.part,
-                        known_hash,
-                        Some(parts.meter),
-                    )
-                    .await
+                    let sent = self
+                        .send_part(
+                            edge,
+                            parts.direct,
+                            parts.token,
+                            parts.path,
+                            parts.plan,
+                            a.part,
+                            known_hash,
+                            Some(parts.meter),
+                        )
+                        .await;
+                    // Its pages were just read: the whole-file hash may take them now.
+                    parts.whole.part_read(a.part);
+                    sent
                 });
                 cancel.insert(a.part, handle);
                 sending.push(send.map(move |result| (a, result)));

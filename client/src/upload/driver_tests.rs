@@ -284,7 +284,7 @@ async fn upload_over_with(
     let outcome = client
         .finish(
             &path,
-            crate::upload::hashing::WholeHash::Known(file_hash),
+            Some(file_hash),
             fleet.ticket(),
             HashMap::new(),
             Vec::new(),

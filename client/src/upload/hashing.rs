@@ -1,6 +1,8 @@
 //! SHA-256 of whole files and of a plan's parts, on blocking threads (sha2 uses SHA-NI); part
-//! hashing runs on every core and can be cancelled between parts. A whole-file hash can run in
-//! the background while parts are sent (`WholeHash`).
+//! hashing runs on every core and can be cancelled between parts. The whole-file hash of an
+//! upload runs in the background behind the sending (`TrailingHash`): each part is hashed just
+//! after the sender has read it, while its pages are still in memory, so a file larger than the
+//! page cache is read from the disk once for both, not twice.
 //!
 //! Bytes are hashed straight from a read-only memory map of each range, as `b3sum` does: no
 //! copy into a buffer, about a tenth less CPU than `read`, which is what brings the dedup answer
@@ -55,23 +57,132 @@ pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-/// A whole-file SHA-256 that is known, or still being computed in the background (started
-/// once the content id has answered dedup, so it overlaps the sending of parts).
-pub enum WholeHash {
+/// An upload's whole-file SHA-256: known (declared, or kept from an earlier attempt), or hashed
+/// behind the sending.
+pub(crate) enum WholeHash {
     Known(Sha256Digest),
-    Pending(tokio::task::JoinHandle<Result<Sha256Digest, ClientError>>),
+    Trailing(TrailingHash),
 }
 
 impl WholeHash {
-    /// Starts hashing `len` bytes of `path` in the background.
-    pub fn start(path: PathBuf, len: u64) -> WholeHash {
-        WholeHash::Pending(tokio::spawn(hash_file(path, 0, len)))
+    /// The sender has read part `n`.
+    pub fn part_read(&self, n: u32) {
+        if let WholeHash::Trailing(hash) = self {
+            hash.part_read(n);
+        }
     }
 
     pub async fn get(self) -> Result<Sha256Digest, ClientError> {
         match self {
             WholeHash::Known(digest) => Ok(digest),
-            WholeHash::Pending(task) => task.await.map_err(|e| ClientError::Io(std::io::Error::other(e)))?,
+            WholeHash::Trailing(hash) => hash.get().await,
+        }
+    }
+}
+
+/// The whole-file SHA-256 of an upload, hashed in file order on a blocking thread behind the
+/// sending. Part `n` is hashed once the sender says it has read it ([`TrailingHash::part_read`])
+/// — its pages are then in the page cache — or at once when it is not to be sent (stored
+/// already, copied by the store). Hashing outruns any network, so the digest is ready about
+/// when the last part is. Dropped before [`TrailingHash::get`], the hashing stops.
+pub(crate) struct TrailingHash {
+    gate: Arc<Gate>,
+    task: Option<tokio::task::JoinHandle<Result<Sha256Digest, ClientError>>>,
+}
+
+/// Which parts the hasher may read, and whether to stop.
+struct Gate {
+    state: std::sync::Mutex<GateState>,
+    changed: std::sync::Condvar,
+}
+
+struct GateState {
+    /// Index `n - 1`: part `n` may be hashed.
+    released: Vec<bool>,
+    stopped: bool,
+}
+
+impl TrailingHash {
+    /// Starts hashing the file of `plan` at `path`, waiting for each part of `to_send` until
+    /// the sender has read it.
+    pub fn start(path: PathBuf, plan: PartPlan, to_send: &[u32]) -> TrailingHash {
+        let mut released = vec![true; plan.part_count as usize];
+        for &n in to_send {
+            if let Some(slot) = (n as usize).checked_sub(1).and_then(|i| released.get_mut(i)) {
+                *slot = false;
+            }
+        }
+        let gate = Arc::new(Gate {
+            state: std::sync::Mutex::new(GateState {
+                released,
+                stopped: false,
+            }),
+            changed: std::sync::Condvar::new(),
+        });
+        let waiting = gate.clone();
+        let task = tokio::spawn(blocking(move || {
+            let mut file = std::fs::File::open(&path)?;
+            let mut buf = Vec::new();
+            let mut hasher = Sha256::new();
+            for n in plan.part_numbers() {
+                waiting.wait_for(n)?;
+                let (Some(offset), Some(len)) = (plan.part_offset(n), plan.part_len(n)) else {
+                    continue;
+                };
+                hash_range_into(&mut file, &mut buf, offset, len, &mut hasher)?;
+            }
+            Ok(Sha256Digest(hasher.finalize().into()))
+        }));
+        TrailingHash { gate, task: Some(task) }
+    }
+
+    /// The sender has read part `n` (or given up reading it): it may be hashed now.
+    pub fn part_read(&self, n: u32) {
+        self.gate.update(|state| {
+            if let Some(slot) = (n as usize).checked_sub(1).and_then(|i| state.released.get_mut(i)) {
+                *slot = true;
+            }
+        });
+    }
+
+    /// The whole-file digest, once every part is hashed (all are released now: the sending is
+    /// over).
+    pub async fn get(mut self) -> Result<Sha256Digest, ClientError> {
+        self.gate
+            .update(|state| state.released.iter_mut().for_each(|r| *r = true));
+        let task = self
+            .task
+            .take()
+            .ok_or_else(|| ClientError::Io(std::io::Error::other("hash taken")))?;
+        task.await.map_err(|e| ClientError::Io(std::io::Error::other(e)))?
+    }
+}
+
+impl Drop for TrailingHash {
+    fn drop(&mut self) {
+        self.gate.update(|state| state.stopped = true);
+    }
+}
+
+impl Gate {
+    fn update(&self, f: impl FnOnce(&mut GateState)) {
+        // A poisoned lock only means a hasher panicked; its state is still a plain flag set.
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut state);
+        self.changed.notify_all();
+    }
+
+    /// Blocks until part `n` may be hashed; an error once the hash is no longer wanted.
+    fn wait_for(&self, n: u32) -> std::io::Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if state.stopped {
+                return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "upload ended"));
+            }
+            if state.released.get(n as usize - 1).copied().unwrap_or(true) {
+                return Ok(());
+            }
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
         }
     }
 }
@@ -118,17 +229,31 @@ async fn blocking<T: Send + 'static>(
 /// SHA-256 of `len` bytes of `file` from `offset`: mapped when possible, else read through
 /// `buf` (allocated on first use).
 fn hash_range(file: &mut std::fs::File, buf: &mut Vec<u8>, offset: u64, len: u64) -> std::io::Result<Sha256Digest> {
+    let mut hasher = Sha256::new();
+    hash_range_into(file, buf, offset, len, &mut hasher)?;
+    Ok(Sha256Digest(hasher.finalize().into()))
+}
+
+/// Feeds `len` bytes of `file` from `offset` to `hasher`, as `hash_range` reads them.
+fn hash_range_into(
+    file: &mut std::fs::File,
+    buf: &mut Vec<u8>,
+    offset: u64,
+    len: u64,
+    hasher: &mut Sha256,
+) -> std::io::Result<()> {
     if let Some(map) = map_range(file, offset, len) {
         // A map shorter than asked (the file shrank before it was mapped) is caught here; one
         // that shrinks later raises SIGBUS.
         if (map.len() as u64) == len {
-            return Ok(Sha256Digest(Sha256::digest(&map[..]).into()));
+            hasher.update(&map[..]);
+            return Ok(());
         }
     }
     if buf.is_empty() {
         buf.resize(READ_BUF, 0);
     }
-    read_range(file, buf, offset, len)
+    read_range(file, buf, offset, len, hasher)
 }
 
 /// A read-only map of the range, or `None` where the file cannot be mapped.
@@ -145,15 +270,20 @@ fn map_range(file: &std::fs::File, offset: u64, len: u64) -> Option<memmap2::Mma
     unsafe { memmap2::MmapOptions::new().offset(offset).len(len).map(file) }.ok()
 }
 
-fn read_range(file: &mut std::fs::File, buf: &mut [u8], offset: u64, len: u64) -> std::io::Result<Sha256Digest> {
+fn read_range(
+    file: &mut std::fs::File,
+    buf: &mut [u8],
+    offset: u64,
+    len: u64,
+    hasher: &mut Sha256,
+) -> std::io::Result<()> {
     use std::io::{Read, Seek};
     file.seek(std::io::SeekFrom::Start(offset))?;
     let mut reader = file.take(len);
-    let mut hasher = Sha256::new();
     loop {
         let n = reader.read(buf)?;
         if n == 0 {
-            return Ok(Sha256Digest(hasher.finalize().into()));
+            return Ok(());
         }
         hasher.update(&buf[..n]);
     }
@@ -189,6 +319,7 @@ mod tests {
     use super::*;
     use crate::upload::temp_dir;
     use jetty_shared::plan::DEFAULT_BODY_LIMIT;
+    use std::time::{Duration, Instant};
 
     #[test]
     fn a_mapped_range_hashes_like_a_read_one_at_any_offset() {
@@ -248,8 +379,62 @@ mod tests {
             hash_file(path.clone(), 0, data.len() as u64).await.unwrap(),
             Sha256Digest::of(&data)
         );
-        let whole = WholeHash::start(path, data.len() as u64);
+    }
+
+    #[tokio::test]
+    async fn the_trailing_hash_waits_for_each_sent_part_and_equals_the_file_digest() {
+        let dir = temp_dir();
+        let path = dir.join("data.bin");
+        let data: Vec<u8> = (0..(11 * 1024 * 1024 + 5)).map(|i| (i % 241) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let plan = PartPlan::new(data.len() as u64, 5 * 1024 * 1024, DEFAULT_BODY_LIMIT).unwrap();
+        // Parts 1 and 3 are to be sent; part 2 is stored already.
+        let whole = TrailingHash::start(path, plan, &[1, 3]);
+        let finished = |whole: &TrailingHash| whole.task.as_ref().unwrap().is_finished();
+        whole.part_read(3);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!finished(&whole), "part 1 is not read yet: the hash waits for it");
+        whole.part_read(1);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !finished(&whole) {
+            assert!(
+                Instant::now() < deadline,
+                "every part was read, yet the hash never finished"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         assert_eq!(whole.get().await.unwrap(), Sha256Digest::of(&data));
+    }
+
+    #[tokio::test]
+    async fn a_trailing_hash_asked_for_is_complete_and_one_dropped_stops() {
+        let dir = temp_dir();
+        let path = dir.join("data.bin");
+        let data: Vec<u8> = (0..(11 * 1024 * 1024 + 1)).map(|i| (i % 239) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let plan = PartPlan::new(data.len() as u64, 5 * 1024 * 1024, DEFAULT_BODY_LIMIT).unwrap();
+        let all: Vec<u32> = plan.part_numbers().collect();
+        // Nothing was marked read: asking for the digest means the sending is over.
+        assert_eq!(
+            TrailingHash::start(path.clone(), plan, &all).get().await.unwrap(),
+            Sha256Digest::of(&data)
+        );
+        let dropped = TrailingHash::start(path, plan, &all);
+        let gate = dropped.gate.clone();
+        drop(dropped);
+        assert_eq!(
+            gate.wait_for(1).unwrap_err().kind(),
+            std::io::ErrorKind::Interrupted,
+            "a dropped hash tells its thread to stop"
+        );
+        // An empty file has no parts: its digest is that of no bytes.
+        let empty = dir.join("empty.bin");
+        std::fs::write(&empty, b"").unwrap();
+        let none = PartPlan::new(0, 5 * 1024 * 1024, DEFAULT_BODY_LIMIT).unwrap();
+        assert_eq!(
+            TrailingHash::start(empty, none, &[]).get().await.unwrap(),
+            Sha256Digest::of(b"")
+        );
     }
 
     #[tokio::test]

@@ -1,10 +1,10 @@
 //! The session flow of an upload: resume an unfinished one from the local record, else hash
 //! the parts on every core, ask the coordinator by content id for edges (or learn it is a
-//! duplicate), and hand the parts to the driver while the whole-file hash runs in the
-//! background for finalize; `resume` continues a session by id on any machine holding the file.
+//! duplicate), and hand the parts to the driver, behind whose sending the whole-file hash runs
+//! for finalize; `resume` continues a session by id on any machine holding the file.
 
 use super::driver::unexpected;
-use super::hashing::{cores, hash_file, hash_parts_parallel, WholeHash};
+use super::hashing::{cores, hash_file, hash_parts_parallel};
 use super::options::{Progress, UploadOptions, UploadOutcome};
 use super::state::{modified, LocalState};
 use super::with_retries::with_retries;
@@ -50,11 +50,11 @@ impl Client {
                     match ticket.await {
                         Ok(ticket) => {
                             let file_hash = match &saved.file_hash {
-                                Some(hash) => WholeHash::Known(
+                                Some(hash) => Some(
                                     Sha256Digest::parse(hash)
                                         .map_err(|_| ClientError::Integrity("corrupt local upload record".into()))?,
                                 ),
-                                None => WholeHash::start(path.to_owned(), size),
+                                None => None,
                             };
                             let outcome = self
                                 .finish(
@@ -83,8 +83,9 @@ impl Client {
 
         // The server honours a valid part-size hint, so the plan is known before asking: the
         // part digests, hashed on every core, give the content id that dedup looks up, so the
-        // answer comes before any whole-file hash. That one runs in the background while the
-        // parts go out (the upload phase does no other hashing) and is declared at finalize.
+        // answer comes before any whole-file hash. That one runs in the background behind the
+        // sending, each part just after it was read to be sent (`TrailingHash`: a file larger
+        // than the page cache is read from disk once for both), and is declared at finalize.
         let threads = opts.concurrency.clamp(1, 64) as u32;
         let mut preferred = opts
             .part_size
@@ -170,10 +171,6 @@ impl Client {
             // Best effort: without the record the upload still works, it just cannot resume.
             let _ = store.save(&LocalState::new(&self.base_url, path, &meta, &upload.file_id, declared));
         }
-        let file_hash = match declared {
-            Some(hash) => WholeHash::Known(hash),
-            None => WholeHash::start(path.to_owned(), size),
-        };
         let plan = upload.plan(size);
         let hashes = if expected_plan == Some(plan) {
             part_hashes
@@ -210,7 +207,7 @@ impl Client {
             direct: answer.direct,
         };
         let mut outcome = self
-            .finish(path, file_hash, ticket, hashes, reusable, opts, progress, started)
+            .finish(path, declared, ticket, hashes, reusable, opts, progress, started)
             .await?;
         outcome.resumed = false;
         if let Some(store) = &opts.state {
@@ -309,7 +306,7 @@ impl Client {
                 if &ContentId::of_parts(&digests).to_wire() != content_id {
                     return Err(not_this_file());
                 }
-                (WholeHash::start(path.to_owned(), size), all)
+                (None, all)
             }
             (declared, _) => {
                 let (file_hash, hashes) = tokio::try_join!(
@@ -324,15 +321,11 @@ impl Client {
                 if declared.as_deref() != Some(file_hash.to_prefixed().as_str()) {
                     return Err(not_this_file());
                 }
-                (WholeHash::Known(file_hash), hashes)
+                (Some(file_hash), hashes)
             }
         };
         if let Some(store) = &opts.state {
-            let known = match &file_hash {
-                WholeHash::Known(hash) => Some(*hash),
-                WholeHash::Pending(_) => None,
-            };
-            let _ = store.save(&LocalState::new(&self.base_url, path, &meta, file_id, known));
+            let _ = store.save(&LocalState::new(&self.base_url, path, &meta, file_id, file_hash));
         }
         let outcome = self
             .finish(path, file_hash, ticket, hashes, Vec::new(), opts, progress, started)

@@ -18,8 +18,11 @@ pub const S3_MAX_PARTS: u64 = 10_000;
 pub const DEFAULT_BODY_LIMIT: u64 = 100_000_000;
 /// Smallest part we choose on purpose: fewer, larger requests beat many 5 MiB ones.
 pub const PREFERRED_MIN_PART_SIZE: u64 = 8 * MIB;
-/// Largest part we choose on purpose, unless the 10,000-part cap needs more.
-pub const PREFERRED_MAX_PART_SIZE: u64 = 64 * MIB;
+/// Largest part we choose on purpose, unless the 10,000-part cap needs more (beyond 160 GiB).
+/// Smaller parts end an upload with a shorter tail (the last parts in flight finish at
+/// different times) and cost less to send again; measured on a LAN at 10 GiB, 16 MiB parts
+/// took 73.3 s and 64 MiB parts 75.9 s against `aws s3 cp`'s 77.2 s and 75.3 s.
+pub const PREFERRED_MAX_PART_SIZE: u64 = 16 * MIB;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -65,7 +68,7 @@ impl PartPlan {
     }
 
     /// The part size we prefer for a file: enough parts to keep `threads` requests busy
-    /// several times over, within [8 MiB, 64 MiB].
+    /// several times over, within [8 MiB, 16 MiB].
     pub fn preferred_part_size(file_size: u64, threads: u32) -> u64 {
         let target_parts = u64::from(threads.max(1)) * 4;
         file_size

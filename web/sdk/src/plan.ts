@@ -9,7 +9,7 @@ export const S3_MAX_PARTS = 10_000;
 /** Cloudflare's default request-body limit (the coordinator's `MAX_PART_BYTES` default). */
 export const DEFAULT_BODY_LIMIT = 100_000_000;
 export const PREFERRED_MIN_PART_SIZE = 8 * MIB;
-export const PREFERRED_MAX_PART_SIZE = 64 * MIB;
+export const PREFERRED_MAX_PART_SIZE = 16 * MIB;
 
 export interface PartPlan {
   fileSize: number;
@@ -33,7 +33,7 @@ export function planParts(fileSize: number, preferred: number, bodyLimit = DEFAU
 }
 
 /** `PartPlan::preferred_part_size`: enough parts to keep `threads` requests busy several times
- * over, within [8 MiB, 64 MiB]. */
+ * over, within [8 MiB, 16 MiB]. */
 export function preferredPartSize(fileSize: number, threads: number): number {
   const targetParts = Math.max(1, threads) * 4;
   return clamp(divCeil(fileSize, targetParts), PREFERRED_MIN_PART_SIZE, PREFERRED_MAX_PART_SIZE);

@@ -321,12 +321,23 @@ mod tests {
     use jetty_shared::plan::DEFAULT_BODY_LIMIT;
     use std::time::{Duration, Instant};
 
-    #[test]
-    fn a_mapped_range_hashes_like_a_read_one_at_any_offset() {
+    /// A file of `len` bytes of pattern `byte(i)` in a fresh directory: (directory, path, bytes).
+    fn data_file(len: usize, byte: impl Fn(usize) -> u8) -> (PathBuf, PathBuf, Vec<u8>) {
         let dir = temp_dir();
         let path = dir.join("data.bin");
-        let data: Vec<u8> = (0..(3 * 1024 * 1024 + 77)).map(|i| (i % 253) as u8).collect();
+        let data: Vec<u8> = (0..len).map(byte).collect();
         std::fs::write(&path, &data).unwrap();
+        (dir, path, data)
+    }
+
+    /// The plan of 5 MiB parts (S3's smallest) for `data`.
+    fn plan_of(data: &[u8]) -> PartPlan {
+        PartPlan::new(data.len() as u64, 5 * 1024 * 1024, DEFAULT_BODY_LIMIT).unwrap()
+    }
+
+    #[test]
+    fn a_mapped_range_hashes_like_a_read_one_at_any_offset() {
+        let (_, path, data) = data_file(3 * 1024 * 1024 + 77, |i| (i % 253) as u8);
         let mut file = std::fs::File::open(&path).unwrap();
         // Offsets off the page size, a range ending at the end, one byte, and the whole file.
         for (offset, len) in [
@@ -366,11 +377,8 @@ mod tests {
 
     #[tokio::test]
     async fn part_hashes_match_hashes_of_the_slices() {
-        let dir = temp_dir();
-        let path = dir.join("data.bin");
-        let data: Vec<u8> = (0..(11 * 1024 * 1024 + 5)).map(|i| (i % 251) as u8).collect();
-        std::fs::write(&path, &data).unwrap();
-        let plan = PartPlan::new(data.len() as u64, 5 * 1024 * 1024, DEFAULT_BODY_LIMIT).unwrap();
+        let (_, path, data) = data_file(11 * 1024 * 1024 + 5, |i| (i % 251) as u8);
+        let plan = plan_of(&data);
         let hashes = hash_parts(path.clone(), Some(plan), vec![1, 3]).await.unwrap();
         assert_eq!(hashes.len(), 2);
         assert_eq!(hashes[&1], Sha256Digest::of(&data[..5 * 1024 * 1024]));
@@ -383,11 +391,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_trailing_hash_waits_for_each_sent_part_and_equals_the_file_digest() {
-        let dir = temp_dir();
-        let path = dir.join("data.bin");
-        let data: Vec<u8> = (0..(11 * 1024 * 1024 + 5)).map(|i| (i % 241) as u8).collect();
-        std::fs::write(&path, &data).unwrap();
-        let plan = PartPlan::new(data.len() as u64, 5 * 1024 * 1024, DEFAULT_BODY_LIMIT).unwrap();
+        let (_, path, data) = data_file(11 * 1024 * 1024 + 5, |i| (i % 241) as u8);
+        let plan = plan_of(&data);
         // Parts 1 and 3 are to be sent; part 2 is stored already.
         let whole = TrailingHash::start(path, plan, &[1, 3]);
         let finished = |whole: &TrailingHash| whole.task.as_ref().unwrap().is_finished();
@@ -408,11 +413,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_trailing_hash_asked_for_is_complete_and_one_dropped_stops() {
-        let dir = temp_dir();
-        let path = dir.join("data.bin");
-        let data: Vec<u8> = (0..(11 * 1024 * 1024 + 1)).map(|i| (i % 239) as u8).collect();
-        std::fs::write(&path, &data).unwrap();
-        let plan = PartPlan::new(data.len() as u64, 5 * 1024 * 1024, DEFAULT_BODY_LIMIT).unwrap();
+        let (dir, path, data) = data_file(11 * 1024 * 1024 + 1, |i| (i % 239) as u8);
+        let plan = plan_of(&data);
         let all: Vec<u32> = plan.part_numbers().collect();
         // Nothing was marked read: asking for the digest means the sending is over.
         assert_eq!(
@@ -439,11 +441,8 @@ mod tests {
 
     #[tokio::test]
     async fn parts_hashed_on_many_threads_match_the_sequential_reference() {
-        let dir = temp_dir();
-        let path = dir.join("data.bin");
-        let data: Vec<u8> = (0..(23 * 1024 * 1024 + 7)).map(|i| (i * 7 % 253) as u8).collect();
-        std::fs::write(&path, &data).unwrap();
-        let plan = PartPlan::new(data.len() as u64, 5 * 1024 * 1024, DEFAULT_BODY_LIMIT).unwrap();
+        let (_, path, data) = data_file(23 * 1024 * 1024 + 7, |i| (i * 7 % 253) as u8);
+        let plan = plan_of(&data);
         let all: Vec<u32> = plan.part_numbers().collect();
         let sequential = hash_parts(path.clone(), Some(plan), all.clone()).await.unwrap();
         for threads in [1, 2, 3, 8, 64] {

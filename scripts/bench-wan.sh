@@ -301,9 +301,9 @@ done
 rm -f "$FILE"
 
 # --- the table ---
-python3 - "$RESULTS" "$STAMP" "$SIZE_MIB" "$ACCESS_MBIT" "$PROFILE" "$CC" <<'PY'
-import sys, statistics, platform, os, subprocess
-path, stamp, size_mib, access_mbit, profile, cc = sys.argv[1:]
+python3 - "$RESULTS" "$STAMP" "$SIZE_MIB" "$ACCESS_MBIT" "$PROFILE" "$CC" "$WORK" <<'PY'
+import sys, statistics, platform, os, subprocess, json, glob
+path, stamp, size_mib, access_mbit, profile, cc, work = sys.argv[1:]
 size_mib, access_mbit = float(size_mib), float(access_mbit)
 times, failed = {}, {}
 for line in open(path).read().splitlines()[1:]:
@@ -348,4 +348,17 @@ for title, group, peer in (("Uploads", lambda t: not t.endswith("-get"), "aws"),
         runs = ", ".join(f"{t:.1f}" for t in ts) + (f" ({failed[tool]} failed)" if tool in failed else "")
         print(f"| {names.get(tool, tool)} | {runs} | {med:.2f} | {rate:.2f} | {ratio} | {share} |")
     print()
+# Where jetty's uploads spent their time: each phase's end, seconds from the start (the
+# `timeline` of `jetty upload --json`), median over the runs.
+phases = ("partsHashed", "sessionReady", "routeChosen", "firstPartStored", "partsStored", "wholeHashed", "finalized")
+for tool in ("jetty", "origin", "version"):
+    lines = []
+    for f in sorted(glob.glob(os.path.join(work, f"{stamp}-{tool}-*.json"))):
+        try:
+            lines.append(json.load(open(f)).get("timeline", {}))
+        except (OSError, ValueError):
+            pass
+    got = [(p, statistics.median([t[p] for t in lines if p in t])) for p in phases if any(p in t for t in lines)]
+    if got:
+        print(f"{names[tool]}, phases ended at (median s): " + " · ".join(f"{p} {v:.2f}" for p, v in got) + "\n")
 PY

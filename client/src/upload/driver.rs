@@ -8,6 +8,7 @@ use super::hashing::{hash_file, TrailingHash, WholeHash};
 use super::meter::Meter;
 use super::options::{part_deadline, Progress, RetryNotice, Retrying, Trouble, UploadOptions, UploadOutcome};
 use super::scheduler::{Action, Outcome, PartScheduler, SchedulerConfig};
+use super::timeline::Timeline;
 use crate::{json_or_error, Client, ClientError};
 use futures::future::{abortable, AbortHandle, FutureExt};
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -56,7 +57,7 @@ impl Client {
         copying: Vec<PartOffer>,
         opts: &UploadOptions,
         progress: Option<Progress>,
-        started: Instant,
+        mut timeline: Timeline,
     ) -> Result<UploadOutcome, ClientError> {
         let ResumeResponse {
             upload,
@@ -76,6 +77,7 @@ impl Client {
                     .await?
             }
         };
+        timeline.route_chosen = timeline.now();
         let go_direct = direct_parts_in_flight.is_some();
         let edges = match (&direct, go_direct) {
             (Some(route), true) => vec![direct_edge(route)],
@@ -125,6 +127,9 @@ impl Client {
             whole: &whole,
         };
         let mut on_stored = |number: u32| {
+            if timeline.first_part_stored.is_none() {
+                timeline.first_part_stored = timeline.now();
+            }
             done += plan.part_len(number).unwrap_or(0);
             if let Some(p) = &progress {
                 p(done, plan.file_size);
@@ -155,12 +160,15 @@ impl Client {
                 "the store does not hold parts {again:?} after {RESEND_ROUNDS} rounds of sending them"
             )));
         }
+        timeline.parts_stored = timeline.now();
         // Hashed in the background while the parts went out; declared at finalize.
         let file_hash = whole.get().await?;
+        timeline.whole_hashed = timeline.now();
         let file = self
             .finalize_retrying(&upload.file_id, plan.part_count, &file_hash, opts)
             .await?
             .file;
+        timeline.finalized = timeline.now();
         debug_assert_eq!(file.sha256, file_hash.to_prefixed());
         Ok(UploadOutcome {
             file_id: file.id,
@@ -174,7 +182,8 @@ impl Client {
             bytes_sent: meter.sent.load(Ordering::Relaxed),
             parts_reused: copied.len() as u32,
             edges: edges.iter().map(|e| e.id.clone()).collect(),
-            seconds: started.elapsed().as_secs_f64(),
+            seconds: timeline.seconds(),
+            timeline,
         })
     }
 

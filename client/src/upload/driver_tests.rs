@@ -290,7 +290,7 @@ async fn upload_over_with(
             Vec::new(),
             &opts,
             None,
-            Instant::now(),
+            crate::upload::Timeline::start(),
         )
         .await;
     let seen = fleet.seen.lock().unwrap().clone();

@@ -501,6 +501,7 @@ mod tests {
             parts_reused: 0,
             edges: vec![],
             seconds: 0.0,
+            timeline: crate::upload::Timeline::start(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Uploading a file: options and outcome, the local resume record, the rate meter, hashing,
-//! the sans-IO part scheduler and the async driver around it, and the session flow
-//! (fresh, resumed or deduplicated); `many` lists and sums up the files of a run of many.
+//! the sans-IO part scheduler and the async driver around it, the session flow
+//! (fresh, resumed or deduplicated) and its timeline; `many` lists and sums up the files of a run of many.
 //!
 //! What is uploaded is always decided from the coordinator's records (`resume`), never from
 //! the local record alone: the local record only remembers which session a file belongs to.
@@ -15,6 +15,7 @@ mod retry;
 pub mod scheduler;
 mod session;
 mod state;
+mod timeline;
 mod with_retries;
 
 pub use direct::{prefer_direct, STORE_DIRECT};
@@ -22,6 +23,7 @@ pub use hashing::{exit_cleanly_on_sigbus, hash_file, hash_parts};
 pub use options::{Progress, RetryNotice, Retrying, Route, Trouble, UploadOptions, UploadOutcome};
 pub use retry::{RetryBudget, RetryPolicy};
 pub use state::{LocalState, StateStore};
+pub use timeline::Timeline;
 pub use with_retries::with_retries;
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use super::retry::RetryPolicy;
 use super::state::StateStore;
+use super::timeline::Timeline;
 use jetty_shared::protocol::Location;
 use serde::Serialize;
 use std::sync::Arc;
@@ -99,6 +100,8 @@ pub struct UploadOutcome {
     pub parts_reused: u32,
     pub edges: Vec<String>,
     pub seconds: f64,
+    /// When each phase ended.
+    pub timeline: Timeline,
 }
 
 /// Progress callback: bytes confirmed so far, total bytes.

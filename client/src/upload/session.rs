@@ -7,6 +7,7 @@ use super::driver::unexpected;
 use super::hashing::{cores, hash_file, hash_parts_parallel};
 use super::options::{Progress, UploadOptions, UploadOutcome};
 use super::state::{modified, LocalState};
+use super::timeline::Timeline;
 use super::with_retries::with_retries;
 use crate::{Client, ClientError};
 use futures::StreamExt;
@@ -17,7 +18,6 @@ use jetty_shared::protocol::*;
 use jetty_shared::state::ResumeResponse;
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Instant;
 
 /// `reuse-parts` requests in flight at once.
 const REUSE_REQUESTS: usize = 8;
@@ -34,7 +34,7 @@ impl Client {
         opts: &UploadOptions,
         progress: Option<Progress>,
     ) -> Result<UploadOutcome, ClientError> {
-        let started = Instant::now();
+        let mut timeline = Timeline::start();
         let meta = tokio::fs::metadata(path).await?;
         let size = meta.len();
         let (modified_secs, modified_nanos) = modified(&meta);
@@ -65,7 +65,7 @@ impl Client {
                                     Vec::new(),
                                     opts,
                                     progress,
-                                    started,
+                                    timeline,
                                 )
                                 .await?;
                             store.remove(path);
@@ -95,6 +95,7 @@ impl Client {
             let expected_plan = PartPlan::new(size, preferred, DEFAULT_BODY_LIMIT).ok();
             let all_parts: Vec<u32> = expected_plan.map(|p| p.part_numbers().collect()).unwrap_or_default();
             let part_hashes = hash_parts_parallel(path.to_owned(), expected_plan, all_parts, cores()).await?;
+            timeline.parts_hashed = timeline.now();
             let content_id = expected_plan.and_then(|plan| {
                 let digests: Option<Vec<Sha256Digest>> =
                     plan.part_numbers().map(|n| part_hashes.get(&n).copied()).collect();
@@ -142,6 +143,7 @@ impl Client {
                 other => break (other?, request, part_hashes, expected_plan, declared),
             }
         };
+        timeline.session_ready = timeline.now();
         if let Some(dup) = answer.duplicate {
             // The same content (by verified content id): the stored file's hash is this file's.
             let sha256 = match (declared, dup.sha256) {
@@ -161,7 +163,8 @@ impl Client {
                 bytes_sent: 0,
                 parts_reused: 0,
                 edges: vec![],
-                seconds: started.elapsed().as_secs_f64(),
+                seconds: timeline.seconds(),
+                timeline,
             });
         }
         let upload = answer
@@ -207,7 +210,7 @@ impl Client {
             direct: answer.direct,
         };
         let mut outcome = self
-            .finish(path, declared, ticket, hashes, reusable, opts, progress, started)
+            .finish(path, declared, ticket, hashes, reusable, opts, progress, timeline)
             .await?;
         outcome.resumed = false;
         if let Some(store) = &opts.state {
@@ -278,7 +281,7 @@ impl Client {
         opts: &UploadOptions,
         progress: Option<Progress>,
     ) -> Result<UploadOutcome, ClientError> {
-        let started = Instant::now();
+        let mut timeline = Timeline::start();
         let meta = tokio::fs::metadata(path).await?;
         let size = meta.len();
         let ticket = with_retries(opts.retry, opts.on_retry.as_ref(), || self.resume_ticket(file_id)).await?;
@@ -324,11 +327,12 @@ impl Client {
                 (Some(file_hash), hashes)
             }
         };
+        timeline.parts_hashed = timeline.now();
         if let Some(store) = &opts.state {
             let _ = store.save(&LocalState::new(&self.base_url, path, &meta, file_id, file_hash));
         }
         let outcome = self
-            .finish(path, file_hash, ticket, hashes, Vec::new(), opts, progress, started)
+            .finish(path, file_hash, ticket, hashes, Vec::new(), opts, progress, timeline)
             .await?;
         if let Some(store) = &opts.state {
             store.remove(path);

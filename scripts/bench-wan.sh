@@ -16,7 +16,7 @@
 # with 16 × 16 MiB chunks in flight from the first byte), `tus` = tus-js-client
 # to @tus/server + @tus/s3-store running beside Garage in `origin` (bench/tus), `put` = one
 # signed PUT (`aws s3api put-object`) straight to Garage. Downloads: `jetty-get` = `jetty
-# download` through the edges, `aws-get` = `aws s3 cp` from Garage, each of an object stored
+# download` (`--route auto`: the edges, or the store where it is as near), `aws-get` = `aws s3 cp` from Garage, each of an object stored
 # (untimed) by `jetty upload` just before; both are checked against the file's SHA-256.
 # Prints a table (median seconds, MiB/s, ratio vs aws s3 cp, share of the access-link bound);
 # every run's time goes to $JETTY_STATE/bench-wan-results.tsv. The namespaces, the fleet and
@@ -233,6 +233,7 @@ run_tool() {
   # Which way jetty's parts went (`--route auto` decides per upload).
   case "$tool" in
     jetty | version) log "$tool run $run: parts through $(python3 -c 'import json,sys; print(",".join(json.load(sys.stdin)["edges"]))' <<< "$out" 2>/dev/null || echo '?')" ;;
+    jetty-get) log "$tool run $run: read from $(python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["route"])' <<< "$out" 2>/dev/null || echo '?')" ;;
   esac
   case "$tool" in
     jetty-get | aws-get) jetty_in_client "$DEV_KEY" delete "$id" >/dev/null ;;
@@ -319,7 +320,7 @@ names = {"jetty": "jetty upload (--route auto)", "origin": "jetty upload (origin
          "rclone16": "rclone copyto, 16 × 16M multipart (direct)",
          "version": "jetty upload, a new version (1 MiB changed; the store copies the rest)",
          "tus": "tus-js-client → @tus/server + s3-store (direct)", "put": "one signed PUT (direct)",
-         "jetty-get": "jetty download (edges)", "aws-get": "aws s3 cp, download (direct)"}
+         "jetty-get": "jetty download (--route auto)", "aws-get": "aws s3 cp, download (direct)"}
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print(f"\n{stamp} on {platform.node()} ({os.cpu_count()} vCPU, {cpu}, Linux {platform.release()})")
 print(f"profile {profile}, --cc {cc}, {size_mib:g} MiB, access link {access_mbit:g} Mbit/s "

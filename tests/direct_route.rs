@@ -3,6 +3,7 @@
 //! on loopback the store is as near as any edge, so `--route auto` takes it.
 //! A presigned URL takes only the bytes whose SHA-256 it was signed for, and a part is
 //! recorded only once the store lists it. (The store-down case is in `faults.rs`.)
+//! Downloads take the route too: ranges read from the store on one presigned GetObject.
 
 use jetty_fleet_tests::*;
 use jetty_shared::hash::Sha256Digest;
@@ -163,6 +164,52 @@ async fn a_presigned_part_url_takes_only_the_bytes_it_was_signed_for_and_nothing
 }
 
 /// Deterministic bytes that differ per `seed`.
+#[tokio::test]
+async fn a_download_on_the_store_direct_route_reads_ranges_from_the_store_and_checks_the_files_sha256() {
+    let fleet = Fleet::get();
+    let size = 24 * MIB + 5;
+    let (file, sha) = random_file(size);
+    let (code, out) = fleet.jetty(&["upload", file.to_str().unwrap(), "--route", "direct"]);
+    assert_eq!(code, 0, "{out}");
+    let id = out["fileId"].as_str().unwrap();
+    let back = file.with_extension("back");
+    let (code, got) = fleet.jetty(&["download", id, back.to_str().unwrap(), "--route", "direct"]);
+    assert_eq!(code, 0, "{got}");
+    assert_eq!(got["route"], "store-direct", "{got}");
+    assert_eq!(got["sha256"], format!("sha256:{sha}"), "{got}");
+    assert_eq!(file_sha256(&back), sha);
+
+    // The URL is the store's own credential: no API key, a range on its own; opened whole (as a
+    // browser would), the store answers it as a download, never as a page.
+    let (status, direct) = post(&fleet, &format!("/api/files/{id}/direct-download"), json!({})).await;
+    assert_eq!(status, 200, "{direct}");
+    assert!(direct["expiresAt"].as_u64().unwrap() > unix_now());
+    let url = direct["url"].as_str().unwrap();
+    let http = reqwest::Client::new();
+    let whole = http.get(url).send().await.unwrap();
+    assert_eq!(whole.status(), 200);
+    assert_eq!(whole.headers()["content-disposition"], "attachment");
+    assert_eq!(whole.headers()["content-type"], "application/octet-stream");
+    let range = http.get(url).header("range", "bytes=10-19").send().await.unwrap();
+    assert_eq!(range.status(), 206);
+    let body = range.bytes().await.unwrap();
+    assert_eq!(&body[..], &std::fs::read(&file).unwrap()[10..20]);
+    // Another account's key gets no URL for this file.
+    let (status, answer) = api(
+        reqwest::Method::POST,
+        format!("{}/api/files/{id}/direct-download", fleet.coordinator),
+        &fleet.other_api_key,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (404, &json!("not_found")),
+        "{answer}"
+    );
+    std::fs::remove_file(&back).ok();
+}
+
 fn jetty_client_body(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))

@@ -1,11 +1,15 @@
-//! Downloads through the edges: the file is cut into ranges read in parallel from the edges
-//! the coordinator lists, written in place, remembered in a sidecar record so an interrupted
-//! download resumes, and checked against the file's SHA-256 before it takes its final name.
+//! Downloads: the file is cut into ranges read in parallel — from the edges the coordinator
+//! lists, or, on the store-direct route (the store offered and about as near as the nearest
+//! edge, as for uploads), straight from the store on one presigned URL — written in place,
+//! remembered in a sidecar record so an interrupted download resumes, hashed in file order
+//! behind the reads, and checked against the file's SHA-256 before it takes its final name.
 
-use crate::{error_from, Client, ClientError, Progress};
+use crate::upload::TrailingHash;
+use crate::{error_from, Client, ClientError, Progress, Route, STORE_DIRECT};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use jetty_shared::hash::Sha256Digest;
-use jetty_shared::protocol::EdgeInfo;
+use jetty_shared::plan::PartPlan;
+use jetty_shared::protocol::{DirectDownload, EdgeInfo};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -21,6 +25,28 @@ pub struct DownloadOptions {
     pub range_size: Option<u64>,
     /// Attempts per range, including the first.
     pub attempts: u32,
+    /// Where the ranges are read: `Auto` reads from the store when the service offers the
+    /// store-direct route and the store is about as near as the nearest edge.
+    pub route: Route,
+}
+
+/// What a download wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Downloaded {
+    pub size: u64,
+    /// Verified against the file's.
+    pub sha256: Sha256Digest,
+    /// `store-direct` or `edges`.
+    pub route: &'static str,
+}
+
+/// Where one range is read from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// An edge, with the API key.
+    Edge(&'a EdgeInfo),
+    /// The store, on a presigned URL (its own credential: no API key goes to the store).
+    Store(&'a str),
 }
 
 /// Ranges in flight by default: on a lossy last mile each connection is held to its own loss
@@ -44,6 +70,7 @@ impl Default for DownloadOptions {
             concurrency: DEFAULT_CONCURRENCY,
             range_size: None,
             attempts: 5,
+            route: Route::Auto,
         }
     }
 }
@@ -66,20 +93,32 @@ fn sidecar_path(part: &Path) -> PathBuf {
 }
 
 impl Client {
-    /// Downloads `file_id` to `out` through the edges; resumes an interrupted download of the
-    /// same file to the same path. Returns the size and the verified SHA-256.
+    /// Downloads `file_id` to `out` through the edges or straight from the store (`route`);
+    /// resumes an interrupted download of the same file to the same path.
     pub async fn download(
         &self,
         file_id: &str,
         out: &Path,
         opts: &DownloadOptions,
         progress: Option<Progress>,
-    ) -> Result<(u64, Sha256Digest), ClientError> {
+    ) -> Result<Downloaded, ClientError> {
         let info = self.file_info(file_id).await?;
         let expected =
             Sha256Digest::parse(&info.sha256).map_err(|_| ClientError::Integrity("bad hash in file info".into()))?;
-        if info.edges.is_empty() {
-            return self.download_from_origin(file_id, out).await;
+        let direct_in_flight = self
+            .use_direct(opts.route, info.direct.as_ref(), &info.edges, opts.concurrency)
+            .await?;
+        let store_url = match direct_in_flight {
+            Some(_) => Some(self.direct_download(file_id).await?.url),
+            None => None,
+        };
+        if info.edges.is_empty() && store_url.is_none() {
+            let (size, sha256) = self.download_from_origin(file_id, out).await?;
+            return Ok(Downloaded {
+                size,
+                sha256,
+                route: "origin",
+            });
         }
         let part = out.with_extension("jetty-part");
         let record_path = sidecar_path(&part);
@@ -113,30 +152,42 @@ impl Client {
         if let Some(p) = &progress {
             p(done_bytes, info.size);
         }
-        let edges = Arc::new(info.edges);
+        // The whole-file SHA-256 follows the ranges in file order as they land (their pages
+        // still in memory), so the check costs no second pass over the file at the end.
+        let ranges_plan = PartPlan {
+            file_size: info.size,
+            part_size: range_size,
+            part_count: ranges as u32,
+        };
+        let to_read: Vec<u32> = missing.iter().map(|i| *i as u32 + 1).collect();
+        let hasher = TrailingHash::start(part.clone(), ranges_plan, &to_read);
+        let edges = info.edges;
+        let (edges, store_url, whole) = (&edges, store_url.as_deref(), &hasher);
         stream::iter(missing.into_iter().map(|index| {
-            let (state, edges, part, record_path, progress) = (
-                state.clone(),
-                edges.clone(),
-                part.clone(),
-                record_path.clone(),
-                progress.clone(),
-            );
+            let (state, part, record_path, progress) =
+                (state.clone(), part.clone(), record_path.clone(), progress.clone());
             async move {
                 let start = index * range_size;
                 let end = (start + range_size).min(info.size) - 1;
                 let mut attempt = 0usize;
                 loop {
-                    let edge = &edges[(index as usize + attempt) % edges.len()];
-                    match self.fetch_range(edge, file_id, &part, start, end).await {
+                    let source = source_for(store_url, edges, index, attempt)
+                        .ok_or_else(|| ClientError::Integrity("nowhere to read the file from".into()))?;
+                    match self.fetch_range(source, file_id, &part, start, end).await {
                         Ok(()) => break,
-                        Err(e) if e.is_retryable() && attempt + 1 < opts.attempts as usize => {
+                        // A range the store did not serve (a lapsed URL included) is read from
+                        // an edge next, where there is one.
+                        Err(e)
+                            if (e.is_retryable() || (matches!(source, Source::Store(_)) && !edges.is_empty()))
+                                && attempt + 1 < opts.attempts as usize =>
+                        {
                             attempt += 1;
                             tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt.min(6) as u32))).await;
                         }
                         Err(e) => return Err(e),
                     }
                 }
+                whole.part_read(index as u32 + 1);
                 let (record, total) = {
                     let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
                     guard.0.done.insert(index);
@@ -151,11 +202,11 @@ impl Client {
                 Ok::<_, ClientError>(())
             }
         }))
-        .buffer_unordered(opts.concurrency.max(1))
+        .buffer_unordered(direct_in_flight.unwrap_or(opts.concurrency).max(1))
         .try_collect::<Vec<()>>()
         .await?;
 
-        let digest = crate::hash_file(part.clone(), 0, info.size).await?;
+        let digest = hasher.get().await?;
         if digest != expected {
             let _ = std::fs::remove_file(&part);
             let _ = std::fs::remove_file(&record_path);
@@ -167,22 +218,36 @@ impl Client {
         }
         std::fs::rename(&part, out)?;
         let _ = std::fs::remove_file(&record_path);
-        Ok((info.size, digest))
+        Ok(Downloaded {
+            size: info.size,
+            sha256: digest,
+            route: if store_url.is_some() { STORE_DIRECT } else { "edges" },
+        })
     }
 
-    /// Writes bytes `start..=end` of the file, read from `edge`, into `part` at `start`.
+    /// `POST /api/files/:id/direct-download`: a presigned URL to read the file from the store.
+    pub async fn direct_download(&self, file_id: &str) -> Result<DirectDownload, ClientError> {
+        self.post_json(&format!("/api/files/{file_id}/direct-download"), &serde_json::json!({}))
+            .await
+    }
+
+    /// Writes bytes `start..=end` of the file, read from `source`, into `part` at `start`.
     async fn fetch_range(
         &self,
-        edge: &EdgeInfo,
+        source: Source<'_>,
         file_id: &str,
         part: &Path,
         start: u64,
         end: u64,
     ) -> Result<(), ClientError> {
-        let resp = self
-            .http
-            .get(format!("{}/api/files/{file_id}", edge.url.trim_end_matches('/')))
-            .bearer_auth(&self.api_key)
+        let request = match source {
+            Source::Edge(edge) => self
+                .http
+                .get(format!("{}/api/files/{file_id}", edge.url.trim_end_matches('/')))
+                .bearer_auth(&self.api_key),
+            Source::Store(url) => self.http.get(url),
+        };
+        let resp = request
             .header(reqwest::header::RANGE, format!("bytes={start}-{end}"))
             .send()
             .await?;
@@ -214,6 +279,17 @@ impl Client {
     }
 }
 
+/// Where attempt `attempt` of range `index` reads: the store first on the store-direct route,
+/// then the edges in turn (the store again when there are none); the edges in turn otherwise.
+fn source_for<'a>(store: Option<&'a str>, edges: &'a [EdgeInfo], index: u64, attempt: usize) -> Option<Source<'a>> {
+    match store {
+        Some(url) if attempt == 0 || edges.is_empty() => Some(Source::Store(url)),
+        _ => edges
+            .get((index as usize + attempt) % edges.len().max(1))
+            .map(Source::Edge),
+    }
+}
+
 fn range_len(index: u64, range_size: u64, size: u64) -> u64 {
     let start = index * range_size;
     (start + range_size).min(size).saturating_sub(start)
@@ -234,6 +310,44 @@ mod tests {
         assert_eq!(range_size_for(320 * MIB + 1), 11 * MIB);
         assert_eq!(range_size_for(1024 * MIB), 16 * MIB);
         assert_eq!(range_size_for(10 * 1024 * MIB), 16 * MIB);
+    }
+
+    #[test]
+    fn on_the_store_direct_route_a_range_tries_the_store_first_then_the_edges_in_turn() {
+        let edge = |id: &str| EdgeInfo {
+            id: id.into(),
+            url: format!("http://{id}"),
+            latency: 0,
+            load: 0,
+            distance: 0,
+            weight: 1.0,
+            bandwidth: 0,
+        };
+        let edges = [edge("a"), edge("b")];
+        let named = |s: Option<Source>| match s {
+            Some(Source::Store(url)) => url.to_owned(),
+            Some(Source::Edge(e)) => e.id.clone(),
+            None => "none".into(),
+        };
+        let store = Some("http://store/f?sig");
+        // (store, edges, range, attempt, read from)
+        type Row<'a> = (Option<&'a str>, &'a [EdgeInfo], u64, usize, &'a str);
+        let table: [Row; 7] = [
+            (store, &edges, 3, 0, "http://store/f?sig"),
+            (store, &edges, 3, 1, "a"),
+            (store, &edges, 3, 2, "b"),
+            (store, &[], 3, 4, "http://store/f?sig"),
+            (None, &edges, 3, 0, "b"),
+            (None, &edges, 4, 0, "a"),
+            (None, &[], 0, 0, "none"),
+        ];
+        for (store, edges, index, attempt, want) in table {
+            assert_eq!(
+                named(source_for(store, edges, index, attempt)),
+                want,
+                "{index} {attempt}"
+            );
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub use answers::{
 };
 
 pub use config::Config;
-pub use download::{DownloadOptions, DEFAULT_CONCURRENCY as DOWNLOAD_CONCURRENCY};
+pub use download::{DownloadOptions, Downloaded, DEFAULT_CONCURRENCY as DOWNLOAD_CONCURRENCY};
 pub use upload::{
     exit_cleanly_on_sigbus, hash_file, hash_parts, prefer_direct, with_retries, LocalState, Progress, RetryBudget,
     RetryNotice, RetryPolicy, Retrying, Route, StateStore, Timeline, Trouble, UploadOptions, UploadOutcome,

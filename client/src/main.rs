@@ -92,7 +92,8 @@ enum Command {
     },
     /// Abort an upload session and discard its uploaded parts.
     Abort { file_id: String },
-    /// Download a file through the edges (parallel ranged reads, resumable) and check its SHA-256.
+    /// Download a file through the edges, or from the store where it is as near (parallel ranged
+    /// reads, resumable), and check its SHA-256.
     Download {
         file_id: String,
         out: PathBuf,
@@ -102,6 +103,11 @@ enum Command {
         /// Read through the coordinator instead of the edges.
         #[arg(long)]
         origin: bool,
+        /// Where the ranges are read: `auto` reads straight from the store when the service
+        /// offers that route and the store answers about as fast as the nearest edge, else
+        /// from the edges; `edges` and `direct` force one way.
+        #[arg(long, value_enum, default_value_t = Route::Auto, env = "JETTY_ROUTE")]
+        route: Route,
     },
     /// Print a signed, expiring download link.
     Link {
@@ -617,12 +623,19 @@ async fn run(cli: &Cli, url: &str, api_key: &str) -> Result<u8, ClientError> {
             out,
             concurrency,
             origin,
+            route,
         } => {
-            let (size, digest) = if *origin {
-                client.download_from_origin(file_id, out).await?
+            let got = if *origin {
+                let (size, sha256) = client.download_from_origin(file_id, out).await?;
+                jetty_client::Downloaded {
+                    size,
+                    sha256,
+                    route: "origin",
+                }
             } else {
                 let opts = jetty_client::DownloadOptions {
                     concurrency: (*concurrency).clamp(1, 64),
+                    route: *route,
                     ..Default::default()
                 };
                 let bar = progress_bar(cli, 0);
@@ -638,13 +651,16 @@ async fn run(cli: &Cli, url: &str, api_key: &str) -> Result<u8, ClientError> {
             if cli.json {
                 println!(
                     "{}",
-                    serde_json::json!({"fileId": file_id, "path": out, "size": size, "sha256": digest.to_prefixed()})
+                    serde_json::json!({"fileId": file_id, "path": out, "size": got.size,
+                        "sha256": got.sha256.to_prefixed(), "route": got.route})
                 );
             } else {
                 println!(
-                    "wrote {size} bytes to {} (sha256 {} verified)",
+                    "wrote {} bytes to {} (sha256 {} verified; {})",
+                    got.size,
                     out.display(),
-                    digest.to_hex()
+                    got.sha256.to_hex(),
+                    got.route
                 );
             }
         }

@@ -5,14 +5,15 @@
 //! refuses any other body; once sent, parts are recorded from what the store itself reports
 //! (ListParts: size, ETag and checksum), never from what the client says it sent. Both calls
 //! take a batch of parts: a request costs the coordinator far more than a part's bytes do.
+//! Downloads take the same route: a presigned GetObject of the file, read in ranges.
 
-use crate::db::{SessionRow, SessionStore};
+use crate::db::{Account, AccountStore, FileStore, SessionRow, SessionStore};
 use crate::ports::{Core, ObjectStore, Runtime};
 use crate::{not_found, store_unavailable, Result};
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::protocol::{
-    DirectPartStored, DirectPartUrl, DirectPartUrls, DirectPartsRequest, DirectPartsStored, DirectRoute,
-    MAX_DIRECT_PARTS,
+    DirectDownload, DirectPartStored, DirectPartUrl, DirectPartUrls, DirectPartsRequest, DirectPartsStored,
+    DirectRoute, MAX_DIRECT_PARTS,
 };
 use jetty_shared::s3::{parse_list_parts, ListedPart};
 use jetty_shared::session::{part_out_of_range, RecordedPart};
@@ -27,6 +28,11 @@ pub const STORE_DIRECT: &str = "store-direct";
 /// short enough that a leaked URL is soon useless (it only ever takes the one declared body).
 pub const DIRECT_URL_SECS: u64 = 3600;
 
+/// How long a presigned download stays valid. The whole file is counted when the URL is
+/// handed out, so it is meant for the one download that asked (a client near the store reads
+/// GiBs a minute), not as a link to share: those are `POST /api/files/:id/link`.
+pub const DIRECT_DOWNLOAD_SECS: u64 = 3600;
+
 /// The most parts one ListParts page names (S3's maximum).
 const LIST_PAGE: u32 = 1000;
 
@@ -35,6 +41,29 @@ impl<D, O, K, R> Core<D, O, K, R> {
     pub fn direct_route(&self) -> Option<DirectRoute> {
         self.settings.direct_s3().map(|s3| DirectRoute {
             url: s3.config.endpoint,
+        })
+    }
+}
+
+impl<D: FileStore + AccountStore, O, K, R: Runtime> Core<D, O, K, R> {
+    /// `POST /api/files/:id/direct-download`: a presigned GetObject of the caller's file, its
+    /// whole size counted against the month's bandwidth first (as a download through the
+    /// coordinator is). The client checks what it read against the file's SHA-256.
+    pub async fn direct_download(&self, account: &Account, file_id: &str) -> Result<DirectDownload> {
+        let signer = self
+            .settings
+            .direct_s3()
+            .ok_or_else(|| ApiError::new(ErrorCode::DirectRouteUnavailable))?;
+        let file = self.own_file(&account.id, file_id).await?;
+        self.count_bandwidth(account, file.size).await?;
+        let presigned = signer.presign_get_object(
+            &file.object_key,
+            Duration::from_secs(DIRECT_DOWNLOAD_SECS),
+            self.now_system_time(),
+        )?;
+        Ok(DirectDownload {
+            url: presigned.url,
+            expires_at: self.rt.now_ms() / 1000 + DIRECT_DOWNLOAD_SECS,
         })
     }
 }

@@ -1460,6 +1460,45 @@ fn no_store_direct_route_is_offered_unless_configured_for_a_store_that_checks_pa
 }
 
 #[test]
+fn a_direct_download_presigns_the_owners_object_and_counts_the_whole_file_first() {
+    let w = world_with(&[("STORE_DIRECT_ENDPOINT", "http://store.public:9000")]);
+    let mut acc = account(&w, ACCOUNT, "enterprise");
+    let s = uploaded(&w, &acc, 12 * MIB, "direct download");
+    block_on(w.core.finalize(&s)).unwrap();
+    let got = block_on(w.core.direct_download(&acc, &s.file_id)).unwrap();
+    let (base, query) = got.url.split_once('?').unwrap();
+    assert_eq!(base, format!("http://store.public:9000/bucket/{}", s.object_key));
+    assert!(
+        query.contains("X-Amz-Signature=") && query.contains("X-Amz-Expires=3600"),
+        "{query}"
+    );
+    assert_eq!(
+        got.expires_at,
+        w.core.rt.now_ms() / 1000 + jetty_core::direct::DIRECT_DOWNLOAD_SECS
+    );
+    let period = jetty_shared::quota::billing_period(w.core.rt.now_ms() / 1000);
+    assert_eq!(block_on(w.core.db.bandwidth_used(&acc.id, &period)).unwrap(), 12 * MIB);
+
+    // Another account's file is not found, and nothing is counted for it.
+    let other = account(&w, "acc_other", "enterprise");
+    let err = block_on(w.core.direct_download(&other, &s.file_id)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound);
+    assert_eq!(block_on(w.core.db.bandwidth_used(&other.id, &period)).unwrap(), 0);
+    // Past the month's bandwidth: no URL.
+    acc.bandwidth_quota_bytes = 20 * MIB;
+    let err = block_on(w.core.direct_download(&acc, &s.file_id)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::BandwidthQuotaExceeded);
+
+    // Where the route is not offered, neither are direct downloads.
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = uploaded(&w, &acc, 12 * MIB, "edges only");
+    block_on(w.core.finalize(&s)).unwrap();
+    let err = block_on(w.core.direct_download(&acc, &s.file_id)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::DirectRouteUnavailable);
+}
+
+#[test]
 fn a_store_that_fails_to_list_parts_is_a_store_failure_and_a_gone_upload_is_not_active() {
     let w = world_with(&[("STORE_DIRECT_ENDPOINT", "http://store.public:9000")]);
     let acc = account(&w, ACCOUNT, "enterprise");

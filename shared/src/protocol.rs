@@ -357,6 +357,20 @@ pub struct FileInfoResponse {
     pub content_id: Option<String>,
     pub content_type: String,
     pub edges: Vec<EdgeInfo>,
+    /// The store-direct route, when the service offers one: a client that finds the store at
+    /// least as near as any edge reads the file there (`POST /api/files/:id/direct-download`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct: Option<DirectRoute>,
+}
+
+/// `POST /api/files/:id/direct-download`: a presigned GetObject of the file, to read in ranges
+/// (each request sends its own `Range`) until `expiresAt` (seconds since the Unix epoch). The
+/// whole file is counted against the month's bandwidth when the URL is handed out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectDownload {
+    pub url: String,
+    pub expires_at: u64,
 }
 
 /// Edge → coordinator: a request for a file with an API key.

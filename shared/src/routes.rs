@@ -51,6 +51,10 @@ pub enum CoordinatorEndpoint {
     FileInfo {
         file_id: String,
     },
+    /// A presigned GetObject for the store-direct route (the whole file counted up front).
+    DirectDownload {
+        file_id: String,
+    },
     DeleteFile {
         file_id: String,
     },
@@ -228,6 +232,13 @@ impl CoordinatorEndpoint {
                     file_id: (*id).to_owned(),
                 },
             ),
+            ["api", "files", id, "direct-download"] => route(
+                method,
+                &["POST"],
+                DirectDownload {
+                    file_id: (*id).to_owned(),
+                },
+            ),
             ["internal", "downloads", "authorize"] => route(method, &["POST"], AuthorizeDownload),
             ["internal", "downloads", "usage"] => route(method, &["POST"], RecordUsage),
             ["internal", "parts"] => route(method, &["POST"], RecordPart),
@@ -305,6 +316,7 @@ impl CoordinatorEndpoint {
             | SimpleUpload
             | CreateLink { .. }
             | FileInfo { .. }
+            | DirectDownload { .. }
             | DeleteFile { .. }
             | EdgeReport
             | Patterns
@@ -431,6 +443,18 @@ mod tests {
                     file_id: "fil_1".into(),
                 }),
             ),
+            (
+                "POST",
+                "/api/files/fil_1/direct-download",
+                Ok(DirectDownload {
+                    file_id: "fil_1".into(),
+                }),
+            ),
+            (
+                "GET",
+                "/api/files/fil_1/direct-download",
+                Err(ErrorCode::MethodNotAllowed),
+            ),
             ("POST", "/internal/downloads/authorize", Ok(AuthorizeDownload)),
             ("POST", "/internal/downloads/usage", Ok(RecordUsage)),
             ("PUT", "/api/files/fil_1", Err(ErrorCode::MethodNotAllowed)),
@@ -530,6 +554,12 @@ mod tests {
                 Auth::ApiKey,
             ),
             ("GET", "/api/files/fil_1/info", FileInfo { file_id: f() }, Auth::ApiKey),
+            (
+                "POST",
+                "/api/files/fil_1/direct-download",
+                DirectDownload { file_id: f() },
+                Auth::ApiKey,
+            ),
             ("POST", "/api/jetty/check-duplicate", CheckDuplicate, Auth::ApiKey),
             ("POST", "/api/jetty/cache-chunk", CacheChunk, Auth::ApiKey),
             ("POST", "/api/jetty/track-upload", TrackUpload, Auth::ApiKey),
@@ -622,9 +652,10 @@ mod tests {
             ReuseParts => 33,
             DirectPartUrl => 34,
             DirectPartStored => 35,
+            DirectDownload { .. } => 36,
         }
     }
-    const COORDINATOR_VARIANTS: usize = 36;
+    const COORDINATOR_VARIANTS: usize = 37;
 
     fn edge_ordinal(e: &EdgeEndpoint) -> usize {
         match e {

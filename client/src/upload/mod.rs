@@ -19,6 +19,7 @@ mod timeline;
 mod with_retries;
 
 pub use direct::{prefer_direct, STORE_DIRECT};
+pub(crate) use hashing::TrailingHash;
 pub use hashing::{exit_cleanly_on_sigbus, hash_file, hash_parts};
 pub use options::{Progress, RetryNotice, Retrying, Route, Trouble, UploadOptions, UploadOutcome};
 pub use retry::{RetryBudget, RetryPolicy};

@@ -119,7 +119,15 @@ pub async fn file_info(req: &Request, core: &Coordinator, account: &Account, fil
         content_id: file.content_id,
         content_type: file.content_type,
         edges,
+        direct: core.direct_route(),
     };
+    json_response(200, &answer).map_err(internal)
+}
+
+/// `POST /api/files/:id/direct-download`: a presigned GetObject for a client that reads the
+/// file straight from the store (the whole file counted against the bandwidth quota first).
+pub async fn direct_download(core: &Coordinator, account: &Account, file_id: &str) -> ApiResult<Response> {
+    let answer = core.direct_download(account, file_id).await?;
     json_response(200, &answer).map_err(internal)
 }
 

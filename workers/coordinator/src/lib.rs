@@ -85,6 +85,7 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
         Patterns => edges::patterns(&core, account).await,
         CreateLink { file_id } => files::create_link(req, &core, &caller, &file_id).await,
         FileInfo { file_id } => files::file_info(req, &core, &caller, &file_id).await,
+        DirectDownload { file_id } => files::direct_download(&core, &caller, &file_id).await,
         DeleteFile { file_id } => files::delete_file(&core, &caller, &file_id).await,
         SimpleUpload => accounts::simple_upload(req, &core, &caller, &origin).await,
         CheckDuplicate => files::check_duplicate(req, &core, account, &origin).await,

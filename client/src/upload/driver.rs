@@ -3,6 +3,7 @@
 //! coordinator about failed edges, says when it waits out an outage, and finalizes (waiting out
 //! the coordinator's outages too) once every part is stored.
 
+use super::congestion::{congestion_control, edges_concurrency};
 use super::direct::{direct_edge, DirectSession};
 use super::hashing::{hash_file, TrailingHash, WholeHash};
 use super::meter::Meter;
@@ -100,7 +101,9 @@ impl Client {
         // scheduler decides; this loop only does the I/O).
         let weights: Vec<f64> = edges.iter().map(|e| e.weight).collect();
         let config = SchedulerConfig {
-            concurrency: direct_parts_in_flight.unwrap_or(opts.concurrency),
+            // Straight to the store over a LAN, or under BBR, fewer than `-j` (`congestion`).
+            concurrency: direct_parts_in_flight
+                .unwrap_or_else(|| edges_concurrency(opts.concurrency, congestion_control().as_deref())),
             part_timeout: timeout,
             retry: opts.retry,
             seed: rand::random(),

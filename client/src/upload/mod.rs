@@ -5,6 +5,7 @@
 //! What is uploaded is always decided from the coordinator's records (`resume`), never from
 //! the local record alone: the local record only remembers which session a file belongs to.
 
+mod congestion;
 mod direct;
 mod driver;
 mod hashing;

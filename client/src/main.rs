@@ -194,9 +194,11 @@ enum AdminCommand {
 
 #[derive(clap::Args)]
 struct TransferArgs {
-    /// Parts in flight at once (an upload of several files divides them among the files in
-    /// flight, at least one each). 32: on a lossy last mile each connection is held to its own
-    /// loss bound, so more of them fill the link (docs/wan-bench.md).
+    /// Parts in flight at once, at most (an upload of several files divides them among the
+    /// files in flight, at least one each). 32: on a lossy last mile each connection is held to
+    /// its own loss bound, so more of them fill the link; fewer go where more only cost (8
+    /// straight to a store on a LAN, 8 through the edges when this machine's TCP runs BBR;
+    /// docs/wan-bench.md).
     #[arg(long, short = 'j', default_value_t = 32)]
     concurrency: usize,
     /// Preferred part size in MiB (clamped by the server to S3's rules).

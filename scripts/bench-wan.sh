@@ -18,7 +18,8 @@
 # signed PUT (`aws s3api put-object`) straight to Garage. Downloads: `jetty-get` = `jetty
 # download` (`--route auto`: the edges, or the store where it is as near), `aws-get` = `aws s3 cp` from Garage, each of an object stored
 # (untimed) by `jetty upload` just before; both are checked against the file's SHA-256.
-# Prints a table (median seconds, MiB/s, ratio vs aws s3 cp, share of the access-link bound);
+# Prints a table (median seconds, MiB/s, ratio vs aws s3 cp, share of the access-link bound) and
+# when each phase of jetty's uploads ended (medians of `jetty upload --json`'s `timeline`);
 # every run's time goes to $JETTY_STATE/bench-wan-results.tsv. The namespaces, the fleet and
 # Garage are removed/stopped at exit, also on failure. See docs/wan-bench.md.
 # Ports and state default away from the other fleets' (override with the usual variables:

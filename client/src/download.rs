@@ -36,7 +36,7 @@ pub struct Downloaded {
     pub size: u64,
     /// Verified against the file's.
     pub sha256: Sha256Digest,
-    /// `store-direct` or `edges`.
+    /// `store-direct`, `edges` or `origin` (through the coordinator).
     pub route: &'static str,
 }
 
@@ -113,12 +113,7 @@ impl Client {
             None => None,
         };
         if info.edges.is_empty() && store_url.is_none() {
-            let (size, sha256) = self.download_from_origin(file_id, out).await?;
-            return Ok(Downloaded {
-                size,
-                sha256,
-                route: "origin",
-            });
+            return self.download_from_origin(file_id, out).await;
         }
         let part = out.with_extension("jetty-part");
         let record_path = sidecar_path(&part);

@@ -361,7 +361,7 @@ impl Client {
     }
 
     /// Downloads a file to `out` through the coordinator (origin path), checking its SHA-256.
-    pub async fn download_from_origin(&self, file_id: &str, out: &Path) -> Result<(u64, Sha256Digest), ClientError> {
+    pub async fn download_from_origin(&self, file_id: &str, out: &Path) -> Result<Downloaded, ClientError> {
         let resp = self
             .http
             .get(format!("{}/api/files/{file_id}", self.base_url))
@@ -399,7 +399,11 @@ impl Client {
             }
         }
         tokio::fs::rename(&tmp, out).await?;
-        Ok((size, digest))
+        Ok(Downloaded {
+            size,
+            sha256: digest,
+            route: "origin",
+        })
     }
 }
 

@@ -628,12 +628,7 @@ async fn run(cli: &Cli, url: &str, api_key: &str) -> Result<u8, ClientError> {
             route,
         } => {
             let got = if *origin {
-                let (size, sha256) = client.download_from_origin(file_id, out).await?;
-                jetty_client::Downloaded {
-                    size,
-                    sha256,
-                    route: "origin",
-                }
+                client.download_from_origin(file_id, out).await?
             } else {
                 let opts = jetty_client::DownloadOptions {
                     concurrency: (*concurrency).clamp(1, 64),

@@ -622,6 +622,15 @@ mod tests {
         assert_eq!(parse_complete_checksum(without), None);
     }
 
+    /// A presigned URL's base, and a lookup of its query parameters (values as encoded).
+    fn presigned_query<'u>(url: &'u str) -> (&'u str, impl Fn(&str) -> Option<&'u str>) {
+        let (base, query) = url.split_once('?').expect("a query string");
+        let params: Vec<(&str, &str)> = query.split('&').filter_map(|kv| kv.split_once('=')).collect();
+        (base, move |k: &str| {
+            params.iter().find(|(n, _)| *n == k).map(|(_, v)| *v)
+        })
+    }
+
     // AWS's published SigV4 example credentials (docs: "Signature Calculations for the
     // Authorization Header"), split so secret scanners do not flag documentation values.
     #[test]
@@ -636,10 +645,8 @@ mod tests {
             p.headers,
             vec![("x-amz-checksum-sha256".to_owned(), digest.to_base64())]
         );
-        let (base, query) = p.url.split_once('?').unwrap();
+        let (base, get) = presigned_query(&p.url);
         assert_eq!(base, "https://examplebucket.s3.amazonaws.com/acc/f%201");
-        let params: Vec<(&str, &str)> = query.split('&').filter_map(|kv| kv.split_once('=')).collect();
-        let get = |k: &str| params.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
         assert_eq!(get("partNumber"), Some("2"));
         assert_eq!(get("uploadId"), Some("up%2F1"));
         assert_eq!(get("X-Amz-Algorithm"), Some("AWS4-HMAC-SHA256"));
@@ -709,10 +716,8 @@ mod tests {
             .presign_get_object("acc/f 1", Duration::from_secs(900), example_time())
             .unwrap();
         assert_eq!((p.method, p.headers.len()), ("GET", 0));
-        let (base, query) = p.url.split_once('?').unwrap();
+        let (base, get) = presigned_query(&p.url);
         assert_eq!(base, "https://examplebucket.s3.amazonaws.com/acc/f%201");
-        let params: Vec<(&str, &str)> = query.split('&').filter_map(|kv| kv.split_once('=')).collect();
-        let get = |k: &str| params.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
         assert_eq!(get("response-content-disposition"), Some("attachment"));
         assert_eq!(get("response-content-type"), Some("application%2Foctet-stream"));
         assert_eq!(get("X-Amz-Expires"), Some("900"));

@@ -33,10 +33,14 @@ export function planParts(fileSize: number, preferred: number, bodyLimit = DEFAU
 }
 
 /** `PartPlan::preferred_part_size`: enough parts to keep `threads` requests busy several times
- * over, within [8 MiB, 16 MiB]. */
+ * over, within [8 MiB, 16 MiB]; a file too small to give each connection an 8 MiB part gets
+ * smaller ones, down to S3's 5 MiB floor (on a lossy path each connection is held to its own
+ * loss bound, so the connection count fills the link). At most 5 MiB: one part, nominally 8 MiB. */
 export function preferredPartSize(fileSize: number, threads: number): number {
-  const targetParts = Math.max(1, threads) * 4;
-  return clamp(divCeil(fileSize, targetParts), PREFERRED_MIN_PART_SIZE, PREFERRED_MAX_PART_SIZE);
+  const t = Math.max(1, threads);
+  const spread = clamp(divCeil(fileSize, t * 4), PREFERRED_MIN_PART_SIZE, PREFERRED_MAX_PART_SIZE);
+  if (fileSize <= S3_MIN_PART_SIZE || divCeil(fileSize, spread) >= t) return spread;
+  return clamp(divCeil(fileSize, t), S3_MIN_PART_SIZE, spread);
 }
 
 /** Byte length of part `n` (1-based), or `null` outside the plan. */

@@ -9,7 +9,20 @@ test("plans match shared/src/plan.rs", () => {
   assert.deepEqual(planParts(0, preferredPartSize(0, 16)), { fileSize: 0, partSize: 8 * MIB, partCount: 0 });
   assert.deepEqual(planParts(1, preferredPartSize(1, 16)), { fileSize: 1, partSize: 8 * MIB, partCount: 1 });
   const big = 37 * MIB + 3;
-  assert.deepEqual(planParts(big, preferredPartSize(big, 16)), { fileSize: big, partSize: 8 * MIB, partCount: 5 });
+  assert.deepEqual(planParts(big, preferredPartSize(big, 16)), { fileSize: big, partSize: 5 * MIB, partCount: 8 });
+  // Fewer 8 MiB parts than connections: smaller parts, down to 5 MiB (the Rust table's cases).
+  for (const [size, threads, partSize, partCount] of [
+    [100 * MIB, 32, 5 * MIB, 20],
+    [100 * MIB, 16, 7 * MIB, 15],
+    [100 * MIB, 8, 8 * MIB, 13],
+    [256 * MIB, 32, 8 * MIB, 32],
+    [200 * MIB, 32, 7 * MIB, 29],
+    [6 * MIB, 32, 5 * MIB, 2],
+    [5 * MIB, 32, 8 * MIB, 1],
+    [1024 * MIB, 32, 8 * MIB, 128],
+  ]) {
+    assert.deepEqual(planParts(size, preferredPartSize(size, threads)), { fileSize: size, partSize, partCount }, `${size} ${threads}`);
+  }
   const gib = 1024 * MIB;
   assert.deepEqual(planParts(gib, preferredPartSize(gib, 16)), { fileSize: gib, partSize: 16 * MIB, partCount: 64 });
   // A client size is clamped, rounded up to whole MiB, never below 5 MiB.

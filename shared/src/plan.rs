@@ -73,12 +73,12 @@ impl PartPlan {
     ///
     /// Why: on a lossy path every TCP connection is held to its own loss bound (Mathis:
     /// MSS/RTT · 1.22/√loss), so what fills the link is the number of connections, and each
-    /// part is one. 100 MiB over the bench's `intercontinental` last mile (200 Mbit/s, 0.5 %
-    /// loss) took 6.83 s as 13 parts of 8 MiB and 6.06 s as 20 parts of 5 MiB; on a LAN the
-    /// extra requests cost 0.13 s. The plan stays a function of the size and `threads` only,
-    /// never of the route or the network, so a file's content id does not depend on where it
-    /// was uploaded from. A file of at most 5 MiB is one part either way and keeps 8 MiB as
-    /// its nominal size.
+    /// part is one. 100 MiB on the WAN bench, 13 parts of 8 MiB against 20 of 5 MiB (medians of
+    /// 5, the same hour; docs/wan-bench.md): `mobile` 19.84 s against 19.02 s, `regional` 1.90 s
+    /// against 1.65 s, `lan` and `intercontinental` level. The plan stays a function of the size
+    /// and `threads` only, never of the route or the network, so a file's content id does not
+    /// depend on where it was uploaded from. A file of at most 5 MiB is one part either way and
+    /// keeps 8 MiB as its nominal size.
     pub fn preferred_part_size(file_size: u64, threads: u32) -> u64 {
         let threads = u64::from(threads.max(1));
         let spread = file_size

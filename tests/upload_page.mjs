@@ -170,15 +170,26 @@ function summary(c) {
   };
 }
 
-/** Corrupts the first body of part 1 on its way to whichever edge gets it (once). */
+/** Corrupts the first body of part 1 on its way to whichever edge gets it (once). Part 1's
+ * length is the session's part size (the coordinator's answer the page got), never assumed. */
 async function corruptFirstPart1(page, file) {
   let done = false;
   const seen = { corrupted: 0 };
+  let partSize = null;
+  page.on("response", async (resp) => {
+    if (!resp.url().endsWith("/api/jetty/optimal-edges") || resp.request().method() !== "POST") return;
+    const answer = await resp.json().catch(() => null);
+    if (answer?.upload?.partSize) partSize = answer.upload.partSize;
+  });
   await page.route(/\/api\/edge\/upload-chunk\?part=1$/, async (route) => {
     const req = route.request();
     if (done || req.method() !== "PUT") return route.continue();
     done = true;
-    const len = Number((await req.allHeaders())["content-length"] ?? 0) || Math.min(fs.statSync(file).size, 8 * MIB);
+    const declared = Number((await req.allHeaders())["content-length"] ?? 0);
+    // The answer's body is read asynchronously here; the page had it before sending part 1.
+    for (let i = 0; !declared && !partSize && i < 100; i++) await new Promise((r) => setTimeout(r, 20));
+    if (!declared && !partSize) throw new Error("part 1 went out before the session's part size was seen");
+    const len = declared || Math.min(fs.statSync(file).size, partSize);
     const body = Buffer.alloc(len);
     const fd = fs.openSync(file, "r");
     fs.readSync(fd, body, 0, len, 0);

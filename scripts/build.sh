@@ -7,8 +7,8 @@ export WASM_BINDGEN_BIN="$JETTY_TOOLS/bin/wasm-bindgen"
 export WASM_OPT_BIN="$REPO_ROOT/node_modules/.bin/wasm-opt"
 export ESBUILD_BIN="$REPO_ROOT/node_modules/.bin/esbuild"
 
-inputs_hash() { # the sources a worker's wasm depends on
-  (cd "$REPO_ROOT" && cat Cargo.lock Cargo.toml && git ls-files -co --exclude-standard shared workers/runtime "$1" |
+inputs_hash() { # the sources a worker's wasm depends on (the coordinator embeds the browser SDK)
+  (cd "$REPO_ROOT" && cat Cargo.lock Cargo.toml && git ls-files -co --exclude-standard shared core workers/runtime web/sdk/src "$1" |
     grep -v '/build/' | sort | xargs cat) | sha256sum | cut -d' ' -f1
 }
 

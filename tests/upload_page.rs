@@ -1,5 +1,6 @@
 //! The coordinator's `/upload` page in headless Chromium (tests/upload_page.mjs drives it as a
-//! user would) on the local fleet: a 64 MiB upload read back byte-exact with `aws s3 cp`, a
+//! user would) on the local fleet: a 64 MiB upload read back byte-exact with `aws s3 cp` (and an
+//! 80 MiB one sent while it is hashed, then again as a duplicate named after it started), a
 //! reload mid-upload that sends only the missing parts, an upload the CLI started and was
 //! killed finished from the page with no local state, a part refused for a bad hash sent
 //! again, a foreign origin refused by CORS, and listings of the caller's own files only.
@@ -78,6 +79,45 @@ async fn a_64_mib_upload_from_the_page_reads_back_byte_exact_with_the_aws_cli() 
     assert!(used_an_edge(done), "{line}");
     let file_id = done["fileId"].as_str().unwrap();
     assert_eq!(fleet.s3_object_sha256(&dev_object_key(file_id)), sha);
+}
+
+/// Above the SDK's `HASH_FIRST_MAX` (64 MiB) a new file opens its session at once, sends each
+/// part as the hashing worker digests it and names the content at `/api/jetty/identify`: the
+/// object reads back byte-exact, and the same bytes picked again end as a duplicate there.
+#[tokio::test]
+async fn a_large_file_sent_while_it_is_hashed_reads_back_byte_exact_and_again_is_a_duplicate() {
+    let _one = BROWSER.lock().await;
+    let fleet = Fleet::get();
+    let (file, sha) = random_file(80 * MIB);
+    let line = drive(&["upload", &page_url(&fleet), &fleet.api_key, file.to_str().unwrap()]);
+    let done = &line["files"][0];
+    assert_eq!(
+        (&done["state"], &done["duplicate"]),
+        (&"done".into(), &false.into()),
+        "{line}"
+    );
+    assert_eq!(done["sha256"], sha.as_str());
+    assert!(used_an_edge(done), "{line}");
+    let file_id = done["fileId"].as_str().unwrap();
+    assert_eq!(fleet.s3_object_sha256(&dev_object_key(file_id)), sha);
+
+    let again = file.with_file_name("again-80.bin");
+    std::fs::copy(&file, &again).unwrap();
+    let line = drive(&["upload", &page_url(&fleet), &fleet.api_key, again.to_str().unwrap()]);
+    let twin = &line["files"][0];
+    assert_eq!(
+        (&twin["state"], &twin["duplicate"]),
+        (&"done".into(), &true.into()),
+        "{line}"
+    );
+    assert_eq!(twin["sha256"], sha.as_str());
+    let twin_id = twin["fileId"].as_str().unwrap();
+    assert_ne!(twin_id, file_id);
+    // The duplicate is a file of its own on the same object: it downloads as the original.
+    let back = again.with_extension("back");
+    let (code, out) = fleet.jetty(&["download", twin_id, back.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(file_sha256(&back), sha);
 }
 
 #[tokio::test]

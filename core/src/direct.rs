@@ -115,7 +115,11 @@ impl<D: SessionStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
             return Err(ApiError::new(ErrorCode::DirectRouteUnavailable));
         }
         let (session, claimed) = self.claimed_parts(account, request).await?;
-        let listed = self.listed_parts(&session, &claimed).await?;
+        let range = claimed.keys().next().zip(claimed.keys().next_back());
+        let listed = match range {
+            Some((&first, &last)) => self.listed_parts(&session, first, last).await?,
+            None => BTreeMap::new(),
+        };
         let mut answer = DirectPartsStored {
             stored: Vec::new(),
             missing: Vec::new(),
@@ -181,17 +185,16 @@ impl<D: SessionStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
         Ok((session, claimed))
     }
 
-    /// The session's parts the store lists, from the lowest claimed part to the highest.
-    async fn listed_parts(
+    /// The session's parts the store lists, from part `first` (at least 1) to part `last` at
+    /// least (a page may name more). `session_not_active` when the store knows no such upload.
+    pub(crate) async fn listed_parts(
         &self,
         session: &SessionRow,
-        claimed: &BTreeMap<u32, Claimed>,
+        first: u32,
+        last: u32,
     ) -> Result<BTreeMap<u32, ListedPart>> {
-        let (Some(&first), Some(&last)) = (claimed.keys().next(), claimed.keys().next_back()) else {
-            return Ok(BTreeMap::new());
-        };
         let mut listed = BTreeMap::new();
-        let mut after = first - 1;
+        let mut after = first.saturating_sub(1);
         loop {
             let request = self.s3.list_parts(
                 &session.object_key,

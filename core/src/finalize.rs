@@ -10,7 +10,8 @@ use jetty_shared::content_id::ContentId;
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::protocol::{FileInfo, FinalizeResponse};
 use jetty_shared::session::{
-    completion, finalize_wait, FinalizeWait, SessionStatus, FINALIZE_CLAIM_MS, FINALIZE_POLL_MS, FINALIZE_WAIT_MS,
+    completion, finalize_wait, missing_parts, FinalizeWait, SessionStatus, FINALIZE_CLAIM_MS, FINALIZE_POLL_MS,
+    FINALIZE_WAIT_MS,
 };
 use jetty_shared::{ApiError, ErrorCode};
 
@@ -42,8 +43,14 @@ impl<D: SessionStore + FileStore + StoreHealthStore, O: ObjectStore, K, R: Runti
         if session.declared_hash().is_none() {
             return Err(ApiError::new(ErrorCode::FileHashRequired));
         }
-        // Missing parts are refused before anyone claims anything.
-        completion(&session.plan(), &self.db.parts(&session.id).await?)?;
+        // Parts the store holds but no report recorded yet (reports trail the edges' answers)
+        // are recorded from its listing; what is still missing is refused before anyone
+        // claims anything.
+        let missing = missing_parts(&session.plan(), &self.db.parts(&session.id).await?);
+        if !missing.is_empty() {
+            self.record_unreported_parts(session, &missing).await?;
+            completion(&session.plan(), &self.db.parts(&session.id).await?)?;
+        }
         let deadline = self.rt.now_ms() + FINALIZE_WAIT_MS;
         loop {
             let now = self.rt.now_ms();

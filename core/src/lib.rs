@@ -17,6 +17,7 @@ pub mod direct;
 pub mod edges;
 pub mod files;
 pub mod finalize;
+pub mod identify;
 pub mod listing;
 pub mod parts;
 pub mod ports;

@@ -1,12 +1,16 @@
 //! Recording a part a forwarder (an edge, or the origin-direct route) got the store to accept.
 
-use crate::db::{EdgeMetricsStore, SessionStore, StoreHealthStore};
-use crate::ports::{Core, Runtime};
+use crate::db::{EdgeMetricsStore, SessionRow, SessionStore, StoreHealthStore};
+use crate::ports::{Core, ObjectStore, Runtime};
 use crate::{not_found, Result};
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::protocol::{PartRecord, SessionCheck};
 use jetty_shared::session::{check_part, RecordedPart, SessionStatus};
 use jetty_shared::{ApiError, ErrorCode};
+
+/// The "edge" a part recorded from the store's own listing names (its forwarder's report had
+/// not arrived).
+pub const STORE_LISTED: &str = "store-listed";
 
 impl<D: SessionStore + EdgeMetricsStore + StoreHealthStore, O, K, R: Runtime> Core<D, O, K, R> {
     /// A forwarder's question after a failed forward: does the session still take parts? A
@@ -46,5 +50,52 @@ impl<D: SessionStore + EdgeMetricsStore + StoreHealthStore, O, K, R: Runtime> Co
         self.record_part_metrics(&part.edge_id, part.size, record.duration_ms, record.inflight)
             .await;
         Ok(())
+    }
+}
+
+impl<D: SessionStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
+    /// Records the parts of `missing` that the store holds although no report of them arrived.
+    /// An edge reports a part after it has answered the client (the report is off the part's
+    /// critical path), so a finalize can overtake the last reports, and a report can be lost
+    /// with the coordinator unreachable. A part counts only as the store lists it: its planned
+    /// size and a `ChecksumSHA256`, which the store checked against the body on the way in (a
+    /// listing without one records nothing: the client sends the part again). A store that no
+    /// longer knows the upload lists nothing. The parts recorded, in order.
+    pub async fn record_unreported_parts(&self, session: &SessionRow, missing: &[u32]) -> Result<Vec<u32>> {
+        let (Some(&first), Some(&last)) = (missing.first(), missing.last()) else {
+            return Ok(Vec::new());
+        };
+        let listed = match self.listed_parts(session, first, last).await {
+            Err(e) if e.code == ErrorCode::SessionNotActive => return Ok(Vec::new()),
+            other => other?,
+        };
+        let plan = session.plan();
+        let mut recorded = Vec::new();
+        for &number in missing {
+            let Some(part) = listed.get(&number) else { continue };
+            let digest = part.checksum_sha256.as_deref().and_then(Sha256Digest::from_base64);
+            let (Some(digest), Some(len)) = (digest, plan.part_len(number)) else {
+                continue;
+            };
+            if part.size != len {
+                continue;
+            }
+            let record = RecordedPart {
+                part_number: number,
+                size: part.size,
+                sha256: digest.to_hex(),
+                etag: part.etag.clone(),
+                edge_id: STORE_LISTED.to_owned(),
+            };
+            self.db.upsert_part(&session.id, &record, self.rt.now_ms()).await?;
+            recorded.push(number);
+        }
+        if !recorded.is_empty() {
+            self.rt.log(&format!(
+                "session {}: recorded parts {recorded:?} from the store's listing (no report yet)",
+                session.id
+            ));
+        }
+        Ok(recorded)
     }
 }

@@ -95,13 +95,9 @@ where
         location: Location,
         origin: &str,
     ) -> Result<OptimalEdgesResponse> {
+        // Neither a whole-file hash nor a content id: the client sends parts while it hashes
+        // them, names the content at `identify` (dedup then) and the whole file at finalize.
         let file_hash = body.file_hash.as_deref().map(Sha256Digest::parse).transpose()?;
-        if file_hash.is_none() && body.content_id.is_none() {
-            return Err(ApiError::with_message(
-                ErrorCode::InvalidRequest,
-                "fileHash or contentId is required",
-            ));
-        }
         if let Some(name) = &body.file_name {
             if name.len() > 1024 || name.chars().any(char::is_control) {
                 return Err(ApiError::with_message(

@@ -10,7 +10,9 @@ use jetty_core::sessions::Closing;
 use jetty_core::Runtime;
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::listing::ListQuery;
-use jetty_shared::protocol::{Location, OptimalEdgesRequest, OptimalEdgesResponse, PartRecord};
+use jetty_shared::protocol::{
+    IdentifyRequest, IdentifyResponse, Location, OptimalEdgesRequest, OptimalEdgesResponse, PartRecord,
+};
 use jetty_shared::session::SessionStatus;
 use jetty_shared::token::{self, UploadClaims};
 use jetty_shared::ErrorCode;
@@ -1126,11 +1128,9 @@ fn an_abandoned_upload_of_the_same_content_stops_holding_others_back() {
 fn an_upload_opened_by_content_id_alone_takes_parts_and_declares_its_whole_file_hash_at_finalize() {
     let w = world();
     let acc = account(&w, ACCOUNT, "enterprise");
-    // Neither a whole-file hash nor a content id: nothing to check or dedup by.
+    // (Neither a whole-file hash nor a content id opens an upload named later: `identify`.)
     let mut neither = request(12 * MIB, &hash_of("a"));
     neither.file_hash = None;
-    let err = block_on(w.core.optimal_edges(&acc, &neither, HERE, ORIGIN)).unwrap_err();
-    assert_eq!(err.code, ErrorCode::InvalidRequest);
     // A content id over parts of another size than the plan's is sent back with the plan's.
     let mut by_id = neither.clone();
     by_id.content_id = Some(parts_content_id(3));
@@ -1512,5 +1512,181 @@ fn a_store_that_fails_to_list_parts_is_a_store_failure_and_a_gone_upload_is_not_
     assert_eq!(err.code, ErrorCode::StoreUnavailable);
     w.s3.forget_upload(&s.s3_upload_id);
     let err = block_on(w.core.direct_parts_stored(&acc.id, &asked)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::SessionNotActive);
+}
+
+/// S3's `ChecksumSHA256` (base64) of the part `report` names `part{n}`.
+fn listed_checksum(n: u32) -> String {
+    Sha256Digest::parse(&hash_of(&format!("part{n}"))).unwrap().to_base64()
+}
+
+#[test]
+fn finalize_records_the_parts_the_store_lists_with_their_checksum_when_their_reports_have_not_arrived() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("late reports")).unwrap());
+    for n in 1..=s.part_count {
+        w.s3.store_checked_part(&s.s3_upload_id, n, s.plan().part_len(n).unwrap(), &listed_checksum(n));
+    }
+    // Only part 1's report arrived before the client finalized.
+    block_on(w.core.record_part(report(&s, 1))).unwrap();
+    let file = block_on(w.core.finalize(&fresh(&w, &s))).unwrap();
+    assert_eq!(w.s3.object(&file.object_key), Some(12 * MIB));
+    assert_eq!(w.s3.calls(Op::ListParts), 1);
+    let recorded = block_on(w.core.db.parts(&s.id)).unwrap();
+    let by: Vec<(u32, &str)> = recorded.iter().map(|p| (p.part_number, p.edge_id.as_str())).collect();
+    assert_eq!(
+        by,
+        vec![
+            (1, "sfo-1"),
+            (2, jetty_core::parts::STORE_LISTED),
+            (3, jetty_core::parts::STORE_LISTED)
+        ]
+    );
+    // The listed digests are the parts' own: the same content id as if every report had come.
+    assert_eq!(
+        file.content_id.as_deref(),
+        Some(parts_content_id(s.part_count).as_str())
+    );
+    // A report arriving after completion changes nothing.
+    let late = block_on(w.core.record_part(report(&s, 3))).unwrap_err();
+    assert_eq!(late.code, ErrorCode::SessionNotActive);
+}
+
+#[test]
+fn finalize_lists_nothing_when_every_part_was_reported() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = uploaded(&w, &acc, 12 * MIB, "all reported");
+    block_on(w.core.finalize(&fresh(&w, &s))).unwrap();
+    assert_eq!(w.s3.calls(Op::ListParts), 0);
+}
+
+#[test]
+fn a_listed_part_without_a_checksum_or_of_another_size_is_not_recorded_and_stays_missing() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("unverified")).unwrap());
+    block_on(w.core.record_part(report(&s, 1))).unwrap();
+    // Part 2: the store reports no checksum (nothing says it checked the body). Part 3: a
+    // checksum, but not the planned size.
+    w.s3.store_part(&s.s3_upload_id, 2, s.plan().part_len(2).unwrap());
+    w.s3.store_checked_part(
+        &s.s3_upload_id,
+        3,
+        s.plan().part_len(3).unwrap() - 1,
+        &listed_checksum(3),
+    );
+    let err = block_on(w.core.finalize(&fresh(&w, &s))).unwrap_err();
+    assert_eq!(err.code, ErrorCode::PartsMissing);
+    assert_eq!(err.details.as_ref().unwrap()["missing"], serde_json::json!([2, 3]));
+    assert_eq!(block_on(w.core.db.parts(&s.id)).unwrap().len(), 1);
+    assert_eq!(w.s3.calls(Op::Complete), 0);
+}
+
+#[test]
+fn a_store_that_cannot_list_the_unreported_parts_fails_finalize_as_a_store_failure_and_a_retry_completes() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("list fails")).unwrap());
+    for n in 1..=s.part_count {
+        w.s3.store_checked_part(&s.s3_upload_id, n, s.plan().part_len(n).unwrap(), &listed_checksum(n));
+    }
+    block_on(w.core.record_part(report(&s, 1))).unwrap();
+    w.s3.inject(Op::ListParts, Fault::Refuse(503, "SlowDown"));
+    let err = block_on(w.core.finalize(&fresh(&w, &s))).unwrap_err();
+    assert_eq!(err.code, ErrorCode::StoreUnavailable);
+    assert_eq!(fresh(&w, &s).status, SessionStatus::Active);
+    let file = block_on(w.core.finalize(&fresh(&w, &s))).unwrap();
+    assert_eq!(w.s3.object(&file.object_key), Some(12 * MIB));
+}
+
+/// An upload opened as a browser opens one: a plan, but neither a whole-file hash nor a content
+/// id (its parts are hashed while they go out).
+fn start_unidentified(w: &World, acc: &Account, size: u64) -> SessionRow {
+    let mut req = request(size, &hash_of("unused"));
+    req.file_hash = None;
+    session(
+        w,
+        acc,
+        &block_on(w.core.optimal_edges(acc, &req, HERE, ORIGIN)).unwrap(),
+    )
+}
+
+fn identify(w: &World, acc: &Account, s: &SessionRow, content_id: &str) -> jetty_core::Result<IdentifyResponse> {
+    let req = IdentifyRequest {
+        file_id: s.file_id.clone(),
+        content_id: content_id.to_owned(),
+    };
+    block_on(w.core.identify_upload(acc, &req, ORIGIN))
+}
+
+#[test]
+fn an_upload_opened_without_an_identity_is_named_at_identify_and_then_found_by_its_content_id() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = start_unidentified(&w, &acc, 12 * MIB);
+    assert_eq!((s.content_id.as_deref(), s.declared_hash()), (None, None));
+    let answer = identify(&w, &acc, &s, &parts_content_id(3)).unwrap();
+    assert_eq!(answer.duplicate, None);
+    assert_eq!(fresh(&w, &s).content_id, Some(parts_content_id(3)));
+    // Named twice the same way: the same answer.
+    assert_eq!(identify(&w, &acc, &s, &parts_content_id(3)).unwrap().duplicate, None);
+    // The same bytes asked for meanwhile wait for this upload, as for one opened by its id.
+    let err = start_with_id(&w, &acc, 12 * MIB, &hash_of("other declared"), 3).unwrap_err();
+    assert_eq!(err.code, ErrorCode::UploadInProgress);
+    // It finalizes as any upload does: the whole-file hash declared then.
+    send_all_parts(&w, &s);
+    let declared = block_on(w.core.with_declared_hash(fresh(&w, &s), Some(&hash_of("whole")))).unwrap();
+    let file = block_on(w.core.finalize(&declared)).unwrap();
+    assert_eq!(file.content_id, Some(parts_content_id(3)));
+}
+
+#[test]
+fn identify_answers_stored_content_as_a_duplicate_on_the_upload_s_own_file_id_and_aborts_the_upload() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let first = uploaded(&w, &acc, 12 * MIB, "first");
+    let stored = block_on(w.core.finalize(&fresh(&w, &first))).unwrap();
+    let s = start_unidentified(&w, &acc, 12 * MIB);
+    let answer = identify(&w, &acc, &s, &parts_content_id(3)).unwrap();
+    let duplicate = answer.duplicate.clone().expect("a duplicate");
+    assert_eq!(duplicate.file_id, s.file_id);
+    assert_eq!(duplicate.sha256, Some(format!("sha256:{}", stored.sha256)));
+    assert_eq!(duplicate.saved_bytes, 12 * MIB);
+    let clone = block_on(w.core.own_file(&acc.id, &s.file_id)).unwrap();
+    assert_eq!((clone.object_key, clone.size), (stored.object_key, stored.size));
+    // The upload is over: its multipart upload aborted, no part taken any more.
+    assert_eq!(fresh(&w, &s).status, SessionStatus::Aborted);
+    assert_eq!(w.s3.calls(Op::Abort), 1);
+    let late = block_on(w.core.record_part(report(&s, 1))).unwrap_err();
+    assert_eq!(late.code, ErrorCode::SessionNotActive);
+    // Asked again (the answer was lost): the same answer, no second clone.
+    assert_eq!(identify(&w, &acc, &s, &parts_content_id(3)).unwrap(), answer);
+}
+
+#[test]
+fn identify_refuses_an_id_over_another_plan_a_second_different_id_a_closed_upload_and_another_account() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = start_unidentified(&w, &acc, 12 * MIB);
+    let err = identify(&w, &acc, &s, &parts_content_id(2)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidRequest);
+    let err = identify(&w, &acc, &s, "not an id").unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidHash);
+    let other = account(&w, "acc_other", "enterprise");
+    let err = identify(&w, &other, &s, &parts_content_id(3)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound);
+    assert_eq!(fresh(&w, &s).content_id, None, "nothing recorded by a refused call");
+
+    identify(&w, &acc, &s, &parts_content_id(3)).unwrap();
+    let another = jetty_shared::content_id::ContentId::of_parts(&[Sha256Digest::of(b"x"); 3]).to_wire();
+    let err = identify(&w, &acc, &s, &another).unwrap_err();
+    assert_eq!(err.code, ErrorCode::ContentIdMismatch);
+    assert_eq!(fresh(&w, &s).content_id, Some(parts_content_id(3)));
+
+    let closed = start_unidentified(&w, &acc, 12 * MIB);
+    block_on(w.core.abort(&closed, "client_abort")).unwrap();
+    let err = identify(&w, &acc, &closed, &parts_content_id(3)).unwrap_err();
     assert_eq!(err.code, ErrorCode::SessionNotActive);
 }

@@ -69,6 +69,7 @@ error_codes! {
     SessionNotActive   => ("session_not_active", 409, "the upload session is not active (aborted or expired)"),
     FileHashRequired   => ("file_hash_required", 400, "this upload was opened without fileHash: finalize must declare the whole file's SHA-256"),
     FileHashMismatch   => ("file_hash_mismatch", 409, "fileHash differs from the one this upload was opened with"),
+    ContentIdMismatch  => ("content_id_mismatch", 409, "this upload was already identified by another content id"),
     PartSizeChanged    => ("part_size_changed", 409, "contentId was computed over another part size than this service plans; hash the parts of details.partSize and ask again (or declare fileHash)"),
     PartsMissing       => ("parts_missing", 409, "some parts have not been uploaded"),
     DirectRouteUnavailable => ("direct_route_unavailable", 409, "this service offers no store-direct route (STORE_DIRECT_ENDPOINT is unset, or the store does not check part checksums): send parts through the edges"),

@@ -34,6 +34,12 @@ impl Sha256Digest {
     pub fn to_base64(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(self.0)
     }
+
+    /// From standard base64 (S3's `ChecksumSHA256`); `None` unless it is exactly 32 bytes.
+    pub fn from_base64(text: &str) -> Option<Self> {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(text.trim()).ok()?;
+        Some(Self(bytes.try_into().ok()?))
+    }
 }
 
 impl fmt::Debug for Sha256Digest {
@@ -55,6 +61,25 @@ mod tests {
         assert_eq!(Sha256Digest::parse(&format!("sha256:{EMPTY}")).unwrap(), d);
         assert_eq!(Sha256Digest::parse(&EMPTY.to_uppercase()).unwrap(), d);
         assert_eq!(d.to_base64(), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+    }
+
+    #[test]
+    fn base64_round_trips_and_only_32_bytes_are_a_digest() {
+        let digest = Sha256Digest::of(b"part");
+        assert_eq!(Sha256Digest::from_base64(&digest.to_base64()), Some(digest));
+        // The empty string's digest as S3 reports it.
+        assert_eq!(
+            Sha256Digest::from_base64("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=").map(|d| d.to_hex()),
+            Some(EMPTY.to_owned())
+        );
+        for bad in [
+            "",
+            "not base64!",
+            "AAAA",
+            &base64::engine::general_purpose::STANDARD.encode([0u8; 33]),
+        ] {
+            assert_eq!(Sha256Digest::from_base64(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -104,6 +104,23 @@ pub struct Duplicate {
     pub message: String,
 }
 
+/// `POST /api/jetty/identify`: the content id of an upload opened without one, over its own
+/// plan's parts (the client hashed them while it sent them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentifyRequest {
+    pub file_id: String,
+    pub content_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentifyResponse {
+    /// The account already stores this content: a new file on it, as `optimal-edges` would
+    /// have answered; the upload was aborted (stop sending). `None`: carry on.
+    pub duplicate: Option<Duplicate>,
+}
+
 /// What the client needs to send parts: the session and the capability for the edges.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -91,6 +91,8 @@ pub enum CoordinatorEndpoint {
     DirectPartUrl,
     /// The store-direct route: record a part the client sent straight to the store.
     DirectPartStored,
+    /// The content id of an upload opened without one, once its parts are hashed: dedup then.
+    Identify,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,6 +287,7 @@ impl CoordinatorEndpoint {
             ["api", "jetty", "reuse-parts"] => route(method, &["POST"], ReuseParts),
             ["api", "jetty", "direct-part"] => route(method, &["POST"], DirectPartUrl),
             ["api", "jetty", "direct-part", "stored"] => route(method, &["POST"], DirectPartStored),
+            ["api", "jetty", "identify"] => route(method, &["POST"], Identify),
             _ => Err(ApiError::new(ErrorCode::NotFound)),
         }
     }
@@ -324,7 +327,8 @@ impl CoordinatorEndpoint {
             | ListUploads
             | ReuseParts
             | DirectPartUrl
-            | DirectPartStored => Auth::ApiKey,
+            | DirectPartStored
+            | Identify => Auth::ApiKey,
         }
     }
 }
@@ -589,6 +593,7 @@ mod tests {
             ("POST", "/api/jetty/reuse-parts", ReuseParts, Auth::ApiKey),
             ("POST", "/api/jetty/direct-part", DirectPartUrl, Auth::ApiKey),
             ("POST", "/api/jetty/direct-part/stored", DirectPartStored, Auth::ApiKey),
+            ("POST", "/api/jetty/identify", Identify, Auth::ApiKey),
         ]
     }
 
@@ -653,9 +658,10 @@ mod tests {
             DirectPartUrl => 34,
             DirectPartStored => 35,
             DirectDownload { .. } => 36,
+            Identify => 37,
         }
     }
-    const COORDINATOR_VARIANTS: usize = 37;
+    const COORDINATOR_VARIANTS: usize = 38;
 
     fn edge_ordinal(e: &EdgeEndpoint) -> usize {
         match e {

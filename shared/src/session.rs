@@ -91,9 +91,8 @@ pub fn part_out_of_range(plan: &PartPlan, part_number: u32) -> ApiError {
     )
 }
 
-/// The parts to complete the multipart upload with, in order, or `parts_missing` listing
-/// every part not yet recorded (and `part_size_mismatch` for any recorded with a wrong size).
-pub fn completion(plan: &PartPlan, recorded: &[RecordedPart]) -> Result<Vec<CompletedPart>, ApiError> {
+/// `recorded` by part number, one slot per part of `plan` (parts outside it are ignored).
+fn by_number<'a>(plan: &PartPlan, recorded: &'a [RecordedPart]) -> Vec<Option<&'a RecordedPart>> {
     let mut by_number: Vec<Option<&RecordedPart>> = vec![None; plan.part_count as usize];
     for part in recorded {
         if let Some(slot) = part
@@ -104,10 +103,22 @@ pub fn completion(plan: &PartPlan, recorded: &[RecordedPart]) -> Result<Vec<Comp
             *slot = Some(part);
         }
     }
-    let missing: Vec<u32> = plan
-        .part_numbers()
+    by_number
+}
+
+/// The parts of `plan` that `recorded` lacks, in order.
+pub fn missing_parts(plan: &PartPlan, recorded: &[RecordedPart]) -> Vec<u32> {
+    let by_number = by_number(plan, recorded);
+    plan.part_numbers()
         .filter(|n| by_number[(*n - 1) as usize].is_none())
-        .collect();
+        .collect()
+}
+
+/// The parts to complete the multipart upload with, in order, or `parts_missing` listing
+/// every part not yet recorded (and `part_size_mismatch` for any recorded with a wrong size).
+pub fn completion(plan: &PartPlan, recorded: &[RecordedPart]) -> Result<Vec<CompletedPart>, ApiError> {
+    let by_number = by_number(plan, recorded);
+    let missing = missing_parts(plan, recorded);
     if !missing.is_empty() {
         return Err(ApiError::with_message(
             ErrorCode::PartsMissing,
@@ -351,6 +362,23 @@ mod tests {
     fn an_empty_file_completes_with_no_parts() {
         let empty = PartPlan::new(0, 8 * MIB, crate::plan::DEFAULT_BODY_LIMIT).unwrap();
         assert_eq!(completion(&empty, &[]).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn missing_parts_are_the_plan_s_parts_without_a_record_in_order() {
+        let plan = plan();
+        let all: Vec<u32> = plan.part_numbers().collect();
+        let cases: [(&[u32], Vec<u32>); 4] = [
+            (&[], all.clone()),
+            (&[2], all.iter().copied().filter(|n| *n != 2).collect()),
+            (&all, vec![]),
+            // A record outside the plan fills no slot.
+            (&[0, plan.part_count + 1], all.clone()),
+        ];
+        for (recorded, want) in cases {
+            let parts: Vec<RecordedPart> = recorded.iter().map(|n| part(*n, 8 * MIB)).collect();
+            assert_eq!(missing_parts(&plan, &parts), want, "recorded {recorded:?}");
+        }
     }
 
     #[test]

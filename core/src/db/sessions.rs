@@ -206,6 +206,14 @@ pub trait SessionStore: Database {
         Ok(())
     }
 
+    /// Records the content id of an active session opened without one; a recorded id is never
+    /// replaced.
+    async fn declare_content_id(&self, session_id: &str, content_id: &str) -> Result<()> {
+        self.execute(stmt!(q::DECLARE_CONTENT_ID, session_id, content_id))
+            .await?;
+        Ok(())
+    }
+
     /// Records the whole-file hash (hex) of a session opened without one; a declared hash is
     /// never replaced.
     async fn declare_file_hash(&self, session_id: &str, file_hash_hex: &str) -> Result<()> {

@@ -72,6 +72,11 @@ pub const LIST_OPEN: &str =
 /// then): `(session_id, file_hash)`. A declared hash is never replaced.
 pub const DECLARE_FILE_HASH: &str = "UPDATE upload_sessions SET file_hash = ?2 WHERE id = ?1 AND file_hash = ''";
 
+/// Records the content id of an active session opened without one (`content_id` is NULL until
+/// then): `(session_id, content_id)`. A recorded id is never replaced.
+pub const DECLARE_CONTENT_ID: &str =
+    "UPDATE upload_sessions SET content_id = ?2 WHERE id = ?1 AND content_id IS NULL AND status = 'active'";
+
 /// `(session_id, upload_id)`.
 pub const SET_UPLOAD_ID: &str = "UPDATE upload_sessions SET s3_upload_id = ?2 WHERE id = ?1";
 

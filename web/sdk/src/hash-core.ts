@@ -17,6 +17,8 @@ export interface HashOptions {
   sliceSize?: number;
   /** Called with the bytes hashed so far after each slice. */
   onProgress?: (bytes: number) => void;
+  /** Called with each part's digest (hex) as soon as it is known, part 1 first. */
+  onPart?: (part: number, sha256: string) => void;
   signal?: AbortSignal;
   /** Digest parts with WebCrypto when it is there (default true); false forces hash-wasm. */
   webCrypto?: boolean;
@@ -96,6 +98,7 @@ export async function hashBlob(blob: Blob, opts: HashOptions = {}): Promise<Hash
         at += take;
         if (partFill === partSize) {
           parts.push(part.digest("hex"));
+          opts.onPart?.(parts.length, parts[parts.length - 1]);
           part.init();
           partFill = 0;
         }
@@ -104,7 +107,10 @@ export async function hashBlob(blob: Blob, opts: HashOptions = {}): Promise<Hash
     opts.onProgress?.(offset);
     if (buf.byteLength === 0) break;
   }
-  if (part && partFill > 0) parts.push(part.digest("hex"));
+  if (part && partFill > 0) {
+    parts.push(part.digest("hex"));
+    opts.onPart?.(parts.length, parts[parts.length - 1]);
+  }
   if (what === "parts") return { parts };
   return partSize ? { sha256: whole.digest("hex"), parts } : { sha256: whole.digest("hex") };
 }
@@ -134,7 +140,11 @@ async function hashByParts(
     if (opts.signal?.aborted) throw opts.signal.reason ?? new Error("aborted");
     next = k + 1 < count && partSize <= READ_AHEAD_MAX ? read(k + 1) : null;
     const len = buf.byteLength;
-    const digest = s.digest("SHA-256", buf);
+    const part = k + 1;
+    const digest = s.digest("SHA-256", buf).then((d) => {
+      opts.onPart?.(part, hex(d));
+      return d;
+    });
     if (whole) {
       digests.push(digest);
       const bytes = new Uint8Array(buf);

@@ -1,8 +1,9 @@
 // The hashing Web Worker (a module worker; also works bundled as a classic script): hashes the
 // Blobs it is sent with `hashBlob`, posting progress, so the page stays responsive while a
 // large file is read and hashed. Messages: {id, op: "hash", blob, partSize?, sliceSize?, what?} and
-// {id, op: "cancel"}; answers {id, type: "progress", bytes} | {id, type: "done", result} |
-// {id, type: "error", message}.
+// {id, op: "cancel"}; answers {id, type: "progress", bytes} | {id, type: "part", part, sha256}
+// (each part's digest as soon as it is known) | {id, type: "done", result} | {id, type: "error",
+// message}.
 
 import { hashBlob } from "./hash-core.js";
 
@@ -36,6 +37,7 @@ scope.addEventListener("message", (event: MessageEvent) => {
     sliceSize: msg.sliceSize,
     what: msg.what,
     signal: ctl.signal,
+    onPart: (part, sha256) => scope.postMessage({ id: msg.id, type: "part", part, sha256 }),
     onProgress: (bytes) => {
       const now = Date.now();
       if (now - last >= 50 || bytes === msg.blob.size) {

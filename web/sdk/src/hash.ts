@@ -27,6 +27,7 @@ interface Pending {
   resolve(r: HashResult): void;
   reject(e: unknown): void;
   onProgress?: (bytes: number) => void;
+  onPart?: (part: number, sha256: string) => void;
 }
 
 export interface WorkerHasherOptions {
@@ -81,10 +82,11 @@ export class WorkerHasher implements Hasher {
     for (const p of jobs) p.reject(err);
   }
 
-  private onMessage(msg: { id: number; type: string; bytes?: number; result?: HashResult; message?: string }) {
+  private onMessage(msg: { id: number; type: string; bytes?: number; part?: number; sha256?: string; result?: HashResult; message?: string }) {
     const p = this.pending.get(msg.id);
     if (!p) return;
     if (msg.type === "progress") p.onProgress?.(msg.bytes ?? 0);
+    else if (msg.type === "part") p.onPart?.(msg.part ?? 0, msg.sha256 ?? "");
     else if (msg.type === "done") {
       this.pending.delete(msg.id);
       p.resolve(msg.result as HashResult);
@@ -113,6 +115,7 @@ export class WorkerHasher implements Hasher {
           resolve: (r) => (done(), resolve(r)),
           reject: (e) => (done(), reject(e)),
           onProgress: opts.onProgress,
+          onPart: opts.onPart,
         });
         worker.postMessage({ id, op: "hash", blob, partSize: opts.partSize, sliceSize: opts.sliceSize, what: opts.what });
       });

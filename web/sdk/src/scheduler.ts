@@ -210,6 +210,22 @@ export class PartScheduler {
     return cancelled;
   }
 
+  /** Takes the parts waiting in the queue (none in flight or waiting out a backoff) out of
+   * it, in order. They still count as remaining — the upload is not done without them —
+   * until `release` says which were stored some other way and which to send after all. */
+  hold(): number[] {
+    const held = this.queue;
+    this.queue = [];
+    return held;
+  }
+
+  /** Held parts: `done` were stored some other way (copied in the store), `send` go back to
+   * the front of the queue, in order. */
+  release(done: Iterable<number>, send: Iterable<number>): void {
+    this.remaining -= [...done].length;
+    this.queue = [...[...send].sort((a, b) => a - b), ...this.queue];
+  }
+
   /** Adds parts to send (e.g. parts the coordinator says are missing at finalize). */
   add(parts: Iterable<number>): void {
     for (const p of parts) {

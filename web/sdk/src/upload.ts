@@ -12,7 +12,7 @@ import { bytesRecorded, missingParts, normalizeHash, recordKey, type LocalRecord
 import { DEFAULT_RETRY, type RetryPolicy } from "./retry.js";
 import { PartScheduler, type Action, type Assignment, type Outcome } from "./scheduler.js";
 import type { PartTransport, StoreCheck } from "./transport.js";
-import type { ChunkReceipt, EdgeInfo, FileInfo, OpenUpload, OptimalEdgesResponse, ResumeResponse, UploadState } from "./types.js";
+import type { ChunkReceipt, Duplicate, EdgeInfo, FileInfo, OpenUpload, OptimalEdgesResponse, ResumeResponse, UploadState } from "./types.js";
 
 export type UploadStateName = "hashing" | "starting" | "uploading" | "paused" | "finalizing" | "done" | "error" | "aborted";
 
@@ -39,7 +39,17 @@ export interface UploadOptions {
   paused?: boolean;
   /** How often a chunk whose body did not match its hash is re-read and sent again (3). */
   maxHashRetries?: number;
+  /** A new upload of a file up to this size (bytes) hashes its parts before the session opens,
+   * so dedup and part reuse answer before any byte is sent; a larger one opens the session at
+   * once and sends each part as soon as it is hashed, naming its content at
+   * `/api/jetty/identify` when the last one is (see `HASH_FIRST_MAX`). */
+  hashFirstMax?: number;
 }
+
+/** Up to this size a new upload is hashed before it starts (a quarter of a second or less at a
+ * browser's part-hashing speed); above, hashing first would hold the first byte back for
+ * seconds on a desktop and far longer on a phone. */
+export const HASH_FIRST_MAX = 64 * 1024 * 1024;
 
 export interface UploadProgress {
   state: UploadStateName;
@@ -143,6 +153,46 @@ interface Answer {
 
 const PAUSED = Symbol("paused");
 const DEADLINE = Symbol("deadline");
+/** Sending stopped because `identify` found the content stored already. */
+const DUPLICATE = Symbol("duplicate");
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(v: T): void;
+  reject(e: unknown): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
+/** Aborted when either is. */
+function anySignal(a: AbortSignal, b: AbortSignal): AbortSignal {
+  if (typeof AbortSignal.any === "function") return AbortSignal.any([a, b]);
+  const ctl = new AbortController();
+  for (const s of [a, b]) {
+    if (s.aborted) ctl.abort(s.reason);
+    else s.addEventListener("abort", () => ctl.abort(s.reason), { once: true });
+  }
+  return ctl.signal;
+}
+
+/** `p`, or the signal's reason once it is aborted (whichever comes first). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => (signal.removeEventListener("abort", onAbort), resolve(v)),
+      (e) => (signal.removeEventListener("abort", onAbort), reject(e)),
+    );
+  });
+}
 
 export class Upload {
   readonly file: Blob & { name?: string; lastModified?: number };
@@ -178,6 +228,17 @@ export class Upload {
   private fileHash = "";
   /** A part failed because of the store, and none has been stored since. */
   private storeSuspect = false;
+  /** Opened without an identity: the naming pass hashes the parts while they go out. */
+  private namingLater = false;
+  /** The naming pass has read the whole file (or failed to). */
+  private namingHashed = false;
+  /** The naming pass: every part's digest and the whole file's, then `identify`; what it
+   * found stored (a duplicate), or null. */
+  private naming: Promise<Duplicate | null> | null = null;
+  /** Parts whose digest a sender waits for from the naming pass. */
+  private partWaiters = new Map<number, Deferred<string>>();
+  /** Stops the senders (not the upload) when `identify` answers with a duplicate. */
+  private readonly sendCtl = new AbortController();
   /** The content id over the predicted plan's part digests (what dedup and resume match). */
   private contentId: string | null = null;
   /** Content ids of this file over other part sizes (another client's session plans). */
@@ -386,6 +447,15 @@ export class Upload {
       resumedFrom = "explicit";
     }
     const local = await store.get(key).catch(() => undefined);
+    // A new upload of a large file opens its session at once and names its content when its
+    // parts are hashed (they go out meanwhile), unless something may already hold it: a local
+    // record, or an open session of this size in the account (another device's), which is
+    // matched by content first.
+    let openOfSize: OpenUpload[] | undefined;
+    if (!ticket && !local && size > (this.opts.hashFirstMax ?? HASH_FIRST_MAX)) {
+      openOfSize = this.opts.lookupRemote ? await this.openUploadsOfSize(size, signal) : [];
+      this.namingLater = openOfSize.length === 0;
+    }
 
     // 2. Hash the parts of the known or predicted plan (natively, several at once): their
     // content id answers dedup and finds a session to continue. The whole-file SHA-256 (hash-wasm,
@@ -401,10 +471,12 @@ export class Upload {
       this.p.hashedBytes = bytes;
       this.emitProgress();
     };
-    if (predicted && predicted.partCount > 0) await this.hashParts(predicted, signal, onProgress);
-    if (!this.contentId) this.fileHash = (await this.ctx.hasher.hash(file, { signal, onProgress })).sha256 as string;
-    else this.startWholeHash(signal);
-    this.p.hashedBytes = size;
+    if (!this.namingLater) {
+      if (predicted && predicted.partCount > 0) await this.hashParts(predicted, signal, onProgress);
+      if (!this.contentId) this.fileHash = (await this.ctx.hasher.hash(file, { signal, onProgress })).sha256 as string;
+      else this.startWholeHash(signal);
+      this.p.hashedBytes = size;
+    }
     this.setState("starting");
 
     // 3. Continue a session (the named one, the local record's, or one found by content), else
@@ -413,15 +485,17 @@ export class Upload {
       if (!(await this.sameContent(ticket.state, signal))) {
         throw new JettyError("integrity", `${this.p.fileName} is not the file session ${ticket.upload.fileId} was started with`);
       }
-    } else if (local && (await this.sameContent(local, signal))) {
+    } else if (local && ((!local.contentId && !local.fileHash) || (await this.sameContent(local, signal)))) {
+      // (A record of an upload named later, kept before it was named: the session itself says
+      // whether it was named since, and by what.)
       ticket = await this.tryResume(local.fileId, size, signal, calls);
       if (ticket) resumedFrom = "local";
       else await store.delete(key).catch(() => {});
     } else if (local) {
       await store.delete(key).catch(() => {});
     }
-    if (!ticket && this.opts.lookupRemote) {
-      const open = await this.findOpenSession(size, signal);
+    if (!ticket && this.opts.lookupRemote && !this.namingLater) {
+      const open = await this.findOpenSession(size, signal, openOfSize);
       if (open) {
         ticket = await this.tryResume(open.fileId, size, signal, calls);
         if (ticket) resumedFrom = "remote";
@@ -465,25 +539,7 @@ export class Upload {
           this.fileHash = stored;
         }
         const sha256 = this.fileHash || (await this.wholeHash(signal));
-        this.sessionFileId = answer.duplicate.fileId;
-        this.p.fileId = answer.duplicate.fileId;
-        this.p.bytesDone = size;
-        this.emit("session", { fileId: answer.duplicate.fileId, resumed: false, duplicate: true });
-        return {
-          fileId: answer.duplicate.fileId,
-          url: answer.duplicate.url,
-          size,
-          sha256,
-          duplicate: true,
-          resumed: false,
-          parts: 0,
-          partsSent: 0,
-          partsReused: 0,
-          bytesSent: 0,
-          edges: [],
-          perEdge: {},
-          seconds: (this.ctx.now() - this.started) / 1000,
-        };
+        return this.duplicateResult(answer.duplicate, sha256);
       }
       if (!answer.upload) throw new JettyError("server", "no upload ticket in the answer", { status: 200 });
       ticket = { upload: answer.upload, edges: answer.edges, state: null as unknown as UploadState };
@@ -539,10 +595,25 @@ export class Upload {
         random: this.ctx.random,
       },
     );
+    // Named later: the parts are hashed (each sent as soon as its digest is known) and the
+    // content named while they go out.
+    if (this.namingLater) this.startNaming(plan, upload.fileId, scheduler, calls, signal);
+    const sending = anySignal(signal, this.sendCtl.signal);
     let file_: FileInfo | null = null;
     for (let round = 0; ; round++) {
       this.setState(this.paused ? "paused" : "uploading");
-      await this.sendParts(scheduler, signal);
+      try {
+        await this.sendParts(scheduler, sending);
+      } catch (e) {
+        // Stopped for a duplicate: the naming pass has the answer.
+        if (signal.aborted || !this.sendCtl.signal.aborted) throw e;
+        this.cancelAll(PAUSED);
+      }
+      const duplicate = this.naming ? await this.naming : null;
+      if (duplicate) {
+        await store.delete(key).catch(() => {});
+        return this.duplicateResult(duplicate, this.fileHash);
+      }
       this.setState("finalizing");
       const fileHash = await this.wholeHash(signal);
       try {
@@ -582,6 +653,30 @@ export class Upload {
     };
   }
 
+  /** The result for content the account already stores (`dup`, a new file on it). */
+  private duplicateResult(dup: Duplicate, sha256: string): UploadResult {
+    const size = this.file.size;
+    this.sessionFileId = dup.fileId;
+    this.p.fileId = dup.fileId;
+    this.p.bytesDone = size;
+    this.emit("session", { fileId: dup.fileId, resumed: false, duplicate: true });
+    return {
+      fileId: dup.fileId,
+      url: dup.url,
+      size,
+      sha256,
+      duplicate: true,
+      resumed: false,
+      parts: 0,
+      partsSent: this.p.partsSent,
+      partsReused: 0,
+      bytesSent: this.p.bytesSent,
+      edges: [],
+      perEdge: { ...this.p.perEdge },
+      seconds: (this.ctx.now() - this.started) / 1000,
+    };
+  }
+
   /** A ticket for `fileId` if the session is still open for this file; `null` when it is gone
    * (finalized, aborted, expired, another account's) or is for other bytes. */
   private async tryResume(
@@ -605,19 +700,23 @@ export class Upload {
    * another browser), or `null` (also when the coordinator has no listing). Another client may
    * have planned other parts: a candidate of the same size is checked by the content id over
    * its own plan's parts (hashed again if that plan is not ours), or by the whole-file hash. */
-  private async findOpenSession(size: number, signal: AbortSignal): Promise<OpenUpload | null> {
-    let uploads: OpenUpload[];
-    try {
-      const q = new URLSearchParams({ limit: "50" });
-      const page = await this.ctx.api.request<{ uploads?: OpenUpload[] }>("GET", `/api/jetty/uploads?${q}`, { signal, timeoutMs: 30_000 });
-      uploads = (page.uploads ?? []).filter((u) => u.fileSize === size && !(u.expiresAt <= Date.now()));
-    } catch (e) {
-      if (signal.aborted) throw e;
-      return null;
-    }
+  private async findOpenSession(size: number, signal: AbortSignal, listed?: OpenUpload[]): Promise<OpenUpload | null> {
+    const uploads = listed ?? (await this.openUploadsOfSize(size, signal));
     uploads.sort((a, b) => Number(b.fileName === this.p.fileName) - Number(a.fileName === this.p.fileName) || b.createdAt - a.createdAt);
     for (const u of uploads) if (await this.sameContent(u, signal)) return u;
     return null;
+  }
+
+  /** The account's open uploads of this size (none when the coordinator has no listing). */
+  private async openUploadsOfSize(size: number, signal: AbortSignal): Promise<OpenUpload[]> {
+    try {
+      const q = new URLSearchParams({ limit: "50" });
+      const page = await this.ctx.api.request<{ uploads?: OpenUpload[] }>("GET", `/api/jetty/uploads?${q}`, { signal, timeoutMs: 30_000 });
+      return (page.uploads ?? []).filter((u) => u.fileSize === size && !(u.expiresAt <= Date.now()));
+    } catch (e) {
+      if (signal.aborted) throw e;
+      return [];
+    }
   }
 
   /** This file's content id over parts of `partSize` (hashed once per size). */
@@ -647,7 +746,7 @@ export class Upload {
     }
     // Declared now only when already known; else at finalize.
     if (this.fileHash) body.fileHash = this.fileHash;
-    if (!body.contentId && !body.fileHash) body.fileHash = await this.wholeHash(signal);
+    if (!body.contentId && !body.fileHash && !this.namingLater) body.fileHash = await this.wholeHash(signal);
     const type = this.opts.contentType ?? (this.file.type || undefined);
     if (type) body.contentType = type;
     if (this.opts.expiresIn) body.expiresIn = this.opts.expiresIn;
@@ -685,6 +784,99 @@ export class Upload {
       this.predictedParts = null;
       this.contentId = null;
     }
+  }
+
+  /** The naming pass of an upload opened without an identity: one read of the file hashes
+   * every part (a sender waiting for its part's digest gets it as soon as it is known) and the
+   * whole file, then `identify` names the content. Stored already: the senders stop and the
+   * upload ends as a duplicate. Else the parts not sent yet are offered for copying in the
+   * store, as a hash-first upload's are before it sends any. */
+  private startNaming(
+    plan: PartPlan,
+    fileId: string,
+    scheduler: PartScheduler,
+    calls: <T>(call: () => Promise<T>) => Promise<T>,
+    signal: AbortSignal,
+  ) {
+    const pass = async (): Promise<Duplicate | null> => {
+      let hashed;
+      try {
+        hashed = await this.ctx.hasher.hash(this.file, {
+          partSize: plan.partSize,
+          what: "both",
+          signal,
+          onPart: (part, sha256) => this.partKnown(part, sha256),
+          onProgress: (bytes) => (this.p.hashedBytes = bytes),
+        });
+      } finally {
+        // Senders still waiting (the pass failed) hash their parts themselves.
+        this.namingHashed = true;
+        for (const w of this.partWaiters.values()) w.reject(new Error("the naming pass ended"));
+        this.partWaiters.clear();
+      }
+      this.fileHash = hashed.sha256 as string;
+      if (!hashed.parts || hashed.parts.length !== plan.partCount) return null;
+      hashed.parts.forEach((h, i) => this.partHashes.set(i + 1, h));
+      this.contentId = await contentId(hashed.parts);
+      let answer: { duplicate?: Duplicate | null };
+      try {
+        answer = await calls(() =>
+          this.ctx.api.request<{ duplicate?: Duplicate | null }>("POST", "/api/jetty/identify", {
+            body: { fileId, contentId: this.contentId },
+            signal,
+            timeoutMs: 60_000,
+          }),
+        );
+      } catch (e) {
+        if (signal.aborted) throw e;
+        // Unnamed, the upload still completes (finalize takes the id from the parts the store
+        // checked); meanwhile it cannot be found by its content.
+        return null;
+      }
+      if (answer.duplicate) {
+        this.sendCtl.abort(DUPLICATE);
+        this.poke();
+        return answer.duplicate;
+      }
+      if (this.record) {
+        this.record.contentId = this.contentId;
+        this.record.fileHash = this.fileHash;
+        await this.ctx.store.put(this.record).catch(() => {});
+      }
+      await this.reuseHeldParts(fileId, scheduler, signal);
+      return null;
+    };
+    this.naming = pass();
+    this.naming.catch(() => {});
+    this.whole = this.naming.then(() => this.fileHash);
+    this.whole.catch(() => {});
+  }
+
+  /** A part's digest from the naming pass, to whoever waits for it. */
+  private partKnown(part: number, sha256: string) {
+    this.partHashes.set(part, sha256);
+    const w = this.partWaiters.get(part);
+    this.partWaiters.delete(part);
+    w?.resolve(sha256);
+  }
+
+  /** The parts still queued once the content is named are offered for copying in the store
+   * (an earlier version of the file); the others go back to the queue. */
+  private async reuseHeldParts(fileId: string, scheduler: PartScheduler, signal: AbortSignal) {
+    const held = scheduler.hold();
+    let copied = new Set<number>();
+    try {
+      if (held.length > 1) copied = await this.reuseStoredParts(fileId, held, signal);
+    } finally {
+      scheduler.release(copied, held.filter((n) => !copied.has(n)));
+      this.poke();
+    }
+    if (copied.size === 0) return;
+    const plan = this.plan as PartPlan;
+    this.p.partsReused += copied.size;
+    this.p.partsDone += copied.size;
+    for (const n of copied) this.p.bytesDone += partLen(plan, n) ?? 0;
+    this.emitProgress(true);
   }
 
   /** Starts the whole-file SHA-256 in the background (cancelled with the upload). */
@@ -879,6 +1071,16 @@ export class Upload {
   private async partHash(part: number, blob: Blob, signal: AbortSignal, fresh = false): Promise<string> {
     const known = fresh ? undefined : this.partHashes.get(part);
     if (known) return known;
+    if (!fresh && this.naming && !this.namingHashed) {
+      // The naming pass is reading the file in order: its digest comes soon, at no extra read.
+      let w = this.partWaiters.get(part);
+      if (!w) this.partWaiters.set(part, (w = deferred<string>()));
+      try {
+        return await untilAborted(w.promise, signal);
+      } catch (e) {
+        if (signal.aborted) throw e;
+      }
+    }
     const h = (await this.ctx.hasher.hash(blob, { signal })).sha256 as string;
     this.partHashes.set(part, h);
     return h;

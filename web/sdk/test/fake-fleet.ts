@@ -54,8 +54,14 @@ export class FakeFleet {
   checks: string[] = [];
   /** Every finalize body, as sent. */
   finalized: Array<Record<string, unknown>> = [];
+  /** Every identify body, as sent. */
+  identified: Array<Record<string, unknown>> = [];
+  /** What happened, in order: `open <fileId>`, `part <n>` (stored), `identify`, `finalize`. */
+  events: string[] = [];
   /** Part size the coordinator plans with (`null`: honour the client's chunkSize hint). */
   partSize: number | null = 1024;
+  /** How long each part takes to store (ms): a link slower than hashing. */
+  partDelayMs = 0;
   /** How each part attempt ends (default: stored). */
   behaviour: EdgeBehaviour = () => "ok";
   /** Every part request: [edge, part]. */
@@ -86,7 +92,6 @@ export class FakeFleet {
     const p = url.pathname;
     if (method === "POST" && p === "/api/jetty/optimal-edges") {
       this.asked.push(body);
-      if (!body.fileHash && !body.contentId) return err(400, "invalid_request");
       // Dedup by verified content id; a declared hash finds only one-part files (as the server).
       const want = body.contentId ?? (body.fileHash ? contentIdOf([hex(body.fileHash) as string]) : null);
       const dup = [...this.files.values()].find((f) => f.contentId === want && f.size === body.fileSize);
@@ -111,7 +116,30 @@ export class FakeFleet {
         token: `tok_${this.n}`,
       };
       this.sessions.set(s.fileId, s);
+      this.events.push(`open ${s.fileId}`);
       return ok({ edges: this.edges, duplicate: null, upload: this.ticket(s) });
+    }
+    if (method === "POST" && p === "/api/jetty/identify") {
+      // As the server: an id over the session's own parts; stored content makes the upload's
+      // own file id a clone and aborts the upload; a recorded id is never replaced.
+      this.identified.push(body);
+      this.events.push("identify");
+      const s = this.sessions.get(body.fileId);
+      if (!s) return err(404, "not_found");
+      if (Number(String(body.contentId).split("-")[1]) !== s.partCount) return err(400, "invalid_request");
+      const cloned = this.files.get(s.fileId);
+      const answer = (f: { sha256: string }) => ok({ duplicate: { fileId: s.fileId, url: `${BASE}/api/files/${s.fileId}`, sha256: `sha256:${f.sha256}` } });
+      if (s.status === "aborted" && cloned) return answer(cloned);
+      if (s.status !== "active") return err(409, "session_not_active");
+      if (s.contentId && s.contentId !== body.contentId) return err(409, "content_id_mismatch");
+      const dup = [...this.files.values()].find((f) => f.contentId === body.contentId && f.size === s.fileSize);
+      if (dup) {
+        s.status = "aborted";
+        this.files.set(s.fileId, { ...dup, id: s.fileId, name: s.fileName });
+        return answer(dup);
+      }
+      s.contentId = body.contentId;
+      return ok({ duplicate: null });
     }
     if (method === "POST" && p === "/api/jetty/resume") {
       const s = this.sessions.get(body.fileId);
@@ -144,6 +172,7 @@ export class FakeFleet {
       const s = this.sessions.get(body.fileId);
       if (!s) return err(404, "not_found");
       this.finalized.push(body);
+      this.events.push("finalize");
       const hooked = this.finalizeHook?.(s);
       if (hooked) return hooked;
       const declared = hex(body.fileHash);
@@ -208,6 +237,7 @@ export class FakeFleet {
     const s = [...this.sessions.values()].find((x) => req.token === x.token);
     if (!s) return { status: 401, text: JSON.stringify({ error: { code: "invalid_upload_token", message: "bad" } }) };
     if (s.status !== "active") return { status: 409, text: JSON.stringify({ error: { code: "session_not_active", message: "gone" } }) };
+    if (this.partDelayMs > 0) await new Promise((r) => setTimeout(r, this.partDelayMs));
     const bytes = new Uint8Array(await req.body.arrayBuffer());
     // A request cancelled before its body was through is not stored.
     if (req.signal.aborted) throw req.signal.reason;
@@ -218,6 +248,7 @@ export class FakeFleet {
     req.onProgress?.(bytes.length);
     s.parts.set(part, h);
     this.stored.push([edge, part]);
+    this.events.push(`part ${part}`);
     return { status: 200, text: JSON.stringify({ partNumber: part, size: bytes.length, sha256: h, etag: `"${h}"`, edgeId: edge }) };
   };
 

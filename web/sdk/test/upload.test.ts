@@ -365,3 +365,87 @@ test("the coordinator down at the start is waited out within the budget", async 
   assert.equal(r.partsSent, 2);
   assert.deepEqual(notices, ["coordinator unreachable", "coordinator unreachable", "coordinator unreachable", null]);
 });
+
+const partDigests = (bytes: Uint8Array, partSize: number) => {
+  const out: string[] = [];
+  for (let at = 0; at < bytes.length; at += partSize) out.push(createHash("sha256").update(bytes.subarray(at, at + partSize)).digest("hex"));
+  return out;
+};
+
+test("a large new file starts at once: parts go out as they are hashed, and the content is named over the session's plan", async () => {
+  const { fleet, client, store } = setup();
+  const { bytes, file: f, sha } = file(200 * 1024 + 17);
+  const r = await client.upload(f, { hashFirstMax: 0, concurrency: 4 }).result;
+  assert.equal(r.sha256, sha);
+  assert.equal(r.duplicate, false);
+  assert.equal(r.parts, 201);
+  assert.equal(r.partsSent, 201);
+  // Opened with neither a content id nor a whole-file hash; no part was hashed twice.
+  assert.equal(fleet.asked.length, 1);
+  assert.equal(fleet.asked[0].contentId, undefined);
+  assert.equal(fleet.asked[0].fileHash, undefined);
+  assert.equal(fleet.sent.length, 201);
+  // Parts were stored before the content was named, and it was named before finalize.
+  const firstPart = fleet.events.findIndex((e) => e.startsWith("part "));
+  const named = fleet.events.indexOf("identify");
+  assert.ok(firstPart > 0 && firstPart < named && named < fleet.events.indexOf("finalize"), fleet.events.join(","));
+  const id = contentIdOf(partDigests(bytes, 1024));
+  assert.deepEqual(fleet.identified, [{ fileId: r.fileId, contentId: id }]);
+  assert.equal(fleet.sessions.get(r.fileId)?.contentId, id);
+  assert.equal(fleet.finalized[0].fileHash, sha);
+  assert.equal(fleet.files.get(r.fileId)?.contentId, id);
+  assert.equal((await store.list()).length, 0);
+});
+
+test("a large file whose content is stored already is a duplicate once named: sending stops, and its file is the clone", async () => {
+  const { fleet, client, store } = setup();
+  const { file: f, sha } = file(200 * 1024);
+  await client.upload(f).result;
+  const sent = fleet.sent.length;
+  fleet.partDelayMs = 2; // sending is slower than hashing, as on any real link
+  const r = await client.upload(new File([f], "again.bin"), { hashFirstMax: 0, concurrency: 2 }).result;
+  assert.equal(r.duplicate, true);
+  assert.equal(r.sha256, sha);
+  assert.ok(fleet.sent.length - sent < 200, `sending stopped (${fleet.sent.length - sent} of 200 parts sent)`);
+  assert.equal(fleet.sessions.get(r.fileId)?.status, "aborted");
+  assert.equal(fleet.files.get(r.fileId)?.name, "again.bin");
+  assert.equal(fleet.finalized.length, 1, "only the first upload was finalized");
+  assert.equal((await store.list()).length, 0, "no local record is left");
+});
+
+test("a new version named after it started still copies the unchanged parts it had not sent yet", async () => {
+  const { fleet, client } = setup();
+  const { bytes, file: f } = file(200 * 1024);
+  await client.upload(f).result;
+  const v2 = new Uint8Array(bytes);
+  v2[199 * 1024 + 3] ^= 0xff; // the last part changed
+  const sent = fleet.sent.length;
+  fleet.partDelayMs = 2;
+  const r = await client.upload(new File([v2], "v2.bin"), { hashFirstMax: 0, concurrency: 1 }).result;
+  assert.equal(r.duplicate, false);
+  assert.ok(r.partsReused > 0, "parts still queued when it was named were copied");
+  assert.equal(r.partsReused + r.partsSent, 200);
+  assert.equal(fleet.sent.length - sent, r.partsSent);
+  assert.ok(fleet.sent.slice(sent).some(([, part]) => part === 200), "the changed part was sent");
+  assert.equal(fleet.files.get(r.fileId)?.contentId, contentIdOf(partDigests(v2, 1024)));
+});
+
+test("a reload before a large upload was named starts afresh; after, it continues the session", async () => {
+  const store = new MemoryRecordStore();
+  const { fleet, client } = setup(new FakeFleet(), store);
+  const { file: f, sha } = file(60 * 1024);
+  // Closed (kept) before it was named: the session has no identity to check the file against.
+  fleet.behaviour = () => "hang";
+  const first = client.upload(f, { hashFirstMax: 0, concurrency: 1 });
+  await new Promise<void>((resolve) => first.on("state", (s) => s === "uploading" && resolve()));
+  first.abort({ keepSession: true });
+  await first.result.catch(() => {});
+  const before = first.fileId as string;
+  assert.deepEqual(fleet.identified, [], "closed before it was named");
+  assert.equal(fleet.sessions.get(before)?.status, "active");
+  fleet.behaviour = () => "ok";
+  const again = await client.upload(f, { hashFirstMax: 0 }).result;
+  assert.equal(again.sha256, sha);
+  assert.notEqual(again.fileId, before, "a session with no identity is not continued");
+  assert.equal(again.resumed, false);
+});

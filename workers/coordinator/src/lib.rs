@@ -78,6 +78,7 @@ async fn handle(mut req: Request, env: &Env) -> ApiResult<Response> {
     let account = caller.id.as_str();
     match endpoint {
         OptimalEdges => upload::optimal_edges(req, &core, &caller, &origin).await,
+        Identify => upload::identify(req, &core, &caller, &origin).await,
         FinalizeUpload => upload::finalize_upload(req, &core, account, &origin).await,
         GetFile { file_id } => files::get_file(&core, &caller, &file_id).await,
         Quota => accounts::quota(&core, &caller).await,

@@ -25,6 +25,13 @@ pub async fn optimal_edges(
     json_response(200, &answer).map_err(internal)
 }
 
+/// `POST /api/jetty/identify`: the content id of an upload opened without one.
+pub async fn identify(req: &mut Request, core: &Coordinator, account: &Account, origin: &str) -> ApiResult<Response> {
+    let body: IdentifyRequest = read_json(req, JSON_LIMIT).await?;
+    let answer = core.identify_upload(account, &body, origin).await?;
+    json_response(200, &answer).map_err(internal)
+}
+
 /// `POST /api/jetty/direct-part`: presigned UploadParts for the store-direct route.
 pub async fn direct_part_url(req: &mut Request, core: &Coordinator, account: &str) -> ApiResult<Response> {
     let body: DirectPartsRequest = read_json(req, JSON_LIMIT).await?;

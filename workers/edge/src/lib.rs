@@ -1,6 +1,6 @@
 //! JettySpeed edge: accepts a chunk as the raw request body, checks the upload token and the
-//! declared size, streams the body to S3 `UploadPart` without buffering it, and reports the
-//! accepted part to the coordinator over the service binding.
+//! declared size, streams the body to S3 `UploadPart` without buffering it, answers, and then
+//! reports the accepted part to the coordinator over the service binding.
 //!
 //! Integrity is part of the forward: the S3 request is signed with the declared SHA-256 as
 //! the payload hash and carries `x-amz-checksum-sha256`, so the store refuses a body that does
@@ -39,7 +39,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> ApiResult<Response> {
     }
     let config = edge_config(env)?;
     match endpoint {
-        EdgeEndpoint::UploadChunk => upload_chunk(req, env, &config).await,
+        EdgeEndpoint::UploadChunk => upload_chunk(req, env, ctx, config).await,
         EdgeEndpoint::StoreCheck => {
             let s3 = config.s3();
             jetty_worker_runtime::chunk::store_check(&req, &forwarder(&config, &s3)).await
@@ -61,12 +61,27 @@ fn forwarder<'a>(config: &'a EdgeConfig, s3: &'a jetty_shared::s3::S3) -> Forwar
     }
 }
 
-async fn upload_chunk(req: Request, env: &Env, config: &EdgeConfig) -> ApiResult<Response> {
+async fn upload_chunk(req: Request, env: &Env, ctx: &Context, config: EdgeConfig) -> ApiResult<Response> {
     let s3 = config.s3();
-    let gate = CoordinatorGate { env, config };
-    let (record, receipt) = forward_chunk(req, &forwarder(config, &s3), &gate).await?;
-    // Report the part to the coordinator (service binding, HMAC-signed body).
-    report_part(env, config, &record).await?;
+    let gate = CoordinatorGate { env, config: &config };
+    let (record, receipt) = forward_chunk(req, &forwarder(&config, &s3), &gate).await?;
+    // The store holds the part, checked against its SHA-256: the client hears so now, and the
+    // coordinator (service binding, HMAC-signed body, then a D1 write: a backbone round trip
+    // or more from a far colo) is told after, off the part's critical path. A report that
+    // arrives after finalize, or never, loses nothing: finalize records what the store lists
+    // (`record_unreported_parts`).
+    let env = env.clone();
+    ctx.wait_until(async move {
+        if let Err(err) = report_part(&env, &config, &record).await {
+            worker::console_error!(
+                "part {} of session {}: report not recorded ({}: {})",
+                record.part_number,
+                record.session_id,
+                err.code.as_str(),
+                err.message
+            );
+        }
+    });
     json_response(200, &receipt).map_err(internal)
 }
 

@@ -144,7 +144,9 @@ async function waitParts(page, parts) {
 
 const MIB = 1024 * 1024;
 function summary(c) {
-  const hashMiBps = c.hashSeconds > 0 ? c.size / MIB / c.hashSeconds : null;
+  // Hashing speed: the file's size over the time until it was hashed through, whether the
+  // upload waited for that (up to the SDK's HASH_FIRST_MAX) or sent its parts meanwhile.
+  const hashMiBps = c.hashedSeconds > 0 ? c.size / MIB / c.hashedSeconds : null;
   const uploadMiBps = c.uploadSeconds > 0 ? c.bytesSent / MIB / c.uploadSeconds : null;
   return {
     name: c.name,
@@ -163,6 +165,8 @@ function summary(c) {
     hashRetries: c.hashRetries,
     hashedInWorker: c.hashedInWorker,
     hashSeconds: c.hashSeconds,
+    hashedSeconds: c.hashedSeconds,
+    firstPartSeconds: c.firstPartSeconds,
     uploadSeconds: c.uploadSeconds,
     hashMiBps,
     uploadMiBps,

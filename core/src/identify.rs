@@ -8,11 +8,11 @@
 
 use crate::db::{Account, FileRow, FileStore, SessionRow, SessionStore, StoreHealthStore};
 use crate::ports::{Core, ObjectStore, Runtime};
-use crate::upload::file_url;
+use crate::upload::{file_url, in_progress};
 use crate::{not_found, Result};
 use jetty_shared::content_id::ContentId;
 use jetty_shared::protocol::{Duplicate, IdentifyRequest, IdentifyResponse};
-use jetty_shared::session::SessionStatus;
+use jetty_shared::session::{SessionStatus, IN_FLIGHT_IDLE_MS};
 use jetty_shared::{ApiError, ErrorCode};
 
 /// Why a session answered as a duplicate at `identify` was closed.
@@ -21,7 +21,9 @@ pub const DUPLICATE_REASON: &str = "duplicate";
 impl<D: SessionStore + FileStore + StoreHealthStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
     /// `POST /api/jetty/identify`. The id must be over the session's own plan (as many parts);
     /// an id once recorded is never replaced (`409 content_id_mismatch` for another). A repeat
-    /// after a duplicate answer gets the same answer.
+    /// after a duplicate answer gets the same answer. While another upload of the account sends
+    /// the same content, `409 upload_in_progress` (its `fileId`, `retryAfterSeconds`): the client
+    /// holds its parts back and asks again, and gets a duplicate once that one is stored.
     pub async fn identify_upload(
         &self,
         account: &Account,
@@ -58,21 +60,39 @@ impl<D: SessionStore + FileStore + StoreHealthStore, O: ObjectStore, K, R: Runti
             Some(_) => return Err(ApiError::new(ErrorCode::ContentIdMismatch)),
             None => {}
         }
-        let stored = self
-            .find_duplicate(&account.id, None, Some(&wire), Some(session.file_size))
-            .await?;
-        if let Some(source) = stored {
-            if let Some(answer) = self.answer_with_clone(account, &session, &source, origin).await? {
-                return Ok(answer);
+        // Twice at most: an upload that held this one back may finish (then it is a
+        // duplicate) or go idle (then this one is recorded) between the two statements.
+        let mut waiting_for = None;
+        for _ in 0..2 {
+            let stored = self
+                .find_duplicate(&account.id, None, Some(&wire), Some(session.file_size))
+                .await?;
+            if let Some(source) = stored {
+                if let Some(answer) = self.answer_with_clone(account, &session, &source, origin).await? {
+                    return Ok(answer);
+                }
+            }
+            let now = self.rt.now_ms();
+            let live_since = now.saturating_sub(IN_FLIGHT_IDLE_MS);
+            self.db.declare_content_id(&session, &wire, now, live_since).await?;
+            // Read back: a racing identify may have recorded another id first, or another upload
+            // of the same content may be moving (then this one waits for it, as at
+            // `optimal-edges`).
+            let after = self.db.session_by_id(&session.id).await?.ok_or_else(not_found)?;
+            match after.content_id.as_deref() {
+                Some(recorded) if recorded == wire => return Ok(IdentifyResponse { duplicate: None }),
+                Some(_) => return Err(ApiError::new(ErrorCode::ContentIdMismatch)),
+                None => {}
+            }
+            waiting_for = self
+                .db
+                .in_flight(&account.id, &wire, session.file_size, now, live_since)
+                .await?;
+            if waiting_for.is_some() {
+                break;
             }
         }
-        self.db.declare_content_id(&session.id, &wire).await?;
-        // Read back: a racing identify may have recorded another id first.
-        let now = self.db.session_by_id(&session.id).await?.ok_or_else(not_found)?;
-        match now.content_id.as_deref() {
-            Some(recorded) if recorded != wire => Err(ApiError::new(ErrorCode::ContentIdMismatch)),
-            _ => Ok(IdentifyResponse { duplicate: None }),
-        }
+        Err(in_progress(waiting_for.as_deref().unwrap_or(&session.file_id)))
     }
 
     /// The upload's file id made a clone of `source`, and the upload aborted (its parts are
@@ -85,10 +105,18 @@ impl<D: SessionStore + FileStore + StoreHealthStore, O: ObjectStore, K, R: Runti
         origin: &str,
     ) -> Result<Option<IdentifyResponse>> {
         let name = session.file_name.as_deref().or(source.name.as_deref());
-        let cloned = self
+        let cloned = match self
             .db
             .insert_clone(&account.id, &session.file_id, name, source, self.rt.now_ms())
-            .await?;
+            .await
+        {
+            Ok(cloned) => cloned,
+            // A racing identify of the same upload made the clone first (the file id is taken).
+            Err(err) => match self.db.file_for_account(&account.id, &session.file_id).await? {
+                Some(_) => true,
+                None => return Err(err),
+            },
+        };
         if !cloned {
             return Ok(None);
         }

@@ -27,7 +27,7 @@ pub fn file_url(origin: &str, file_id: &str) -> String {
 }
 
 /// `409 upload_in_progress`: the same content is in flight as `file_id`.
-fn in_progress(file_id: &str) -> ApiError {
+pub(crate) fn in_progress(file_id: &str) -> ApiError {
     ApiError::new(ErrorCode::UploadInProgress).details(serde_json::json!({
         "fileId": file_id,
         "retryAfterSeconds": IN_FLIGHT_RETRY_SECS,

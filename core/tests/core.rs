@@ -1690,3 +1690,35 @@ fn identify_refuses_an_id_over_another_plan_a_second_different_id_a_closed_uploa
     let err = identify(&w, &acc, &closed, &parts_content_id(3)).unwrap_err();
     assert_eq!(err.code, ErrorCode::SessionNotActive);
 }
+
+#[test]
+fn an_upload_named_while_another_sends_the_same_content_waits_for_it_and_then_is_its_duplicate() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let first = start_unidentified(&w, &acc, 12 * MIB);
+    let second = start_unidentified(&w, &acc, 12 * MIB);
+    identify(&w, &acc, &first, &parts_content_id(3)).unwrap();
+    // The first is moving: the second holds back, pointed at it.
+    let err = identify(&w, &acc, &second, &parts_content_id(3)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::UploadInProgress);
+    assert_eq!(err.details.as_ref().unwrap()["fileId"], first.file_id.as_str());
+    assert_eq!(fresh(&w, &second).content_id, None);
+    // The first is stored: the second is its duplicate.
+    send_all_parts(&w, &first);
+    let declared = block_on(w.core.with_declared_hash(fresh(&w, &first), Some(&hash_of("whole")))).unwrap();
+    block_on(w.core.finalize(&declared)).unwrap();
+    let answer = identify(&w, &acc, &second, &parts_content_id(3)).unwrap();
+    assert_eq!(answer.duplicate.map(|d| d.file_id), Some(second.file_id.clone()));
+}
+
+#[test]
+fn an_upload_of_the_same_content_gone_idle_does_not_hold_a_named_later_one_back() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let idle = start_unidentified(&w, &acc, 12 * MIB);
+    identify(&w, &acc, &idle, &parts_content_id(3)).unwrap();
+    w.clock.advance(jetty_shared::session::IN_FLIGHT_IDLE_MS + 1);
+    let s = start_unidentified(&w, &acc, 12 * MIB);
+    assert_eq!(identify(&w, &acc, &s, &parts_content_id(3)).unwrap().duplicate, None);
+    assert_eq!(fresh(&w, &s).content_id, Some(parts_content_id(3)));
+}

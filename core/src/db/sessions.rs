@@ -206,11 +206,25 @@ pub trait SessionStore: Database {
         Ok(())
     }
 
-    /// Records the content id of an active session opened without one; a recorded id is never
-    /// replaced.
-    async fn declare_content_id(&self, session_id: &str, content_id: &str) -> Result<()> {
-        self.execute(stmt!(q::DECLARE_CONTENT_ID, session_id, content_id))
-            .await?;
+    /// Records the content id of `session` (active, opened without one) unless a live session
+    /// of its account uploads the same content; a recorded id is never replaced.
+    async fn declare_content_id(
+        &self,
+        session: &SessionRow,
+        content_id: &str,
+        now: u64,
+        live_since: u64,
+    ) -> Result<()> {
+        self.execute(stmt!(
+            q::declare_content_id(),
+            &session.id,
+            content_id,
+            &session.account_id,
+            session.file_size,
+            now,
+            live_since
+        ))
+        .await?;
         Ok(())
     }
 

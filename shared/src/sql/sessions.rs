@@ -73,9 +73,17 @@ pub const LIST_OPEN: &str =
 pub const DECLARE_FILE_HASH: &str = "UPDATE upload_sessions SET file_hash = ?2 WHERE id = ?1 AND file_hash = ''";
 
 /// Records the content id of an active session opened without one (`content_id` is NULL until
-/// then): `(session_id, content_id)`. A recorded id is never replaced.
-pub const DECLARE_CONTENT_ID: &str =
-    "UPDATE upload_sessions SET content_id = ?2 WHERE id = ?1 AND content_id IS NULL AND status = 'active'";
+/// then), unless another live session of the account uploads the same content (as
+/// [`in_flight`] finds it), so racing uploads of one content keep one sending: `(session_id,
+/// content_id, account_id, file_size, now, live_since)`. A recorded id is never replaced.
+pub fn declare_content_id() -> String {
+    format!(
+        "UPDATE upload_sessions SET content_id = ?2 WHERE id = ?1 AND content_id IS NULL AND status = 'active' \
+         AND NOT EXISTS (SELECT 1 FROM upload_sessions s WHERE s.account_id = ?3 AND s.content_id = ?2 \
+         AND s.file_size = ?4 AND s.expires_at > ?5 AND s.id != ?1 AND {})",
+        live("?6")
+    )
+}
 
 /// `(session_id, upload_id)`.
 pub const SET_UPLOAD_ID: &str = "UPDATE upload_sessions SET s3_upload_id = ?2 WHERE id = ?1";

@@ -482,6 +482,12 @@ export class Upload {
     // 3. Continue a session (the named one, the local record's, or one found by content), else
     // start one.
     if (ticket) {
+      if (!ticket.state.contentId && !ticket.state.fileHash) {
+        // Closed before its content was named: nothing says which bytes it holds.
+        throw new JettyError("refused", `session ${ticket.upload.fileId} stopped before its content was named and cannot be continued: upload the file again`, {
+          code: "session_unnamed",
+        });
+      }
       if (!(await this.sameContent(ticket.state, signal))) {
         throw new JettyError("integrity", `${this.p.fileName} is not the file session ${ticket.upload.fileId} was started with`);
       }
@@ -819,20 +825,36 @@ export class Upload {
       hashed.parts.forEach((h, i) => this.partHashes.set(i + 1, h));
       this.contentId = await contentId(hashed.parts);
       let answer: { duplicate?: Duplicate | null };
+      let held: number[] | null = null;
       try {
-        answer = await calls(() =>
-          this.ctx.api.request<{ duplicate?: Duplicate | null }>("POST", "/api/jetty/identify", {
-            body: { fileId, contentId: this.contentId },
-            signal,
-            timeoutMs: 60_000,
-          }),
-        );
+        for (;;) {
+          try {
+            answer = await calls(() =>
+              this.ctx.api.request<{ duplicate?: Duplicate | null }>("POST", "/api/jetty/identify", {
+                body: { fileId, contentId: this.contentId },
+                signal,
+                timeoutMs: 60_000,
+              }),
+            );
+            break;
+          } catch (e) {
+            if (!(e instanceof JettyError) || e.code !== "upload_in_progress") throw e;
+            // Another upload in this account is sending the same bytes: the parts not sent yet
+            // wait, and the question is asked again (a duplicate once that one is stored).
+            held ??= scheduler.hold();
+            const after = Number((e.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds ?? 2);
+            await sleep(Math.max(1, after) * 1000, signal);
+          }
+        }
       } catch (e) {
+        if (held) scheduler.release([], held);
+        this.poke();
         if (signal.aborted) throw e;
         // Unnamed, the upload still completes (finalize takes the id from the parts the store
         // checked); meanwhile it cannot be found by its content.
         return null;
       }
+      if (held) scheduler.release([], held);
       if (answer.duplicate) {
         this.sendCtl.abort(DUPLICATE);
         this.poke();

@@ -138,6 +138,8 @@ export class FakeFleet {
         this.files.set(s.fileId, { ...dup, id: s.fileId, name: s.fileName });
         return answer(dup);
       }
+      const moving = [...this.sessions.values()].find((o) => o !== s && o.status === "active" && o.contentId === body.contentId && o.fileSize === s.fileSize);
+      if (moving) return err(409, "upload_in_progress", { fileId: moving.fileId, retryAfterSeconds: 1 });
       s.contentId = body.contentId;
       return ok({ duplicate: null });
     }

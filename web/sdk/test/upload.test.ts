@@ -449,3 +449,18 @@ test("a reload before a large upload was named starts afresh; after, it continue
   assert.notEqual(again.fileId, before, "a session with no identity is not continued");
   assert.equal(again.resumed, false);
 });
+
+test("two uploads of one large new file at once: the one named second waits and ends as the other's duplicate", async () => {
+  const { fleet, client } = setup();
+  const { file: f, sha } = file(200 * 1024);
+  fleet.partDelayMs = 2;
+  const [a, b] = await Promise.all([
+    client.upload(f, { hashFirstMax: 0, concurrency: 2, lookupRemote: false }).result,
+    client.upload(new File([f], "twin.bin"), { hashFirstMax: 0, concurrency: 2, lookupRemote: false }).result,
+  ]);
+  assert.equal([a, b].filter((r) => r.duplicate).length, 1, "one stored, one its duplicate");
+  assert.equal(a.sha256, sha);
+  assert.equal(b.sha256, sha);
+  assert.equal(fleet.finalized.length, 1);
+  assert.ok(fleet.identified.length >= 3, "the second asked again after waiting");
+});

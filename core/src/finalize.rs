@@ -11,7 +11,7 @@ use jetty_shared::hash::Sha256Digest;
 use jetty_shared::protocol::{FileInfo, FinalizeResponse};
 use jetty_shared::session::{
     completion, finalize_wait, missing_parts, FinalizeWait, SessionStatus, FINALIZE_CLAIM_MS, FINALIZE_POLL_MS,
-    FINALIZE_WAIT_MS,
+    FINALIZE_WAIT_MS, REPORT_WAIT_MS,
 };
 use jetty_shared::{ApiError, ErrorCode};
 
@@ -46,10 +46,21 @@ impl<D: SessionStore + FileStore + StoreHealthStore, O: ObjectStore, K, R: Runti
         // Parts the store holds but no report recorded yet (reports trail the edges' answers)
         // are recorded from its listing; what is still missing is refused before anyone
         // claims anything.
-        let missing = missing_parts(&session.plan(), &self.db.parts(&session.id).await?);
+        let plan = session.plan();
+        let missing = missing_parts(&plan, &self.db.parts(&session.id).await?);
         if !missing.is_empty() {
             self.record_unreported_parts(session, &missing).await?;
-            completion(&session.plan(), &self.db.parts(&session.id).await?)?;
+            // What the store does not list (a store without part checksums) may still be on its
+            // way as a report: wait a little for it before the client is told to send it again.
+            let until = self.rt.now_ms() + REPORT_WAIT_MS;
+            loop {
+                let recorded = self.db.parts(&session.id).await?;
+                if missing_parts(&plan, &recorded).is_empty() || self.rt.now_ms() >= until {
+                    completion(&plan, &recorded)?;
+                    break;
+                }
+                self.rt.sleep(FINALIZE_POLL_MS).await;
+            }
         }
         let deadline = self.rt.now_ms() + FINALIZE_WAIT_MS;
         loop {

@@ -1577,9 +1577,19 @@ fn a_listed_part_without_a_checksum_or_of_another_size_is_not_recorded_and_stays
         s.plan().part_len(3).unwrap() - 1,
         &listed_checksum(3),
     );
+    let before = {
+        use jetty_core::Runtime;
+        w.clock.now_ms()
+    };
     let err = block_on(w.core.finalize(&fresh(&w, &s))).unwrap_err();
     assert_eq!(err.code, ErrorCode::PartsMissing);
     assert_eq!(err.details.as_ref().unwrap()["missing"], serde_json::json!([2, 3]));
+    // Only after waiting for reports that might still be on their way.
+    let waited = {
+        use jetty_core::Runtime;
+        w.clock.now_ms()
+    } - before;
+    assert!(waited >= jetty_shared::session::REPORT_WAIT_MS, "{waited} ms");
     assert_eq!(block_on(w.core.db.parts(&s.id)).unwrap().len(), 1);
     assert_eq!(w.s3.calls(Op::Complete), 0);
 }
@@ -1721,4 +1731,33 @@ fn an_upload_of_the_same_content_gone_idle_does_not_hold_a_named_later_one_back(
     let s = start_unidentified(&w, &acc, 12 * MIB);
     assert_eq!(identify(&w, &acc, &s, &parts_content_id(3)).unwrap().duplicate, None);
     assert_eq!(fresh(&w, &s).content_id, Some(parts_content_id(3)));
+}
+
+#[test]
+fn finalize_waits_a_little_for_a_report_on_its_way_where_the_store_lists_no_checksum() {
+    use jetty_core::Runtime;
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = session(
+        &w,
+        &acc,
+        &start(&w, &acc, 12 * MIB, &hash_of("report in flight")).unwrap(),
+    );
+    for n in 1..=s.part_count {
+        // A store that lists no part checksums (R2 without them, s3s-fs).
+        w.s3.store_part(&s.s3_upload_id, n, s.plan().part_len(n).unwrap());
+    }
+    block_on(w.core.record_part(report(&s, 1))).unwrap();
+    block_on(w.core.record_part(report(&s, 2))).unwrap();
+    let started = w.clock.now_ms();
+    let current = fresh(&w, &s);
+    // Part 3's report lands while finalize is already waiting.
+    let (file, ()) = block_on(async {
+        futures::join!(w.core.finalize(&current), async {
+            yield_now().await;
+            w.core.record_part(report(&s, 3)).await.unwrap();
+        })
+    });
+    assert_eq!(w.s3.object(&file.unwrap().object_key), Some(12 * MIB));
+    assert!(w.clock.now_ms() - started < jetty_shared::session::REPORT_WAIT_MS);
 }

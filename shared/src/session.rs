@@ -248,6 +248,11 @@ pub const IN_FLIGHT_RETRY_SECS: u64 = 2;
 pub const FINALIZE_WAIT_MS: u64 = 20_000;
 /// The pause between looks at the session while waiting.
 pub const FINALIZE_POLL_MS: u64 = 200;
+/// How long a finalize that finds parts unrecorded (and not listed with a checksum by the
+/// store) waits for their reports before it answers `parts_missing`: an edge reports a part
+/// after it has answered the client, a D1 write away, so a finalize can overtake the last
+/// reports by about that round trip.
+pub const REPORT_WAIT_MS: u64 = 2_000;
 // Waiters give up before a live holder's claim lapses, so they never take over a running Complete.
 const _: () = assert!(FINALIZE_CLAIM_MS > FINALIZE_WAIT_MS);
 

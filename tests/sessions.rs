@@ -461,6 +461,24 @@ async fn bad_input_to_session_endpoints_gets_4xx_codes() {
             400,
             "invalid_request",
         ),
+        (
+            "/api/jetty/identify",
+            json!({"fileId": "fil_unknown", "contentId": format!("{}-1", "0".repeat(64))}),
+            404,
+            "not_found",
+        ),
+        (
+            "/api/jetty/identify",
+            json!({"fileId": id, "contentId": "nope"}),
+            400,
+            "invalid_hash",
+        ),
+        (
+            "/api/jetty/identify",
+            json!({"fileId": id, "contentId": format!("{}-7", "0".repeat(64))}),
+            400,
+            "invalid_request",
+        ),
     ];
     for (path, body, want_status, want_code) in cases {
         let (status, answer) = post(&fleet, path, key, body.clone()).await;
@@ -470,6 +488,32 @@ async fn bad_input_to_session_endpoints_gets_4xx_codes() {
             "{path} {body}: {answer}"
         );
     }
+    // An upload opened with neither a whole-file hash nor a content id is named at identify.
+    let (status, opened) = post(
+        &fleet,
+        "/api/jetty/optimal-edges",
+        key,
+        json!({"fileSize": 10, "fileName": "unnamed.bin", "chunkSize": 5 * MIB}),
+    )
+    .await;
+    assert_eq!(status, 200, "{opened}");
+    let unnamed = opened["upload"]["fileId"].as_str().unwrap();
+    let content_id = jetty_shared::content_id::ContentId::of_parts(&[Sha256Digest::of(b"0123456789")]).to_wire();
+    let (status, named) = post(
+        &fleet,
+        "/api/jetty/identify",
+        key,
+        json!({"fileId": unnamed, "contentId": content_id}),
+    )
+    .await;
+    assert_eq!((status, &named["duplicate"]), (200, &Value::Null), "{named}");
+    let (status, page) = get(&fleet, &format!("/api/jetty/uploads?contentId={content_id}"), key).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        page["uploads"][0]["fileId"], unnamed,
+        "found by the id it was named with: {page}"
+    );
+
     // The seed answers `{state: null}` for an unknown file or another user.
     for path in [
         "/api/jetty/get-state/me/fil_unknown",

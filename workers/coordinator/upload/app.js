@@ -173,6 +173,12 @@ async function loadUnfinished(mine) {
         `expires ${new Date(u.expiresAt).toLocaleString()}`,
       ];
       if (mineLocal.has(u.fileId)) bits.push("started in this browser");
+      if (!u.contentId && !u.fileHash) {
+        // Stopped before its content was named (a large file is sent while it is hashed):
+        // nothing says which bytes it holds, so it cannot be matched to a file.
+        bits.push("stopped before it was identified: discard it and upload the file again");
+        $('button[data-action="continue"]', li).disabled = true;
+      }
       $(".stats", li).textContent = bits.join(" · ");
       return li;
     }),

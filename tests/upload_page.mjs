@@ -3,11 +3,12 @@
 // "device" — and prints what happened as one JSON line for a Rust test to check. Every line
 // carries `consoleErrors`, `pageErrors` and `cspViolations` (all must be empty).
 //
-//   node tests/upload_page.mjs upload URL KEY FILE... [--bad-hash] [--drop]
+//   node tests/upload_page.mjs upload URL KEY FILE... [--bad-hash] [--drop] [--duplicate]
 //       sign in, pick the files, wait until each is done; with --bad-hash the first body of
 //       part 1 is corrupted on its way (the edge answers 422 chunk_hash_mismatch) and the page
 //       must re-read, re-hash and send it again; with --drop the files are dropped on the drop
-//       zone instead of picked (built in the page from their bytes: small files only)
+//       zone instead of picked (built in the page from their bytes: small files only); with
+//       --duplicate a part refused 409 is expected (on its way when the content was found stored)
 //   node tests/upload_page.mjs reload-resume URL KEY FILE AFTER_PARTS
 //       start the file, reload the page once AFTER_PARTS parts are recorded, pick the same file
 //       again: only the missing parts may be sent
@@ -42,7 +43,7 @@ const [command, ...args] = argv.filter((a) => !a.startsWith("--"));
 
 function usage() {
   console.error(
-    "usage: node tests/upload_page.mjs upload URL KEY FILE... [--bad-hash] [--drop]\n" +
+    "usage: node tests/upload_page.mjs upload URL KEY FILE... [--bad-hash] [--drop] [--duplicate]\n" +
       "       node tests/upload_page.mjs reload-resume URL KEY FILE AFTER_PARTS\n" +
       "       node tests/upload_page.mjs continue URL KEY FILE [AFTER_PARTS]\n" +
       "       node tests/upload_page.mjs list URL KEY\n" +
@@ -232,8 +233,12 @@ async function cmdUpload([url, key, ...files]) {
   if (!url || !key || files.length === 0) usage();
   const browser = await launch();
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  // The corrupted part is refused with 422, which Chromium logs as a failed resource.
-  const page = await newPage(context, { expectErrors: (t) => flags.has("--bad-hash") && /422/.test(t) });
+  // The corrupted part is refused with 422, which Chromium logs as a failed resource; with
+  // --duplicate, a part on its way when the content is found stored (the upload is closed) is
+  // refused with 409.
+  const page = await newPage(context, {
+    expectErrors: (t) => (flags.has("--bad-hash") && /422/.test(t)) || (flags.has("--duplicate") && /\b409\b/.test(t)),
+  });
   await throttle(page);
   const corrupt = flags.has("--bad-hash") ? await corruptFirstPart1(page, files[0]) : null;
   await signIn(page, url, key);

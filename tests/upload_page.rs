@@ -103,7 +103,13 @@ async fn a_large_file_sent_while_it_is_hashed_reads_back_byte_exact_and_again_is
 
     let again = file.with_file_name("again-80.bin");
     std::fs::copy(&file, &again).unwrap();
-    let line = drive(&["upload", &page_url(&fleet), &fleet.api_key, again.to_str().unwrap()]);
+    let line = drive(&[
+        "upload",
+        &page_url(&fleet),
+        &fleet.api_key,
+        again.to_str().unwrap(),
+        "--duplicate",
+    ]);
     let twin = &line["files"][0];
     assert_eq!(
         (&twin["state"], &twin["duplicate"]),

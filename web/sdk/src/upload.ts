@@ -611,9 +611,14 @@ export class Upload {
       try {
         await this.sendParts(scheduler, sending);
       } catch (e) {
-        // Stopped for a duplicate: the naming pass has the answer.
-        if (signal.aborted || !this.sendCtl.signal.aborted) throw e;
+        // Stopped for a duplicate, or a part refused because `identify` has just closed the
+        // session as one (the part's answer can come before identify's): the naming pass
+        // decides.
+        if (signal.aborted || !this.naming) throw e;
+        const closed = e instanceof JettyError && e.code === "session_not_active";
+        if (!this.sendCtl.signal.aborted && !closed) throw e;
         this.cancelAll(PAUSED);
+        if (!(await this.naming.catch(() => null))) throw e;
       }
       const duplicate = this.naming ? await this.naming : null;
       if (duplicate) {

@@ -62,6 +62,9 @@ export class FakeFleet {
   partSize: number | null = 1024;
   /** How long each part takes to store (ms): a link slower than hashing. */
   partDelayMs = 0;
+  /** How long identify's answer takes after its decision (ms): parts still on their way meet a
+   * closed upload first. */
+  identifyDelayMs = 0;
   /** How each part attempt ends (default: stored). */
   behaviour: EdgeBehaviour = () => "ok";
   /** Every part request: [edge, part]. */
@@ -136,6 +139,7 @@ export class FakeFleet {
       if (dup) {
         s.status = "aborted";
         this.files.set(s.fileId, { ...dup, id: s.fileId, name: s.fileName });
+        if (this.identifyDelayMs > 0) await new Promise((r) => setTimeout(r, this.identifyDelayMs));
         return answer(dup);
       }
       const moving = [...this.sessions.values()].find((o) => o !== s && o.status === "active" && o.contentId === body.contentId && o.fileSize === s.fileSize);

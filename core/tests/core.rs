@@ -1520,14 +1520,19 @@ fn listed_checksum(n: u32) -> String {
     Sha256Digest::parse(&hash_of(&format!("part{n}"))).unwrap().to_base64()
 }
 
+/// Every part of `s` stored by an edge, the store keeping each one's checksum; none reported.
+fn store_every_part_checked(w: &World, s: &SessionRow) {
+    for n in 1..=s.part_count {
+        w.s3.store_checked_part(&s.s3_upload_id, n, s.plan().part_len(n).unwrap(), &listed_checksum(n));
+    }
+}
+
 #[test]
 fn finalize_records_the_parts_the_store_lists_with_their_checksum_when_their_reports_have_not_arrived() {
     let w = world();
     let acc = account(&w, ACCOUNT, "enterprise");
     let s = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("late reports")).unwrap());
-    for n in 1..=s.part_count {
-        w.s3.store_checked_part(&s.s3_upload_id, n, s.plan().part_len(n).unwrap(), &listed_checksum(n));
-    }
+    store_every_part_checked(&w, &s);
     // Only part 1's report arrived before the client finalized.
     block_on(w.core.record_part(report(&s, 1))).unwrap();
     let file = block_on(w.core.finalize(&fresh(&w, &s))).unwrap();
@@ -1599,9 +1604,7 @@ fn a_store_that_cannot_list_the_unreported_parts_fails_finalize_as_a_store_failu
     let w = world();
     let acc = account(&w, ACCOUNT, "enterprise");
     let s = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("list fails")).unwrap());
-    for n in 1..=s.part_count {
-        w.s3.store_checked_part(&s.s3_upload_id, n, s.plan().part_len(n).unwrap(), &listed_checksum(n));
-    }
+    store_every_part_checked(&w, &s);
     block_on(w.core.record_part(report(&s, 1))).unwrap();
     w.s3.inject(Op::ListParts, Fault::Refuse(503, "SlowDown"));
     let err = block_on(w.core.finalize(&fresh(&w, &s))).unwrap_err();

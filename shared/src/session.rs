@@ -106,19 +106,21 @@ fn by_number<'a>(plan: &PartPlan, recorded: &'a [RecordedPart]) -> Vec<Option<&'
     by_number
 }
 
+/// The part numbers of the empty slots, in order.
+fn empty_slots(slots: &[Option<&RecordedPart>]) -> Vec<u32> {
+    (1..).zip(slots).filter(|(_, s)| s.is_none()).map(|(n, _)| n).collect()
+}
+
 /// The parts of `plan` that `recorded` lacks, in order.
 pub fn missing_parts(plan: &PartPlan, recorded: &[RecordedPart]) -> Vec<u32> {
-    let by_number = by_number(plan, recorded);
-    plan.part_numbers()
-        .filter(|n| by_number[(*n - 1) as usize].is_none())
-        .collect()
+    empty_slots(&by_number(plan, recorded))
 }
 
 /// The parts to complete the multipart upload with, in order, or `parts_missing` listing
 /// every part not yet recorded (and `part_size_mismatch` for any recorded with a wrong size).
 pub fn completion(plan: &PartPlan, recorded: &[RecordedPart]) -> Result<Vec<CompletedPart>, ApiError> {
     let by_number = by_number(plan, recorded);
-    let missing = missing_parts(plan, recorded);
+    let missing = empty_slots(&by_number);
     if !missing.is_empty() {
         return Err(ApiError::with_message(
             ErrorCode::PartsMissing,

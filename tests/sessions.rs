@@ -793,3 +793,92 @@ async fn a_new_version_with_one_changed_mebibyte_sends_only_its_part_and_the_sto
         Some(jetty_shared::content_id::ContentId::of_parts(&digests).to_wire())
     );
 }
+
+#[tokio::test]
+async fn a_large_new_file_goes_out_while_it_is_hashed_is_named_and_again_is_a_duplicate() {
+    let fleet = Fleet::get();
+    // Above the CLI's hash-first size (64 MiB): the session opens before any part is hashed.
+    let (path, sha256) = random_file(80 * MIB);
+    let file = path.to_str().unwrap();
+    let (code, first) = fleet.jetty(&["upload", file, "--part-size-mib", "8"]);
+    assert_eq!(code, 0, "{first}");
+    assert_eq!(
+        (first["duplicate"].as_bool(), first["partsSent"].as_u64()),
+        (Some(false), Some(10)),
+        "{first}"
+    );
+    let timeline = &first["timeline"];
+    assert!(
+        timeline["named"].as_f64().is_some(),
+        "named after the session opened: {timeline}"
+    );
+    assert!(
+        timeline["sessionReady"].as_f64() <= timeline["partsHashed"].as_f64(),
+        "the session did not wait for the part digests: {timeline}"
+    );
+    let id = first["fileId"].as_str().unwrap();
+    assert_eq!(fleet.s3_object_sha256(&dev_object_key(id)), sha256);
+    assert_eq!(first["sha256"], format!("sha256:{sha256}"));
+    let data = std::fs::read(&path).unwrap();
+    let digests: Vec<Sha256Digest> = data.chunks(8 * MIB as usize).map(Sha256Digest::of).collect();
+    let info = fleet.client().file_info(id).await.unwrap();
+    assert_eq!(
+        info.content_id,
+        Some(jetty_shared::content_id::ContentId::of_parts(&digests).to_wire())
+    );
+    // The same bytes again: named a duplicate, it stops sending and is the stored file.
+    let (code, again) = fleet.jetty(&["upload", file, "--part-size-mib", "8"]);
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(again["sha256"], format!("sha256:{sha256}"));
+    let out = fresh_dir().join("again.bin");
+    let again_id = again["fileId"].as_str().unwrap();
+    let (code, got) = fleet.jetty(&["download", again_id, out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{got}");
+    assert_eq!(file_sha256(&out), sha256);
+}
+
+#[tokio::test]
+async fn a_new_version_sent_while_hashed_copies_the_unchanged_parts_not_yet_sent() {
+    let fleet = Fleet::get();
+    let (path, _) = random_file(48 * MIB);
+    // 5 MiB parts (10), named later even at this size, the sending slowed so that naming (the
+    // parts hashed) comes while the first parts are still in flight.
+    let upload = |p: &Path| {
+        let args = [
+            "upload",
+            p.to_str().unwrap(),
+            "--part-size-mib",
+            "5",
+            "--hash-first-mib",
+            "0",
+            "--limit-rate",
+            "24",
+        ];
+        fleet.jetty(&args)
+    };
+    let (code, v1) = upload(&path);
+    assert_eq!(code, 0, "{v1}");
+    assert_eq!(v1["partsSent"], 10, "{v1}");
+    // 1 MiB changed inside part 2.
+    let mut data = std::fs::read(&path).unwrap();
+    for b in &mut data[6 * MIB as usize..7 * MIB as usize] {
+        *b ^= 0x5a;
+    }
+    let v2_path = path.with_file_name("version-2.bin");
+    std::fs::write(&v2_path, &data).unwrap();
+    let (code, v2) = upload(&v2_path);
+    assert_eq!(code, 0, "{v2}");
+    assert_eq!(v2["duplicate"], false);
+    // At most four parts go out before the upload is named; the six queued then are copied.
+    assert_eq!(
+        (v2["partsSent"].as_u64(), v2["partsReused"].as_u64()),
+        (Some(4), Some(6)),
+        "{v2}"
+    );
+    let v2_id = v2["fileId"].as_str().unwrap();
+    assert_eq!(
+        fleet.s3_object_sha256(&dev_object_key(v2_id)),
+        Sha256Digest::of(&data).to_hex()
+    );
+}

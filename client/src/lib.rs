@@ -18,7 +18,7 @@ pub use download::{DownloadOptions, Downloaded, DEFAULT_CONCURRENCY as DOWNLOAD_
 pub use upload::{
     exit_cleanly_on_sigbus, hash_file, hash_parts, prefer_direct, with_retries, LocalState, Progress, RetryBudget,
     RetryNotice, RetryPolicy, Retrying, Route, StateStore, Timeline, Trouble, UploadOptions, UploadOutcome,
-    STORE_DIRECT,
+    HASH_FIRST_MAX, STORE_DIRECT,
 };
 pub use upload::{many, scheduler};
 
@@ -166,6 +166,17 @@ impl Client {
             .send()
             .await?;
         json_or_error(resp).await
+    }
+
+    /// Names open upload `file_id` (opened without a content id) by `content_id`, hashed over
+    /// its plan's parts: a `duplicate` when the account stores that content (the upload is
+    /// closed: stop sending), else `409 upload_in_progress` while another upload sends it.
+    pub async fn identify(&self, file_id: &str, content_id: &str) -> Result<IdentifyResponse, ClientError> {
+        let body = IdentifyRequest {
+            file_id: file_id.to_owned(),
+            content_id: content_id.to_owned(),
+        };
+        self.post_json("/api/jetty/identify", &body).await
     }
 
     /// Asks the coordinator to copy, inside the store, the parts of open upload `file_id` that

@@ -221,6 +221,12 @@ struct TransferArgs {
     /// region), else through the edges; `edges` and `direct` force one way.
     #[arg(long, value_enum, default_value_t = Route::Auto, env = "JETTY_ROUTE")]
     route: Route,
+    /// Uploads: files up to this many MiB are hashed before their session opens, so a file the
+    /// account stores already sends nothing; a larger new file's parts go out while it is
+    /// hashed, and it is named (and found a duplicate, or its unsent parts copied from an
+    /// earlier version) once every part is hashed.
+    #[arg(long, default_value_t = jetty_client::HASH_FIRST_MAX >> 20, value_name = "MIB")]
+    hash_first_mib: u64,
 }
 
 fn parse_location(s: &str) -> Result<Location, String> {
@@ -431,6 +437,7 @@ fn upload_options(cli: &Cli, transfer: &TransferArgs) -> UploadOptions {
         limit_rate: transfer.limit_rate.map(|r| (r * 1024.0 * 1024.0) as u64),
         part_timeout: transfer.part_timeout_secs.map(std::time::Duration::from_secs),
         route: transfer.route,
+        hash_first_max: transfer.hash_first_mib.saturating_mul(1024 * 1024),
         retry: RetryPolicy::with_budget(std::time::Duration::from_secs(transfer.retry_for)),
         state: cli
             .state_dir

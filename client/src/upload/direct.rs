@@ -6,6 +6,7 @@
 //! bytes. An edge only adds a hop when it is no nearer than the store: on a LAN or in the
 //! store's region.
 
+use super::digests::PartDigests;
 use super::options::Route;
 use super::retry::RetryPolicy;
 use super::with_retries::with_retries;
@@ -166,10 +167,11 @@ impl Client {
         direct: &DirectSession,
         number: u32,
         digest: Sha256Digest,
+        digests: &PartDigests,
         len: u64,
         body: reqwest::Body,
     ) -> Result<ChunkReceipt, ClientError> {
-        let presigned = self.direct_url(direct, number, digest).await?;
+        let presigned = self.direct_url(direct, number, digest, digests).await?;
         let mut put = self
             .http
             .put(&presigned.url)
@@ -206,12 +208,13 @@ impl Client {
     }
 
     /// Part `number`'s presigned URL: the one at hand unless it expires within a minute, else a
-    /// batch of new ones (this part and the next ones without a URL).
+    /// batch of new ones (this part and the next ones without a URL whose digests are known).
     async fn direct_url(
         &self,
         direct: &DirectSession,
         number: u32,
         digest: Sha256Digest,
+        digests: &PartDigests,
     ) -> Result<DirectPartUrl, ClientError> {
         let mut urls = direct.urls.lock().await;
         let now = std::time::SystemTime::now()
@@ -229,10 +232,11 @@ impl Client {
             direct
                 .upcoming
                 .iter()
-                .filter(|(n, _)| *n != number && !urls.contains_key(n))
+                .filter(|n| **n != number && !urls.contains_key(n))
+                .filter_map(|n| digests.now(*n).map(|d| (*n, d)))
                 .take(MAX_DIRECT_PARTS - 1)
                 .map(|(n, d)| PartOffer {
-                    part: *n,
+                    part: n,
                     sha256: d.to_hex(),
                 }),
         );
@@ -282,16 +286,16 @@ impl Client {
 }
 
 /// One upload on the store-direct route: its file, the presigned URLs at hand, and the parts
-/// still to send with their digests (whose URLs are asked for in batches).
+/// still to send (whose URLs are asked for in batches, as far as their digests are known).
 pub(crate) struct DirectSession {
     pub file_id: String,
-    pub upcoming: Vec<(u32, Sha256Digest)>,
+    pub upcoming: Vec<u32>,
     pub retry: RetryPolicy,
     urls: tokio::sync::Mutex<HashMap<u32, DirectPartUrl>>,
 }
 
 impl DirectSession {
-    pub fn new(file_id: &str, upcoming: Vec<(u32, Sha256Digest)>, retry: RetryPolicy) -> Self {
+    pub fn new(file_id: &str, upcoming: Vec<u32>, retry: RetryPolicy) -> Self {
         DirectSession {
             file_id: file_id.to_owned(),
             upcoming,

@@ -4,10 +4,13 @@
 //! the coordinator's outages too) once every part is stored.
 
 use super::congestion::{congestion_control, edges_concurrency};
+use super::digests::PartDigests;
 use super::direct::{direct_edge, DirectSession};
-use super::hashing::{hash_file, TrailingHash, WholeHash};
+use super::hashing::{cores, hash_file, TrailingHash, WholeHash};
 use super::meter::Meter;
+use super::naming::{Named, IN_FLIGHT_POLL, UNNAMED_PARTS_IN_FLIGHT};
 use super::options::{part_deadline, Progress, RetryNotice, Retrying, Trouble, UploadOptions, UploadOutcome};
+use super::retry::RetryPolicy;
 use super::scheduler::{Action, Outcome, PartScheduler, SchedulerConfig};
 use super::timeline::Timeline;
 use crate::{json_or_error, Client, ClientError};
@@ -29,6 +32,32 @@ const STREAM_CHUNK: usize = 256 * 1024;
 /// How many times parts the store did not copy or hold are sent again before giving up.
 const RESEND_ROUNDS: usize = 3;
 
+/// An upload opened without a content id, to be named while its parts go out (`naming`).
+struct Naming<'a> {
+    file_id: &'a str,
+    plan: &'a PartPlan,
+    retry: RetryPolicy,
+}
+
+/// How the sending ended.
+enum SendEnd {
+    Stored(Stored),
+    /// Named as a duplicate of stored content: the service closed the upload.
+    Duplicate(Duplicate),
+}
+
+/// What the sending of an upload's parts did besides storing them.
+#[derive(Default)]
+struct Stored {
+    /// Parts sent straight to the store that it turned out not to hold (to send again).
+    not_held: Vec<u32>,
+    /// Parts the store copied (an upload named during the sending).
+    copied: Vec<u32>,
+    /// When every part's digest was known, and when the upload was named.
+    hashed_at: Option<Instant>,
+    named_at: Option<Instant>,
+}
+
 /// What every part of one upload is sent with.
 struct Parts<'a> {
     edges: &'a [EdgeInfo],
@@ -37,7 +66,8 @@ struct Parts<'a> {
     token: &'a str,
     path: &'a Path,
     plan: &'a PartPlan,
-    hashes: &'a HashMap<u32, Sha256Digest>,
+    /// Each part's SHA-256 (known, being hashed, or hashed by its sender).
+    digests: &'a PartDigests,
     meter: &'a Arc<Meter>,
     notice: Option<&'a RetryNotice>,
     /// Told of each part read for sending (the whole-file hash follows the reads).
@@ -47,14 +77,16 @@ struct Parts<'a> {
 impl Client {
     /// Sends the parts the state lists as remaining while the store copies `copying` (parts the
     /// account already stores), sends those it did not copy, then finalizes with `file_hash`,
-    /// or, unknown, the whole-file SHA-256 hashed behind the sending (`TrailingHash`).
+    /// or, unknown, the whole-file SHA-256 hashed behind the sending (`TrailingHash`). An
+    /// upload opened with neither a content id nor a file hash is named while its parts go out
+    /// (`naming`): it may end as a duplicate.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn finish(
         &self,
         path: &Path,
         file_hash: Option<Sha256Digest>,
         ticket: ResumeResponse,
-        hashes: HashMap<u32, Sha256Digest>,
+        digests: PartDigests,
         copying: Vec<PartOffer>,
         opts: &UploadOptions,
         progress: Option<Progress>,
@@ -85,6 +117,12 @@ impl Client {
             _ => edges,
         };
         let plan = upload.plan(state.total);
+        let unnamed = file_hash.is_none() && state.content_id.is_none() && !state.chunks_remaining.is_empty();
+        // Naming needs every part's digest: a background pass makes them while the parts go.
+        let digests = match unnamed && !digests.covers(&plan) {
+            true => PartDigests::hash(path.to_owned(), plan, cores()),
+            false => digests,
+        };
         let whole = match file_hash {
             Some(hash) => WholeHash::Known(hash),
             None => WholeHash::Trailing(TrailingHash::start(path.to_owned(), plan, &state.chunks_remaining)),
@@ -110,21 +148,15 @@ impl Client {
         };
         let mut scheduler = PartScheduler::new(&weights, state.chunks_remaining.iter().copied(), config);
         let mut done = state.progress;
-        let direct_session = go_direct.then(|| {
-            let upcoming = state
-                .chunks_remaining
-                .iter()
-                .filter_map(|n| hashes.get(n).map(|d| (*n, *d)))
-                .collect();
-            DirectSession::new(&upload.file_id, upcoming, opts.retry)
-        });
+        let direct_session =
+            go_direct.then(|| DirectSession::new(&upload.file_id, state.chunks_remaining.clone(), opts.retry));
         let parts = Parts {
             edges: &edges,
             direct: direct_session.as_ref(),
             token: &upload.upload_token,
             path,
             plan: &plan,
-            hashes: &hashes,
+            digests: &digests,
             meter: &meter,
             notice: opts.on_retry.as_ref(),
             whole: &whole,
@@ -139,12 +171,28 @@ impl Client {
             }
         };
         let offered: Vec<u32> = copying.iter().map(|o| o.part).collect();
+        let naming = unnamed.then_some(Naming {
+            file_id: &upload.file_id,
+            plan: &plan,
+            retry: opts.retry,
+        });
         let (sent, copied) = futures::join!(
-            self.send_parts(&mut scheduler, &parts, &mut on_stored),
+            self.send_parts(&mut scheduler, &parts, naming, &mut on_stored),
             self.copy_parts(&upload.file_id, copying)
         );
-        let not_held = sent?;
+        let sent = match sent? {
+            SendEnd::Stored(sent) => sent,
+            SendEnd::Duplicate(dup) => {
+                timeline.named = timeline.now();
+                return self.duplicate_outcome(path, plan.file_size, dup, None, timeline).await;
+            }
+        };
+        let not_held = sent.not_held;
         copied.iter().for_each(|n| on_stored(*n));
+        let mut copied = copied;
+        // Parts of the sending round the store copied instead (named during it).
+        let copied_in_round = sent.copied.len();
+        copied.extend(sent.copied);
         // What the store did not copy after all is sent like any part, and so is what it does
         // not hold after a send straight to it (a few rounds at most).
         let mut again: Vec<u32> = offered.into_iter().filter(|n| !copied.contains(n)).collect();
@@ -156,7 +204,10 @@ impl Client {
             }
             sent_again += again.len();
             let mut round = PartScheduler::new(&weights, again.iter().copied(), config);
-            again = self.send_parts(&mut round, &parts, &mut on_stored).await?;
+            again = match self.send_parts(&mut round, &parts, None, &mut on_stored).await? {
+                SendEnd::Stored(sent) => sent.not_held,
+                SendEnd::Duplicate(_) => return Err(unexpected("named twice")),
+            };
         }
         if !again.is_empty() {
             return Err(ClientError::Integrity(format!(
@@ -164,6 +215,12 @@ impl Client {
             )));
         }
         timeline.parts_stored = timeline.now();
+        if let Some(at) = sent.hashed_at {
+            timeline.parts_hashed = timeline.at(at);
+        }
+        if let Some(at) = sent.named_at {
+            timeline.named = timeline.at(at);
+        }
         // Hashed in the background while the parts went out; declared at finalize.
         let file_hash = whole.get().await?;
         timeline.whole_hashed = timeline.now();
@@ -181,7 +238,7 @@ impl Client {
             duplicate: false,
             resumed,
             parts: plan.part_count,
-            parts_sent: (state.chunks_remaining.len() + sent_again) as u32,
+            parts_sent: (state.chunks_remaining.len() + sent_again - copied_in_round) as u32,
             bytes_sent: meter.sent.load(Ordering::Relaxed),
             parts_reused: copied.len() as u32,
             edges: edges.iter().map(|e| e.id.clone()).collect(),
@@ -195,13 +252,17 @@ impl Client {
     /// waits out an outage, and calls `stored` for each part stored. The first error it gives
     /// up on ends the upload (dropping the requests in flight). On the store-direct route it
     /// has the sent parts recorded, a batch at a time while the next go out, and answers the
-    /// parts the store turned out not to hold.
+    /// parts the store turned out not to hold. With `naming`, it names the upload once every
+    /// part is hashed: a duplicate ends the sending; another upload of the same content holds
+    /// the queued parts while it asks again; otherwise the queued parts the account stores
+    /// already are copied by the store instead of sent.
     async fn send_parts(
         &self,
         scheduler: &mut PartScheduler,
         parts: &Parts<'_>,
+        naming: Option<Naming<'_>>,
         mut stored: impl FnMut(u32),
-    ) -> Result<Vec<u32>, ClientError> {
+    ) -> Result<SendEnd, ClientError> {
         let edges = parts.edges;
         let mut sending = FuturesUnordered::new();
         let mut cancel: HashMap<u32, AbortHandle> = HashMap::new();
@@ -216,6 +277,18 @@ impl Client {
         // Set by a store failure, cleared by any success: while set, a part is sent only after
         // its edge says the store answers again, so an outage costs probes, not part bodies.
         let mut store_suspect = false;
+        // Naming: the `identify` asked, the queued parts offered for copying, the copies.
+        let mut asking = FuturesUnordered::new();
+        let mut checking = FuturesUnordered::new();
+        let mut copying = FuturesUnordered::new();
+        let mut end = Stored::default();
+        // A part refused as `session_not_active` while naming is under way: the upload may
+        // just have been closed as a duplicate, which the naming's answer will say.
+        let mut refused_while_naming: Option<ClientError> = None;
+        if let Some(n) = &naming {
+            scheduler.limit_in_flight(Some(UNNAMED_PARTS_IN_FLIGHT));
+            asking.push(self.name_upload(n.file_id, n.plan, parts.digests, n.retry, Duration::ZERO));
+        }
         let mut tell = |retrying: Option<Retrying>| {
             if let Some(n) = parts.notice {
                 if retrying.is_some() || std::mem::take(&mut waiting) {
@@ -247,7 +320,6 @@ impl Client {
                 }
             }
             while let Some(a) = scheduler.next(now) {
-                let known_hash = parts.hashes.get(&a.part).copied();
                 let edge = &edges[a.edge];
                 let probe_first = store_suspect;
                 let (send, handle) = abortable(async move {
@@ -264,7 +336,7 @@ impl Client {
                             parts.path,
                             parts.plan,
                             a.part,
-                            known_hash,
+                            parts.digests,
                             Some(parts.meter),
                         )
                         .await;
@@ -275,7 +347,7 @@ impl Client {
                 cancel.insert(a.part, handle);
                 sending.push(send.map(move |result| (a, result)));
             }
-            if scheduler.is_done() {
+            if scheduler.is_done() && asking.is_empty() && checking.is_empty() && copying.is_empty() {
                 break;
             }
             let wake = scheduler.poll_timeout();
@@ -285,6 +357,14 @@ impl Client {
                     // Cancelled at its deadline: the scheduler already moved the part on.
                     let Ok(result) = result else { continue };
                     cancel.remove(&a.part);
+                    let result = match result {
+                        Err(e) if !asking.is_empty() && e.code() == Some("session_not_active") => {
+                            scheduler.hold();
+                            refused_while_naming = Some(e);
+                            continue;
+                        }
+                        other => other,
+                    };
                     let outcome = match &result {
                         Ok(_) => Outcome::Sent,
                         Err(e) => blame(e),
@@ -327,6 +407,59 @@ impl Client {
                         Action::Continue | Action::Done | Action::Retry { .. } => {}
                     }
                 }
+                Some((hashed, named)) = asking.next() => {
+                    end.hashed_at = end.hashed_at.or(hashed);
+                    let Some(n) = &naming else { continue };
+                    match named {
+                        Named::Duplicate(dup) => return Ok(SendEnd::Duplicate(dup)),
+                        Named::InFlight => {
+                            scheduler.hold();
+                            asking.push(self.name_upload(n.file_id, n.plan, parts.digests, n.retry, IN_FLIGHT_POLL));
+                        }
+                        Named::New | Named::Unnamed if refused_while_naming.is_some() => {
+                            return Err(refused_while_naming.take().unwrap_or_else(|| unexpected("refused")));
+                        }
+                        Named::New => {
+                            end.named_at = Some(Instant::now());
+                            scheduler.limit_in_flight(None);
+                            // The queued parts the account stores already: copied, not sent.
+                            let known = parts.digests.snapshot();
+                            let queued: HashMap<u32, Sha256Digest> = scheduler
+                                .queued()
+                                .into_iter()
+                                .filter_map(|q| known.get(&q).map(|d| (q, *d)))
+                                .collect();
+                            if queued.len() > 1 {
+                                scheduler.hold();
+                                let file_id = n.file_id;
+                                checking.push(async move { self.reusable_parts(file_id, &queued).await });
+                            } else {
+                                scheduler.release();
+                            }
+                        }
+                        // Carries on unnamed: finalize names it from the verified parts.
+                        Named::Unnamed => {
+                            scheduler.limit_in_flight(None);
+                            scheduler.release();
+                        }
+                    }
+                }
+                Some(reusable) = checking.next() => {
+                    let offered: Vec<u32> = reusable.iter().map(|o| o.part).collect();
+                    let withdrawn = scheduler.withdraw(&offered);
+                    scheduler.release();
+                    let offers: Vec<PartOffer> = reusable.into_iter().filter(|o| withdrawn.contains(&o.part)).collect();
+                    if let (Some(n), false) = (&naming, offers.is_empty()) {
+                        let file_id = n.file_id;
+                        copying.push(async move { (withdrawn, self.copy_parts(file_id, offers).await) });
+                    }
+                }
+                Some((withdrawn, copied)) = copying.next() => {
+                    copied.iter().for_each(|n| stored(*n));
+                    let not_copied: Vec<u32> = withdrawn.into_iter().filter(|n| !copied.contains(n)).collect();
+                    scheduler.requeue(&not_copied);
+                    end.copied.extend(copied);
+                }
                 Some(()) = reports.next() => {}
                 Some(recorded) = recording.next() => {
                     not_held.extend(recorded?);
@@ -346,7 +479,8 @@ impl Client {
         if let (Some(direct), false) = (parts.direct, to_record.is_empty()) {
             not_held.extend(self.record_direct(direct, to_record).await?);
         }
-        Ok(not_held)
+        end.not_held = not_held;
+        Ok(SendEnd::Stored(end))
     }
 
     /// Asks `edge` whether the store behind it answers (`GET /api/edge/store-check`): `Ok` when
@@ -367,7 +501,8 @@ impl Client {
     }
 
     /// Sends one part, streamed from disk, through `edge` or (`direct`: the upload's file id)
-    /// straight to the store; hashes it first unless its SHA-256 is given.
+    /// straight to the store, with its SHA-256 from `digests` (waiting for a background pass),
+    /// else hashed first.
     #[allow(clippy::too_many_arguments)]
     async fn send_part(
         &self,
@@ -377,14 +512,14 @@ impl Client {
         path: &Path,
         plan: &PartPlan,
         number: u32,
-        known_hash: Option<Sha256Digest>,
+        digests: &PartDigests,
         meter: Option<&Arc<Meter>>,
     ) -> Result<ChunkReceipt, ClientError> {
         let (offset, len) = match (plan.part_offset(number), plan.part_len(number)) {
             (Some(o), Some(l)) => (o, l),
             _ => return Err(ClientError::Integrity(format!("part {number} is outside the plan"))),
         };
-        let digest = match known_hash {
+        let digest = match digests.get(number).await? {
             Some(d) => d,
             None => hash_file(path.to_owned(), offset, len).await?,
         };
@@ -403,7 +538,7 @@ impl Client {
         });
         let body = reqwest::Body::wrap_stream(metered);
         if let Some(direct) = direct {
-            return self.send_part_direct(direct, number, digest, len, body).await;
+            return self.send_part_direct(direct, number, digest, digests, len, body).await;
         }
         let resp = self
             .http

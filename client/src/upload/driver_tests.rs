@@ -36,6 +36,12 @@ enum Answer {
     Reset,
     /// Never answers.
     Hang,
+    /// The normal answer after 300 ms (a slow edge).
+    Slow,
+    /// `identify`: the account stores this content (`fil_stored`).
+    Duplicate,
+    /// `identify`: `409 upload_in_progress` (another upload sends the same content).
+    InProgress,
 }
 
 /// The fake fleet: edges under `/<name>/` (their behaviour is the name without trailing
@@ -164,8 +170,16 @@ impl Fleet {
             "store" => Answer::StoreUnavailable,
             "storeerr" => Answer::StorageError,
             "nojson" => Answer::NoJson,
+            "slow" => Answer::Slow,
             _ => Answer::Normal,
         });
+        let answer = match answer {
+            Answer::Slow => {
+                std::thread::sleep(Duration::from_millis(300));
+                Answer::Normal
+            }
+            other => other,
+        };
         let error = |code: &str| format!(r#"{{"error":{{"code":"{code}","message":"m"}}}}"#);
         let (status, answer) = match answer {
             Answer::Reset => return,
@@ -178,6 +192,13 @@ impl Fleet {
             Answer::Internal => (500, error("internal_error")),
             Answer::Refuse => (409, error("session_not_active")),
             Answer::NoJson => (502, "<html>Bad Gateway</html>".to_owned()),
+            Answer::Duplicate => (
+                200,
+                r#"{"duplicate":{"fileId":"fil_stored","url":"u","sha256":"sha256:s","savedBytes":4096,"savedCost":0,"message":"m"}}"#
+                    .to_owned(),
+            ),
+            Answer::InProgress => (409, error("upload_in_progress")),
+            Answer::Slow => (500, error("internal_error")),
             Answer::Normal if path.ends_with("/api/edge/store-check") => (200, r#"{"store":"up"}"#.to_owned()),
             Answer::Normal if !path.starts_with("/api/") => {
                 let part: u32 = path.rsplit('=').next().unwrap_or("0").parse().unwrap_or(0);
@@ -207,6 +228,27 @@ impl Fleet {
                     (200, serde_json::to_string(&answer).unwrap())
                 }
                 "/api/jetty/resume" => (200, serde_json::to_string(&self.ticket()).unwrap()),
+                // The account stores parts 3 and 4 (of an earlier version): copied when asked.
+                "/api/jetty/reuse-parts" => {
+                    let offered: ReusePartsRequest = serde_json::from_slice(&body).unwrap();
+                    let stored: Vec<u32> = offered.parts.iter().map(|o| o.part).filter(|p| *p >= 3).collect();
+                    let answer = match offered.dry_run {
+                        true => ReusePartsResponse {
+                            copied: vec![],
+                            bytes_copied: 0,
+                            reusable: stored,
+                        },
+                        false => {
+                            self.stored.lock().unwrap().extend(&stored);
+                            ReusePartsResponse {
+                                bytes_copied: 1024 * stored.len() as u64,
+                                copied: stored,
+                                reusable: vec![],
+                            }
+                        }
+                    };
+                    (200, serde_json::to_string(&answer).unwrap())
+                }
                 _ => (200, "{}".to_owned()),
             },
         };
@@ -286,7 +328,7 @@ async fn upload_over_with(
             &path,
             Some(file_hash),
             fleet.ticket(),
-            HashMap::new(),
+            crate::upload::digests::PartDigests::known(HashMap::new()),
             Vec::new(),
             &opts,
             None,
@@ -605,4 +647,111 @@ fn a_part_called_short_is_sent_again_like_a_store_failure_and_other_refusals_are
     assert_eq!(blame(&refused("chunk_size_mismatch")), Outcome::StoreFailed);
     assert_eq!(blame(&refused("invalid_part_number")), Outcome::Refused);
     assert_eq!(blame(&refused("session_not_active")), Outcome::Refused);
+}
+
+/// Sends the fake session opened with no identity (neither content id nor file hash) over
+/// edges `ids`, one part at a time, naming it while the parts go out.
+async fn upload_unnamed_over(
+    ids: &[&str],
+    setup: impl FnOnce(&Fleet),
+) -> (Result<UploadOutcome, ClientError>, Vec<(String, String)>) {
+    let (path, file_hash) = test_file();
+    let fleet = Fleet::start(file_hash.to_prefixed(), ids);
+    setup(&fleet);
+    let client = Client::new(&fleet.base, "key").unwrap();
+    let mut ticket = fleet.ticket();
+    ticket.state.file_hash = None;
+    let opts = UploadOptions {
+        concurrency: 1,
+        retry: quick_retry(Duration::from_secs(5)),
+        ..Default::default()
+    };
+    let outcome = client
+        .finish(
+            &path,
+            None,
+            ticket,
+            crate::upload::digests::PartDigests::known(HashMap::new()),
+            Vec::new(),
+            &opts,
+            None,
+            crate::upload::Timeline::start(),
+        )
+        .await;
+    let seen = fleet.seen.lock().unwrap().clone();
+    (outcome, seen)
+}
+
+fn identified(seen: &[(String, String)]) -> Vec<IdentifyRequest> {
+    seen.iter()
+        .filter(|(path, _)| path == "/api/jetty/identify")
+        .map(|(_, body)| serde_json::from_str(body).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_upload_opened_unnamed_is_named_by_its_parts_content_id_and_finalized() {
+    let (outcome, seen) = upload_unnamed_over(&["good1"], |_| {}).await;
+    let outcome = outcome.unwrap();
+    assert!(!outcome.duplicate);
+    let (path, _) = test_file();
+    let data = std::fs::read(path).unwrap();
+    let digests: Vec<Sha256Digest> = data.chunks(1024).map(Sha256Digest::of).collect();
+    let content_id = jetty_shared::content_id::ContentId::of_parts(&digests).to_wire();
+    assert_eq!(
+        identified(&seen),
+        vec![IdentifyRequest {
+            file_id: "fil_1".into(),
+            content_id
+        }]
+    );
+    assert_eq!(requests_to(&seen, "/api/edge/finalize-upload"), 1);
+    assert!(outcome.timeline.named.is_some() && outcome.timeline.parts_hashed.is_some());
+}
+
+#[tokio::test]
+async fn named_a_duplicate_the_upload_stops_sending_and_ends_as_the_stored_file() {
+    let (outcome, seen) =
+        upload_unnamed_over(&["slow1"], |f| f.fail("/api/jetty/identify", Answer::Duplicate, 1)).await;
+    let outcome = outcome.unwrap();
+    assert!(outcome.duplicate);
+    assert_eq!(outcome.file_id, "fil_stored");
+    assert_eq!(outcome.sha256, "sha256:s");
+    assert!(
+        sent_to(&seen, "slow1").len() < 4,
+        "the sending stopped: {:?}",
+        sent_to(&seen, "slow1")
+    );
+    assert_eq!(requests_to(&seen, "/api/edge/finalize-upload"), 0);
+}
+
+#[tokio::test]
+async fn while_another_upload_sends_the_same_content_queued_parts_wait_and_it_asks_again() {
+    let (outcome, seen) =
+        upload_unnamed_over(&["slow1"], |f| f.fail("/api/jetty/identify", Answer::InProgress, 1)).await;
+    let outcome = outcome.unwrap();
+    assert!(!outcome.duplicate);
+    assert_eq!(identified(&seen).len(), 2, "asked again after the in-flight answer");
+    // Held for the 2 s between the asks: the parts sent meanwhile were in flight already.
+    let parts: Vec<&String> = seen
+        .iter()
+        .map(|(path, _)| path)
+        .filter(|p| p.starts_with("/slow1/") || p.as_str() == "/api/jetty/identify")
+        .collect();
+    let second_ask = parts.iter().rposition(|p| p.as_str() == "/api/jetty/identify").unwrap();
+    let first_ask = parts.iter().position(|p| p.as_str() == "/api/jetty/identify").unwrap();
+    assert!(
+        second_ask - first_ask <= 2,
+        "at most the part in flight went between the asks: {parts:?}"
+    );
+    assert_eq!(requests_to(&seen, "/api/edge/finalize-upload"), 1);
+}
+
+#[tokio::test]
+async fn once_named_the_queued_parts_the_account_stores_are_copied_not_sent() {
+    let (outcome, seen) = upload_unnamed_over(&["slow1"], |_| {}).await;
+    let outcome = outcome.unwrap();
+    assert_eq!((outcome.parts_reused, outcome.parts_sent), (2, 2));
+    assert_eq!(sent_to(&seen, "slow1"), vec![1, 2], "parts 3 and 4 were copied");
+    assert_eq!(requests_to(&seen, "/api/edge/finalize-upload"), 1);
 }

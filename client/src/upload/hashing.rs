@@ -208,6 +208,32 @@ pub(crate) async fn hash_parts_cancellable(
     .await
 }
 
+/// Hashes the listed parts of `plan` in order on one blocking thread, handing each digest to
+/// `post` as soon as it is known; stops between parts once `cancel` is set.
+pub(crate) async fn hash_parts_posting(
+    path: PathBuf,
+    plan: PartPlan,
+    numbers: Vec<u32>,
+    cancel: Arc<AtomicBool>,
+    post: impl Fn(u32, Sha256Digest) + Send + 'static,
+) -> Result<(), ClientError> {
+    blocking(move || {
+        let mut file = std::fs::File::open(&path)?;
+        let mut buf = Vec::new();
+        for n in numbers {
+            if cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            let (Some(offset), Some(len)) = (plan.part_offset(n), plan.part_len(n)) else {
+                continue;
+            };
+            post(n, hash_range(&mut file, &mut buf, offset, len)?);
+        }
+        Ok(())
+    })
+    .await
+}
+
 /// SHA-256 of `len` bytes of `path` from `offset`, on a blocking thread (sha2 uses SHA-NI).
 pub async fn hash_file(path: PathBuf, offset: u64, len: u64) -> Result<Sha256Digest, ClientError> {
     blocking(move || {

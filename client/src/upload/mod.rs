@@ -6,11 +6,13 @@
 //! the local record alone: the local record only remembers which session a file belongs to.
 
 mod congestion;
+mod digests;
 mod direct;
 mod driver;
 mod hashing;
 pub mod many;
 mod meter;
+mod naming;
 mod options;
 mod retry;
 pub mod scheduler;
@@ -22,6 +24,7 @@ mod with_retries;
 pub use direct::{prefer_direct, STORE_DIRECT};
 pub(crate) use hashing::TrailingHash;
 pub use hashing::{exit_cleanly_on_sigbus, hash_file, hash_parts};
+pub use naming::HASH_FIRST_MAX;
 pub use options::{Progress, RetryNotice, Retrying, Route, Trouble, UploadOptions, UploadOutcome};
 pub use retry::{RetryBudget, RetryPolicy};
 pub use state::{LocalState, StateStore};

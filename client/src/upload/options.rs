@@ -35,6 +35,9 @@ pub struct UploadOptions {
     /// Which way the parts go (`Route::Auto`: through the edges unless the service offers
     /// the store-direct route and the store measures about as near as the nearest edge).
     pub route: Route,
+    /// Files up to this size are hashed before their session opens (a duplicate then sends
+    /// nothing); larger ones are named after it opens, while their parts go out.
+    pub hash_first_max: u64,
 }
 
 /// Which way an upload's parts go.
@@ -63,6 +66,7 @@ impl Default for UploadOptions {
             expires_in: None,
             part_timeout: None,
             route: Route::Auto,
+            hash_first_max: super::naming::HASH_FIRST_MAX,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! duplicate), and hand the parts to the driver, behind whose sending the whole-file hash runs
 //! for finalize; `resume` continues a session by id on any machine holding the file.
 
+use super::digests::PartDigests;
 use super::driver::unexpected;
 use super::hashing::{cores, hash_file, hash_parts_parallel};
 use super::options::{Progress, UploadOptions, UploadOutcome};
@@ -61,7 +62,7 @@ impl Client {
                                     path,
                                     file_hash,
                                     ticket,
-                                    HashMap::new(),
+                                    PartDigests::known(HashMap::new()),
                                     Vec::new(),
                                     opts,
                                     progress,
@@ -90,6 +91,16 @@ impl Client {
         let mut preferred = opts
             .part_size
             .unwrap_or_else(|| PartPlan::preferred_part_size(size, threads));
+        // A large file opens its session at once and is named once its parts are hashed, as
+        // they go out (`naming`).
+        let named_later = PartPlan::new(size, preferred, DEFAULT_BODY_LIMIT)
+            .ok()
+            .filter(|plan| size > opts.hash_first_max && plan.part_count > 1);
+        if let Some(plan) = named_later {
+            return self
+                .upload_named_later(path, &meta, plan, threads, opts, progress, timeline)
+                .await;
+        }
         let mut replanned = false;
         let (answer, request, part_hashes, expected_plan, declared) = loop {
             let expected_plan = PartPlan::new(size, preferred, DEFAULT_BODY_LIMIT).ok();
@@ -107,20 +118,7 @@ impl Client {
                 Some(_) => None,
                 None => Some(hash_file(path.to_owned(), 0, size).await?),
             };
-            let request = OptimalEdgesRequest {
-                user_id: None,
-                file_size: size,
-                content_id,
-                file_hash: declared.map(|h| h.to_prefixed()),
-                file_name: path.file_name().map(|n| n.to_string_lossy().into_owned()),
-                content_type: opts.content_type.clone(),
-                user_location: opts.location,
-                priority: Some(Priority::Speed),
-                budget: None,
-                chunk_size: Some(preferred),
-                threads: Some(threads),
-                expires_in: opts.expires_in,
-            };
+            let request = session_request(path, size, opts, preferred, threads, content_id, declared);
             // An answer lost on the way back leaves a session nobody uses; the sweeper aborts it.
             // The same content being uploaded in this account right now (`upload_in_progress`)
             // is waited for: asked again, the finished upload answers as a duplicate.
@@ -145,30 +143,11 @@ impl Client {
         };
         timeline.session_ready = timeline.now();
         if let Some(dup) = answer.duplicate {
-            // The same content (by verified content id): the stored file's hash is this file's.
-            let sha256 = match (declared, dup.sha256) {
-                (Some(hash), _) => hash.to_prefixed(),
-                (None, Some(stored)) => stored,
-                (None, None) => hash_file(path.to_owned(), 0, size).await?.to_prefixed(),
-            };
-            return Ok(UploadOutcome {
-                file_id: dup.file_id,
-                url: dup.url,
-                size,
-                sha256,
-                duplicate: true,
-                resumed: false,
-                parts: 0,
-                parts_sent: 0,
-                bytes_sent: 0,
-                parts_reused: 0,
-                edges: vec![],
-                seconds: timeline.seconds(),
-                timeline,
-            });
+            return self.duplicate_outcome(path, size, dup, declared, timeline).await;
         }
         let upload = answer
             .upload
+            .clone()
             .ok_or_else(|| unexpected("no upload ticket in the answer"))?;
         if let Some(store) = &opts.state {
             // Best effort: without the record the upload still works, it just cannot resume.
@@ -184,33 +163,22 @@ impl Client {
         // the store instead of sent.
         // (`finish` asks for the copies while it sends the other parts.)
         let reusable = self.reusable_parts(&upload.file_id, &hashes).await;
-        let state = jetty_shared::state::UploadState {
-            file_id: upload.file_id.clone(),
-            session_id: upload.session_id.clone(),
-            status: "active".into(),
-            chunks_remaining: plan
-                .part_numbers()
-                .filter(|n| !reusable.iter().any(|o| o.part == *n))
-                .collect(),
-            progress: 0,
-            chunks_uploaded: vec![],
-            edges: answer.edges.iter().map(|e| e.id.clone()).collect(),
-            total: size,
-            part_size: plan.part_size,
-            part_count: plan.part_count,
-            file_hash: declared.map(|h| h.to_prefixed()),
-            content_id: request.content_id.clone(),
-            bytes_received: 0,
-            expires_at: upload.expires_at,
-        };
-        let ticket = ResumeResponse {
-            upload,
-            edges: answer.edges,
-            state,
-            direct: answer.direct,
-        };
+        let to_send = plan
+            .part_numbers()
+            .filter(|n| !reusable.iter().any(|o| o.part == *n))
+            .collect();
+        let ticket = fresh_ticket(upload, answer, size, to_send, declared, request.content_id);
         let mut outcome = self
-            .finish(path, declared, ticket, hashes, reusable, opts, progress, timeline)
+            .finish(
+                path,
+                declared,
+                ticket,
+                PartDigests::known(hashes),
+                reusable,
+                opts,
+                progress,
+                timeline,
+            )
             .await?;
         outcome.resumed = false;
         if let Some(store) = &opts.state {
@@ -219,9 +187,83 @@ impl Client {
         Ok(outcome)
     }
 
+    /// Uploads a file too large to hash first (`HASH_FIRST_MAX`) under `plan`: the session
+    /// opens with no identity while a background pass hashes the parts, each part goes out as
+    /// soon as its digest is known, and the upload is named once all are (`naming`).
+    #[allow(clippy::too_many_arguments)]
+    async fn upload_named_later(
+        &self,
+        path: &Path,
+        meta: &std::fs::Metadata,
+        plan: PartPlan,
+        threads: u32,
+        opts: &UploadOptions,
+        progress: Option<Progress>,
+        mut timeline: Timeline,
+    ) -> Result<UploadOutcome, ClientError> {
+        let size = plan.file_size;
+        let mut digests = PartDigests::hash(path.to_owned(), plan, cores());
+        let request = session_request(path, size, opts, plan.part_size, threads, None, None);
+        let answer = with_retries(opts.retry, opts.on_retry.as_ref(), || self.optimal_edges(&request)).await?;
+        timeline.session_ready = timeline.now();
+        let upload = answer
+            .upload
+            .clone()
+            .ok_or_else(|| unexpected("no upload ticket in the answer"))?;
+        if let Some(store) = &opts.state {
+            let _ = store.save(&LocalState::new(&self.base_url, path, meta, &upload.file_id, None));
+        }
+        // The service plans another part size than asked: hash its parts instead.
+        let planned = upload.plan(size);
+        if planned != plan {
+            digests = PartDigests::hash(path.to_owned(), planned, cores());
+        }
+        let ticket = fresh_ticket(upload, answer, size, planned.part_numbers().collect(), None, None);
+        let mut outcome = self
+            .finish(path, None, ticket, digests, Vec::new(), opts, progress, timeline)
+            .await?;
+        outcome.resumed = false;
+        if let Some(store) = &opts.state {
+            store.remove(path);
+        }
+        Ok(outcome)
+    }
+
+    /// The outcome of an upload answered as a duplicate (by verified content id): the stored
+    /// file's hash is this file's (declared, or as stored, or hashed now).
+    pub(super) async fn duplicate_outcome(
+        &self,
+        path: &Path,
+        size: u64,
+        dup: Duplicate,
+        declared: Option<Sha256Digest>,
+        timeline: Timeline,
+    ) -> Result<UploadOutcome, ClientError> {
+        let sha256 = match (declared, dup.sha256) {
+            (Some(hash), _) => hash.to_prefixed(),
+            (None, Some(stored)) => stored,
+            (None, None) => hash_file(path.to_owned(), 0, size).await?.to_prefixed(),
+        };
+        Ok(UploadOutcome {
+            file_id: dup.file_id,
+            url: dup.url,
+            size,
+            sha256,
+            duplicate: true,
+            resumed: false,
+            parts: 0,
+            parts_sent: 0,
+            bytes_sent: 0,
+            parts_reused: 0,
+            edges: vec![],
+            seconds: timeline.seconds(),
+            timeline,
+        })
+    }
+
     /// The parts (by digest) the account already stores, asked in batches without copying.
     /// Best effort: a failure only means the parts are sent.
-    async fn reusable_parts(&self, file_id: &str, hashes: &HashMap<u32, Sha256Digest>) -> Vec<PartOffer> {
+    pub(super) async fn reusable_parts(&self, file_id: &str, hashes: &HashMap<u32, Sha256Digest>) -> Vec<PartOffer> {
         let mut offers: Vec<PartOffer> = hashes
             .iter()
             .map(|(&part, digest)| PartOffer {
@@ -300,6 +342,20 @@ impl Client {
             ))
         };
         let (file_hash, hashes) = match (&ticket.state.file_hash, &ticket.state.content_id) {
+            // Stopped before it was named: nothing says which file its stored parts came from.
+            (None, None) if !ticket.state.chunks_uploaded.is_empty() => {
+                return Err(ClientError::Refused {
+                    status: 409,
+                    code: "session_unnamed".into(),
+                    message: format!(
+                        "session {file_id} stopped before its content was named, so {} cannot be checked against \
+                         the parts it holds; upload the file afresh",
+                        path.display()
+                    ),
+                    details: None,
+                });
+            }
+            (None, None) => (None, HashMap::new()),
             // Opened by content id alone: check every part's digest against it; the whole-file
             // hash follows in the background.
             (None, Some(content_id)) => {
@@ -332,7 +388,16 @@ impl Client {
             let _ = store.save(&LocalState::new(&self.base_url, path, &meta, file_id, file_hash));
         }
         let outcome = self
-            .finish(path, file_hash, ticket, hashes, Vec::new(), opts, progress, timeline)
+            .finish(
+                path,
+                file_hash,
+                ticket,
+                PartDigests::known(hashes),
+                Vec::new(),
+                opts,
+                progress,
+                timeline,
+            )
             .await?;
         if let Some(store) = &opts.state {
             store.remove(path);
@@ -354,5 +419,67 @@ impl Client {
             self.finalize(file_id, part_count, Some(file_hash))
         })
         .await
+    }
+}
+
+/// `optimal-edges` for `path` with the plan's part size and the identity known up front: a
+/// content id over the parts, or (beyond any plan) the whole-file hash, or neither (named later).
+fn session_request(
+    path: &Path,
+    size: u64,
+    opts: &UploadOptions,
+    part_size: u64,
+    threads: u32,
+    content_id: Option<String>,
+    declared: Option<Sha256Digest>,
+) -> OptimalEdgesRequest {
+    OptimalEdgesRequest {
+        user_id: None,
+        file_size: size,
+        content_id,
+        file_hash: declared.map(|h| h.to_prefixed()),
+        file_name: path.file_name().map(|n| n.to_string_lossy().into_owned()),
+        content_type: opts.content_type.clone(),
+        user_location: opts.location,
+        priority: Some(Priority::Speed),
+        budget: None,
+        chunk_size: Some(part_size),
+        threads: Some(threads),
+        expires_in: opts.expires_in,
+    }
+}
+
+/// The ticket of a session just opened, as `resume` would answer it: nothing stored yet,
+/// `to_send` remaining.
+fn fresh_ticket(
+    upload: UploadTicket,
+    answer: OptimalEdgesResponse,
+    size: u64,
+    to_send: Vec<u32>,
+    declared: Option<Sha256Digest>,
+    content_id: Option<String>,
+) -> ResumeResponse {
+    let plan = upload.plan(size);
+    let state = jetty_shared::state::UploadState {
+        file_id: upload.file_id.clone(),
+        session_id: upload.session_id.clone(),
+        status: "active".into(),
+        chunks_remaining: to_send,
+        progress: 0,
+        chunks_uploaded: vec![],
+        edges: answer.edges.iter().map(|e| e.id.clone()).collect(),
+        total: size,
+        part_size: plan.part_size,
+        part_count: plan.part_count,
+        file_hash: declared.map(|h| h.to_prefixed()),
+        content_id,
+        bytes_received: 0,
+        expires_at: upload.expires_at,
+    };
+    ResumeResponse {
+        upload,
+        edges: answer.edges,
+        state,
+        direct: answer.direct,
     }
 }

@@ -1,7 +1,8 @@
 //! When each phase of one upload ended, in seconds from its start (`jetty upload --json`
 //! prints it as `timeline`): what a slow upload spent its time on — hashing the parts for the
 //! content id, the coordinator's answer, choosing the route, the first part stored, the last
-//! one, the whole-file hash trailing the sending, the finalize. A phase the upload did not go
+//! one, the whole-file hash trailing the sending, the finalize. An upload named after it started
+//! (`identify`) hashes its parts while they go out: `partsHashed` then follows `sessionReady`. A phase the upload did not go
 //! through (a duplicate sends nothing) stays absent.
 
 use serde::Serialize;
@@ -16,6 +17,9 @@ pub struct Timeline {
     pub parts_hashed: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_ready: Option<f64>,
+    /// An upload named after it started: when `identify` answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub named: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route_chosen: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,6 +42,7 @@ impl Timeline {
             started,
             parts_hashed: None,
             session_ready: None,
+            named: None,
             route_chosen: None,
             first_part_stored: None,
             parts_stored: None,
@@ -49,6 +54,11 @@ impl Timeline {
     /// Seconds since the start, for a phase that ends now.
     pub fn now(&self) -> Option<f64> {
         Some(self.seconds())
+    }
+
+    /// Seconds from the start to `instant`.
+    pub fn at(&self, instant: Instant) -> Option<f64> {
+        Some(instant.saturating_duration_since(self.started).as_secs_f64())
     }
 
     pub fn seconds(&self) -> f64 {

@@ -115,9 +115,13 @@ pub struct PartScheduler {
     budget: RetryBudget,
     slots: Vec<Slot>,
     queue: VecDeque<u32>,
-    /// Parts not stored yet.
+    /// Parts not stored yet (withdrawn ones excepted).
     remaining: usize,
     given_up: bool,
+    /// No queued part starts while set (waiting retries of parts already sent still go).
+    held: bool,
+    /// At most this many parts in flight, when set.
+    limit: Option<usize>,
 }
 
 impl PartScheduler {
@@ -140,6 +144,8 @@ impl PartScheduler {
             remaining: queue.len(),
             queue,
             given_up: false,
+            held: false,
+            limit: None,
         }
     }
 
@@ -150,7 +156,7 @@ impl PartScheduler {
         }
         let (i, part, attempt) = self.slots.iter().enumerate().find_map(|(i, slot)| match slot.task {
             Task::Waiting { part, attempt, until } if until <= now => Some((i, part, attempt)),
-            Task::Idle if !self.queue.is_empty() => Some((i, 0, 0)),
+            Task::Idle if self.may_start() => Some((i, 0, 0)),
             _ => None,
         })?;
         let part = match self.slots[i].task {
@@ -274,6 +280,48 @@ impl PartScheduler {
             out.push((a, self.on_result(a.part, a.edge, Outcome::TimedOut, now)));
         }
         out
+    }
+
+    /// Starts no queued part until `release` (while the upload learns whether its content is
+    /// stored already, or waits for another upload of it).
+    pub fn hold(&mut self) {
+        self.held = true;
+    }
+
+    pub fn release(&mut self) {
+        self.held = false;
+    }
+
+    /// Starts a queued part only while fewer than `limit` are in flight (`None`: as many as
+    /// there are slots).
+    pub fn limit_in_flight(&mut self, limit: Option<usize>) {
+        self.limit = limit;
+    }
+
+    /// Whether a queued part may start now.
+    fn may_start(&self) -> bool {
+        !self.queue.is_empty() && !self.held && self.limit.is_none_or(|l| self.in_flight() < l)
+    }
+
+    /// The parts queued and not yet started, in order.
+    pub fn queued(&self) -> Vec<u32> {
+        self.queue.iter().copied().collect()
+    }
+
+    /// Takes `parts` off the queue (the store copies them instead): those that were queued,
+    /// which the scheduler no longer waits for. Parts in flight or stored stay as they are.
+    pub fn withdraw(&mut self, parts: &[u32]) -> Vec<u32> {
+        let before: Vec<u32> = self.queue.drain(..).collect();
+        let (taken, kept): (Vec<u32>, Vec<u32>) = before.into_iter().partition(|n| parts.contains(n));
+        self.queue = kept.into();
+        self.remaining -= taken.len();
+        taken
+    }
+
+    /// Puts withdrawn `parts` back at the end of the queue (the store did not copy them).
+    pub fn requeue(&mut self, parts: &[u32]) {
+        self.queue.extend(parts);
+        self.remaining += parts.len();
     }
 
     /// Every part is stored.

@@ -490,3 +490,58 @@ fn an_edge_failure_moves_the_part_on_even_with_a_zero_budget() {
     });
     assert_eq!(store.end, Some((Action::GiveUp, SECOND)));
 }
+
+#[test]
+fn a_held_scheduler_starts_no_queued_part_until_released() {
+    let now = Instant::now();
+    let mut s = PartScheduler::new(&[1.0], 1..=4, config(2));
+    let first = s.next(now).unwrap();
+    s.hold();
+    assert!(s.next(now).is_none(), "held: nothing new starts");
+    // A part already in flight still completes.
+    assert_eq!(
+        s.on_result(first.part, first.edge, Outcome::Sent, now),
+        Action::Continue
+    );
+    assert!(s.next(now).is_none());
+    s.release();
+    assert_eq!(s.next(now).map(|a| a.part), Some(2));
+    assert_eq!(s.next(now).map(|a| a.part), Some(3));
+}
+
+#[test]
+fn withdrawn_parts_are_not_waited_for_and_requeued_ones_go_out_last() {
+    let now = Instant::now();
+    let mut s = PartScheduler::new(&[1.0], 1..=5, config(1));
+    let first = s.next(now).unwrap();
+    assert_eq!(s.queued(), vec![2, 3, 4, 5]);
+    // Part 1 is in flight: only queued parts are taken.
+    assert_eq!(s.withdraw(&[1, 3, 4]), vec![3, 4]);
+    assert_eq!(s.queued(), vec![2, 5]);
+    s.requeue(&[4]);
+    let mut sent = vec![first.part];
+    s.on_result(first.part, first.edge, Outcome::Sent, now);
+    while let Some(a) = s.next(now) {
+        sent.push(a.part);
+        s.on_result(a.part, a.edge, Outcome::Sent, now);
+    }
+    assert_eq!(sent, vec![1, 2, 5, 4]);
+    assert!(s.is_done(), "part 3 was copied: not waited for");
+}
+
+#[test]
+fn a_limit_caps_the_parts_in_flight_below_the_slots_until_lifted() {
+    let now = Instant::now();
+    let mut s = PartScheduler::new(&[1.0], 1..=6, config(4));
+    s.limit_in_flight(Some(2));
+    let (a, b) = (s.next(now).unwrap(), s.next(now).unwrap());
+    assert!(s.next(now).is_none(), "two in flight: the limit");
+    s.on_result(a.part, a.edge, Outcome::Sent, now);
+    assert_eq!(s.next(now).map(|x| x.part), Some(3), "one stored: one more starts");
+    assert!(s.next(now).is_none());
+    s.limit_in_flight(None);
+    assert_eq!(s.next(now).map(|x| x.part), Some(4));
+    assert_eq!(s.next(now).map(|x| x.part), Some(5));
+    assert!(s.next(now).is_none(), "four slots");
+    s.on_result(b.part, b.edge, Outcome::Sent, now);
+}

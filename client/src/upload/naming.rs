@@ -1,0 +1,74 @@
+//! Naming an upload after it started. A large new file's session opens before its parts are
+//! hashed (the hash would otherwise hold back the first byte); the parts go out as a background
+//! pass hashes them, and once every part is hashed the upload is named by its content id
+//! (`POST /api/jetty/identify`): a duplicate of stored content stops the sending; another
+//! upload of the same content in flight holds the unsent parts until it ends; otherwise the
+//! unsent parts the account already stores are copied by the store instead of sent.
+
+use super::digests::PartDigests;
+use super::retry::RetryPolicy;
+use super::with_retries::with_retries;
+use crate::Client;
+use jetty_shared::content_id::ContentId;
+use jetty_shared::plan::PartPlan;
+use jetty_shared::protocol::Duplicate;
+use std::time::{Duration, Instant};
+
+/// Files above this size (with no unfinished upload to resume) open their session before their
+/// parts are hashed, and are named when they are; smaller ones are hashed first, so that a
+/// duplicate sends nothing (the browser SDK's `HASH_FIRST_MAX`).
+pub const HASH_FIRST_MAX: u64 = 64 * 1024 * 1024;
+
+/// Parts in flight at most until the upload is named: a new version of a stored file sends
+/// few of its unchanged parts before naming says which the store can copy, and a duplicate
+/// few parts at all, while the first parts of a new file still go out at once.
+pub(super) const UNNAMED_PARTS_IN_FLIGHT: usize = 4;
+
+/// How long to wait before asking again while another upload sends the same content.
+pub(super) const IN_FLIGHT_POLL: Duration = Duration::from_secs(2);
+
+/// What naming the upload answered.
+#[derive(Debug)]
+pub(super) enum Named {
+    /// The account stores this content: the service closed the upload; the file is this.
+    Duplicate(Duplicate),
+    /// Recorded: carry on.
+    New,
+    /// Another upload of the account is sending the same content: hold back, ask again.
+    InFlight,
+    /// Not named (an outage past the retry budget, or a refusal): the upload carries on
+    /// unnamed, and finalize takes its content id from the parts the store verified.
+    Unnamed,
+}
+
+impl Client {
+    /// Waits `after`, then for every part's digest, and names upload `file_id`; also when the
+    /// digests were all known.
+    pub(super) async fn name_upload(
+        &self,
+        file_id: &str,
+        plan: &PartPlan,
+        digests: &PartDigests,
+        retry: RetryPolicy,
+        after: Duration,
+    ) -> (Option<Instant>, Named) {
+        tokio::time::sleep(after).await;
+        let all = match digests.all(plan).await {
+            Ok(Some(all)) => all,
+            // Not hashed (the file could not be read): its sends fail on their own.
+            Ok(None) | Err(_) => return (None, Named::Unnamed),
+        };
+        let hashed = Instant::now();
+        let content_id = ContentId::of_parts(&all).to_wire();
+        let answer = with_retries(retry, None, || self.identify(file_id, &content_id)).await;
+        let named = match answer {
+            Ok(answer) => match answer.duplicate {
+                Some(dup) => Named::Duplicate(dup),
+                None => Named::New,
+            },
+            Err(e) if e.code() == Some("upload_in_progress") => Named::InFlight,
+            Err(_) => Named::Unnamed,
+        };
+        (Some(hashed), named)
+    }
+}

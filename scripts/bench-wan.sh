@@ -184,12 +184,16 @@ rclone_in_client() {
     rclone "$@"
 }
 
+# CPU-seconds the whole machine has spent busy so far (every process: the client, the store,
+# the workers, the emulator), from /proc/stat.
+busy_seconds() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / { print ($2 + $3 + $4 + $7 + $8) / hz; exit }' /proc/stat; }
+
 file_id_of() { sed -nE 's/.*"fileId":"([^"]+)".*/\1/p' <<<"$1" | head -1; }
 
 # run_tool TOOL RUN -> prints seconds, or FAIL when the tool failed; removes what it uploaded
 # afterwards (not timed).
 run_tool() {
-  local tool=$1 run=$2 t0 t1 out="" id="" ok=1 key="bench-wan/$STAMP-$tool-$run" first="" got="$WORK/download.bin"
+  local tool=$1 run=$2 t0 t1 c0 out="" id="" ok=1 key="bench-wan/$STAMP-$tool-$run" first="" got="$WORK/download.bin"
   fresh_file "$tool" "$run"
   case "$tool" in
     version)
@@ -202,6 +206,7 @@ run_tool() {
       first=$(jetty_in_client "$DEV_KEY" --json upload --no-resume "$FILE") || die "$tool: the upload before the download failed"
       id=$(file_id_of "$first"); rm -f "$got" ;;
   esac
+  c0=$(busy_seconds)
   t0=$(date +%s.%N)
   case "$tool" in
     # shellcheck disable=SC2086 # JETTY_UPLOAD_ARGS is a list of options
@@ -216,6 +221,7 @@ run_tool() {
     aws-get) out=$(aws_in_client s3 cp --only-show-errors "s3://jetty/accounts/acc_dev/files/$id" "$got" 2>&1) || ok=0 ;;
   esac
   t1=$(date +%s.%N)
+  python3 -c "print(f'{$(busy_seconds) - $c0:.2f}')" > "$WORK/$STAMP-$tool-$run.cpu"
   if [ "$ok" = 1 ] && [ "$tool" = tus ] &&
     [ "$(aws_in_client s3api head-object --bucket jetty --key "${out##*/}" --query ContentLength --output text 2>&1)" != "$(stat -c %s "$FILE")" ]; then
     out="tus: the stored object ${out##*/} is not the file's size ($out)"
@@ -336,23 +342,32 @@ for title, group, peer in (("Uploads", lambda t: not t.endswith("-get"), "aws"),
         continue
     base = statistics.median(times[peer]) if times.get(peer) else None
     print(f"{title}:\n")
-    print("| tool | runs (s) | median s | MiB/s | ratio vs aws s3 cp | share of access-link bound |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| tool | runs (s) | median s | MiB/s | ratio vs aws s3 cp | share of access-link bound | machine CPU-s per GiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for tool in rows:
         ts = times[tool]
         if not ts:
-            print(f"| {names.get(tool, tool)} | {failed[tool]} failed | – | – | – | – |")
+            print(f"| {names.get(tool, tool)} | {failed[tool]} failed | – | – | – | – | – |")
             continue
         med = statistics.median(ts)
         rate = size_mib / med
         ratio = f"{base / med:.2f}×" if base else "–"
         share = f"{rate / (access_mbit * 1e6 / 8 / 1048576) * 100:.0f} %" if access_mbit else "–"
         runs = ", ".join(f"{t:.1f}" for t in ts) + (f" ({failed[tool]} failed)" if tool in failed else "")
-        print(f"| {names.get(tool, tool)} | {runs} | {med:.2f} | {rate:.2f} | {ratio} | {share} |")
+        # Busy CPU-seconds of the whole machine during each timed run (client, store, workers,
+        # emulator), per GiB moved: where the cores, not the links, bound a run, this decides it.
+        cpu_runs = []
+        for f in glob.glob(os.path.join(work, f"{stamp}-{tool}-*.cpu")):
+            try:
+                cpu_runs.append(float(open(f).read()))
+            except (OSError, ValueError):
+                pass
+        cpu_cell = f"{statistics.median(cpu_runs) / (size_mib / 1024):.1f}" if cpu_runs else "–"
+        print(f"| {names.get(tool, tool)} | {runs} | {med:.2f} | {rate:.2f} | {ratio} | {share} | {cpu_cell} |")
     print()
 # Where jetty's uploads spent their time: each phase's end, seconds from the start (the
 # `timeline` of `jetty upload --json`), median over the runs.
-phases = ("partsHashed", "sessionReady", "routeChosen", "firstPartStored", "partsStored", "wholeHashed", "finalized")
+phases = ("partsHashed", "sessionReady", "named", "routeChosen", "firstPartStored", "partsStored", "wholeHashed", "finalized")
 for tool in ("jetty", "origin", "version"):
     lines = []
     for f in sorted(glob.glob(os.path.join(work, f"{stamp}-{tool}-*.json"))):
@@ -361,6 +376,8 @@ for tool in ("jetty", "origin", "version"):
         except (OSError, ValueError):
             pass
     got = [(p, statistics.median([t[p] for t in lines if p in t])) for p in phases if any(p in t for t in lines)]
+    # In the order they ended (an upload named later hashes its parts after its session opens).
+    got.sort(key=lambda pv: pv[1])
     if got:
         print(f"{names[tool]}, phases ended at (median s): " + " · ".join(f"{p} {v:.2f}" for p, v in got) + "\n")
 PY

@@ -8,7 +8,7 @@ use super::digests::PartDigests;
 use super::direct::{direct_edge, DirectSession};
 use super::hashing::{cores, hash_file, TrailingHash, WholeHash};
 use super::meter::Meter;
-use super::naming::{Named, IN_FLIGHT_POLL, UNNAMED_PARTS_IN_FLIGHT};
+use super::naming::{content_id_of, Named, IN_FLIGHT_POLL, UNNAMED_PARTS_IN_FLIGHT};
 use super::options::{part_deadline, Progress, RetryNotice, Retrying, Trouble, UploadOptions, UploadOutcome};
 use super::retry::RetryPolicy;
 use super::scheduler::{Action, Outcome, PartScheduler, SchedulerConfig};
@@ -161,7 +161,9 @@ impl Client {
             notice: opts.on_retry.as_ref(),
             whole: &whole,
         };
+        let mut parts_stored = 0u32;
         let mut on_stored = |number: u32| {
+            parts_stored += 1;
             if timeline.first_part_stored.is_none() {
                 timeline.first_part_stored = timeline.now();
             }
@@ -184,7 +186,13 @@ impl Client {
             SendEnd::Stored(sent) => sent,
             SendEnd::Duplicate(dup) => {
                 timeline.named = timeline.now();
-                return self.duplicate_outcome(path, plan.file_size, dup, None, timeline).await;
+                let mut outcome = self
+                    .duplicate_outcome(path, plan.file_size, dup, None, timeline)
+                    .await?;
+                // What went out before it was named a duplicate.
+                outcome.bytes_sent = meter.sent.load(Ordering::Relaxed);
+                outcome.parts_sent = parts_stored;
+                return Ok(outcome);
             }
         };
         let not_held = sent.not_held;
@@ -238,7 +246,7 @@ impl Client {
             duplicate: false,
             resumed,
             parts: plan.part_count,
-            parts_sent: (state.chunks_remaining.len() + sent_again - copied_in_round) as u32,
+            parts_sent: (state.chunks_remaining.len() + sent_again).saturating_sub(copied_in_round) as u32,
             bytes_sent: meter.sent.load(Ordering::Relaxed),
             parts_reused: copied.len() as u32,
             edges: edges.iter().map(|e| e.id.clone()).collect(),
@@ -277,17 +285,20 @@ impl Client {
         // Set by a store failure, cleared by any success: while set, a part is sent only after
         // its edge says the store answers again, so an outage costs probes, not part bodies.
         let mut store_suspect = false;
-        // Naming: the `identify` asked, the queued parts offered for copying, the copies.
+        // Naming: the content id once every part is hashed, the `identify` asked, the queued
+        // parts offered for copying, the copies.
+        let mut hashing = FuturesUnordered::new();
         let mut asking = FuturesUnordered::new();
         let mut checking = FuturesUnordered::new();
         let mut copying = FuturesUnordered::new();
         let mut end = Stored::default();
-        // A part refused as `session_not_active` while naming is under way: the upload may
-        // just have been closed as a duplicate, which the naming's answer will say.
+        // A part refused as `session_not_active` while `identify` is asked: the upload may just
+        // have been closed as a duplicate, which identify's answer will say. The part is handed
+        // back to the scheduler unblamed and the sending held until then.
         let mut refused_while_naming: Option<ClientError> = None;
         if let Some(n) = &naming {
             scheduler.limit_in_flight(Some(UNNAMED_PARTS_IN_FLIGHT));
-            asking.push(self.name_upload(n.file_id, n.plan, parts.digests, n.retry, Duration::ZERO));
+            hashing.push(content_id_of(n.plan, parts.digests));
         }
         let mut tell = |retrying: Option<Retrying>| {
             if let Some(n) = parts.notice {
@@ -347,7 +358,8 @@ impl Client {
                 cancel.insert(a.part, handle);
                 sending.push(send.map(move |result| (a, result)));
             }
-            if scheduler.is_done() && asking.is_empty() && checking.is_empty() && copying.is_empty() {
+            let naming_done = hashing.is_empty() && asking.is_empty() && checking.is_empty() && copying.is_empty();
+            if scheduler.is_done() && naming_done {
                 break;
             }
             let wake = scheduler.poll_timeout();
@@ -359,6 +371,7 @@ impl Client {
                     cancel.remove(&a.part);
                     let result = match result {
                         Err(e) if !asking.is_empty() && e.code() == Some("session_not_active") => {
+                            scheduler.park(a.part, a.edge);
                             scheduler.hold();
                             refused_while_naming = Some(e);
                             continue;
@@ -407,14 +420,25 @@ impl Client {
                         Action::Continue | Action::Done | Action::Retry { .. } => {}
                     }
                 }
-                Some((hashed, named)) = asking.next() => {
-                    end.hashed_at = end.hashed_at.or(hashed);
+                Some(content_id) = hashing.next() => {
+                    end.hashed_at = Some(Instant::now());
+                    match (&naming, content_id) {
+                        (Some(n), Some(id)) => asking.push(self.name_upload(n.file_id, id, n.retry, Duration::ZERO)),
+                        // Not hashed: carries on unnamed (its sends fail if the file is unreadable).
+                        _ => scheduler.limit_in_flight(None),
+                    }
+                }
+                Some((content_id, named)) = asking.next() => {
                     let Some(n) = &naming else { continue };
                     match named {
                         Named::Duplicate(dup) => return Ok(SendEnd::Duplicate(dup)),
+                        // Every part stored meanwhile: finalize rather than wait for the other.
+                        Named::InFlight if scheduler.is_done() && refused_while_naming.is_none() => {
+                            scheduler.limit_in_flight(None);
+                        }
                         Named::InFlight => {
                             scheduler.hold();
-                            asking.push(self.name_upload(n.file_id, n.plan, parts.digests, n.retry, IN_FLIGHT_POLL));
+                            asking.push(self.name_upload(n.file_id, content_id, n.retry, IN_FLIGHT_POLL));
                         }
                         Named::New | Named::Unnamed if refused_while_naming.is_some() => {
                             return Err(refused_while_naming.take().unwrap_or_else(|| unexpected("refused")));
@@ -448,6 +472,9 @@ impl Client {
                     let offered: Vec<u32> = reusable.iter().map(|o| o.part).collect();
                     let withdrawn = scheduler.withdraw(&offered);
                     scheduler.release();
+                    // Not to be read by a sender: the whole-file hash need not wait for them (one
+                    // queued again later is read by its sender after it was hashed: no harm).
+                    withdrawn.iter().for_each(|n| parts.whole.part_read(*n));
                     let offers: Vec<PartOffer> = reusable.into_iter().filter(|o| withdrawn.contains(&o.part)).collect();
                     if let (Some(n), false) = (&naming, offers.is_empty()) {
                         let file_id = n.file_id;
@@ -519,6 +546,9 @@ impl Client {
             (Some(o), Some(l)) => (o, l),
             _ => return Err(ClientError::Integrity(format!("part {number} is outside the plan"))),
         };
+        // A part of an upload named later may wait here for the background pass (its deadline
+        // runs meanwhile: a minute at least, against milliseconds per part hashed, and at most
+        // `UNNAMED_PARTS_IN_FLIGHT` parts start before every digest is known).
         let digest = match digests.get(number).await? {
             Some(d) => d,
             None => hash_file(path.to_owned(), offset, len).await?,

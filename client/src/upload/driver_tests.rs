@@ -42,6 +42,8 @@ enum Answer {
     Duplicate,
     /// `identify`: `409 upload_in_progress` (another upload sends the same content).
     InProgress,
+    /// `InProgress` after 500 ms.
+    InProgressLate,
 }
 
 /// The fake fleet: edges under `/<name>/` (their behaviour is the name without trailing
@@ -178,6 +180,10 @@ impl Fleet {
                 std::thread::sleep(Duration::from_millis(300));
                 Answer::Normal
             }
+            Answer::InProgressLate => {
+                std::thread::sleep(Duration::from_millis(500));
+                Answer::InProgress
+            }
             other => other,
         };
         let error = |code: &str| format!(r#"{{"error":{{"code":"{code}","message":"m"}}}}"#);
@@ -198,7 +204,7 @@ impl Fleet {
                     .to_owned(),
             ),
             Answer::InProgress => (409, error("upload_in_progress")),
-            Answer::Slow => (500, error("internal_error")),
+            Answer::Slow | Answer::InProgressLate => (500, error("internal_error")),
             Answer::Normal if path.ends_with("/api/edge/store-check") => (200, r#"{"store":"up"}"#.to_owned()),
             Answer::Normal if !path.starts_with("/api/") => {
                 let part: u32 = path.rsplit('=').next().unwrap_or("0").parse().unwrap_or(0);
@@ -722,6 +728,13 @@ async fn named_a_duplicate_the_upload_stops_sending_and_ends_as_the_stored_file(
         "the sending stopped: {:?}",
         sent_to(&seen, "slow1")
     );
+    // What went out before: at most the parts in flight, none stored.
+    assert!(
+        outcome.bytes_sent > 0 && outcome.bytes_sent <= 4096,
+        "{}",
+        outcome.bytes_sent
+    );
+    assert_eq!(outcome.parts_sent, 0);
     assert_eq!(requests_to(&seen, "/api/edge/finalize-upload"), 0);
 }
 
@@ -754,4 +767,27 @@ async fn once_named_the_queued_parts_the_account_stores_are_copied_not_sent() {
     assert_eq!((outcome.parts_reused, outcome.parts_sent), (2, 2));
     assert_eq!(sent_to(&seen, "slow1"), vec![1, 2], "parts 3 and 4 were copied");
     assert_eq!(requests_to(&seen, "/api/edge/finalize-upload"), 1);
+}
+
+#[tokio::test]
+async fn a_session_closed_under_an_unnamed_upload_fails_it_with_the_refusal_not_a_timeout() {
+    let started = std::time::Instant::now();
+    let (outcome, seen) = upload_unnamed_over(&["refuse1"], |_| {}).await;
+    let err = outcome.unwrap_err();
+    assert_eq!(err.code(), Some("session_not_active"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "no deadline waited out");
+    assert!(reports(&seen).is_empty(), "no edge blamed: {:?}", reports(&seen));
+}
+
+#[tokio::test]
+async fn still_in_flight_elsewhere_when_every_part_is_stored_the_upload_finalizes() {
+    // The answer comes after the four parts are stored: nothing is left to hold back.
+    let (outcome, seen) = upload_unnamed_over(&["good1"], |f| {
+        f.fail("/api/jetty/identify", Answer::InProgressLate, 100)
+    })
+    .await;
+    let outcome = outcome.unwrap();
+    assert!(!outcome.duplicate);
+    assert_eq!(requests_to(&seen, "/api/edge/finalize-upload"), 1);
+    assert_eq!(identified(&seen).len(), 1, "asked once");
 }

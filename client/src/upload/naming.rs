@@ -12,7 +12,7 @@ use crate::Client;
 use jetty_shared::content_id::ContentId;
 use jetty_shared::plan::PartPlan;
 use jetty_shared::protocol::Duplicate;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Files above this size (with no unfinished upload to resume) open their session before their
 /// parts are hashed, and are named when they are; smaller ones are hashed first, so that a
@@ -41,27 +41,27 @@ pub(super) enum Named {
     Unnamed,
 }
 
+/// The content id of `plan`'s parts once the board holds every digest (`None`: they could
+/// not be hashed — the file could not be read, and its sends fail on their own).
+pub(super) async fn content_id_of(plan: &PartPlan, digests: &PartDigests) -> Option<String> {
+    match digests.all(plan).await {
+        Ok(Some(all)) => Some(ContentId::of_parts(&all).to_wire()),
+        Ok(None) | Err(_) => None,
+    }
+}
+
 impl Client {
-    /// Waits `after`, then for every part's digest, and names upload `file_id`; also when the
-    /// digests were all known.
+    /// Waits `after`, then names upload `file_id` by `content_id` (outages waited out within
+    /// `retry`); the id back with the answer, to ask again.
     pub(super) async fn name_upload(
         &self,
         file_id: &str,
-        plan: &PartPlan,
-        digests: &PartDigests,
+        content_id: String,
         retry: RetryPolicy,
         after: Duration,
-    ) -> (Option<Instant>, Named) {
+    ) -> (String, Named) {
         tokio::time::sleep(after).await;
-        let all = match digests.all(plan).await {
-            Ok(Some(all)) => all,
-            // Not hashed (the file could not be read): its sends fail on their own.
-            Ok(None) | Err(_) => return (None, Named::Unnamed),
-        };
-        let hashed = Instant::now();
-        let content_id = ContentId::of_parts(&all).to_wire();
-        let answer = with_retries(retry, None, || self.identify(file_id, &content_id)).await;
-        let named = match answer {
+        let named = match with_retries(retry, None, || self.identify(file_id, &content_id)).await {
             Ok(answer) => match answer.duplicate {
                 Some(dup) => Named::Duplicate(dup),
                 None => Named::New,
@@ -69,6 +69,6 @@ impl Client {
             Err(e) if e.code() == Some("upload_in_progress") => Named::InFlight,
             Err(_) => Named::Unnamed,
         };
-        (Some(hashed), named)
+        (content_id, named)
     }
 }

@@ -303,6 +303,17 @@ impl PartScheduler {
         !self.queue.is_empty() && !self.held && self.limit.is_none_or(|l| self.in_flight() < l)
     }
 
+    /// Takes back `part`, in flight through `edge`, unsent and unblamed: it goes first in the
+    /// queue (its answer is to be decided by something else, e.g. whether the upload was just
+    /// closed as a duplicate). No deadline runs for it meanwhile.
+    pub fn park(&mut self, part: u32, edge: usize) {
+        let in_flight = |t: &Task| matches!(t, Task::Sending(a) if a.part == part && a.edge == edge);
+        if let Some(slot) = self.slots.iter_mut().find(|s| in_flight(&s.task)) {
+            slot.task = Task::Idle;
+            self.queue.push_front(part);
+        }
+    }
+
     /// The parts queued and not yet started, in order.
     pub fn queued(&self) -> Vec<u32> {
         self.queue.iter().copied().collect()

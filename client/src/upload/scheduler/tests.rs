@@ -545,3 +545,20 @@ fn a_limit_caps_the_parts_in_flight_below_the_slots_until_lifted() {
     assert!(s.next(now).is_none(), "four slots");
     s.on_result(b.part, b.edge, Outcome::Sent, now);
 }
+
+#[test]
+fn a_parked_part_waits_first_in_the_queue_with_no_deadline_and_no_blame() {
+    let now = Instant::now();
+    let mut s = PartScheduler::new(&[1.0, 1.0], 1..=3, config(2));
+    let a = s.next(now).unwrap();
+    let b = s.next(now).unwrap();
+    s.park(a.part, a.edge);
+    assert_eq!(
+        s.poll_timeout(),
+        Some(b.deadline),
+        "only the part still in flight has a deadline"
+    );
+    assert!(!s.edge_failed(a.edge));
+    assert_eq!(s.queued(), vec![a.part, 3]);
+    assert_eq!(s.next(now).map(|x| x.part), Some(a.part), "sent again first");
+}

@@ -488,7 +488,12 @@ pub(crate) async fn json_or_error<T: serde::de::DeserializeOwned>(resp: reqwest:
 
 pub(crate) async fn error_from(resp: reqwest::Response) -> ClientError {
     let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
+    // An answer cut off before its body (a server that answered before reading the request's
+    // body, then closed on the unread bytes) says nothing yet: asked again, it will.
+    let text = match resp.text().await {
+        Ok(text) => text,
+        Err(e) => return ClientError::Network(format!("the {status} answer was cut off: {e}")),
+    };
     let parsed = serde_json::from_str::<ErrorEnvelope>(&text).ok();
     match parsed {
         Some(env) if status < 500 => ClientError::Refused {

@@ -44,6 +44,8 @@ enum Answer {
     InProgress,
     /// `InProgress` after 500 ms.
     InProgressLate,
+    /// A 409's status and headers, then the connection closed before its body.
+    CutOff,
 }
 
 /// The fake fleet: edges under `/<name>/` (their behaviour is the name without trailing
@@ -173,6 +175,7 @@ impl Fleet {
             "storeerr" => Answer::StorageError,
             "nojson" => Answer::NoJson,
             "slow" => Answer::Slow,
+            "cut" => Answer::CutOff,
             _ => Answer::Normal,
         });
         let answer = match answer {
@@ -189,6 +192,11 @@ impl Fleet {
         let error = |code: &str| format!(r#"{{"error":{{"code":"{code}","message":"m"}}}}"#);
         let (status, answer) = match answer {
             Answer::Reset => return,
+            Answer::CutOff => {
+                let mut stream = stream;
+                let _ = write!(stream, "HTTP/1.1 409 X\r\ncontent-type: application/json\r\ncontent-length: 80\r\n\r\n");
+                return;
+            }
             Answer::Hang => {
                 std::thread::sleep(Duration::from_secs(30));
                 return;
@@ -790,4 +798,21 @@ async fn still_in_flight_elsewhere_when_every_part_is_stored_the_upload_finalize
     assert!(!outcome.duplicate);
     assert_eq!(requests_to(&seen, "/api/edge/finalize-upload"), 1);
     assert_eq!(identified(&seen).len(), 1, "asked once");
+}
+
+#[tokio::test]
+async fn an_answer_cut_off_before_its_body_is_no_refusal_the_part_goes_elsewhere() {
+    let (outcome, seen) = upload_over(&["cut1", "good1"], Duration::from_secs(5)).await;
+    let outcome = outcome.unwrap();
+    assert_eq!(outcome.parts_sent, 4);
+    assert_eq!(
+        stored_by(&seen, "good1").len(),
+        4,
+        "every part stored through the other edge"
+    );
+    assert_eq!(
+        reports(&seen),
+        vec!["\"cut1\"".to_owned()],
+        "the edge that cut its answer is reported"
+    );
 }

@@ -19,8 +19,9 @@ fn a_file_shortened_while_it_is_hashed_ends_the_cli_with_a_message_not_a_crash()
     file.sync_all().unwrap();
     drop(file);
 
-    // The parts are hashed before the coordinator is asked anything, so no fleet is needed:
-    // the URL is never reached.
+    // The parts are hashed while the coordinator is asked (a file this large is named after its
+    // session opens), and the URL answers nothing, so no fleet is needed: the hashing pass runs
+    // while the unreachable coordinator is retried.
     let child = Command::new(env!("CARGO_BIN_EXE_jetty"))
         .args([
             "--url",

@@ -8,7 +8,7 @@ use super::digests::PartDigests;
 use super::direct::{direct_edge, DirectSession};
 use super::hashing::{cores, hash_file, TrailingHash, WholeHash};
 use super::meter::Meter;
-use super::naming::{content_id_of, Named, IN_FLIGHT_POLL, UNNAMED_PARTS_IN_FLIGHT};
+use super::naming::{content_id_of, Named, IN_FLIGHT_POLL, UNNAMED_PARTS};
 use super::options::{part_deadline, Progress, RetryNotice, Retrying, Trouble, UploadOptions, UploadOutcome};
 use super::retry::RetryPolicy;
 use super::scheduler::{Action, Outcome, PartScheduler, SchedulerConfig};
@@ -297,7 +297,7 @@ impl Client {
         // back to the scheduler unblamed and the sending held until then.
         let mut refused_while_naming: Option<ClientError> = None;
         if let Some(n) = &naming {
-            scheduler.limit_in_flight(Some(UNNAMED_PARTS_IN_FLIGHT));
+            scheduler.limit_starts(Some(UNNAMED_PARTS));
             hashing.push(content_id_of(n.plan, parts.digests));
         }
         let mut tell = |retrying: Option<Retrying>| {
@@ -425,7 +425,7 @@ impl Client {
                     match (&naming, content_id) {
                         (Some(n), Some(id)) => asking.push(self.name_upload(n.file_id, id, n.retry, Duration::ZERO)),
                         // Not hashed: carries on unnamed (its sends fail if the file is unreadable).
-                        _ => scheduler.limit_in_flight(None),
+                        _ => scheduler.limit_starts(None),
                     }
                 }
                 Some((content_id, named)) = asking.next() => {
@@ -434,7 +434,7 @@ impl Client {
                         Named::Duplicate(dup) => return Ok(SendEnd::Duplicate(dup)),
                         // Every part stored meanwhile: finalize rather than wait for the other.
                         Named::InFlight if scheduler.is_done() && refused_while_naming.is_none() => {
-                            scheduler.limit_in_flight(None);
+                            scheduler.limit_starts(None);
                         }
                         Named::InFlight => {
                             scheduler.hold();
@@ -445,7 +445,7 @@ impl Client {
                         }
                         Named::New => {
                             end.named_at = Some(Instant::now());
-                            scheduler.limit_in_flight(None);
+                            scheduler.limit_starts(None);
                             // The queued parts the account stores already: copied, not sent.
                             let known = parts.digests.snapshot();
                             let queued: HashMap<u32, Sha256Digest> = scheduler
@@ -463,7 +463,7 @@ impl Client {
                         }
                         // Carries on unnamed: finalize names it from the verified parts.
                         Named::Unnamed => {
-                            scheduler.limit_in_flight(None);
+                            scheduler.limit_starts(None);
                             scheduler.release();
                         }
                     }
@@ -548,7 +548,7 @@ impl Client {
         };
         // A part of an upload named later may wait here for the background pass (its deadline
         // runs meanwhile: a minute at least, against milliseconds per part hashed, and at most
-        // `UNNAMED_PARTS_IN_FLIGHT` parts start before every digest is known).
+        // `UNNAMED_PARTS` parts start before every digest is known).
         let digest = match digests.get(number).await? {
             Some(d) => d,
             None => hash_file(path.to_owned(), offset, len).await?,

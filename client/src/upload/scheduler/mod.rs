@@ -120,8 +120,8 @@ pub struct PartScheduler {
     given_up: bool,
     /// No queued part starts while set (waiting retries of parts already sent still go).
     held: bool,
-    /// At most this many parts in flight, when set.
-    limit: Option<usize>,
+    /// How many more queued parts may start, when set.
+    start_budget: Option<usize>,
 }
 
 impl PartScheduler {
@@ -145,7 +145,7 @@ impl PartScheduler {
             queue,
             given_up: false,
             held: false,
-            limit: None,
+            start_budget: None,
         }
     }
 
@@ -160,7 +160,12 @@ impl PartScheduler {
             _ => None,
         })?;
         let part = match self.slots[i].task {
-            Task::Idle => self.queue.pop_front()?,
+            Task::Idle => {
+                if let Some(budget) = &mut self.start_budget {
+                    *budget -= 1;
+                }
+                self.queue.pop_front()?
+            }
             _ => part,
         };
         let assignment = Assignment {
@@ -292,15 +297,15 @@ impl PartScheduler {
         self.held = false;
     }
 
-    /// Starts a queued part only while fewer than `limit` are in flight (`None`: as many as
-    /// there are slots).
-    pub fn limit_in_flight(&mut self, limit: Option<usize>) {
-        self.limit = limit;
+    /// Starts at most `budget` more queued parts, from now on (`None`: no such limit). Retries
+    /// of parts already started do not count.
+    pub fn limit_starts(&mut self, budget: Option<usize>) {
+        self.start_budget = budget;
     }
 
     /// Whether a queued part may start now.
     fn may_start(&self) -> bool {
-        !self.queue.is_empty() && !self.held && self.limit.is_none_or(|l| self.in_flight() < l)
+        !self.queue.is_empty() && !self.held && self.start_budget.is_none_or(|b| b > 0)
     }
 
     /// Takes back `part`, in flight through `edge`, unsent and unblamed: it goes first in the

@@ -530,20 +530,23 @@ fn withdrawn_parts_are_not_waited_for_and_requeued_ones_go_out_last() {
 }
 
 #[test]
-fn a_limit_caps_the_parts_in_flight_below_the_slots_until_lifted() {
+fn a_start_budget_lets_that_many_queued_parts_start_until_lifted() {
     let now = Instant::now();
     let mut s = PartScheduler::new(&[1.0], 1..=6, config(4));
-    s.limit_in_flight(Some(2));
+    s.limit_starts(Some(2));
     let (a, b) = (s.next(now).unwrap(), s.next(now).unwrap());
-    assert!(s.next(now).is_none(), "two in flight: the limit");
+    assert!(s.next(now).is_none(), "two started: the budget");
     s.on_result(a.part, a.edge, Outcome::Sent, now);
-    assert_eq!(s.next(now).map(|x| x.part), Some(3), "one stored: one more starts");
-    assert!(s.next(now).is_none());
-    s.limit_in_flight(None);
+    assert!(s.next(now).is_none(), "a slot is free, the budget is spent");
+    // A retry of a started part is no new start.
+    s.on_result(b.part, b.edge, Outcome::StoreFailed, now);
+    let retry = s.next(now + Duration::from_secs(60)).unwrap();
+    assert_eq!(retry.part, b.part);
+    s.limit_starts(None);
+    assert_eq!(s.next(now).map(|x| x.part), Some(3));
     assert_eq!(s.next(now).map(|x| x.part), Some(4));
     assert_eq!(s.next(now).map(|x| x.part), Some(5));
     assert!(s.next(now).is_none(), "four slots");
-    s.on_result(b.part, b.edge, Outcome::Sent, now);
 }
 
 #[test]

@@ -291,6 +291,8 @@ impl Client {
         let mut asking = FuturesUnordered::new();
         let mut checking = FuturesUnordered::new();
         let mut copying = FuturesUnordered::new();
+        // Whether the account stores any of the first parts (`start_is_stored`).
+        let mut probing = FuturesUnordered::new();
         let mut end = Stored::default();
         // A part refused as `session_not_active` while `identify` is asked: the upload may just
         // have been closed as a duplicate, which identify's answer will say. The part is handed
@@ -299,6 +301,7 @@ impl Client {
         if let Some(n) = &naming {
             scheduler.limit_starts(Some(UNNAMED_PARTS));
             hashing.push(content_id_of(n.plan, parts.digests));
+            probing.push(self.start_is_stored(n.file_id, n.plan, parts.digests));
         }
         let mut tell = |retrying: Option<Retrying>| {
             if let Some(n) = parts.notice {
@@ -418,6 +421,12 @@ impl Client {
                             return Err(spent(err, scheduler, now));
                         }
                         Action::Continue | Action::Done | Action::Retry { .. } => {}
+                    }
+                }
+                Some(stored_start) = probing.next() => {
+                    // New where it begins: no reason to hold the parts back until named.
+                    if !stored_start {
+                        scheduler.limit_starts(None);
                     }
                 }
                 Some(content_id) = hashing.next() => {

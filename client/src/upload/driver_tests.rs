@@ -46,6 +46,10 @@ enum Answer {
     InProgressLate,
     /// A 409's status and headers, then the connection closed before its body.
     CutOff,
+    /// The normal answer after a second.
+    Late,
+    /// `reuse-parts`: the account stores none of the offered parts.
+    NothingStored,
 }
 
 /// The fake fleet: edges under `/<name>/` (their behaviour is the name without trailing
@@ -187,6 +191,10 @@ impl Fleet {
                 std::thread::sleep(Duration::from_millis(500));
                 Answer::InProgress
             }
+            Answer::Late => {
+                std::thread::sleep(Duration::from_secs(1));
+                Answer::Normal
+            }
             other => other,
         };
         let error = |code: &str| format!(r#"{{"error":{{"code":"{code}","message":"m"}}}}"#);
@@ -212,7 +220,8 @@ impl Fleet {
                     .to_owned(),
             ),
             Answer::InProgress => (409, error("upload_in_progress")),
-            Answer::Slow | Answer::InProgressLate => (500, error("internal_error")),
+            Answer::Slow | Answer::InProgressLate | Answer::Late => (500, error("internal_error")),
+            Answer::NothingStored => (200, r#"{"copied":[],"bytesCopied":0}"#.to_owned()),
             Answer::Normal if path.ends_with("/api/edge/store-check") => (200, r#"{"store":"up"}"#.to_owned()),
             Answer::Normal if !path.starts_with("/api/") => {
                 let part: u32 = path.rsplit('=').next().unwrap_or("0").parse().unwrap_or(0);
@@ -669,14 +678,28 @@ async fn upload_unnamed_over(
     ids: &[&str],
     setup: impl FnOnce(&Fleet),
 ) -> (Result<UploadOutcome, ClientError>, Vec<(String, String)>) {
+    upload_unnamed_with(ids, 1024, 1, setup).await
+}
+
+/// `upload_unnamed_over` with the 4 KiB file cut into parts of `part_size`, `concurrency` at once.
+async fn upload_unnamed_with(
+    ids: &[&str],
+    part_size: u64,
+    concurrency: usize,
+    setup: impl FnOnce(&Fleet),
+) -> (Result<UploadOutcome, ClientError>, Vec<(String, String)>) {
     let (path, file_hash) = test_file();
     let fleet = Fleet::start(file_hash.to_prefixed(), ids);
     setup(&fleet);
     let client = Client::new(&fleet.base, "key").unwrap();
     let mut ticket = fleet.ticket();
+    let parts = 4096u64.div_ceil(part_size) as u32;
     ticket.state.file_hash = None;
+    (ticket.upload.part_size, ticket.upload.part_count) = (part_size, parts);
+    (ticket.state.part_size, ticket.state.part_count) = (part_size, parts);
+    ticket.state.chunks_remaining = (1..=parts).collect();
     let opts = UploadOptions {
-        concurrency: 1,
+        concurrency,
         retry: quick_retry(Duration::from_secs(5)),
         ..Default::default()
     };
@@ -814,5 +837,37 @@ async fn an_answer_cut_off_before_its_body_is_no_refusal_the_part_goes_elsewhere
         reports(&seen),
         vec!["\"cut1\"".to_owned()],
         "the edge that cut its answer is reported"
+    );
+}
+
+#[tokio::test]
+async fn a_file_new_where_it_begins_is_sent_at_full_speed_before_it_is_named() {
+    // Eight parts; none of the first four stored in the account; the naming answers late.
+    let (outcome, seen) = upload_unnamed_with(&["good1"], 512, 8, |f| {
+        f.fail("/api/jetty/reuse-parts", Answer::NothingStored, 1);
+        f.fail("/api/jetty/identify", Answer::Late, 1);
+    })
+    .await;
+    let outcome = outcome.unwrap();
+    assert_eq!(
+        (outcome.parts_sent, outcome.parts_reused),
+        (8, 0),
+        "every part went before the naming"
+    );
+    assert_eq!(requests_to(&seen, "/api/edge/finalize-upload"), 1);
+}
+
+#[tokio::test]
+async fn a_file_whose_first_parts_are_stored_waits_for_its_name_past_four_parts() {
+    // The account stores parts 3 and up (an earlier version): at most four start before the
+    // late naming, and the queued ones are then copied.
+    let (outcome, seen) =
+        upload_unnamed_with(&["good1"], 512, 8, |f| f.fail("/api/jetty/identify", Answer::Late, 1)).await;
+    let outcome = outcome.unwrap();
+    assert_eq!(
+        (outcome.parts_sent, outcome.parts_reused),
+        (4, 4),
+        "{:?}",
+        sent_to(&seen, "good1")
     );
 }

@@ -11,7 +11,7 @@ use super::with_retries::with_retries;
 use crate::Client;
 use jetty_shared::content_id::ContentId;
 use jetty_shared::plan::PartPlan;
-use jetty_shared::protocol::Duplicate;
+use jetty_shared::protocol::{Duplicate, PartOffer};
 use std::time::Duration;
 
 /// Files above this size (with no unfinished upload to resume) open their session before their
@@ -53,6 +53,29 @@ pub(super) async fn content_id_of(plan: &PartPlan, digests: &PartDigests) -> Opt
 }
 
 impl Client {
+    /// Whether the account stores any of the first `UNNAMED_PARTS` parts of `plan`, asked
+    /// (without copying) as soon as they are hashed. None stored: the content is new at least
+    /// where it begins, so the upload need not hold its parts back until it is named — it sends
+    /// at full speed while the rest is hashed (a file read from a slow disk, or hashed on a weak
+    /// CPU, gains the whole pass). Some stored, or no answer: a duplicate or a new version is
+    /// likely, and the parts wait for the naming.
+    pub(super) async fn start_is_stored(&self, file_id: &str, plan: &PartPlan, digests: &PartDigests) -> bool {
+        let mut offers = Vec::new();
+        for n in plan.part_numbers().take(UNNAMED_PARTS) {
+            match digests.get(n).await {
+                Ok(Some(d)) => offers.push(PartOffer {
+                    part: n,
+                    sha256: d.to_hex(),
+                }),
+                _ => return true,
+            }
+        }
+        match self.reuse_parts(file_id, offers, true).await {
+            Ok(answer) => !answer.reusable.is_empty(),
+            Err(_) => true,
+        }
+    }
+
     /// Waits `after`, then names upload `file_id` by `content_id` (outages waited out within
     /// `retry`); the id back with the answer, to ask again.
     pub(super) async fn name_upload(

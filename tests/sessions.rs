@@ -882,3 +882,33 @@ async fn a_new_version_sent_while_hashed_copies_the_unchanged_parts_not_yet_sent
         Sha256Digest::of(&data).to_hex()
     );
 }
+
+#[tokio::test]
+async fn resuming_by_id_an_upload_stopped_before_it_was_named_is_refused_clearly() {
+    let fleet = Fleet::get();
+    let (path, _) = random_file(2 * PART);
+    let data = std::fs::read(&path).unwrap();
+    // Opened with no identity (as a large file is), one part stored, never named.
+    let (status, answer) = post(
+        &fleet,
+        "/api/jetty/optimal-edges",
+        &fleet.api_key,
+        json!({"fileSize": data.len(), "chunkSize": PART}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let file_id = answer["upload"]["fileId"].as_str().unwrap().to_owned();
+    let token = answer["upload"]["uploadToken"].as_str().unwrap();
+    let edge = answer["edges"][0]["url"].as_str().unwrap();
+    let first = data[..PART as usize].to_vec();
+    let sha = Sha256Digest::of(&first).to_hex();
+    let (status, stored) = put_chunk(edge, token, 1, first, &sha).await;
+    assert_eq!(status, 200, "{stored}");
+    // Nothing says which file that part came from: `jetty resume` says so instead of guessing.
+    let (code, out) = fleet.jetty_in(&fresh_dir(), &["resume", &file_id, path.to_str().unwrap()]);
+    assert_eq!(
+        (code, out["error"]["code"].as_str()),
+        (3, Some("session_unnamed")),
+        "{out}"
+    );
+}

@@ -346,21 +346,25 @@ async fn upload_over_with(
         on_retry: Some(notice),
         ..Default::default()
     };
-    let outcome = client
-        .finish(
-            &path,
-            Some(file_hash),
-            fleet.ticket(),
-            crate::upload::digests::PartDigests::known(HashMap::new()),
-            Vec::new(),
-            &opts,
-            None,
-            crate::upload::Timeline::start(),
-        )
-        .await;
+    let outcome = finish_fresh(&client, &path, Some(file_hash), fleet.ticket(), &opts).await;
     let seen = fleet.seen.lock().unwrap().clone();
     let heard = heard.lock().unwrap().clone();
     (outcome, seen, heard)
+}
+
+/// Runs the driver on `ticket` with no digests known beforehand and nothing to copy.
+async fn finish_fresh(
+    client: &Client,
+    path: &std::path::Path,
+    file_hash: Option<Sha256Digest>,
+    ticket: ResumeResponse,
+    opts: &UploadOptions,
+) -> Result<UploadOutcome, ClientError> {
+    let digests = crate::upload::digests::PartDigests::known(HashMap::new());
+    let timeline = crate::upload::Timeline::start();
+    client
+        .finish(path, file_hash, ticket, digests, Vec::new(), opts, None, timeline)
+        .await
 }
 
 async fn upload_over(
@@ -703,18 +707,7 @@ async fn upload_unnamed_with(
         retry: quick_retry(Duration::from_secs(5)),
         ..Default::default()
     };
-    let outcome = client
-        .finish(
-            &path,
-            None,
-            ticket,
-            crate::upload::digests::PartDigests::known(HashMap::new()),
-            Vec::new(),
-            &opts,
-            None,
-            crate::upload::Timeline::start(),
-        )
-        .await;
+    let outcome = finish_fresh(&client, &path, None, ticket, &opts).await;
     let seen = fleet.seen.lock().unwrap().clone();
     (outcome, seen)
 }

@@ -201,14 +201,11 @@ pub(crate) async fn hash_parts_cancellable(
 ) -> Result<HashMap<u32, Sha256Digest>, ClientError> {
     let Some(plan) = plan else { return Ok(HashMap::new()) };
     blocking(move || {
-        let mut file = std::fs::File::open(&path)?;
-        let mut buf = Vec::new();
-        numbers
-            .into_iter()
-            .take_while(|_| !cancel.load(Ordering::Relaxed))
-            .filter_map(|n| Some((n, plan.part_offset(n)?, plan.part_len(n)?)))
-            .map(|(n, offset, len)| Ok((n, hash_range(&mut file, &mut buf, offset, len)?)))
-            .collect()
+        let mut all = HashMap::new();
+        hash_each_part(&path, plan, numbers, &cancel, |n, digest| {
+            all.insert(n, digest);
+        })?;
+        Ok(all)
     })
     .await
 }
@@ -220,23 +217,32 @@ pub(crate) async fn hash_parts_posting(
     plan: PartPlan,
     numbers: Vec<u32>,
     cancel: Arc<AtomicBool>,
-    post: impl Fn(u32, Sha256Digest) + Send + 'static,
+    post: impl FnMut(u32, Sha256Digest) + Send + 'static,
 ) -> Result<(), ClientError> {
-    blocking(move || {
-        let mut file = std::fs::File::open(&path)?;
-        let mut buf = Vec::new();
-        for n in numbers {
-            if cancel.load(Ordering::Relaxed) {
-                break;
-            }
-            let (Some(offset), Some(len)) = (plan.part_offset(n), plan.part_len(n)) else {
-                continue;
-            };
-            post(n, hash_range(&mut file, &mut buf, offset, len)?);
+    blocking(move || hash_each_part(&path, plan, numbers, &cancel, post)).await
+}
+
+/// The listed parts of `plan`, hashed in order, each digest to `post`; stops between parts
+/// once `cancel` is set.
+fn hash_each_part(
+    path: &std::path::Path,
+    plan: PartPlan,
+    numbers: Vec<u32>,
+    cancel: &AtomicBool,
+    mut post: impl FnMut(u32, Sha256Digest),
+) -> std::io::Result<()> {
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = Vec::new();
+    for n in numbers {
+        if cancel.load(Ordering::Relaxed) {
+            break;
         }
-        Ok(())
-    })
-    .await
+        let (Some(offset), Some(len)) = (plan.part_offset(n), plan.part_len(n)) else {
+            continue;
+        };
+        post(n, hash_range(&mut file, &mut buf, offset, len)?);
+    }
+    Ok(())
 }
 
 /// SHA-256 of `len` bytes of `path` from `offset`, on a blocking thread (sha2 uses SHA-NI).

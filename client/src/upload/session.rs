@@ -102,7 +102,7 @@ impl Client {
                 .await;
         }
         let mut replanned = false;
-        let (answer, request, part_hashes, expected_plan, declared) = loop {
+        let (mut answer, request, part_hashes, expected_plan, declared) = loop {
             let expected_plan = PartPlan::new(size, preferred, DEFAULT_BODY_LIMIT).ok();
             let all_parts: Vec<u32> = expected_plan.map(|p| p.part_numbers().collect()).unwrap_or_default();
             let part_hashes = hash_parts_parallel(path.to_owned(), expected_plan, all_parts, cores()).await?;
@@ -147,7 +147,7 @@ impl Client {
         }
         let upload = answer
             .upload
-            .clone()
+            .take()
             .ok_or_else(|| unexpected("no upload ticket in the answer"))?;
         if let Some(store) = &opts.state {
             // Best effort: without the record the upload still works, it just cannot resume.
@@ -204,11 +204,11 @@ impl Client {
         let size = plan.file_size;
         let mut digests = PartDigests::hash(path.to_owned(), plan, cores());
         let request = session_request(path, size, opts, plan.part_size, threads, None, None);
-        let answer = with_retries(opts.retry, opts.on_retry.as_ref(), || self.optimal_edges(&request)).await?;
+        let mut answer = with_retries(opts.retry, opts.on_retry.as_ref(), || self.optimal_edges(&request)).await?;
         timeline.session_ready = timeline.now();
         let upload = answer
             .upload
-            .clone()
+            .take()
             .ok_or_else(|| unexpected("no upload ticket in the answer"))?;
         if let Some(store) = &opts.state {
             let _ = store.save(&LocalState::new(&self.base_url, path, meta, &upload.file_id, None));
@@ -219,10 +219,9 @@ impl Client {
             digests = PartDigests::hash(path.to_owned(), planned, cores());
         }
         let ticket = fresh_ticket(upload, answer, size, planned.part_numbers().collect(), None, None);
-        let mut outcome = self
+        let outcome = self
             .finish(path, None, ticket, digests, Vec::new(), opts, progress, timeline)
             .await?;
-        outcome.resumed = false;
         if let Some(store) = &opts.state {
             store.remove(path);
         }

@@ -752,12 +752,9 @@ async fn named_a_duplicate_the_upload_stops_sending_and_ends_as_the_stored_file(
         "the sending stopped: {:?}",
         sent_to(&seen, "slow1")
     );
-    // What went out before: at most the parts in flight, none stored.
-    assert!(
-        outcome.bytes_sent > 0 && outcome.bytes_sent <= 4096,
-        "{}",
-        outcome.bytes_sent
-    );
+    // What went out before (the answer may come before any body byte did): at most the part in
+    // flight, none stored.
+    assert!(outcome.bytes_sent <= 1024, "{}", outcome.bytes_sent);
     assert_eq!(outcome.parts_sent, 0);
     assert_eq!(requests_to(&seen, "/api/edge/finalize-upload"), 0);
 }

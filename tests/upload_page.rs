@@ -83,7 +83,8 @@ async fn a_64_mib_upload_from_the_page_reads_back_byte_exact_with_the_aws_cli() 
 
 /// Above the SDK's `HASH_FIRST_MAX` (64 MiB) a new file opens its session at once, sends each
 /// part as the hashing worker digests it and names the content at `/api/jetty/identify`: the
-/// object reads back byte-exact, and the same bytes picked again end as a duplicate there.
+/// object reads back byte-exact, and the same bytes picked again (in a new browser: another
+/// device) end as a duplicate after at most four parts went out.
 #[tokio::test]
 async fn a_large_file_sent_while_it_is_hashed_reads_back_byte_exact_and_again_is_a_duplicate() {
     let _one = BROWSER.lock().await;
@@ -117,6 +118,12 @@ async fn a_large_file_sent_while_it_is_hashed_reads_back_byte_exact_and_again_is
         "{line}"
     );
     assert_eq!(twin["sha256"], sha.as_str());
+    // A duplicate starts at most the SDK's `UNNAMED_PARTS` (4) parts before it is named: its
+    // first parts are found stored as soon as they are hashed.
+    let parts = done["parts"].as_u64().unwrap();
+    let part_size = (80 * MIB).div_ceil(parts);
+    let sent = twin["bytesSent"].as_u64().unwrap();
+    assert!(sent <= 4 * part_size, "{sent} bytes sent, parts of {part_size}: {line}");
     let twin_id = twin["fileId"].as_str().unwrap();
     assert_ne!(twin_id, file_id);
     // The duplicate is a file of its own on the same object: it downloads as the original.

@@ -63,6 +63,8 @@ export class PartScheduler {
   private queue: number[];
   private remaining: number;
   private givenUp = false;
+  /** Queued parts that may still start (`null`: no limit); see `limitStarts`. */
+  private startBudget: number | null = null;
 
   constructor(
     weights: readonly number[],
@@ -89,7 +91,7 @@ export class PartScheduler {
     let i = -1;
     for (let k = 0; k < this.slots.length; k++) {
       const t = this.slots[k].task;
-      if ((t.kind === "waiting" && t.until <= now) || (t.kind === "idle" && this.queue.length > 0)) {
+      if ((t.kind === "waiting" && t.until <= now) || (t.kind === "idle" && this.mayStart())) {
         i = k;
         break;
       }
@@ -104,6 +106,7 @@ export class PartScheduler {
     } else {
       part = this.queue.shift() as number;
       attempt = 0;
+      if (this.startBudget !== null) this.startBudget -= 1;
     }
     const a: Assignment = {
       part,
@@ -113,6 +116,16 @@ export class PartScheduler {
     };
     slot.task = { kind: "sending", a };
     return a;
+  }
+
+  /** Starts at most `budget` more queued parts from now on (`null`: no such limit). Retries
+   * of parts already started do not count. */
+  limitStarts(budget: number | null): void {
+    this.startBudget = budget === null ? null : Math.max(0, budget);
+  }
+
+  private mayStart(): boolean {
+    return this.queue.length > 0 && (this.startBudget === null || this.startBudget > 0);
   }
 
   /** Takes the answer to an assignment. An answer to an assignment no longer in flight (its

@@ -51,6 +51,11 @@ export interface UploadOptions {
  * seconds on a desktop and far longer on a phone. */
 export const HASH_FIRST_MAX = 64 * 1024 * 1024;
 
+/** Parts an upload named later starts at most before it is named, unless the account stores
+ * none of its first ones: a duplicate (another device's upload of the same file) sends these
+ * at most, while a new file's first parts still go out at once (the CLI's `UNNAMED_PARTS`). */
+export const UNNAMED_PARTS = 4;
+
 export interface UploadProgress {
   state: UploadStateName;
   fileName: string;
@@ -155,6 +160,8 @@ const PAUSED = Symbol("paused");
 const DEADLINE = Symbol("deadline");
 /** Sending stopped because `identify` found the content stored already. */
 const DUPLICATE = Symbol("duplicate");
+/** The one-read naming pass was given up: the file's first parts are stored already. */
+const START_STORED = Symbol("start stored");
 
 interface Deferred<T> {
   promise: Promise<T>;
@@ -801,7 +808,14 @@ export class Upload {
    * every part (a sender waiting for its part's digest gets it as soon as it is known) and the
    * whole file, then `identify` names the content. Stored already: the senders stop and the
    * upload ends as a duplicate. Else the parts not sent yet are offered for copying in the
-   * store, as a hash-first upload's are before it sends any. */
+   * store, as a hash-first upload's are before it sends any.
+   *
+   * Until it is named at most `UNNAMED_PARTS` parts start, unless the account stores none of
+   * the first ones (asked as soon as they are hashed): then the file is new where it begins
+   * and goes at full speed. If it stores some (another device's upload of this file, or an
+   * earlier version), the one-read pass is given up for a parts-only one — native digests,
+   * several at once — so the naming does not wait for the whole-file hash in WebAssembly,
+   * which then runs only if the content turns out not to be stored. */
   private startNaming(
     plan: PartPlan,
     fileId: string,
@@ -809,23 +823,53 @@ export class Upload {
     calls: <T>(call: () => Promise<T>) => Promise<T>,
     signal: AbortSignal,
   ) {
+    const first = Math.min(UNNAMED_PARTS, plan.partCount);
+    scheduler.limitStarts(UNNAMED_PARTS);
+    const lift = () => {
+      scheduler.limitStarts(null);
+      this.poke();
+    };
+    // The one-read pass, given up when the file's first parts are stored.
+    const oneRead = new AbortController();
+    const stopOneRead = () => oneRead.abort(signal.reason);
+    signal.addEventListener("abort", stopOneRead, { once: true });
+    let startStored = false;
+    let asked = false;
+    const onPart = (part: number, sha256: string) => {
+      this.partKnown(part, sha256);
+      if (asked) return;
+      for (let n = 1; n <= first; n++) if (!this.partHashes.has(n)) return;
+      asked = true;
+      void this.startIsStored(fileId, first, signal).then((stored) => {
+        if (!stored) return lift();
+        startStored = true;
+        oneRead.abort(START_STORED);
+      });
+    };
+    const onProgress = (bytes: number) => (this.p.hashedBytes = bytes);
     const pass = async (): Promise<Duplicate | null> => {
       let hashed;
       try {
-        hashed = await this.ctx.hasher.hash(this.file, {
-          partSize: plan.partSize,
-          what: "both",
-          signal,
-          onPart: (part, sha256) => this.partKnown(part, sha256),
-          onProgress: (bytes) => (this.p.hashedBytes = bytes),
-        });
+        try {
+          hashed = await this.ctx.hasher.hash(this.file, { partSize: plan.partSize, what: "both", signal: oneRead.signal, onPart, onProgress });
+          this.fileHash = hashed.sha256 as string;
+        } catch (e) {
+          if (signal.aborted || !startStored) throw e;
+          hashed = await this.ctx.hasher.hash(this.file, {
+            partSize: plan.partSize,
+            what: "parts",
+            signal,
+            onPart: (part, sha256) => this.partKnown(part, sha256),
+            onProgress,
+          });
+        }
       } finally {
+        signal.removeEventListener("abort", stopOneRead);
         // Senders still waiting (the pass failed) hash their parts themselves.
         this.namingHashed = true;
         for (const w of this.partWaiters.values()) w.reject(new Error("the naming pass ended"));
         this.partWaiters.clear();
       }
-      this.fileHash = hashed.sha256 as string;
       if (!hashed.parts || hashed.parts.length !== plan.partCount) return null;
       hashed.parts.forEach((h, i) => this.partHashes.set(i + 1, h));
       this.contentId = await contentId(hashed.parts);
@@ -861,6 +905,8 @@ export class Upload {
       }
       if (held) scheduler.release([], held);
       if (answer.duplicate) {
+        // Named by its verified content id: the stored file's hash is this file's.
+        if (!this.fileHash) this.fileHash = normalizeHash(answer.duplicate.sha256) ?? "";
         this.sendCtl.abort(DUPLICATE);
         this.poke();
         return answer.duplicate;
@@ -873,10 +919,35 @@ export class Upload {
       await this.reuseHeldParts(fileId, scheduler, signal);
       return null;
     };
-    this.naming = pass();
+    this.naming = pass().finally(lift);
     this.naming.catch(() => {});
-    this.whole = this.naming.then(() => this.fileHash);
+    // Named without the whole file (its start was stored) and not a duplicate: hashed now.
+    this.whole = this.naming.then(async () => this.fileHash || (await this.hashWholeFile(signal)));
     this.whole.catch(() => {});
+  }
+
+  /** Whether the account stores any of the first `count` parts (their digests known), asked
+   * without copying. No answer counts as stored: the parts then wait for the naming, which
+   * comes soon. */
+  private async startIsStored(fileId: string, count: number, signal: AbortSignal): Promise<boolean> {
+    const parts = Array.from({ length: count }, (_, i) => ({ part: i + 1, sha256: this.partHashes.get(i + 1) as string }));
+    try {
+      const answer = await this.ctx.api.request<{ reusable?: number[] }>("POST", "/api/jetty/reuse-parts", {
+        body: { fileId, parts, dryRun: true },
+        signal,
+        timeoutMs: 30_000,
+      });
+      return (answer.reusable ?? []).length > 0;
+    } catch {
+      return true;
+    }
+  }
+
+  /** The whole file's SHA-256 in a pass of its own. */
+  private async hashWholeFile(signal: AbortSignal): Promise<string> {
+    const r = await this.ctx.hasher.hash(this.file, { what: "whole", signal });
+    this.fileHash = r.sha256 as string;
+    return this.fileHash;
   }
 
   /** A part's digest from the naming pass, to whoever waits for it. */

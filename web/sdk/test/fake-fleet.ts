@@ -200,18 +200,22 @@ export class FakeFleet {
       if (!s) return err(404, "not_found");
       if (s.status !== "active") return err(409, "session_not_active");
       const copied: number[] = [];
+      const reusable: number[] = [];
+      if (body.dryRun) this.events.push("probe");
       for (const { part, sha256 } of body.parts as Array<{ part: number; sha256: string }>) {
         const len = Math.min(s.partSize, s.fileSize - (part - 1) * s.partSize);
         const stored = [...this.sessions.values()].some(
           (o) => o.status === "completed" && [...o.parts.entries()].some(([n, h]) => h === sha256 && Math.min(o.partSize, o.fileSize - (n - 1) * o.partSize) === len),
         );
-        if (stored && !s.parts.has(part)) {
+        if (stored && body.dryRun) {
+          reusable.push(part);
+        } else if (stored && !s.parts.has(part)) {
           s.parts.set(part, sha256);
           copied.push(part);
         }
       }
       this.reused.push(...copied);
-      return ok({ copied, bytesCopied: 0 });
+      return ok(body.dryRun ? { copied, bytesCopied: 0, reusable } : { copied, bytesCopied: 0 });
     }
     if (method === "POST" && p === "/api/jetty/edge-report") {
       this.reports.push(body.edgeId);

@@ -218,3 +218,20 @@ test("pause: parts in flight and waiting go back to the front of the queue in or
   for (let a = s.next(4 * S); a; a = s.next(4 * S)) rest.push(a.part);
   assert.deepEqual(rest, [4, 5, 6]);
 });
+
+test("a start budget lets only that many queued parts start; retries still go, and lifting it frees the rest", () => {
+  const s = new PartScheduler([0.5, 0.5], [1, 2, 3, 4, 5, 6], config(4));
+  s.limitStarts(2);
+  const first: number[] = [];
+  for (let a = s.next(0); a; a = s.next(0)) first.push(a.part);
+  assert.deepEqual(first, [1, 2], "two of four free slots start");
+  // Part 1's edge fails: its retry is no new start, so it goes although the budget is spent.
+  const edge = s.inFlight().find((a) => a.part === 1)!.edge;
+  assert.equal(s.onResult(1, edge, "edgeFailed", S).type, "retry");
+  assert.equal(s.next(S)?.part, 1);
+  assert.equal(s.next(S), null, "nothing new starts");
+  s.limitStarts(null);
+  const rest: number[] = [];
+  for (let a = s.next(2 * S); a; a = s.next(2 * S)) rest.push(a.part);
+  assert.deepEqual(rest, [3, 4], "the free slots fill once lifted");
+});

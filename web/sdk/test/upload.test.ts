@@ -7,7 +7,7 @@ import { JettyClient } from "../src/client.js";
 import { InProcessHasher } from "../src/hash.js";
 import { MemoryRecordStore } from "../src/resume.js";
 import { seededRandom } from "../src/retry.js";
-import type { UploadOptions } from "../src/upload.js";
+import { UNNAMED_PARTS, type UploadOptions } from "../src/upload.js";
 import type { JettyError } from "../src/errors.js";
 import { BASE, FakeFleet, contentIdOf } from "./fake-fleet.js";
 
@@ -409,7 +409,7 @@ test("a large file whose content is stored already is a duplicate once named: se
   const r = await client.upload(new File([f], "again.bin"), { hashFirstMax: 0, concurrency: 2 }).result;
   assert.equal(r.duplicate, true);
   assert.equal(r.sha256, sha);
-  assert.ok(fleet.sent.length - sent < 200, `sending stopped (${fleet.sent.length - sent} of 200 parts sent)`);
+  assert.ok(fleet.sent.length - sent <= UNNAMED_PARTS, `${fleet.sent.length - sent} of 200 parts sent before it was named`);
   assert.equal(fleet.sessions.get(r.fileId)?.status, "aborted");
   assert.equal(fleet.files.get(r.fileId)?.name, "again.bin");
   assert.equal(fleet.finalized.length, 1, "only the first upload was finalized");
@@ -427,6 +427,7 @@ test("a new version named after it started still copies the unchanged parts it h
   const r = await client.upload(new File([v2], "v2.bin"), { hashFirstMax: 0, concurrency: 1 }).result;
   assert.equal(r.duplicate, false);
   assert.ok(r.partsReused > 0, "parts still queued when it was named were copied");
+  assert.ok(r.partsSent <= UNNAMED_PARTS + 1, `${r.partsSent} sent: the first ones before it was named, and the changed one`);
   assert.equal(r.partsReused + r.partsSent, 200);
   assert.equal(fleet.sent.length - sent, r.partsSent);
   assert.ok(fleet.sent.slice(sent).some(([, part]) => part === 200), "the changed part was sent");
@@ -466,4 +467,79 @@ test("two uploads of one large new file at once: the one named second waits and 
   assert.equal(b.sha256, sha);
   assert.equal(fleet.finalized.length, 1);
   assert.ok(fleet.identified.length >= 3, "the second asked again after waiting");
+});
+
+/** Wraps the client's hasher: records each pass, and holds a one-read ("both") pass's answer
+ * back `ms` after its parts are known (a whole-file hash slower than the link, as hash-wasm is
+ * on a fast one), ending early with its signal. */
+function slowWholePass(client: JettyClient, ms: number) {
+  const passes: string[] = [];
+  const inner = client.hasher;
+  (client as unknown as { hasher: unknown }).hasher = {
+    hash: async (b: Blob, o: { what?: string; signal?: AbortSignal }) => {
+      passes.push(o?.what ?? "both");
+      const r = await inner.hash(b, o as never);
+      if ((o?.what ?? "both") === "both") {
+        await new Promise<void>((resolve, reject) => {
+          const t = setTimeout(resolve, ms);
+          o?.signal?.addEventListener("abort", () => {
+            clearTimeout(t);
+            reject(o.signal?.reason);
+          });
+        });
+      }
+      return r;
+    },
+  };
+  return passes;
+}
+
+test("a large new file whose first parts the account does not store goes at full speed before it is named", async () => {
+  const { fleet, client } = setup();
+  const { file: f, sha } = file(200 * 1024);
+  const passes = slowWholePass(client, 300);
+  fleet.partDelayMs = 1;
+  const r = await client.upload(f, { hashFirstMax: 0, concurrency: 8 }).result;
+  assert.equal(r.sha256, sha);
+  assert.equal(r.partsSent, 200);
+  const named = fleet.events.indexOf("identify");
+  const probe = fleet.events.indexOf("probe");
+  assert.ok(probe >= 0 && probe < named, "its first parts were looked up before it was named");
+  const before = fleet.events.slice(0, named).filter((e) => e.startsWith("part ")).length;
+  assert.ok(before > UNNAMED_PARTS * 4, `${before} parts stored before it was named`);
+  assert.deepEqual(passes, ["both"], "one read hashed the parts and the whole file");
+});
+
+test("a large file another device stored is a duplicate after at most a few parts, named without hashing the whole file", async () => {
+  const { fleet, client } = setup();
+  const { file: f, sha } = file(200 * 1024);
+  await client.upload(f).result;
+  const before = fleet.sent.length;
+  const passes = slowWholePass(client, 60_000);
+  fleet.partDelayMs = 1;
+  const r = await client.upload(new File([f], "from-the-phone.bin"), { hashFirstMax: 0, concurrency: 8 }).result;
+  assert.equal(r.duplicate, true);
+  assert.equal(r.sha256, sha, "the stored file's hash, its content named by the parts");
+  assert.ok(fleet.sent.length - before <= UNNAMED_PARTS, `${fleet.sent.length - before} parts sent`);
+  assert.deepEqual(passes, ["both", "parts"], "the one-read pass gave way to the parts alone; no whole-file pass");
+  assert.equal(fleet.finalized.length, 1, "only the first upload was finalized");
+});
+
+test("a new version whose start is stored is named by its parts first, then hashed whole for finalize", async () => {
+  const { fleet, client } = setup();
+  const { bytes, file: f } = file(200 * 1024);
+  await client.upload(f).result;
+  const v2 = new Uint8Array(bytes);
+  v2[150 * 1024] ^= 0xff; // part 151 changed
+  const sha = createHash("sha256").update(v2).digest("hex");
+  const passes = slowWholePass(client, 60_000);
+  fleet.partDelayMs = 1;
+  const r = await client.upload(new File([v2], "v2.bin"), { hashFirstMax: 0, concurrency: 8 }).result;
+  assert.equal(r.duplicate, false);
+  assert.equal(r.sha256, sha);
+  assert.deepEqual(passes, ["both", "parts", "whole"]);
+  assert.ok(r.partsSent <= UNNAMED_PARTS + 1, `${r.partsSent} parts sent`);
+  assert.equal(r.partsReused + r.partsSent, 200);
+  assert.equal(fleet.finalized.at(-1)?.fileHash, sha);
+  assert.equal(fleet.files.get(r.fileId)?.contentId, contentIdOf(partDigests(v2, 1024)));
 });

@@ -8,13 +8,13 @@ use super::digests::PartDigests;
 use super::direct::{direct_edge, DirectSession};
 use super::hashing::{cores, hash_file, TrailingHash, WholeHash};
 use super::meter::Meter;
-use super::naming::{content_id_of, Named, IN_FLIGHT_POLL, UNNAMED_PARTS};
+use super::naming::{content_id_of, NamingEvent, NamingFlow, NamingStep};
 use super::options::{part_deadline, Progress, RetryNotice, Retrying, Trouble, UploadOptions, UploadOutcome};
 use super::retry::RetryPolicy;
 use super::scheduler::{Action, Outcome, PartScheduler, SchedulerConfig};
 use super::timeline::Timeline;
 use crate::{json_or_error, Client, ClientError};
-use futures::future::{abortable, AbortHandle, FutureExt};
+use futures::future::{abortable, AbortHandle, BoxFuture, FutureExt};
 use futures::stream::{FuturesUnordered, StreamExt};
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::plan::PartPlan;
@@ -47,7 +47,6 @@ enum SendEnd {
 }
 
 /// What the sending of an upload's parts did besides storing them.
-#[derive(Default)]
 struct Stored {
     /// Parts sent straight to the store that it turned out not to hold (to send again).
     not_held: Vec<u32>,
@@ -285,24 +284,17 @@ impl Client {
         // Set by a store failure, cleared by any success: while set, a part is sent only after
         // its edge says the store answers again, so an outage costs probes, not part bodies.
         let mut store_suspect = false;
-        // Naming: the content id once every part is hashed, the `identify` asked, the queued
-        // parts offered for copying, the copies.
-        let mut hashing = FuturesUnordered::new();
-        let mut asking = FuturesUnordered::new();
-        let mut checking = FuturesUnordered::new();
-        let mut copying = FuturesUnordered::new();
-        // Whether the account stores any of the first parts (`start_is_stored`).
-        let mut probing = FuturesUnordered::new();
-        let mut end = Stored::default();
-        // A part refused as `session_not_active` while `identify` is asked: the upload may just
-        // have been closed as a duplicate, which identify's answer will say. The part is handed
-        // back to the scheduler unblamed and the sending held until then.
-        let mut refused_while_naming: Option<ClientError> = None;
-        if let Some(n) = &naming {
-            scheduler.limit_starts(Some(UNNAMED_PARTS));
-            hashing.push(content_id_of(n.plan, parts.digests));
-            probing.push(self.start_is_stored(n.file_id, n.plan, parts.digests));
-        }
+        // Naming (`NamingFlow`): the requests it asked for, each answering with its event.
+        let mut naming_io: FuturesUnordered<BoxFuture<'_, NamingEvent>> = FuturesUnordered::new();
+        let mut flow = naming.as_ref().map(|n| {
+            naming_io.push(content_id_of(n.plan, parts.digests).map(NamingEvent::Hashed).boxed());
+            naming_io.push(
+                self.start_is_stored(n.file_id, n.plan, parts.digests)
+                    .map(NamingEvent::StartProbed)
+                    .boxed(),
+            );
+            NamingFlow::start(scheduler)
+        });
         let mut tell = |retrying: Option<Retrying>| {
             if let Some(n) = parts.notice {
                 if retrying.is_some() || std::mem::take(&mut waiting) {
@@ -361,8 +353,7 @@ impl Client {
                 cancel.insert(a.part, handle);
                 sending.push(send.map(move |result| (a, result)));
             }
-            let naming_done = hashing.is_empty() && asking.is_empty() && checking.is_empty() && copying.is_empty();
-            if scheduler.is_done() && naming_done {
+            if scheduler.is_done() && flow.as_ref().is_none_or(NamingFlow::idle) {
                 break;
             }
             let wake = scheduler.poll_timeout();
@@ -372,14 +363,12 @@ impl Client {
                     // Cancelled at its deadline: the scheduler already moved the part on.
                     let Ok(result) = result else { continue };
                     cancel.remove(&a.part);
-                    let result = match result {
-                        Err(e) if !asking.is_empty() && e.code() == Some("session_not_active") => {
-                            scheduler.park(a.part, a.edge);
-                            scheduler.hold();
-                            refused_while_naming = Some(e);
-                            continue;
-                        }
-                        other => other,
+                    let result = match (result, flow.as_mut()) {
+                        (Err(e), Some(flow)) => match flow.refused(a.part, a.edge, e, scheduler) {
+                            Some(e) => Err(e),
+                            None => continue,
+                        },
+                        (result, _) => result,
                     };
                     let outcome = match &result {
                         Ok(_) => Outcome::Sent,
@@ -423,78 +412,28 @@ impl Client {
                         Action::Continue | Action::Done | Action::Retry { .. } => {}
                     }
                 }
-                Some(stored_start) = probing.next() => {
-                    // New where it begins: no reason to hold the parts back until named.
-                    if !stored_start {
-                        scheduler.limit_starts(None);
-                    }
-                }
-                Some(content_id) = hashing.next() => {
-                    end.hashed_at = Some(Instant::now());
-                    match (&naming, content_id) {
-                        (Some(n), Some(id)) => asking.push(self.name_upload(n.file_id, id, n.retry, Duration::ZERO)),
-                        // Not hashed: carries on unnamed (its sends fail if the file is unreadable).
-                        _ => scheduler.limit_starts(None),
-                    }
-                }
-                Some((content_id, named)) = asking.next() => {
-                    let Some(n) = &naming else { continue };
-                    match named {
-                        Named::Duplicate(dup) => return Ok(SendEnd::Duplicate(dup)),
-                        // Every part stored meanwhile: finalize rather than wait for the other.
-                        Named::InFlight if scheduler.is_done() && refused_while_naming.is_none() => {
-                            scheduler.limit_starts(None);
-                        }
-                        Named::InFlight => {
-                            scheduler.hold();
-                            asking.push(self.name_upload(n.file_id, content_id, n.retry, IN_FLIGHT_POLL));
-                        }
-                        Named::New | Named::Unnamed if refused_while_naming.is_some() => {
-                            return Err(refused_while_naming.take().unwrap_or_else(|| unexpected("refused")));
-                        }
-                        Named::New => {
-                            end.named_at = Some(Instant::now());
-                            scheduler.limit_starts(None);
-                            // The queued parts the account stores already: copied, not sent.
-                            let known = parts.digests.snapshot();
-                            let queued: HashMap<u32, Sha256Digest> = scheduler
-                                .queued()
-                                .into_iter()
-                                .filter_map(|q| known.get(&q).map(|d| (q, *d)))
-                                .collect();
-                            if queued.len() > 1 {
-                                scheduler.hold();
-                                let file_id = n.file_id;
-                                checking.push(async move { self.reusable_parts(file_id, &queued).await });
-                            } else {
-                                scheduler.release();
-                            }
-                        }
-                        // Carries on unnamed: finalize names it from the verified parts.
-                        Named::Unnamed => {
-                            scheduler.limit_starts(None);
-                            scheduler.release();
-                        }
-                    }
-                }
-                Some(reusable) = checking.next() => {
-                    let offered: Vec<u32> = reusable.iter().map(|o| o.part).collect();
-                    let withdrawn = scheduler.withdraw(&offered);
-                    scheduler.release();
-                    // Not to be read by a sender: the whole-file hash need not wait for them (one
-                    // queued again later is read by its sender after it was hashed: no harm).
-                    withdrawn.iter().for_each(|n| parts.whole.part_read(*n));
-                    let offers: Vec<PartOffer> = reusable.into_iter().filter(|o| withdrawn.contains(&o.part)).collect();
-                    if let (Some(n), false) = (&naming, offers.is_empty()) {
+                Some(event) = naming_io.next() => {
+                    let (Some(flow), Some(n)) = (flow.as_mut(), &naming) else { continue };
+                    for step in flow.on(event, scheduler, parts.digests, Instant::now()) {
                         let file_id = n.file_id;
-                        copying.push(async move { (withdrawn, self.copy_parts(file_id, offers).await) });
+                        match step {
+                            NamingStep::Ask { content_id, after } => naming_io.push(
+                                self.name_upload(file_id, content_id, n.retry, after)
+                                    .map(|(id, named)| NamingEvent::Named(id, named))
+                                    .boxed(),
+                            ),
+                            NamingStep::Check(queued) => naming_io.push(
+                                async move { NamingEvent::Checked(self.reusable_parts(file_id, &queued).await) }.boxed(),
+                            ),
+                            NamingStep::Copy { withdrawn, offers } => naming_io.push(
+                                async move { NamingEvent::Copied(withdrawn, self.copy_parts(file_id, offers).await) }.boxed(),
+                            ),
+                            NamingStep::NotRead(withdrawn) => withdrawn.iter().for_each(|w| parts.whole.part_read(*w)),
+                            NamingStep::Stored(copied) => copied.iter().for_each(|c| stored(*c)),
+                            NamingStep::Duplicate(dup) => return Ok(SendEnd::Duplicate(dup)),
+                            NamingStep::Fail(e) => return Err(e),
+                        }
                     }
-                }
-                Some((withdrawn, copied)) = copying.next() => {
-                    copied.iter().for_each(|n| stored(*n));
-                    let not_copied: Vec<u32> = withdrawn.into_iter().filter(|n| !copied.contains(n)).collect();
-                    scheduler.requeue(&not_copied);
-                    end.copied.extend(copied);
                 }
                 Some(()) = reports.next() => {}
                 Some(recorded) = recording.next() => {
@@ -515,8 +454,13 @@ impl Client {
         if let (Some(direct), false) = (parts.direct, to_record.is_empty()) {
             not_held.extend(self.record_direct(direct, to_record).await?);
         }
-        end.not_held = not_held;
-        Ok(SendEnd::Stored(end))
+        let (hashed_at, named_at, copied) = flow.map(|f| (f.hashed_at, f.named_at, f.copied)).unwrap_or_default();
+        Ok(SendEnd::Stored(Stored {
+            not_held,
+            copied,
+            hashed_at,
+            named_at,
+        }))
     }
 
     /// Asks `edge` whether the store behind it answers (`GET /api/edge/store-check`): `Ok` when

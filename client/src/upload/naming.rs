@@ -145,7 +145,8 @@ pub(super) enum NamingStep {
 /// The naming of one upload while its parts go out.
 #[derive(Debug)]
 pub(super) struct NamingFlow {
-    /// Events still to come: one for each request under way.
+    /// Events still to come: one for each request under way but the look at the first parts,
+    /// which nothing waits for (a stalled one only keeps the start budget until the naming).
     awaited: usize,
     /// Whether `identify` is being asked.
     asking: bool,
@@ -162,12 +163,12 @@ pub(super) struct NamingFlow {
 
 impl NamingFlow {
     /// The naming of an upload whose parts `scheduler` sends: at most `UNNAMED_PARTS` of them
-    /// start until it is named. The driver starts the hashing (`Hashed`) and the look at the
-    /// first parts (`StartProbed`): two events to come.
+    /// start until it is named. The driver starts the hashing (`Hashed`, awaited) and the look
+    /// at the first parts (`StartProbed`).
     pub fn start(scheduler: &mut PartScheduler) -> NamingFlow {
         scheduler.limit_starts(Some(UNNAMED_PARTS));
         NamingFlow {
-            awaited: 2,
+            awaited: 1,
             asking: false,
             refused: None,
             hashed_at: None,
@@ -210,7 +211,10 @@ impl NamingFlow {
         digests: &PartDigests,
         now: Instant,
     ) -> Vec<NamingStep> {
-        self.awaited = self.awaited.saturating_sub(1);
+        if !matches!(event, NamingEvent::StartProbed(_)) {
+            debug_assert!(self.awaited > 0, "an event nothing waited for: {event:?}");
+            self.awaited = self.awaited.saturating_sub(1);
+        }
         match event {
             NamingEvent::StartProbed(stored) => {
                 // New where it begins: no reason to hold the parts back until it is named.
@@ -377,6 +381,24 @@ mod tests {
             .is_empty());
         assert_eq!(starts(&mut s, now), vec![5, 6, 7, 8], "all eight slots busy");
         assert!(!flow.idle(), "the hashing is still to answer");
+    }
+
+    #[test]
+    fn the_end_of_the_sending_does_not_wait_for_the_look_at_the_first_parts() {
+        let now = Instant::now();
+        let mut s = scheduler(4);
+        let mut flow = NamingFlow::start(&mut s);
+        assert_eq!(starts(&mut s, now).len(), 4);
+        flow.on(NamingEvent::Hashed(Some("id".into())), &mut s, &digests(4), now);
+        flow.on(NamingEvent::Named("id".into(), Named::New), &mut s, &digests(4), now);
+        assert!(
+            flow.idle(),
+            "named, nothing queued to check: done though the look never answered"
+        );
+        assert!(flow
+            .on(NamingEvent::StartProbed(true), &mut s, &digests(4), now)
+            .is_empty());
+        assert!(flow.idle());
     }
 
     #[test]

@@ -220,6 +220,8 @@ export class PartScheduler {
     }
     back.sort((a, b) => a - b);
     this.queue = [...back, ...this.queue];
+    // They had started: going again is no new start.
+    if (this.startBudget !== null) this.startBudget += back.length;
     return cancelled;
   }
 

@@ -630,7 +630,7 @@ export class Upload {
       const duplicate = this.naming ? await this.naming : null;
       if (duplicate) {
         await store.delete(key).catch(() => {});
-        return this.duplicateResult(duplicate, this.fileHash);
+        return this.duplicateResult(duplicate, this.fileHash || (await this.wholeHash(signal)));
       }
       this.setState("finalizing");
       const fileHash = await this.wholeHash(signal);
@@ -905,8 +905,10 @@ export class Upload {
       }
       if (held) scheduler.release([], held);
       if (answer.duplicate) {
-        // Named by its verified content id: the stored file's hash is this file's.
-        if (!this.fileHash) this.fileHash = normalizeHash(answer.duplicate.sha256) ?? "";
+        // Named by its verified content id: the stored file's hash is this file's (one stored
+        // without it leaves the whole-file pass to run: \`this.whole\`).
+        const stored = normalizeHash(answer.duplicate.sha256);
+        if (!this.fileHash && stored) this.fileHash = stored;
         this.sendCtl.abort(DUPLICATE);
         this.poke();
         return answer.duplicate;

@@ -65,6 +65,8 @@ export class FakeFleet {
   /** How long identify's answer takes after its decision (ms): parts still on their way meet a
    * closed upload first. */
   identifyDelayMs = 0;
+  /** identify's duplicate answers carry no `sha256` (a server that does not send it). */
+  duplicateWithoutHash = false;
   /** How each part attempt ends (default: stored). */
   behaviour: EdgeBehaviour = () => "ok";
   /** Every part request: [edge, part]. */
@@ -131,7 +133,8 @@ export class FakeFleet {
       if (!s) return err(404, "not_found");
       if (Number(String(body.contentId).split("-")[1]) !== s.partCount) return err(400, "invalid_request");
       const cloned = this.files.get(s.fileId);
-      const answer = (f: { sha256: string }) => ok({ duplicate: { fileId: s.fileId, url: `${BASE}/api/files/${s.fileId}`, sha256: `sha256:${f.sha256}` } });
+      const answer = (f: { sha256: string }) =>
+        ok({ duplicate: { fileId: s.fileId, url: `${BASE}/api/files/${s.fileId}`, sha256: this.duplicateWithoutHash ? undefined : `sha256:${f.sha256}` } });
       if (s.status === "aborted" && cloned) return answer(cloned);
       if (s.status !== "active") return err(409, "session_not_active");
       if (s.contentId && s.contentId !== body.contentId) return err(409, "content_id_mismatch");

@@ -235,3 +235,11 @@ test("a start budget lets only that many queued parts start; retries still go, a
   for (let a = s.next(2 * S); a; a = s.next(2 * S)) rest.push(a.part);
   assert.deepEqual(rest, [3, 4], "the free slots fill once lifted");
 });
+
+test("a pause under a spent start budget lets the parts that had started go again on resume", () => {
+  const s = new PartScheduler([1], [1, 2, 3, 4, 5], config(4));
+  s.limitStarts(2);
+  assert.deepEqual([s.next(0), s.next(0), s.next(0)].map((a) => a?.part ?? null), [1, 2, null]);
+  assert.deepEqual(s.requeueAll().map((a) => a.part), [1, 2]);
+  assert.deepEqual([s.next(S), s.next(S), s.next(S)].map((a) => a?.part ?? null), [1, 2, null], "the same two, no new one");
+});

@@ -543,3 +543,15 @@ test("a new version whose start is stored is named by its parts first, then hash
   assert.equal(fleet.finalized.at(-1)?.fileHash, sha);
   assert.equal(fleet.files.get(r.fileId)?.contentId, contentIdOf(partDigests(v2, 1024)));
 });
+
+test("a duplicate named by its parts whose answer carries no hash is hashed whole once for its result", async () => {
+  const { fleet, client } = setup();
+  const { file: f, sha } = file(200 * 1024);
+  await client.upload(f).result;
+  fleet.duplicateWithoutHash = true;
+  const passes = slowWholePass(client, 60_000);
+  const r = await client.upload(new File([f], "again.bin"), { hashFirstMax: 0, concurrency: 8 }).result;
+  assert.equal(r.duplicate, true);
+  assert.equal(r.sha256, sha);
+  assert.deepEqual(passes, ["both", "parts", "whole"]);
+});

@@ -4,6 +4,8 @@ export { JettyClient, type ClientOptions } from "./client.js";
 export {
   Upload,
   partDeadlineMs,
+  HASH_FIRST_MAX,
+  UNNAMED_PARTS,
   type UploadOptions,
   type UploadProgress,
   type UploadResult,

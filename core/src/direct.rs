@@ -124,6 +124,7 @@ impl<D: SessionStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
             stored: Vec::new(),
             missing: Vec::new(),
         };
+        let mut records = Vec::new();
         for (&number, claim) in &claimed {
             let held = listed.get(&number).filter(|p| {
                 p.size == claim.len
@@ -135,20 +136,21 @@ impl<D: SessionStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
                 answer.missing.push(number);
                 continue;
             };
-            let record = RecordedPart {
+            records.push(RecordedPart {
                 part_number: number,
                 size: part.size,
                 sha256: claim.digest.to_hex(),
                 etag: part.etag.clone(),
                 edge_id: STORE_DIRECT.to_owned(),
-            };
-            self.db.upsert_part(&session.id, &record, self.rt.now_ms()).await?;
+            });
             answer.stored.push(DirectPartStored {
                 part: number,
                 size: part.size,
                 etag: part.etag.clone(),
             });
         }
+        // One database round trip for the whole batch, not one per part.
+        self.db.upsert_parts(&session.id, &records, self.rt.now_ms()).await?;
         Ok(answer)
     }
 

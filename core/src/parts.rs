@@ -70,7 +70,7 @@ impl<D: SessionStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
             other => other?,
         };
         let plan = session.plan();
-        let mut recorded = Vec::new();
+        let mut records = Vec::new();
         for &number in missing {
             let Some(part) = listed.get(&number) else { continue };
             let digest = part.checksum_sha256.as_deref().and_then(Sha256Digest::from_base64);
@@ -80,16 +80,16 @@ impl<D: SessionStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
             if part.size != len {
                 continue;
             }
-            let record = RecordedPart {
+            records.push(RecordedPart {
                 part_number: number,
                 size: part.size,
                 sha256: digest.to_hex(),
                 etag: part.etag.clone(),
                 edge_id: STORE_LISTED.to_owned(),
-            };
-            self.db.upsert_part(&session.id, &record, self.rt.now_ms()).await?;
-            recorded.push(number);
+            });
         }
+        self.db.upsert_parts(&session.id, &records, self.rt.now_ms()).await?;
+        let recorded: Vec<u32> = records.iter().map(|r| r.part_number).collect();
         if !recorded.is_empty() {
             self.rt.log(&format!(
                 "session {}: recorded parts {recorded:?} from the store's listing (no report yet)",

@@ -1411,6 +1411,30 @@ fn parts_sent_straight_to_the_store_are_presigned_with_their_checksums_and_recor
 }
 
 #[test]
+fn a_batch_of_parts_sent_straight_to_the_store_is_recorded_in_one_transaction() {
+    let w = world_with(&[("STORE_DIRECT_ENDPOINT", "http://store.public:9000")]);
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = session(&w, &acc, &start(&w, &acc, 12 * MIB, &hash_of("one batch")).unwrap());
+    let seeds: Vec<(u32, String)> = (1..=s.part_count).map(|n| (n, format!("part{n}"))).collect();
+    let all: Vec<(u32, &str)> = seeds.iter().map(|(n, seed)| (*n, seed.as_str())).collect();
+    for (n, seed) in &all {
+        let checksum = Sha256Digest::parse(&hash_of(seed)).unwrap().to_base64();
+        w.s3.store_checked_part(&s.s3_upload_id, *n, s.plan().part_len(*n).unwrap(), &checksum);
+    }
+    // The database refuses: none of the batch is recorded (the client asks again).
+    w.core.db.fail_next("INSERT INTO upload_parts", DbFault::Fails);
+    assert!(block_on(w.core.direct_parts_stored(&acc.id, &direct_parts(&s.file_id, &all))).is_err());
+    assert_eq!(block_on(w.core.db.parts(&s.id)).unwrap().len(), 0);
+    // Done but the answer lost: all of it is recorded, and asking again changes nothing.
+    w.core.db.fail_next("INSERT INTO upload_parts", DbFault::FailsButDone);
+    assert!(block_on(w.core.direct_parts_stored(&acc.id, &direct_parts(&s.file_id, &all))).is_err());
+    assert_eq!(block_on(w.core.db.parts(&s.id)).unwrap().len(), s.part_count as usize);
+    let answer = block_on(w.core.direct_parts_stored(&acc.id, &direct_parts(&s.file_id, &all))).unwrap();
+    assert_eq!((answer.stored.len(), answer.missing.len()), (s.part_count as usize, 0));
+    assert_eq!(block_on(w.core.db.parts(&s.id)).unwrap().len(), s.part_count as usize);
+}
+
+#[test]
 fn the_stores_listing_is_read_page_by_page_up_to_the_highest_part_asked_about() {
     let w = world_with(&[("STORE_DIRECT_ENDPOINT", "http://store.public:9000")]);
     let acc = account(&w, ACCOUNT, "enterprise");

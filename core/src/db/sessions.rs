@@ -1,6 +1,6 @@
 //! Upload sessions and their parts (`upload_sessions`, `upload_parts`).
 
-use super::Database;
+use super::{Database, Statement};
 use crate::{stmt, Result};
 use jetty_shared::listing::ListQuery;
 use jetty_shared::plan::PartPlan;
@@ -270,17 +270,20 @@ pub trait SessionStore: Database {
     }
 
     async fn upsert_part(&self, session_id: &str, part: &RecordedPart, now: u64) -> Result<()> {
-        self.execute(stmt!(
-            sql::UPSERT_PART,
-            session_id,
-            part.part_number,
-            part.size,
-            &part.sha256,
-            &part.etag,
-            &part.edge_id,
-            now,
-        ))
-        .await?;
+        self.execute(upsert_part_statement(session_id, part, now)).await?;
+        Ok(())
+    }
+
+    /// Records `parts` in one database round trip per `PARTS_PER_BATCH` (each batch one
+    /// transaction: all of it or none), instead of one per part.
+    async fn upsert_parts(&self, session_id: &str, parts: &[RecordedPart], now: u64) -> Result<()> {
+        for chunk in parts.chunks(PARTS_PER_BATCH) {
+            let statements = chunk
+                .iter()
+                .map(|p| upsert_part_statement(session_id, p, now))
+                .collect();
+            self.batch(statements).await?;
+        }
         Ok(())
     }
 
@@ -347,3 +350,19 @@ pub trait SessionStore: Database {
 }
 
 impl<D: Database> SessionStore for D {}
+
+/// Parts recorded per database batch (`upsert_parts`): a D1 request stays small.
+pub const PARTS_PER_BATCH: usize = 100;
+
+fn upsert_part_statement(session_id: &str, part: &RecordedPart, now: u64) -> Statement {
+    stmt!(
+        sql::UPSERT_PART,
+        session_id,
+        part.part_number,
+        part.size,
+        &part.sha256,
+        &part.etag,
+        &part.edge_id,
+        now,
+    )
+}

@@ -11,6 +11,7 @@ import { etaSeconds, RateWindow } from "./progress.js";
 import { bytesRecorded, missingParts, normalizeHash, recordKey, type LocalRecord, type RecordStore } from "./resume.js";
 import { DEFAULT_RETRY, type RetryPolicy } from "./retry.js";
 import { PartScheduler, type Action, type Assignment, type Outcome } from "./scheduler.js";
+import { MAX_REUSE_OFFERS, SessionApi } from "./session-api.js";
 import type { PartTransport, StoreCheck } from "./transport.js";
 import type { ChunkReceipt, Duplicate, EdgeInfo, FileInfo, OpenUpload, OptimalEdgesResponse, ResumeResponse, UploadState } from "./types.js";
 
@@ -206,6 +207,8 @@ export class Upload {
   readonly result: Promise<UploadResult>;
 
   private readonly ctx: UploadContext;
+  /** The coordinator's session endpoints. */
+  private readonly calls: SessionApi;
   private readonly opts: Required<Pick<UploadOptions, "concurrency" | "lookupRemote" | "maxHashRetries">> & UploadOptions;
   private readonly retry: RetryPolicy;
   private readonly listeners = new Map<keyof UploadEvents, Set<(v: never) => void>>();
@@ -259,6 +262,7 @@ export class Upload {
 
   constructor(ctx: UploadContext, file: Blob & { name?: string; lastModified?: number }, opts: UploadOptions = {}) {
     this.ctx = ctx;
+    this.calls = new SessionApi(ctx.api);
     this.file = file;
     this.opts = { concurrency: 8, lookupRemote: true, maxHashRetries: 3, ...opts };
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
@@ -432,7 +436,7 @@ export class Upload {
     const id = this.sessionFileId;
     if (this.record) await this.ctx.store.delete(this.record.key).catch(() => {});
     if (!id || this.stateName === "done") return;
-    await this.ctx.api.request("DELETE", `/api/jetty/uploads/${encodeURIComponent(id)}`, { timeoutMs: 10_000 }).catch(() => {});
+    await this.calls.discard(id).catch(() => {});
   }
 
   private async flow(signal: AbortSignal): Promise<UploadResult> {
@@ -635,7 +639,7 @@ export class Upload {
       this.setState("finalizing");
       const fileHash = await this.wholeHash(signal);
       try {
-        file_ = (await calls(() => this.finalize(upload.fileId, plan.partCount, fileHash, signal))).file;
+        file_ = (await calls(() => this.calls.finalize(upload.fileId, plan.partCount, fileHash, signal))).file;
         break;
       } catch (e) {
         const missing = (e as JettyError)?.code === "parts_missing" ? ((e as JettyError).details as { missing?: unknown })?.missing : null;
@@ -728,9 +732,8 @@ export class Upload {
   /** The account's open uploads of this size (none when the coordinator has no listing). */
   private async openUploadsOfSize(size: number, signal: AbortSignal): Promise<OpenUpload[]> {
     try {
-      const q = new URLSearchParams({ limit: "50" });
-      const page = await this.ctx.api.request<{ uploads?: OpenUpload[] }>("GET", `/api/jetty/uploads?${q}`, { signal, timeoutMs: 30_000 });
-      return (page.uploads ?? []).filter((u) => u.fileSize === size && !(u.expiresAt <= Date.now()));
+      const uploads = await this.calls.openUploads(signal);
+      return uploads.filter((u) => u.fileSize === size && !(u.expiresAt <= Date.now()));
     } catch (e) {
       if (signal.aborted) throw e;
       return [];
@@ -748,7 +751,7 @@ export class Upload {
   }
 
   private resumeTicket(fileId: string, signal: AbortSignal): Promise<ResumeResponse> {
-    return this.ctx.api.request<ResumeResponse>("POST", "/api/jetty/resume", { body: { fileId }, signal, timeoutMs: 60_000 });
+    return this.calls.resume(fileId, signal);
   }
 
   private async optimalEdges(size: number, predicted: PartPlan | null, signal: AbortSignal): Promise<OptimalEdgesResponse> {
@@ -768,22 +771,17 @@ export class Upload {
     const type = this.opts.contentType ?? (this.file.type || undefined);
     if (type) body.contentType = type;
     if (this.opts.expiresIn) body.expiresIn = this.opts.expiresIn;
-    return this.ctx.api.request<OptimalEdgesResponse>("POST", "/api/jetty/optimal-edges", { body, signal, timeoutMs: 60_000 });
+    return this.calls.openSession(body, signal);
   }
 
   /** Offers parts by digest for copying from what the account already stores (100 per
    * request); the parts the store copied. Best effort: a failure only means they are sent. */
   private async reuseStoredParts(fileId: string, parts: number[], signal: AbortSignal): Promise<Set<number>> {
     const copied = new Set<number>();
-    for (let i = 0; i < parts.length; i += 100) {
-      const offers = parts.slice(i, i + 100).map((part) => ({ part, sha256: this.partHashes.get(part) as string }));
+    for (let i = 0; i < parts.length; i += MAX_REUSE_OFFERS) {
+      const offers = parts.slice(i, i + MAX_REUSE_OFFERS).map((part) => ({ part, sha256: this.partHashes.get(part) as string }));
       try {
-        const answer = await this.ctx.api.request<{ copied?: number[] }>("POST", "/api/jetty/reuse-parts", {
-          body: { fileId, parts: offers },
-          signal,
-          timeoutMs: 120_000,
-        });
-        for (const n of answer.copied ?? []) copied.add(n);
+        for (const n of await this.calls.copyParts(fileId, offers, signal)) copied.add(n);
       } catch (e) {
         if (signal.aborted) throw e;
         break;
@@ -873,18 +871,13 @@ export class Upload {
       if (!hashed.parts || hashed.parts.length !== plan.partCount) return null;
       hashed.parts.forEach((h, i) => this.partHashes.set(i + 1, h));
       this.contentId = await contentId(hashed.parts);
-      let answer: { duplicate?: Duplicate | null };
+      const id = this.contentId;
+      let duplicate: Duplicate | null;
       let held: number[] | null = null;
       try {
         for (;;) {
           try {
-            answer = await calls(() =>
-              this.ctx.api.request<{ duplicate?: Duplicate | null }>("POST", "/api/jetty/identify", {
-                body: { fileId, contentId: this.contentId },
-                signal,
-                timeoutMs: 60_000,
-              }),
-            );
+            duplicate = await calls(() => this.calls.identify(fileId, id, signal));
             break;
           } catch (e) {
             if (!(e instanceof JettyError) || e.code !== "upload_in_progress") throw e;
@@ -904,14 +897,14 @@ export class Upload {
         return null;
       }
       if (held) scheduler.release([], held);
-      if (answer.duplicate) {
+      if (duplicate) {
         // Named by its verified content id: the stored file's hash is this file's (one stored
-        // without it leaves the whole-file pass to run: \`this.whole\`).
-        const stored = normalizeHash(answer.duplicate.sha256);
+        // without it leaves the whole-file pass to run: `this.whole`).
+        const stored = normalizeHash(duplicate.sha256);
         if (!this.fileHash && stored) this.fileHash = stored;
         this.sendCtl.abort(DUPLICATE);
         this.poke();
-        return answer.duplicate;
+        return duplicate;
       }
       if (this.record) {
         this.record.contentId = this.contentId;
@@ -934,12 +927,7 @@ export class Upload {
   private async startIsStored(fileId: string, count: number, signal: AbortSignal): Promise<boolean> {
     const parts = Array.from({ length: count }, (_, i) => ({ part: i + 1, sha256: this.partHashes.get(i + 1) as string }));
     try {
-      const answer = await this.ctx.api.request<{ reusable?: number[] }>("POST", "/api/jetty/reuse-parts", {
-        body: { fileId, parts, dryRun: true },
-        signal,
-        timeoutMs: 30_000,
-      });
-      return (answer.reusable ?? []).length > 0;
+      return (await this.calls.storedParts(fileId, parts, signal)).length > 0;
     } catch {
       return true;
     }
@@ -1020,21 +1008,11 @@ export class Upload {
     return theirs === (await this.wholeHash(signal));
   }
 
-  private finalize(fileId: string, totalChunks: number, fileHash: string, signal: AbortSignal): Promise<{ file: FileInfo }> {
-    return this.ctx.api.request<{ file: FileInfo }>("POST", "/api/edge/finalize-upload", {
-      body: { fileId, totalChunks, fileHash },
-      signal,
-      timeoutMs: 120_000,
-    });
-  }
-
   private reportEdge(edge: EdgeInfo, reason: string) {
     if (!this.p.failedEdges.includes(edge.id)) this.p.failedEdges.push(edge.id);
     this.emit("edgeFailed", { edgeId: edge.id, reason });
     // Best effort: a lost report only means the edge is ranked lower a little later.
-    this.ctx.api
-      .request("POST", "/api/jetty/edge-report", { body: { edgeId: edge.id, reason: reason.slice(0, 200) }, timeoutMs: 5000 })
-      .catch(() => {});
+    this.calls.reportEdge(edge.id, reason).catch(() => {});
   }
 
   // ---------------------------------------------------------------------------------------

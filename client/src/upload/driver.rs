@@ -6,7 +6,7 @@
 use super::congestion::{congestion_control, edges_concurrency};
 use super::digests::PartDigests;
 use super::direct::{direct_edge, DirectSession};
-use super::hashing::{cores, hash_file, map_part, TrailingHash, WholeHash};
+use super::hashing::{cores, hash_file, TrailingHash, WholeHash};
 use super::meter::Meter;
 use super::naming::{content_id_of, NamingEvent, NamingFlow, NamingStep};
 use super::options::{part_deadline, Progress, RetryNotice, Retrying, Trouble, UploadOptions, UploadOutcome};
@@ -14,15 +14,14 @@ use super::retry::RetryPolicy;
 use super::scheduler::{Action, Outcome, PartScheduler, SchedulerConfig};
 use super::timeline::Timeline;
 use crate::{json_or_error, Client, ClientError};
-use bytes::Bytes;
 use futures::future::{abortable, AbortHandle, BoxFuture, FutureExt};
-use futures::stream::{BoxStream, FuturesUnordered, StreamExt};
+use futures::stream::{FuturesUnordered, StreamExt};
 use jetty_shared::hash::Sha256Digest;
 use jetty_shared::plan::PartPlan;
 use jetty_shared::protocol::*;
 use jetty_shared::state::ResumeResponse;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -507,7 +506,9 @@ impl Client {
             Some(d) => d,
             None => hash_file(path.to_owned(), offset, len).await?,
         };
-        let chunks = part_chunks(path.to_owned(), offset, len).await?;
+        let mut file = tokio::fs::File::open(path).await?;
+        file.seek(std::io::SeekFrom::Start(offset)).await?;
+        let chunks = tokio_util::io::ReaderStream::with_capacity(file.take(len), STREAM_CHUNK);
         let meter = meter.cloned();
         let metered = chunks.then(move |chunk| {
             let meter = meter.clone();
@@ -536,34 +537,6 @@ impl Client {
             .await?;
         json_or_error(resp).await
     }
-}
-
-/// Part bytes `offset..offset + len` of `path` as a stream of `STREAM_CHUNK` pieces: slices of
-/// a map of the range where the file maps (no copy and no read per piece: the socket takes the
-/// bytes from the page cache), else read from the file.
-async fn part_chunks(
-    path: PathBuf,
-    offset: u64,
-    len: u64,
-) -> Result<BoxStream<'static, std::io::Result<Bytes>>, ClientError> {
-    let (file, map) = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
-        let file = std::fs::File::open(&path)?;
-        let map = map_part(&file, offset, len);
-        Ok((file, map))
-    })
-    .await
-    .map_err(|e| unexpected(&e.to_string()))??;
-    if let Some(map) = map {
-        let all = Bytes::from_owner(map);
-        let pieces: Vec<std::io::Result<Bytes>> = (0..all.len())
-            .step_by(STREAM_CHUNK)
-            .map(|at| Ok(all.slice(at..all.len().min(at + STREAM_CHUNK))))
-            .collect();
-        return Ok(futures::stream::iter(pieces).boxed());
-    }
-    let mut file = tokio::fs::File::from_std(file);
-    file.seek(std::io::SeekFrom::Start(offset)).await?;
-    Ok(tokio_util::io::ReaderStream::with_capacity(file.take(len), STREAM_CHUNK).boxed())
 }
 
 impl Client {

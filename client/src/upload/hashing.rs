@@ -311,20 +311,6 @@ fn map_range(file: &std::fs::File, offset: u64, len: u64) -> Option<memmap2::Mma
     unsafe { memmap2::MmapOptions::new().offset(offset).len(len).map(file) }.ok()
 }
 
-/// A map of part bytes `offset..offset + len` to send (its pages come in as the socket reads
-/// them, a fault per 64 KiB or so: nothing is read ahead of the sending); `None` where the range
-/// cannot be mapped. The same contract as `map_range`: a file shortened meanwhile fails the send
-/// (the kernel's copy to the socket faults: an I/O error) or raises SIGBUS where user code
-/// touches it.
-pub(crate) fn map_part(file: &std::fs::File, offset: u64, len: u64) -> Option<memmap2::Mmap> {
-    let len = usize::try_from(len).ok().filter(|&l| l > 0)?;
-    if offset.checked_add(len as u64)? > file.metadata().ok()?.len() {
-        return None;
-    }
-    // SAFETY: as in `map_range`; the map lives while the part's body is sent.
-    unsafe { memmap2::MmapOptions::new().offset(offset).len(len).map(file) }.ok()
-}
-
 fn read_range(
     file: &mut std::fs::File,
     buf: &mut [u8],

@@ -1425,7 +1425,7 @@ fn a_batch_of_parts_sent_straight_to_the_store_is_recorded_in_one_transaction() 
     w.core.db.fail_next("INSERT INTO upload_parts", DbFault::Fails);
     assert!(block_on(w.core.direct_parts_stored(&acc.id, &direct_parts(&s.file_id, &all))).is_err());
     assert_eq!(block_on(w.core.db.parts(&s.id)).unwrap().len(), 0);
-    // Done but the answer lost: all of it is recorded, and asking again changes nothing.
+    // Done but the answer lost: all of it is recorded, and asking again adds no row.
     w.core.db.fail_next("INSERT INTO upload_parts", DbFault::FailsButDone);
     assert!(block_on(w.core.direct_parts_stored(&acc.id, &direct_parts(&s.file_id, &all))).is_err());
     assert_eq!(block_on(w.core.db.parts(&s.id)).unwrap().len(), s.part_count as usize);

@@ -150,7 +150,9 @@ impl<D: SessionStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
             });
         }
         // One database round trip for the whole batch, not one per part.
-        self.db.upsert_parts(&session.id, &records, self.rt.now_ms()).await?;
+        self.db
+            .record_listed_parts(&session.id, &records, self.rt.now_ms())
+            .await?;
         Ok(answer)
     }
 

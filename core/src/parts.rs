@@ -88,7 +88,9 @@ impl<D: SessionStore, O: ObjectStore, K, R: Runtime> Core<D, O, K, R> {
                 edge_id: STORE_LISTED.to_owned(),
             });
         }
-        self.db.upsert_parts(&session.id, &records, self.rt.now_ms()).await?;
+        self.db
+            .record_listed_parts(&session.id, &records, self.rt.now_ms())
+            .await?;
         let recorded: Vec<u32> = records.iter().map(|r| r.part_number).collect();
         if !recorded.is_empty() {
             self.rt.log(&format!(

@@ -1425,13 +1425,24 @@ fn a_batch_of_parts_sent_straight_to_the_store_is_recorded_in_one_transaction() 
     w.core.db.fail_next("INSERT INTO upload_parts", DbFault::Fails);
     assert!(block_on(w.core.direct_parts_stored(&acc.id, &direct_parts(&s.file_id, &all))).is_err());
     assert_eq!(block_on(w.core.db.parts(&s.id)).unwrap().len(), 0);
-    // Done but the answer lost: all of it is recorded, and asking again adds no row.
+    // Done but the answer lost: all of it is recorded, and asking again records nothing more —
+    // no row, no report, no bytes counted twice.
     w.core.db.fail_next("INSERT INTO upload_parts", DbFault::FailsButDone);
     assert!(block_on(w.core.direct_parts_stored(&acc.id, &direct_parts(&s.file_id, &all))).is_err());
     assert_eq!(block_on(w.core.db.parts(&s.id)).unwrap().len(), s.part_count as usize);
+    let counted = |what: &str| {
+        w.core.db.scalar(&format!(
+            "SELECT {what} AS v FROM upload_sessions s WHERE s.id = '{}'",
+            s.id
+        ))
+    };
+    let reports = format!("(SELECT SUM(reports) FROM upload_parts WHERE session_id = '{}')", s.id);
+    let before = (counted("bytes_transferred"), counted(&reports));
+    assert_eq!(before.0, serde_json::json!(12 * MIB));
     let answer = block_on(w.core.direct_parts_stored(&acc.id, &direct_parts(&s.file_id, &all))).unwrap();
     assert_eq!((answer.stored.len(), answer.missing.len()), (s.part_count as usize, 0));
     assert_eq!(block_on(w.core.db.parts(&s.id)).unwrap().len(), s.part_count as usize);
+    assert_eq!((counted("bytes_transferred"), counted(&reports)), before);
 }
 
 #[test]

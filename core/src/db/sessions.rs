@@ -270,17 +270,19 @@ pub trait SessionStore: Database {
     }
 
     async fn upsert_part(&self, session_id: &str, part: &RecordedPart, now: u64) -> Result<()> {
-        self.execute(upsert_part_statement(session_id, part, now)).await?;
+        self.execute(part_statement(sql::UPSERT_PART, session_id, part, now))
+            .await?;
         Ok(())
     }
 
-    /// Records `parts` in one database round trip per `PARTS_PER_BATCH` (each batch one
-    /// transaction: all of it or none), instead of one per part.
-    async fn upsert_parts(&self, session_id: &str, parts: &[RecordedPart], now: u64) -> Result<()> {
+    /// Records `parts` as the store lists them (`sql::UPSERT_LISTED_PART`: what is recorded
+    /// already is left as it is), in one database round trip per `PARTS_PER_BATCH` (each batch
+    /// one transaction: all of it or none) instead of one per part.
+    async fn record_listed_parts(&self, session_id: &str, parts: &[RecordedPart], now: u64) -> Result<()> {
         for chunk in parts.chunks(PARTS_PER_BATCH) {
             let statements = chunk
                 .iter()
-                .map(|p| upsert_part_statement(session_id, p, now))
+                .map(|p| part_statement(sql::UPSERT_LISTED_PART, session_id, p, now))
                 .collect();
             self.batch(statements).await?;
         }
@@ -351,12 +353,13 @@ pub trait SessionStore: Database {
 
 impl<D: Database> SessionStore for D {}
 
-/// Parts recorded per database batch (`upsert_parts`): a D1 request stays small.
+/// Parts recorded per database batch (`record_listed_parts`): a D1 request stays small.
 pub const PARTS_PER_BATCH: usize = 100;
 
-fn upsert_part_statement(session_id: &str, part: &RecordedPart, now: u64) -> Statement {
+/// `sql::UPSERT_PART` or `sql::UPSERT_LISTED_PART` for `part`.
+fn part_statement(sql: &'static str, session_id: &str, part: &RecordedPart, now: u64) -> Statement {
     stmt!(
-        sql::UPSERT_PART,
+        sql,
         session_id,
         part.part_number,
         part.size,

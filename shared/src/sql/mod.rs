@@ -20,6 +20,18 @@ pub const UPSERT_PART: &str = "INSERT INTO upload_parts (session_id, part_number
      etag = excluded.etag, edge_id = excluded.edge_id, recorded_at = excluded.recorded_at, \
      reports = upload_parts.reports + 1";
 
+/// Record a part as the store lists it (ListParts: the store-direct route, finalize's
+/// unreported parts), same parameters as `UPSERT_PART`. Listing again what is recorded already
+/// (a request repeated after its answer was lost, a listing racing the edge's report) changes
+/// nothing — no report counted, no bytes — only other bytes in the store replace the record.
+pub const UPSERT_LISTED_PART: &str = "INSERT INTO upload_parts (session_id, part_number, size, sha256, etag, \
+     edge_id, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+     ON CONFLICT (session_id, part_number) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, \
+     etag = excluded.etag, edge_id = excluded.edge_id, recorded_at = excluded.recorded_at, \
+     reports = upload_parts.reports + 1 \
+     WHERE upload_parts.sha256 IS NOT excluded.sha256 OR upload_parts.etag IS NOT excluded.etag \
+     OR upload_parts.size IS NOT excluded.size";
+
 /// Record a part the store copied from an earlier upload (UploadPartCopy): `(session_id,
 /// part_number, size, sha256, etag, edge_id, recorded_at)`. It costs no transfer (0013's
 /// trigger); a record already there is replaced, as the copy replaced the part in the store.

@@ -10,7 +10,7 @@ use jetty_shared::{ApiError, ErrorCode};
 
 /// The "edge" a part recorded from the store's own listing names (its forwarder's report had
 /// not arrived).
-pub const STORE_LISTED: &str = "store-listed";
+pub use jetty_shared::sql::STORE_LISTED;
 
 impl<D: SessionStore + EdgeMetricsStore + StoreHealthStore, O, K, R: Runtime> Core<D, O, K, R> {
     /// A forwarder's question after a failed forward: does the session still take parts? A

@@ -1594,6 +1594,43 @@ fn finalize_records_the_parts_the_store_lists_with_their_checksum_when_their_rep
 }
 
 #[test]
+fn a_report_of_a_part_already_recorded_from_the_listing_names_its_edge_but_counts_no_bytes_twice() {
+    let w = world();
+    let acc = account(&w, ACCOUNT, "enterprise");
+    let s = session(
+        &w,
+        &acc,
+        &start(&w, &acc, 12 * MIB, &hash_of("report after listing")).unwrap(),
+    );
+    store_every_part_checked(&w, &s);
+    // Finalize overtook the reports: the parts are recorded from the store's listing...
+    block_on(w.core.record_unreported_parts(&s, &[1, 2, 3])).unwrap();
+    let counted = || {
+        w.core.db.scalar(&format!(
+            "SELECT bytes_transferred || '/' || (SELECT SUM(reports) FROM upload_parts WHERE session_id = s.id) \
+             AS v FROM upload_sessions s WHERE s.id = '{}'",
+            s.id
+        ))
+    };
+    let listed = counted();
+    assert_eq!(listed, serde_json::json!(format!("{}/3", 12 * MIB)));
+    // ...then the edge's report of the same upload of part 3 (the ETag the store listed) comes.
+    let same = PartRecord {
+        etag: "\"etag-3\"".into(),
+        sha256: Sha256Digest::from_base64(&listed_checksum(3)).unwrap().to_hex(),
+        ..report(&s, 3)
+    };
+    block_on(w.core.record_part(same)).unwrap();
+    assert_eq!(counted(), listed, "its bytes moved once");
+    let recorded = block_on(w.core.db.parts(&s.id)).unwrap();
+    assert_eq!(recorded[2].edge_id, "sfo-1", "the record names the edge now");
+    // A part sent again (another upload of it: another ETag) is counted again.
+    block_on(w.core.record_part(report(&s, 2))).unwrap();
+    let again = 12 * MIB + s.plan().part_len(2).unwrap();
+    assert_eq!(counted(), serde_json::json!(format!("{again}/4")));
+}
+
+#[test]
 fn finalize_lists_nothing_when_every_part_was_reported() {
     let w = world();
     let acc = account(&w, ACCOUNT, "enterprise");

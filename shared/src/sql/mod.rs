@@ -12,13 +12,20 @@ pub mod idempotency;
 pub mod sessions;
 pub mod store;
 
+/// The `edge_id` of a part recorded from the store's own listing before its forwarder's report
+/// arrived (finalize overtook the report). `UPSERT_PART` names it in its text.
+pub const STORE_LISTED: &str = "store-listed";
+
 /// Record a part: `(session_id, part_number, size, sha256, etag, edge_id, recorded_at)`. A
-/// re-sent part replaces the record (S3 keeps the latest too) and counts one more report.
+/// re-sent part replaces the record (S3 keeps the latest too) and counts one more report —
+/// except the report of the very upload a listing recorded already (`STORE_LISTED`, same ETag):
+/// it names the edge, but its bytes moved once.
 pub const UPSERT_PART: &str = "INSERT INTO upload_parts (session_id, part_number, size, sha256, etag, edge_id, \
      recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
      ON CONFLICT (session_id, part_number) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, \
      etag = excluded.etag, edge_id = excluded.edge_id, recorded_at = excluded.recorded_at, \
-     reports = upload_parts.reports + 1";
+     reports = upload_parts.reports + CASE WHEN upload_parts.edge_id = 'store-listed' \
+     AND upload_parts.etag IS excluded.etag THEN 0 ELSE 1 END";
 
 /// Record a part as the store lists it (ListParts: the store-direct route, finalize's
 /// unreported parts), same parameters as `UPSERT_PART`. Listing again what is recorded already
@@ -148,4 +155,14 @@ pub fn account_summaries(limit: u32) -> String {
          LEFT JOIN deduplication_savings d ON d.account_id = a.id \
          ORDER BY bytes DESC, a.id LIMIT {limit}"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_part_upsert_names_the_listed_parts_edge_by_its_constant() {
+        assert!(UPSERT_PART.contains(&format!("edge_id = '{STORE_LISTED}'")));
+    }
 }

@@ -255,17 +255,8 @@ pub trait SessionStore: Database {
 
     /// Records a part the store copied from an earlier upload (no transfer counted).
     async fn upsert_copied_part(&self, session_id: &str, part: &RecordedPart, now: u64) -> Result<()> {
-        self.execute(stmt!(
-            sql::UPSERT_COPIED_PART,
-            session_id,
-            part.part_number,
-            part.size,
-            &part.sha256,
-            &part.etag,
-            &part.edge_id,
-            now,
-        ))
-        .await?;
+        self.execute(part_statement(sql::UPSERT_COPIED_PART, session_id, part, now))
+            .await?;
         Ok(())
     }
 
@@ -356,7 +347,8 @@ impl<D: Database> SessionStore for D {}
 /// Parts recorded per database batch (`record_listed_parts`): a D1 request stays small.
 pub const PARTS_PER_BATCH: usize = 100;
 
-/// `sql::UPSERT_PART` or `sql::UPSERT_LISTED_PART` for `part`.
+/// One of the part-recording statements (`sql::UPSERT_PART`, `UPSERT_LISTED_PART`,
+/// `UPSERT_COPIED_PART`: the same parameters) for `part`.
 fn part_statement(sql: &'static str, session_id: &str, part: &RecordedPart, now: u64) -> Statement {
     stmt!(
         sql,

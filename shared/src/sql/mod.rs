@@ -16,28 +16,39 @@ pub mod store;
 /// arrived (finalize overtook the report). `UPSERT_PART` names it in its text.
 pub const STORE_LISTED: &str = "store-listed";
 
-/// Record a part: `(session_id, part_number, size, sha256, etag, edge_id, recorded_at)`. A
-/// re-sent part replaces the record (S3 keeps the latest too) and counts one more report —
-/// except the report of the very upload a listing recorded already (`STORE_LISTED`, same ETag):
-/// it names the edge, but its bytes moved once.
-pub const UPSERT_PART: &str = "INSERT INTO upload_parts (session_id, part_number, size, sha256, etag, edge_id, \
-     recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-     ON CONFLICT (session_id, part_number) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, \
-     etag = excluded.etag, edge_id = excluded.edge_id, recorded_at = excluded.recorded_at, \
-     reports = upload_parts.reports + CASE WHEN upload_parts.edge_id = 'store-listed' \
-     AND upload_parts.etag IS excluded.etag THEN 0 ELSE 1 END";
+/// The insert both part records share, `(session_id, part_number, size, sha256, etag, edge_id,
+/// recorded_at)`, replacing a record already there; each adds how it counts `reports` (the
+/// count 0007's trigger turns into transferred bytes).
+macro_rules! record_part {
+    ($($reports:literal),+) => {
+        concat!(
+            "INSERT INTO upload_parts (session_id, part_number, size, sha256, etag, edge_id, recorded_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (session_id, part_number) DO UPDATE SET size = excluded.size, \
+             sha256 = excluded.sha256, etag = excluded.etag, edge_id = excluded.edge_id, \
+             recorded_at = excluded.recorded_at, ",
+            $($reports),+
+        )
+    };
+}
+
+/// Record a part a forwarder reported. A re-sent part replaces the record (S3 keeps the latest
+/// too) and counts one more report — except the report of the very upload a listing recorded
+/// already (`STORE_LISTED`, same ETag): it names the edge, but its bytes moved once.
+pub const UPSERT_PART: &str = record_part!(
+    "reports = upload_parts.reports + CASE WHEN upload_parts.edge_id = 'store-listed' \
+     AND upload_parts.etag IS excluded.etag THEN 0 ELSE 1 END"
+);
 
 /// Record a part as the store lists it (ListParts: the store-direct route, finalize's
-/// unreported parts), same parameters as `UPSERT_PART`. Listing again what is recorded already
-/// (a request repeated after its answer was lost, a listing racing the edge's report) changes
-/// nothing — no report counted, no bytes — only other bytes in the store replace the record.
-pub const UPSERT_LISTED_PART: &str = "INSERT INTO upload_parts (session_id, part_number, size, sha256, etag, \
-     edge_id, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-     ON CONFLICT (session_id, part_number) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, \
-     etag = excluded.etag, edge_id = excluded.edge_id, recorded_at = excluded.recorded_at, \
-     reports = upload_parts.reports + 1 \
+/// unreported parts). Listing again what is recorded already (a request repeated after its
+/// answer was lost, a listing racing the edge's report) changes nothing — no report counted, no
+/// bytes — only other bytes in the store replace the record.
+pub const UPSERT_LISTED_PART: &str = record_part!(
+    "reports = upload_parts.reports + 1 \
      WHERE upload_parts.sha256 IS NOT excluded.sha256 OR upload_parts.etag IS NOT excluded.etag \
-     OR upload_parts.size IS NOT excluded.size";
+     OR upload_parts.size IS NOT excluded.size"
+);
 
 /// Record a part the store copied from an earlier upload (UploadPartCopy): `(session_id,
 /// part_number, size, sha256, etag, edge_id, recorded_at)`. It costs no transfer (0013's

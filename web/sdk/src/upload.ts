@@ -974,17 +974,7 @@ export class Upload {
     const stop = () => ctl.abort(signal.reason);
     signal.addEventListener("abort", stop, { once: true });
     this.wholeCancel = ctl;
-    this.whole = this.ctx.hasher.hash(this.file, { what: "whole", signal: ctl.signal }).then(
-      (r) => {
-        signal.removeEventListener("abort", stop);
-        this.fileHash = r.sha256 as string;
-        return this.fileHash;
-      },
-      (e) => {
-        signal.removeEventListener("abort", stop);
-        throw e;
-      },
-    );
+    this.whole = this.hashWholeFile(ctl.signal).finally(() => signal.removeEventListener("abort", stop));
     // Awaited later (or never, for a duplicate): a failure here is not unhandled.
     this.whole.catch(() => {});
   }

@@ -15,6 +15,7 @@ S3S_FS_VERSION="0.14.1"
 
 log() { printf '\033[1;34m[jetty]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[jetty] error:\033[0m %s\n' "$*" >&2; exit 1; }
+warn() { printf '\033[1;33m[jetty] warning:\033[0m %s\n' "$*" >&2; }
 
 # The wasm-bindgen CLI must match the wasm-bindgen crate locked in Cargo.lock exactly.
 wasm_bindgen_version() {

@@ -19,8 +19,17 @@ cargo clippy -q -p jetty-shared -p jetty-core -p jetty-client -p jetty-fleet-tes
 log "clippy (workers, wasm32)"
 cargo clippy -q -p jetty-worker-runtime -p jetty-coordinator -p jetty-edge --target wasm32-unknown-unknown -- -D warnings
 
+# Every test's scratch files (random files of up to a gigabyte, browser profiles) live in one
+# directory that goes when the run ends, however it ends: a machine that runs the tests often
+# must not fill its disk with what a crashed or killed test left behind.
+TEST_TMP="$(mktemp -d "${TMPDIR:-/tmp}/jetty-tests.XXXXXX")"
+export TMPDIR="$TEST_TMP"
 RESULTS="$(mktemp)"
-trap 'rm -f "$RESULTS"' EXIT
+trap 'rm -rf "$TEST_TMP"' EXIT
+free_gib=$(( $(df -Pk "$TEST_TMP" | awk 'NR == 2 { print $4 }') / 1048576 ))
+if [ "$free_gib" -lt 8 ]; then
+  warn "only ${free_gib} GiB free for the tests' files (they write several): a full disk fails them"
+fi
 log "unit tests"
 cargo test -q -p jetty-shared -p jetty-core -p jetty-client -p jetty-wan --features jetty-core/sqlite 2>&1 | tee -a "$RESULTS"
 log "browser SDK unit tests (web/sdk, node --test)"
@@ -47,7 +56,7 @@ export JETTY_FAULT_PROXY=1
 # would take it): the fleet tests pin `--route edges` unless they test the store-direct route.
 export JETTY_STORE_DIRECT=1
 cleanup() { "$REPO_ROOT/scripts/fleet.sh" down >/dev/null 2>&1 || true; }
-trap 'cleanup; rm -f "$RESULTS"' EXIT
+trap 'cleanup; rm -rf "$TEST_TMP"' EXIT
 cleanup
 # Every run starts from empty stores: tests never see a previous run's files or sessions.
 rm -f "$REPO_ROOT/target/artifacts/faults.txt"

@@ -102,13 +102,6 @@ async fn pages_from_allowed_origins_get_cors_grants_on_answers_and_errors_and_fo
     );
 }
 
-fn named_file(prefix: &str, size: u64) -> std::path::PathBuf {
-    let (path, _) = random_file(size);
-    let named = path.with_file_name(format!("{prefix}-{}.bin", hex::encode(rand::random::<[u8; 4]>())));
-    std::fs::rename(&path, &named).unwrap();
-    named
-}
-
 fn jetty_as(fleet: &Fleet, key: &str, args: &[&str]) -> Value {
     let out = fleet.jetty_command_as(key, &fresh_dir(), args).output().unwrap();
     assert!(
@@ -124,11 +117,11 @@ async fn listings_show_the_callers_files_and_unfinished_uploads_only_newest_firs
     let fleet = Fleet::get();
     let key = provision_account(&fleet, "pro").await;
     let other = provision_account(&fleet, "pro").await;
-    let mine: Vec<_> = (0..3).map(|i| named_file(&format!("report{i}"), MIB)).collect();
+    let mine: Vec<_> = (0..3).map(|i| random_named_file(&format!("report{i}"), MIB)).collect();
     for file in &mine {
         jetty_as(&fleet, &key, &["upload", file.to_str().unwrap()]);
     }
-    let theirs = named_file("theirs", MIB);
+    let theirs = random_named_file("theirs", MIB);
     jetty_as(&fleet, &other, &["upload", theirs.to_str().unwrap()]);
     // An unfinished upload: a session opened, one part of two sent.
     let data = random_bytes(6 * MIB);
@@ -153,7 +146,7 @@ async fn listings_show_the_callers_files_and_unfinished_uploads_only_newest_firs
     .await;
     assert_eq!(status, 200, "{receipt}");
 
-    let name = |p: &std::path::PathBuf| p.file_name().unwrap().to_str().unwrap().to_owned();
+    let name = |p: &std::path::Path| p.file_name().unwrap().to_str().unwrap().to_owned();
     let listed = jetty_as(&fleet, &key, &["ls"]);
     let names: Vec<&str> = listed["files"]
         .as_array()

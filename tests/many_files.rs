@@ -66,7 +66,8 @@ fn upload_dir(fleet: &Fleet, state_dir: &Path, dir: &Path) -> (i32, BTreeMap<Pat
 #[test]
 fn a_directory_uploads_file_by_file_and_a_second_run_is_all_duplicates() {
     let fleet = Fleet::get();
-    let dir = fresh_dir().join("tree");
+    let scratch = fresh_dir();
+    let dir = scratch.join("tree");
     let mut files: BTreeMap<PathBuf, (u64, String)> = BTreeMap::new();
     for (rel, size) in [
         ("top.bin", 1),

@@ -682,22 +682,25 @@ async fn five_concurrent_uploads_of_one_new_file_store_one_object_charged_once()
     let fleet = Fleet::get();
     let key = provision_account(&fleet, "pro").await;
     let (file, sha) = random_file(24 * MIB + 11);
+    // Each run keeps its own state dir until it has ended.
     let runs: Vec<_> = (0..5)
         .map(|_| {
-            fleet
+            let state_dir = fresh_dir();
+            let child = fleet
                 .jetty_command_as(
                     &key,
-                    &fresh_dir(),
+                    &state_dir,
                     &["upload", file.to_str().unwrap(), "--part-size-mib", "5"],
                 )
                 .stdout(std::process::Stdio::piped())
                 .spawn()
-                .unwrap()
+                .unwrap();
+            (child, state_dir)
         })
         .collect();
     let outcomes: Vec<Value> = runs
         .into_iter()
-        .map(|run| {
+        .map(|(run, _state_dir)| {
             let out = run.wait_with_output().unwrap();
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
             serde_json::from_slice(&out.stdout).unwrap()
@@ -712,7 +715,8 @@ async fn five_concurrent_uploads_of_one_new_file_store_one_object_charged_once()
     let sent: u64 = outcomes.iter().map(|o| o["bytesSent"].as_u64().unwrap()).sum();
     assert!(sent < 2 * (24 * MIB + 11), "the bytes went once: {sent}");
     for outcome in &outcomes {
-        let back = fresh_dir().join("back");
+        let scratch = fresh_dir();
+        let back = scratch.join("back");
         let id = outcome["fileId"].as_str().unwrap();
         let out = fleet
             .jetty_command_as(&key, &fresh_dir(), &["download", id, back.to_str().unwrap()])
@@ -831,7 +835,8 @@ async fn a_large_new_file_goes_out_while_it_is_hashed_is_named_and_again_is_a_du
     assert_eq!(code, 0, "{again}");
     assert_eq!(again["duplicate"], true, "{again}");
     assert_eq!(again["sha256"], format!("sha256:{sha256}"));
-    let out = fresh_dir().join("again.bin");
+    let scratch = fresh_dir();
+    let out = scratch.join("again.bin");
     let again_id = again["fileId"].as_str().unwrap();
     let (code, got) = fleet.jetty(&["download", again_id, out.to_str().unwrap()]);
     assert_eq!(code, 0, "{got}");

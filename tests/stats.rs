@@ -37,14 +37,6 @@ fn upload_as(fleet: &Fleet, key: &str, file: &std::path::Path) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// A random file of `size` bytes whose name starts with `prefix` (to find it on a page).
-fn named_file(prefix: &str, size: u64) -> std::path::PathBuf {
-    let (path, _) = random_file(size);
-    let named = path.with_file_name(format!("{prefix}-{}.bin", hex::encode(rand::random::<[u8; 4]>())));
-    std::fs::rename(&path, &named).unwrap();
-    named
-}
-
 #[tokio::test]
 async fn stats_reflect_the_accounts_own_uploads_and_dedup_only() {
     let fleet = Fleet::get();
@@ -273,11 +265,11 @@ async fn the_dashboard_shows_the_accounts_uploads_in_headless_chromium() {
     let fleet = Fleet::get();
     let key = provision_account(&fleet, "pro").await;
     let other = provision_account(&fleet, "pro").await;
-    let mine = [named_file("mine", 3 * MIB), named_file("mine", 6 * MIB)];
+    let mine = [random_named_file("mine", 3 * MIB), random_named_file("mine", 6 * MIB)];
     for file in &mine {
         upload_as(&fleet, &key, file);
     }
-    let theirs = named_file("theirs", MIB);
+    let theirs = random_named_file("theirs", MIB);
     upload_as(&fleet, &other, &theirs);
     let other_id = stats(&fleet, &other).await["account"].as_str().unwrap().to_owned();
     // The minute job refreshes the edges' health figures (throughput for the chart).

@@ -279,10 +279,49 @@ pub fn migration_files() -> Vec<PathBuf> {
     files
 }
 
-pub fn fresh_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("jetty-test-{}", rand::random::<u64>()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory in the system's temp dir, removed with all it holds when this guard drops
+/// (one run of the fleet tests writes gigabytes of random files). Derefs to its path.
+pub struct TestDir(tempfile::TempDir);
+
+impl std::ops::Deref for TestDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<Path> for TestDir {
+    fn as_ref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+pub fn fresh_dir() -> TestDir {
+    TestDir(
+        tempfile::Builder::new()
+            .prefix("jetty-test-")
+            .tempdir()
+            .expect("a temp dir"),
+    )
+}
+
+/// A file in a [`TestDir`] of its own, removed when this guard drops. Derefs to its path.
+pub struct TestFile {
+    path: PathBuf,
+    _dir: TestDir,
+}
+
+impl std::ops::Deref for TestFile {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for TestFile {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
 }
 
 /// `size` random bytes (random, so no two tests' data ever deduplicate).
@@ -292,13 +331,22 @@ pub fn random_bytes(size: u64) -> Vec<u8> {
     data
 }
 
-/// A file of `size` random bytes in a fresh temp dir; returns (path, hex sha256).
-pub fn random_file(size: u64) -> (PathBuf, String) {
+/// A file of `size` random bytes in a fresh temp dir; returns (file, hex sha256).
+pub fn random_file(size: u64) -> (TestFile, String) {
     let dir = fresh_dir();
     let path = dir.join(format!("random-{size}.bin"));
     let data = random_bytes(size);
     std::fs::write(&path, &data).unwrap();
-    (path, hex::encode(Sha256::digest(&data)))
+    (TestFile { path, _dir: dir }, hex::encode(Sha256::digest(&data)))
+}
+
+/// A random file of `size` bytes whose name starts with `prefix` (to find it in a listing).
+pub fn random_named_file(prefix: &str, size: u64) -> TestFile {
+    let dir = fresh_dir();
+    let name = format!("{prefix}-{}.bin", hex::encode(rand::random::<[u8; 4]>()));
+    let path = dir.join(name);
+    std::fs::write(&path, random_bytes(size)).unwrap();
+    TestFile { path, _dir: dir }
 }
 
 pub fn file_sha256(path: &Path) -> String {

@@ -434,8 +434,8 @@ fn an_upload_over_the_emulated_mobile_last_mile_completes_byte_exact() {
             "--json",
             "upload",
         ])
-        .arg(&file)
-        .env("JETTY_STATE_DIR", &state_dir)
+        .arg(&*file)
+        .env("JETTY_STATE_DIR", &*state_dir)
         .stdin(Stdio::null())
         .stdout(File::create(&stdout_path).expect("create jetty's stdout file"))
         .stderr(File::create(&stderr_path).expect("create jetty's stderr file"))

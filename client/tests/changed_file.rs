@@ -7,9 +7,12 @@ use std::time::Duration;
 
 #[test]
 fn a_file_shortened_while_it_is_hashed_ends_the_cli_with_a_message_not_a_crash() {
-    let dir = std::env::temp_dir().join(format!("jetty-changed-file-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("big.bin");
+    // Removed, with the gigabyte below, when the guard drops.
+    let dir = tempfile::Builder::new()
+        .prefix("jetty-changed-file-")
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join("big.bin");
     // 1 GiB: hashing it takes long enough to be caught in the middle.
     let mut file = std::fs::File::create(&path).unwrap();
     let block: Vec<u8> = (0..(8 << 20)).map(|i| (i * 7 % 251) as u8).collect();
@@ -32,7 +35,7 @@ fn a_file_shortened_while_it_is_hashed_ends_the_cli_with_a_message_not_a_crash()
             "--no-resume",
         ])
         .arg(&path)
-        .env("JETTY_STATE_DIR", dir.join("state"))
+        .env("JETTY_STATE_DIR", dir.path().join("state"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -57,7 +60,6 @@ fn a_file_shortened_while_it_is_hashed_ends_the_cli_with_a_message_not_a_crash()
         String::from_utf8_lossy(&out.stderr)
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    std::fs::remove_dir_all(&dir).ok();
     assert_eq!(
         out.status.code(),
         Some(74),

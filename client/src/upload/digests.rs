@@ -146,21 +146,19 @@ impl Drop for PartDigests {
 mod tests {
     use super::*;
     use crate::upload::hashing::hash_parts;
-    use crate::upload::temp_dir;
+    use crate::upload::{temp_dir, temp_file};
 
-    fn file_of(len: usize) -> PathBuf {
-        let path = temp_dir().join("f.bin");
+    fn file_of(len: usize) -> tempfile::TempPath {
         let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
-        std::fs::write(&path, bytes).unwrap();
-        path
+        temp_file(&bytes)
     }
 
     #[tokio::test]
     async fn the_background_pass_gives_every_part_the_digest_hashing_it_alone_gives() {
         let path = file_of(5 * 1024 * 1024 + 17);
         let plan = PartPlan::new(5 * 1024 * 1024 + 17, 1024 * 1024, u64::MAX).unwrap();
-        let digests = PartDigests::hash(path.clone(), plan, 3);
-        let expected = hash_parts(path, Some(plan), plan.part_numbers().collect())
+        let digests = PartDigests::hash(path.to_path_buf(), plan, 3);
+        let expected = hash_parts(path.to_path_buf(), Some(plan), plan.part_numbers().collect())
             .await
             .unwrap();
         // Asked out of order, each waits for its own.
@@ -185,7 +183,8 @@ mod tests {
     #[tokio::test]
     async fn an_unreadable_file_fails_every_waiter_instead_of_hanging_it() {
         let plan = PartPlan::new(3 * 1024 * 1024, 1024 * 1024, u64::MAX).unwrap();
-        let digests = PartDigests::hash(temp_dir().join("missing.bin"), plan, 2);
+        let dir = temp_dir();
+        let digests = PartDigests::hash(dir.path().join("missing.bin"), plan, 2);
         assert!(digests.get(3).await.is_err());
         assert!(digests.all(&plan).await.is_err());
     }

@@ -6,7 +6,7 @@
 use super::*;
 use crate::upload::options::{RetryNotice, Retrying, Trouble};
 use crate::upload::retry::RetryPolicy;
-use crate::upload::temp_dir;
+use crate::upload::{temp_dir, temp_file};
 use crate::StateStore;
 use jetty_shared::state::UploadState;
 use std::collections::BTreeSet;
@@ -297,11 +297,9 @@ fn edge(base: &str, id: &str) -> EdgeInfo {
 }
 
 /// A 4 KiB file (four parts of 1 KiB in the fake fleet's plan) and its hash.
-fn test_file() -> (std::path::PathBuf, Sha256Digest) {
+fn test_file() -> (tempfile::TempPath, Sha256Digest) {
     let data: Vec<u8> = (0..4096u32).map(|i| i as u8).collect();
-    let path = temp_dir().join("data.bin");
-    std::fs::write(&path, &data).unwrap();
-    (path, Sha256Digest::of(&data))
+    (temp_file(&data), Sha256Digest::of(&data))
 }
 
 /// Short waits, so the tests wait out outages in milliseconds.
@@ -585,7 +583,8 @@ async fn a_spent_budget_fails_with_a_retryable_error_and_keeps_the_session() {
     let (path, file_hash) = test_file();
     let fleet = Fleet::start(file_hash.to_prefixed(), &["good", "good2"]);
     let client = Client::new(&fleet.base, "key").unwrap();
-    let store = StateStore::new(temp_dir().join("state"));
+    let state_dir = temp_dir();
+    let store = StateStore::new(state_dir.path().join("state"));
     let opts = UploadOptions {
         concurrency: 2,
         state: Some(store.clone()),

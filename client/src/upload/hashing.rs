@@ -372,9 +372,10 @@ mod tests {
     use std::time::{Duration, Instant};
 
     /// A file of `len` bytes of pattern `byte(i)` in a fresh directory: (directory, path, bytes).
-    fn data_file(len: usize, byte: impl Fn(usize) -> u8) -> (PathBuf, PathBuf, Vec<u8>) {
+    /// The directory is removed when its guard drops.
+    fn data_file(len: usize, byte: impl Fn(usize) -> u8) -> (tempfile::TempDir, PathBuf, Vec<u8>) {
         let dir = temp_dir();
-        let path = dir.join("data.bin");
+        let path = dir.path().join("data.bin");
         let data: Vec<u8> = (0..len).map(byte).collect();
         std::fs::write(&path, &data).unwrap();
         (dir, path, data)
@@ -387,7 +388,7 @@ mod tests {
 
     #[test]
     fn a_mapped_range_hashes_like_a_read_one_at_any_offset() {
-        let (_, path, data) = data_file(3 * 1024 * 1024 + 77, |i| (i % 253) as u8);
+        let (_dir, path, data) = data_file(3 * 1024 * 1024 + 77, |i| (i % 253) as u8);
         let mut file = std::fs::File::open(&path).unwrap();
         // Offsets off the page size, a range ending at the end, one byte, and the whole file.
         for (offset, len) in [
@@ -407,7 +408,8 @@ mod tests {
 
     #[test]
     fn a_range_that_cannot_be_mapped_is_read_instead() {
-        let dir = temp_dir();
+        let dir_guard = temp_dir();
+        let dir = dir_guard.path();
         let path = dir.join("short.bin");
         std::fs::write(&path, b"0123456789").unwrap();
         let mut file = std::fs::File::open(&path).unwrap();
@@ -430,7 +432,7 @@ mod tests {
 
     #[tokio::test]
     async fn part_hashes_match_hashes_of_the_slices() {
-        let (_, path, data) = data_file(11 * 1024 * 1024 + 5, |i| (i % 251) as u8);
+        let (_dir, path, data) = data_file(11 * 1024 * 1024 + 5, |i| (i % 251) as u8);
         let plan = plan_of(&data);
         let hashes = hash_parts(path.clone(), Some(plan), vec![1, 3]).await.unwrap();
         assert_eq!(hashes.len(), 2);
@@ -444,7 +446,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_trailing_hash_waits_for_each_sent_part_and_equals_the_file_digest() {
-        let (_, path, data) = data_file(11 * 1024 * 1024 + 5, |i| (i % 241) as u8);
+        let (_dir, path, data) = data_file(11 * 1024 * 1024 + 5, |i| (i % 241) as u8);
         let plan = plan_of(&data);
         // Parts 1 and 3 are to be sent; part 2 is stored already.
         let whole = TrailingHash::start(path, plan, &[1, 3]);
@@ -483,7 +485,7 @@ mod tests {
             "a dropped hash tells its thread to stop"
         );
         // An empty file has no parts: its digest is that of no bytes.
-        let empty = dir.join("empty.bin");
+        let empty = dir.path().join("empty.bin");
         std::fs::write(&empty, b"").unwrap();
         let none = PartPlan::new(0, 5 * 1024 * 1024, DEFAULT_BODY_LIMIT).unwrap();
         assert_eq!(
@@ -494,7 +496,7 @@ mod tests {
 
     #[tokio::test]
     async fn parts_hashed_on_many_threads_match_the_sequential_reference() {
-        let (_, path, data) = data_file(23 * 1024 * 1024 + 7, |i| (i * 7 % 253) as u8);
+        let (_dir, path, data) = data_file(23 * 1024 * 1024 + 7, |i| (i * 7 % 253) as u8);
         let plan = plan_of(&data);
         let all: Vec<u32> = plan.part_numbers().collect();
         let sequential = hash_parts(path.clone(), Some(plan), all.clone()).await.unwrap();

@@ -287,7 +287,8 @@ mod tests {
 
     #[test]
     fn a_directory_is_walked_depth_first_by_name_and_empty_dirs_add_nothing() {
-        let root = temp_dir();
+        let root_guard = temp_dir();
+        let root = root_guard.path();
         // Created out of order: the walk's order must not depend on the file system's.
         write(&root.join("d/z.bin"), 3);
         write(&root.join("b/c/deep.bin"), 2);
@@ -295,9 +296,9 @@ mod tests {
         write(&root.join("b/a.bin"), 0);
         write(&root.join("B.bin"), 4);
         std::fs::create_dir_all(root.join("empty/also-empty")).unwrap();
-        let walked = walk(std::slice::from_ref(&root), false);
+        let walked = walk(&[root.to_path_buf()], false);
         assert_eq!(
-            rel(&root, &walked.files),
+            rel(root, &walked.files),
             [
                 ("B.bin".to_owned(), 4),
                 ("a.bin".to_owned(), 1),
@@ -310,7 +311,7 @@ mod tests {
         assert!(walked.errors.is_empty(), "{:?}", walked.errors);
         assert_eq!(walked.total_bytes(), 10);
         // The same tree walked again lists the same files in the same order.
-        assert_eq!(walk(std::slice::from_ref(&root), false).files, walked.files);
+        assert_eq!(walk(&[root.to_path_buf()], false).files, walked.files);
         // An empty directory is no files, and no error.
         let empty = walk(&[root.join("empty")], false);
         assert!(empty.files.is_empty() && empty.skipped.is_empty() && empty.errors.is_empty());
@@ -318,13 +319,14 @@ mod tests {
 
     #[test]
     fn arguments_keep_their_order_and_a_file_named_twice_is_listed_once() {
-        let root = temp_dir();
+        let root_guard = temp_dir();
+        let root = root_guard.path();
         write(&root.join("dir/x"), 1);
         write(&root.join("dir/y"), 1);
         write(&root.join("solo"), 5);
         let walked = walk(&[root.join("solo"), root.join("dir"), root.join("dir/x")], false);
         assert_eq!(
-            rel(&root, &walked.files),
+            rel(root, &walked.files),
             [("solo".to_owned(), 5), ("dir/x".to_owned(), 1), ("dir/y".to_owned(), 1)]
         );
         assert_eq!(
@@ -338,10 +340,11 @@ mod tests {
 
     #[test]
     fn missing_paths_are_errors_not_silence() {
-        let root = temp_dir();
+        let root_guard = temp_dir();
+        let root = root_guard.path();
         write(&root.join("there"), 1);
         let walked = walk(&[root.join("missing"), root.join("there")], false);
-        assert_eq!(rel(&root, &walked.files), [("there".to_owned(), 1)]);
+        assert_eq!(rel(root, &walked.files), [("there".to_owned(), 1)]);
         assert_eq!(walked.errors.len(), 1);
         assert_eq!(walked.errors[0].path, root.join("missing"));
         assert_eq!(walked.errors[0].error.kind(), std::io::ErrorKind::NotFound);
@@ -351,8 +354,10 @@ mod tests {
     #[test]
     fn symlinks_inside_a_directory_are_skipped_and_reported_unless_followed() {
         use std::os::unix::fs::symlink;
-        let root = temp_dir();
-        let outside = temp_dir();
+        let root_guard = temp_dir();
+        let root = root_guard.path();
+        let outside_guard = temp_dir();
+        let outside = outside_guard.path();
         write(&outside.join("target.bin"), 6);
         write(&outside.join("sub/inner.bin"), 7);
         write(&root.join("tree/real.bin"), 1);
@@ -362,7 +367,7 @@ mod tests {
         symlink(root.join("tree"), root.join("tree/loop")).unwrap();
 
         let walked = walk(&[root.join("tree")], false);
-        assert_eq!(rel(&root, &walked.files), [("tree/real.bin".to_owned(), 1)]);
+        assert_eq!(rel(root, &walked.files), [("tree/real.bin".to_owned(), 1)]);
         let skipped: Vec<(PathBuf, SkipReason)> = walked.skipped.iter().map(|s| (s.path.clone(), s.reason)).collect();
         assert_eq!(
             skipped,
@@ -379,7 +384,7 @@ mod tests {
         // loop is cut and reported, the broken link is an error.
         let walked = walk(&[root.join("tree")], true);
         assert_eq!(
-            rel(&root, &walked.files),
+            rel(root, &walked.files),
             [
                 ("tree/link.bin".to_owned(), 6),
                 ("tree/linkdir/inner.bin".to_owned(), 7),
@@ -398,24 +403,25 @@ mod tests {
 
         // A link named as an argument is followed even without the flag.
         let walked = walk(&[root.join("tree/link.bin")], false);
-        assert_eq!(rel(&root, &walked.files), [("tree/link.bin".to_owned(), 6)]);
+        assert_eq!(rel(root, &walked.files), [("tree/link.bin".to_owned(), 6)]);
     }
 
     #[cfg(unix)]
     #[test]
     fn a_directory_that_cannot_be_listed_is_an_error_and_the_rest_is_walked() {
         use std::os::unix::fs::PermissionsExt;
-        let root = temp_dir();
+        let root_guard = temp_dir();
+        let root = root_guard.path();
         write(&root.join("locked/secret"), 1);
         write(&root.join("open/file"), 2);
         std::fs::set_permissions(root.join("locked"), std::fs::Permissions::from_mode(0o000)).unwrap();
-        let walked = walk(std::slice::from_ref(&root), false);
+        let walked = walk(&[root.to_path_buf()], false);
         std::fs::set_permissions(root.join("locked"), std::fs::Permissions::from_mode(0o755)).unwrap();
         if std::fs::read_dir(root.join("locked")).is_ok() && walked.errors.is_empty() {
             // Running as root: permissions do not apply; nothing to check.
             return;
         }
-        assert_eq!(rel(&root, &walked.files), [("open/file".to_owned(), 2)]);
+        assert_eq!(rel(root, &walked.files), [("open/file".to_owned(), 2)]);
         assert_eq!(walked.errors.len(), 1);
         assert_eq!(walked.errors[0].path, root.join("locked"));
         assert_eq!(walked.errors[0].error.kind(), std::io::ErrorKind::PermissionDenied);
@@ -424,15 +430,16 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn fifos_are_skipped_and_reported() {
-        let root = temp_dir();
+        let root_guard = temp_dir();
+        let root = root_guard.path();
         write(&root.join("file"), 1);
         let fifo = root.join("pipe");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         if !made.is_ok_and(|s| s.success()) {
             return; // no mkfifo here
         }
-        let walked = walk(std::slice::from_ref(&root), false);
-        assert_eq!(rel(&root, &walked.files), [("file".to_owned(), 1)]);
+        let walked = walk(&[root.to_path_buf()], false);
+        assert_eq!(rel(root, &walked.files), [("file".to_owned(), 1)]);
         assert_eq!(
             walked.skipped,
             [Skipped {

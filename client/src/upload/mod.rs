@@ -31,9 +31,23 @@ pub use state::{LocalState, StateStore};
 pub use timeline::Timeline;
 pub use with_retries::with_retries;
 
+/// A fresh directory for a test, removed with all it holds when dropped.
 #[cfg(test)]
-pub(crate) fn temp_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("jetty-client-test-{}", rand::random::<u64>()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+pub(crate) fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("jetty-client-test-")
+        .tempdir()
+        .expect("a temp dir")
+}
+
+/// A test file holding `bytes`, removed when dropped.
+#[cfg(test)]
+pub(crate) fn temp_file(bytes: &[u8]) -> tempfile::TempPath {
+    use std::io::Write;
+    let mut file = tempfile::Builder::new()
+        .prefix("jetty-client-test-")
+        .tempfile()
+        .expect("a temp file");
+    file.write_all(bytes).expect("write the temp file");
+    file.into_temp_path()
 }

@@ -107,7 +107,8 @@ mod tests {
 
     #[test]
     fn state_records_round_trip_and_are_keyed_by_source_path() {
-        let dir = temp_dir();
+        let dir_guard = temp_dir();
+        let dir = dir_guard.path();
         let store = StateStore::new(dir.join("state"));
         let a = dir.join("a.bin");
         let b = dir.join("b.bin");

@@ -69,7 +69,7 @@ async fn quota(fleet: &Fleet, key: &str) -> Value {
 }
 
 async fn simple_upload(fleet: &Fleet, key: &str, name: &str, data: Vec<u8>) -> (u16, Value) {
-    let resp = reqwest::Client::new()
+    let resp = http()
         .post(format!("{}/api/storage/upload", fleet.coordinator))
         .bearer_auth(key)
         .header("x-filename", name)
@@ -314,7 +314,7 @@ async fn webhook_signatures_timestamps_replays_and_rotation() {
     }
     // A tampered body: signed for one body, another sent.
     let signed = webhook::sign(&WebhookSecret::parse(&current).unwrap(), "msg_t", now, body.as_bytes());
-    let resp = reqwest::Client::new()
+    let resp = http()
         .post(&url)
         .header(webhook::ID_HEADER, signed.id)
         .header(webhook::TIMESTAMP_HEADER, signed.timestamp)
@@ -324,12 +324,7 @@ async fn webhook_signatures_timestamps_replays_and_rotation() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 401);
-    let resp = reqwest::Client::new()
-        .post(&url)
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    let resp = http().post(&url).body(body.clone()).send().await.unwrap();
     let missing: Value = resp.json().await.unwrap();
     assert_eq!(missing["error"]["code"], "webhook_headers_missing");
 

@@ -13,7 +13,7 @@ const LOCAL_PAGE: &str = "http://localhost:5173";
 const FOREIGN_PAGE: &str = "https://evil.example";
 
 async fn preflight(url: &str, origin: &str, method: &str, headers: &str) -> reqwest::Response {
-    reqwest::Client::new()
+    http()
         .request(Method::OPTIONS, url)
         .header("origin", origin)
         .header("access-control-request-method", method)
@@ -58,7 +58,7 @@ async fn pages_from_allowed_origins_get_cors_grants_on_answers_and_errors_and_fo
         assert_eq!(header(&refused, "access-control-allow-origin"), None, "{url}");
 
         // An error answer (no token) carries the grant, so the page can read the code.
-        let resp = reqwest::Client::new()
+        let resp = http()
             .put(url)
             .header("origin", LOCAL_PAGE)
             .body("x")
@@ -76,7 +76,7 @@ async fn pages_from_allowed_origins_get_cors_grants_on_answers_and_errors_and_fo
 
     // A changing request from a foreign page is refused before it runs (a "simple" POST
     // needs no preflight); the coordinator's own pages may call it.
-    let resp = reqwest::Client::new()
+    let resp = http()
         .post(format!("{}/api/jetty/optimal-edges", fleet.coordinator))
         .header("origin", FOREIGN_PAGE)
         .bearer_auth(&fleet.api_key)
@@ -88,7 +88,7 @@ async fn pages_from_allowed_origins_get_cors_grants_on_answers_and_errors_and_fo
     assert_eq!(header(&resp, "access-control-allow-origin"), None);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "origin_not_allowed");
-    let own = reqwest::Client::new()
+    let own = http()
         .get(format!("{}/api/files", fleet.coordinator))
         .header("origin", &fleet.coordinator)
         .bearer_auth(&fleet.api_key)

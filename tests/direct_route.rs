@@ -104,7 +104,7 @@ async fn a_presigned_part_url_takes_only_the_bytes_it_was_signed_for_and_nothing
     let put = |body: Vec<u8>, url: String| {
         let headers = presigned["headers"].as_array().unwrap().clone();
         async move {
-            let mut req = reqwest::Client::new().put(url).body(body);
+            let mut req = http().put(url).body(body);
             for h in headers {
                 req = req.header(h[0].as_str().unwrap(), h[1].as_str().unwrap());
             }
@@ -185,7 +185,7 @@ async fn a_download_on_the_store_direct_route_reads_ranges_from_the_store_and_ch
     assert_eq!(status, 200, "{direct}");
     assert!(direct["expiresAt"].as_u64().unwrap() > unix_now());
     let url = direct["url"].as_str().unwrap();
-    let http = reqwest::Client::new();
+    let http = http();
     let whole = http.get(url).send().await.unwrap();
     assert_eq!(whole.status(), 200);
     assert_eq!(whole.headers()["content-disposition"], "attachment");

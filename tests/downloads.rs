@@ -26,7 +26,7 @@ struct Got {
 }
 
 async fn get(url: &str, key: Option<&str>, extra: &[(&str, String)]) -> Got {
-    let mut req = reqwest::Client::new().get(url);
+    let mut req = http().get(url);
     if let Some(k) = key {
         req = req.bearer_auth(k);
     }
@@ -110,12 +110,7 @@ async fn ranges_are_byte_exact_at_part_boundaries_and_the_end() {
         assert_eq!(header(&got, "content-range"), format!("bytes */{size}"));
     }
     // HEAD: the headers of a GET, no body.
-    let head = reqwest::Client::new()
-        .head(&url)
-        .bearer_auth(&fleet.api_key)
-        .send()
-        .await
-        .unwrap();
+    let head = http().head(&url).bearer_auth(&fleet.api_key).send().await.unwrap();
     assert_eq!(head.status().as_u16(), 200);
     assert_eq!(head.headers()["content-length"], size.to_string().as_str());
 }
@@ -194,7 +189,7 @@ async fn another_tenant_cannot_read_through_an_edge() {
         let got = get(&file_url(&edge.url, &id), Some(&fleet.other_api_key), &[]).await;
         assert_eq!(got.status, 404, "{}", edge.id);
     }
-    let status = reqwest::Client::new()
+    let status = http()
         .post(format!("{}/api/files/{id}/link", fleet.coordinator))
         .bearer_auth(&fleet.other_api_key)
         .json(&json!({}))
@@ -244,7 +239,7 @@ async fn a_deleted_file_is_no_longer_served_from_any_edge() {
         );
     }
     // The quota no longer counts it, and the object is gone from the store.
-    let info = reqwest::Client::new()
+    let info = http()
         .get(format!("{}/api/files/{id}/info", fleet.coordinator))
         .bearer_auth(&fleet.api_key)
         .send()

@@ -203,7 +203,7 @@ async fn the_hourly_job_learns_upload_patterns_and_warms_their_edges() {
         assert_eq!(code, 0, "{out}");
     }
     fleet.control("/scheduled?cron=0%20*%20*%20*%20*").await;
-    let resp = reqwest::Client::new()
+    let resp = http()
         .get(format!("{}/api/jetty/patterns", fleet.coordinator))
         .bearer_auth(&fleet.api_key)
         .send()
@@ -223,7 +223,7 @@ async fn the_hourly_job_learns_upload_patterns_and_warms_their_edges() {
     let typical = pattern["typicalEdges"].as_array().unwrap();
     assert!(!typical.is_empty() && typical.len() <= 3, "{pattern}");
     // Another account sees none of them.
-    let other: Value = reqwest::Client::new()
+    let other: Value = http()
         .get(format!("{}/api/jetty/patterns", fleet.coordinator))
         .bearer_auth(&fleet.other_api_key)
         .send()
@@ -244,7 +244,7 @@ async fn edges_answer_signed_warmups_only() {
     let signature = jetty_shared::auth::internal_signature(secret.as_bytes(), body.as_bytes());
     for edge in &fleet.edges {
         let url = format!("{}/api/warmup", edge.url);
-        let ok = reqwest::Client::new()
+        let ok = http()
             .post(&url)
             .header("x-jetty-signature", &signature)
             .body(body)
@@ -257,7 +257,7 @@ async fn edges_answer_signed_warmups_only() {
             (answer["ok"].as_bool(), answer["edgeId"].as_str()),
             (Some(true), Some(edge.id.as_str()))
         );
-        let forged = reqwest::Client::new()
+        let forged = http()
             .post(&url)
             .header("x-jetty-signature", "00")
             .body(body)

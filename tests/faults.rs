@@ -40,7 +40,7 @@ async fn post_retrying(fleet: &Fleet, path: &str, body: Value) -> (u16, Value) {
 /// `put_part`, or None when the connection failed before any answer.
 async fn try_put_part(edge: &str, token: &str, part: u32, body: Vec<u8>) -> Option<(u16, Value)> {
     let sha = jetty_shared::hash::Sha256Digest::of(&body).to_hex();
-    let resp = reqwest::Client::new()
+    let resp = http()
         .put(format!("{edge}/api/edge/upload-chunk?part={part}"))
         .bearer_auth(token)
         .header(jetty_shared::protocol::CHUNK_SHA256_HEADER, sha)

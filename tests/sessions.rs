@@ -262,7 +262,7 @@ async fn session_with_one_part(fleet: &Fleet, expires_in: Option<u64>) -> (Uploa
     assert_eq!(status, 200, "{answer}");
     let ticket: UploadTicket = serde_json::from_value(answer["upload"].clone()).unwrap();
     let part = &data[..PART as usize];
-    let resp = reqwest::Client::new()
+    let resp = http()
         .put(format!("{}/api/edge/upload-chunk?part=1", fleet.edges[0].url))
         .bearer_auth(&ticket.upload_token)
         .header(CHUNK_SHA256_HEADER, Sha256Digest::of(part).to_hex())
@@ -313,7 +313,7 @@ async fn abort_track_fail_and_the_sweeper_leave_no_multipart_uploads() {
         assert!(!open.contains(&key), "{key} still has a multipart upload");
     }
     // A part for an aborted session is refused by the edge's store call, not recorded.
-    let resp = reqwest::Client::new()
+    let resp = http()
         .put(format!("{}/api/edge/upload-chunk?part=2", fleet.edges[1].url))
         .bearer_auth(&aborted.upload_token)
         .header(CHUNK_SHA256_HEADER, Sha256Digest::of(b"abc").to_hex())
@@ -334,7 +334,7 @@ async fn racing_finalizes_and_duplicate_part_reports_make_exactly_one_file() {
     let send = |edge: String, n: u32, bytes: Vec<u8>| {
         let token = ticket.upload_token.clone();
         async move {
-            reqwest::Client::new()
+            http()
                 .put(format!("{edge}/api/edge/upload-chunk?part={n}"))
                 .bearer_auth(token)
                 .header(CHUNK_SHA256_HEADER, Sha256Digest::of(&bytes).to_hex())

@@ -148,7 +148,7 @@ async fn stats_reflect_the_accounts_own_uploads_and_dedup_only() {
 async fn a_simple_upload_records_one_chunk_and_its_bytes() {
     let fleet = Fleet::get();
     let key = provision_account(&fleet, "pro").await;
-    let resp = reqwest::Client::new()
+    let resp = http()
         .post(format!("{}/api/storage/upload", fleet.coordinator))
         .bearer_auth(&key)
         .header("x-filename", "note.txt")

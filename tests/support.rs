@@ -68,11 +68,7 @@ impl Fleet {
     /// Switches a fault of the fleet's proxies (`/edges/ID/down|up|stall`,
     /// `/store/down|up|stall|503|reset?after=N|slow?ms=N`) or fires the cron (`/scheduled`).
     pub async fn control(&self, path: &str) {
-        let resp = reqwest::Client::new()
-            .post(format!("{}{path}", self.control))
-            .send()
-            .await
-            .unwrap();
+        let resp = http().post(format!("{}{path}", self.control)).send().await.unwrap();
         assert_eq!(
             resp.status().as_u16(),
             200,
@@ -213,7 +209,7 @@ impl Fleet {
     /// every `label="value"` pair given (e.g. `api_s3_error_counter` for one S3 operation).
     pub async fn s3_metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         let token = self.dev_vars()["GARAGE_ADMIN_TOKEN"].clone();
-        let text = reqwest::Client::new()
+        let text = http()
             .get(&self.s3.metrics)
             .bearer_auth(token)
             .send()
@@ -296,6 +292,15 @@ impl AsRef<Path> for TestDir {
     }
 }
 
+/// An HTTP client for the tests' own requests, each held to two minutes: a fleet that stops
+/// answering fails the test that waits on it, instead of hanging the run.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(120))
+        .build()
+        .expect("an HTTP client")
+}
+
 pub fn fresh_dir() -> TestDir {
     TestDir(
         tempfile::Builder::new()
@@ -368,7 +373,7 @@ pub async fn put_chunk(
     body: Vec<u8>,
     declared_sha256: &str,
 ) -> (u16, serde_json::Value) {
-    let resp = reqwest::Client::new()
+    let resp = http()
         .put(format!("{edge}/api/edge/upload-chunk?part={number}"))
         .bearer_auth(token)
         .header(jetty_shared::protocol::CHUNK_SHA256_HEADER, declared_sha256)
@@ -386,7 +391,7 @@ pub async fn api(
     key: &str,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
-    let mut req = reqwest::Client::new().request(method, url).bearer_auth(key);
+    let mut req = http().request(method, url).bearer_auth(key);
     if let Some(b) = body {
         req = req.json(&b);
     }
@@ -410,7 +415,7 @@ pub async fn signed_post(
 ) -> (u16, serde_json::Value, bool) {
     use jetty_shared::webhook::{self, WebhookSecret};
     let signed = webhook::sign(&WebhookSecret::parse(secret).unwrap(), id, ts, body.as_bytes());
-    let mut req = reqwest::Client::new()
+    let mut req = http()
         .post(url)
         .header("content-type", "application/json")
         .header(webhook::ID_HEADER, signed.id)

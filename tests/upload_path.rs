@@ -9,10 +9,7 @@ use serde_json::{json, Value};
 const FIVE_MIB: u64 = 5 * MIB;
 
 async fn post_json(url: &str, auth: Option<&str>, body: String) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body);
+    let mut req = http().post(url).header("content-type", "application/json").body(body);
     if let Some(a) = auth {
         req = req.header("authorization", a);
     }
@@ -274,7 +271,7 @@ async fn forged_expired_and_missing_upload_tokens_and_wrong_lengths_are_refused(
         "{body}"
     );
 
-    let resp = reqwest::Client::new()
+    let resp = http()
         .put(format!("{edge}/api/edge/upload-chunk?part=1"))
         .body(data.clone())
         .send()
@@ -355,7 +352,7 @@ async fn an_upload_opened_by_content_id_alone_declares_its_whole_file_hash_at_fi
     assert_eq!(status, 200, "{body}");
     let ticket: UploadTicket = serde_json::from_value(body["upload"].clone()).unwrap();
     // Another device finds the session by its content id; its hash is still to come.
-    let listed: Value = reqwest::Client::new()
+    let listed: Value = http()
         .get(format!(
             "{}/api/jetty/uploads?contentId={content_id}",
             fleet.coordinator

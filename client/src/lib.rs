@@ -128,11 +128,18 @@ impl From<reqwest::Error> for ClientError {
     }
 }
 
+/// How long one call to the coordinator's JSON API may take before it fails as unreachable —
+/// an outage, waited out within the retry budget like any other — so a coordinator (or a
+/// proxy before it) that takes the request and never answers cannot hang an upload. Generous:
+/// finalizing a large file completes a multipart upload at the store.
+pub const API_TIMEOUT: Duration = Duration::from_secs(120);
+
 #[derive(Clone)]
 pub struct Client {
     pub(crate) base_url: String,
     pub(crate) api_key: String,
     pub(crate) http: reqwest::Client,
+    api_timeout: Duration,
 }
 
 impl Client {
@@ -145,7 +152,22 @@ impl Client {
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key: api_key.to_owned(),
             http,
+            api_timeout: API_TIMEOUT,
         })
+    }
+
+    /// This client with another deadline for each coordinator call (default [`API_TIMEOUT`]).
+    pub fn with_api_timeout(mut self, timeout: Duration) -> Self {
+        self.api_timeout = timeout;
+        self
+    }
+
+    /// A call to the coordinator's `path` with the API key, held to the API deadline.
+    pub(crate) fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base_url))
+            .bearer_auth(&self.api_key)
+            .timeout(self.api_timeout)
     }
 
     pub async fn optimal_edges(&self, req: &OptimalEdgesRequest) -> Result<OptimalEdgesResponse, ClientError> {
@@ -158,13 +180,7 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<T, ClientError> {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base_url))
-            .bearer_auth(&self.api_key)
-            .json(body)
-            .send()
-            .await?;
+        let resp = self.api(reqwest::Method::POST, path).json(body).send().await?;
         json_or_error(resp).await
     }
 
@@ -215,9 +231,7 @@ impl Client {
 
     pub async fn get_state(&self, file_id: &str) -> Result<UploadState, ClientError> {
         let resp = self
-            .http
-            .get(format!("{}/api/jetty/get-state/me/{file_id}", self.base_url))
-            .bearer_auth(&self.api_key)
+            .api(reqwest::Method::GET, &format!("/api/jetty/get-state/me/{file_id}"))
             .send()
             .await?;
         #[derive(serde::Deserialize)]
@@ -246,10 +260,7 @@ impl Client {
 
     /// `stats` as the server sent it.
     pub async fn stats_raw(&self, account: Option<&str>) -> Result<serde_json::Value, ClientError> {
-        let mut req = self
-            .http
-            .get(format!("{}/api/jetty/stats", self.base_url))
-            .bearer_auth(&self.api_key);
+        let mut req = self.api(reqwest::Method::GET, "/api/jetty/stats");
         if let Some(account) = account {
             req = req.query(&[("account", account)]);
         }
@@ -288,13 +299,7 @@ impl Client {
         if let Some(cursor) = cursor {
             query.push(("cursor", cursor));
         }
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base_url))
-            .bearer_auth(&self.api_key)
-            .query(&query)
-            .send()
-            .await?;
+        let resp = self.api(reqwest::Method::GET, path).query(&query).send().await?;
         json_or_error(resp).await
     }
 
@@ -305,20 +310,13 @@ impl Client {
 
     /// `quota` as the server sent it.
     pub async fn quota_raw(&self) -> Result<serde_json::Value, ClientError> {
-        let resp = self
-            .http
-            .get(format!("{}/api/agentcache/quota", self.base_url))
-            .bearer_auth(&self.api_key)
-            .send()
-            .await?;
+        let resp = self.api(reqwest::Method::GET, "/api/agentcache/quota").send().await?;
         json_or_error(resp).await
     }
 
     pub async fn file_info(&self, file_id: &str) -> Result<FileInfoResponse, ClientError> {
         let resp = self
-            .http
-            .get(format!("{}/api/files/{file_id}/info", self.base_url))
-            .bearer_auth(&self.api_key)
+            .api(reqwest::Method::GET, &format!("/api/files/{file_id}/info"))
             .send()
             .await?;
         json_or_error(resp).await
@@ -347,9 +345,7 @@ impl Client {
     /// `delete` as the server answered it.
     pub async fn delete_raw(&self, file_id: &str) -> Result<serde_json::Value, ClientError> {
         let resp = self
-            .http
-            .delete(format!("{}/api/files/{file_id}", self.base_url))
-            .bearer_auth(&self.api_key)
+            .api(reqwest::Method::DELETE, &format!("/api/files/{file_id}"))
             .send()
             .await?;
         json_or_error(resp).await
@@ -363,9 +359,7 @@ impl Client {
     /// `abort` as the server answered it.
     pub async fn abort_raw(&self, file_id: &str) -> Result<serde_json::Value, ClientError> {
         let resp = self
-            .http
-            .delete(format!("{}/api/jetty/uploads/{file_id}", self.base_url))
-            .bearer_auth(&self.api_key)
+            .api(reqwest::Method::DELETE, &format!("/api/jetty/uploads/{file_id}"))
             .send()
             .await?;
         json_or_error(resp).await
@@ -373,6 +367,7 @@ impl Client {
 
     /// Downloads a file to `out` through the coordinator (origin path), checking its SHA-256.
     pub async fn download_from_origin(&self, file_id: &str, out: &Path) -> Result<Downloaded, ClientError> {
+        // Not held to the API deadline: the answer is the whole file.
         let resp = self
             .http
             .get(format!("{}/api/files/{file_id}", self.base_url))
@@ -518,5 +513,66 @@ pub(crate) async fn error_from(resp: reqwest::Response) -> ClientError {
             code: None,
             message: text.chars().take(200).collect(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// A coordinator (or a proxy before it) that takes connections and never answers.
+    fn silent_server() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                held.push(conn);
+            }
+        });
+        url
+    }
+
+    /// `call`'s result, failing the test (instead of hanging it) if it never ends by itself.
+    async fn ended<T>(call: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(10), call)
+            .await
+            .expect("the call hung: no deadline ended it")
+    }
+
+    #[tokio::test]
+    async fn a_coordinator_that_never_answers_fails_a_call_as_an_outage_after_the_api_deadline() {
+        let deadline = Duration::from_millis(300);
+        let client = Client::new(&silent_server(), "jsk_test")
+            .unwrap()
+            .with_api_timeout(deadline);
+        let started = Instant::now();
+        let err = ended(client.get_state("f_1")).await.unwrap_err();
+        let took = started.elapsed();
+        assert!(err.is_outage(), "waited out like an unreachable coordinator: {err}");
+        assert!(took >= deadline && took < Duration::from_secs(5), "{took:?}");
+        // Every JSON call is held to it, not only reads.
+        let started = Instant::now();
+        assert!(ended(client.resume_ticket("f_1")).await.unwrap_err().is_outage());
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn an_upload_call_to_a_silent_coordinator_ends_when_the_retry_budget_is_spent() {
+        let client = Client::new(&silent_server(), "jsk_test")
+            .unwrap()
+            .with_api_timeout(Duration::from_millis(200));
+        let policy = RetryPolicy {
+            budget: Duration::from_secs(1),
+            base: Duration::from_millis(50),
+            cap: Duration::from_millis(100),
+        };
+        let started = Instant::now();
+        let err = ended(with_retries(policy, None, || client.finalize("f_1", 2, None)))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("after"), "told it was retried: {err}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     }
 }

@@ -551,9 +551,7 @@ impl Client {
             reason: Some(reason.chars().take(200).collect()),
         };
         let _ = self
-            .http
-            .post(format!("{}/api/jetty/edge-report", self.base_url))
-            .bearer_auth(&self.api_key)
+            .api(reqwest::Method::POST, "/api/jetty/edge-report")
             .json(&report)
             .timeout(Duration::from_secs(5))
             .send()

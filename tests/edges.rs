@@ -1,6 +1,6 @@
 //! Edge intelligence on the local fleet: an edge that fails mid-upload is routed around and
 //! ranked out, and comes back when it answers probes again; an edge that stops answering is
-//! timed out part by part; selection input is validated.
+//! timed out part by part, and range by range on a download; selection input is validated.
 
 use jetty_fleet_tests::*;
 use jetty_shared::plan::MIB;
@@ -66,6 +66,67 @@ async fn edges_that_take_parts_and_never_answer_are_timed_out_and_routed_around(
         "the upload must complete through the origin: {stdout}"
     );
     assert_eq!(fleet.s3_object_sha256(&dev_object_key(&file_id)), sha);
+}
+
+#[tokio::test]
+async fn a_download_whose_edges_stop_sending_reads_the_ranges_again_from_one_that_answers() {
+    let _serial = EDGES.lock().await;
+    let fleet = Fleet::get();
+    let (file, sha) = random_file(24 * MIB + 5);
+    let (code, out) = fleet.jetty(&["upload", file.to_str().unwrap(), "--route", "edges"]);
+    assert_eq!(code, 0, "{out}");
+    let file_id = out["fileId"].as_str().unwrap().to_owned();
+    let url = format!("{}/api/files/{file_id}/info", fleet.coordinator);
+    let (status, info) = api(reqwest::Method::GET, url, &fleet.api_key, None).await;
+    assert_eq!(status, 200, "{info}");
+    let listed = edge_ids(&info);
+    assert!(listed.len() >= 2, "a download needs two edges to move between: {info}");
+    // Every listed edge but the last takes requests and never answers: the ranges read from
+    // them get no answer, however long they wait.
+    let (stalled, answering) = listed.split_at(listed.len() - 1);
+    for edge in stalled {
+        fleet.control(&format!("/edges/{edge}/stall")).await;
+    }
+    let scratch = fresh_dir();
+    let back = scratch.join("back.bin");
+    let args = [
+        "download",
+        &file_id,
+        back.to_str().unwrap(),
+        "--route",
+        "edges",
+        "--stall-timeout-secs",
+        "2",
+    ];
+    let mut child = fleet
+        .jetty_command(&scratch, &args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for edge in stalled {
+        fleet.control(&format!("/edges/{edge}/up")).await;
+    }
+    fleet.control("/scheduled").await;
+    let output = child.wait_with_output().unwrap();
+    let status = status.expect("the download hung on the stalled edges");
+    assert!(
+        status.success(),
+        "the ranges must come from {answering:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(file_sha256(&back), sha, "the bytes read back are the file's");
 }
 
 #[tokio::test]

@@ -28,7 +28,15 @@ pub struct DownloadOptions {
     /// Where the ranges are read: `Auto` reads from the store when the service offers the
     /// store-direct route and the store is about as near as the nearest edge.
     pub route: Route,
+    /// How long a range may wait for its answer or its next bytes before the attempt is
+    /// abandoned and the range read again from the next source: a source that stops sending
+    /// (a stalled edge, a connection stuck in retransmission backoff) must not hang the
+    /// download. A range that keeps receiving is never cut, however slow.
+    pub stall_timeout: Duration,
 }
+
+/// The default [`DownloadOptions::stall_timeout`].
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a download wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +79,7 @@ impl Default for DownloadOptions {
             range_size: None,
             attempts: 5,
             route: Route::Auto,
+            stall_timeout: STALL_TIMEOUT,
         }
     }
 }
@@ -168,7 +177,10 @@ impl Client {
                 loop {
                     let source = source_for(store_url, edges, index, attempt)
                         .ok_or_else(|| ClientError::Integrity("nowhere to read the file from".into()))?;
-                    match self.fetch_range(source, file_id, &part, start, end).await {
+                    match self
+                        .fetch_range(source, file_id, &part, (start, end), opts.stall_timeout)
+                        .await
+                    {
                         Ok(()) => break,
                         // A range the store did not serve (a lapsed URL included) is read from
                         // an edge next, where there is one.
@@ -226,15 +238,26 @@ impl Client {
             .await
     }
 
-    /// Writes bytes `start..=end` of the file, read from `source`, into `part` at `start`.
+    /// Writes bytes `start..=end` of the file, read from `source`, into `part` at `start`;
+    /// fails (retryably) when `source` sends nothing for `stall`.
     async fn fetch_range(
         &self,
         source: Source<'_>,
         file_id: &str,
         part: &Path,
-        start: u64,
-        end: u64,
+        (start, end): (u64, u64),
+        stall: Duration,
     ) -> Result<(), ClientError> {
+        let stalled = || {
+            let from = match source {
+                Source::Edge(edge) => format!("edge {}", edge.id),
+                Source::Store(_) => "the store".to_owned(),
+            };
+            ClientError::Network(format!(
+                "range {start}-{end}: nothing from {from} for {} s",
+                stall.as_secs()
+            ))
+        };
         let request = match source {
             Source::Edge(edge) => self
                 .http
@@ -242,10 +265,14 @@ impl Client {
                 .bearer_auth(&self.api_key),
             Source::Store(url) => self.http.get(url),
         };
-        let resp = request
-            .header(reqwest::header::RANGE, format!("bytes={start}-{end}"))
-            .send()
-            .await?;
+        let resp = tokio::time::timeout(
+            stall,
+            request
+                .header(reqwest::header::RANGE, format!("bytes={start}-{end}"))
+                .send(),
+        )
+        .await
+        .map_err(|_| stalled())??;
         let status = resp.status().as_u16();
         if status != 206 && !(status == 200 && start == 0) {
             return Err(error_from(resp).await);
@@ -255,7 +282,7 @@ impl Client {
         let mut written = 0u64;
         let want = end - start + 1;
         let mut body = resp.bytes_stream();
-        while let Some(chunk) = body.next().await {
+        while let Some(chunk) = tokio::time::timeout(stall, body.next()).await.map_err(|_| stalled())? {
             let chunk = chunk?;
             let take = chunk.len().min((want - written) as usize);
             file.write_all(&chunk[..take]).await?;

@@ -14,7 +14,9 @@ pub use answers::{
 };
 
 pub use config::Config;
-pub use download::{DownloadOptions, Downloaded, DEFAULT_CONCURRENCY as DOWNLOAD_CONCURRENCY};
+pub use download::{
+    DownloadOptions, Downloaded, DEFAULT_CONCURRENCY as DOWNLOAD_CONCURRENCY, STALL_TIMEOUT as DOWNLOAD_STALL_TIMEOUT,
+};
 pub use upload::{
     exit_cleanly_on_sigbus, hash_file, hash_parts, prefer_direct, with_retries, LocalState, Progress, RetryBudget,
     RetryNotice, RetryPolicy, Retrying, Route, StateStore, Timeline, Trouble, UploadOptions, UploadOutcome,

@@ -108,6 +108,10 @@ enum Command {
         /// from the edges; `edges` and `direct` force one way.
         #[arg(long, value_enum, default_value_t = Route::Auto, env = "JETTY_ROUTE")]
         route: Route,
+        /// Seconds a range may get nothing (no answer, no bytes) from its source before it is
+        /// read again from the next one; a range still receiving is never cut.
+        #[arg(long, default_value_t = jetty_client::DOWNLOAD_STALL_TIMEOUT.as_secs(), value_name = "SECS")]
+        stall_timeout_secs: u64,
     },
     /// Print a signed, expiring download link.
     Link {
@@ -633,6 +637,7 @@ async fn run(cli: &Cli, url: &str, api_key: &str) -> Result<u8, ClientError> {
             concurrency,
             origin,
             route,
+            stall_timeout_secs,
         } => {
             let got = if *origin {
                 client.download_from_origin(file_id, out).await?
@@ -640,6 +645,7 @@ async fn run(cli: &Cli, url: &str, api_key: &str) -> Result<u8, ClientError> {
                 let opts = jetty_client::DownloadOptions {
                     concurrency: (*concurrency).clamp(1, 64),
                     route: *route,
+                    stall_timeout: std::time::Duration::from_secs((*stall_timeout_secs).max(1)),
                     ..Default::default()
                 };
                 let bar = progress_bar(cli, 0);

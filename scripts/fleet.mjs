@@ -241,10 +241,11 @@ for (const e of edges) console.log(`[fleet] edge ${e.id} (${e.envName}) ${e.url}
 // One token bucket per path and direction: every connection through a path shares its rate.
 // The rate paces how fast bytes are accepted (so senders feel backpressure); the delay only
 // shifts when each chunk comes out, so it adds latency without limiting throughput.
-function shaper(path) {
-  if (!(shapeMbps > 0) && !(shapeDelayMs > 0)) return null;
+// `mbps`: this path's rate (an edge's `slow` fault), else the fleet's JETTY_SHAPE_MBPS.
+function shaper(path, mbps = shapeMbps) {
+  if (!(mbps > 0) && !(shapeDelayMs > 0)) return null;
   path.next ??= 0;
-  const bytesPerMs = shapeMbps > 0 ? (shapeMbps * 1e6) / 8 / 1000 : Infinity;
+  const bytesPerMs = mbps > 0 ? (mbps * 1e6) / 8 / 1000 : Infinity;
   // Chunks leave strictly in arrival order: one queue, drained by one timer.
   const queue = [];
   let timer = null;
@@ -282,7 +283,8 @@ function relay(listenPort, targetPort, id) {
     const drop = () => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream); };
     client.on("error", drop).on("close", drop);
     upstream.on("error", drop).on("close", drop);
-    const toUpstream = shaper(up), toClient = shaper(down);
+    const slowMbps = proxies.get(id)?.slowMbps || shapeMbps;
+    const toUpstream = shaper(up, slowMbps), toClient = shaper(down, slowMbps);
     if (toUpstream) client.pipe(toUpstream).pipe(upstream); else client.pipe(upstream);
     if (toClient) upstream.pipe(toClient).pipe(client); else upstream.pipe(client);
   });
@@ -291,6 +293,7 @@ function relay(listenPort, targetPort, id) {
 }
 function proxyUp(edge) {
   const p = proxies.get(edge.id);
+  if (p) p.slowMbps = 0;
   if (p?.stalled) {
     // Stalled connections never recover: reset them, as a restarted edge would.
     p.stalled = false;
@@ -307,6 +310,12 @@ function stall(p, socket) {
   socket.on("error", () => {});
   socket.unpipe();
   socket.pause();
+}
+// A slow edge: its new connections share `mbps` each way (a thin path, bytes still moving).
+function proxySlow(edge, params) {
+  const p = proxies.get(edge.id);
+  if (p) p.slowMbps = Number(params.get("mbps") ?? 0);
+  return Promise.resolve();
 }
 function proxyStall(edge) {
   const p = proxies.get(edge.id);
@@ -402,7 +411,7 @@ const cronTimer = setInterval(() => {
 }, Number(process.env.JETTY_CRON_SECONDS ?? 60) * 1000);
 http
   .createServer(async (req, res) => {
-    const edgeSwitch = req.url?.match(/^\/edges\/([^/]+)\/(down|up|stall)$/);
+    const edgeSwitch = req.url?.match(/^\/edges\/([^/]+)\/(down|up|stall|slow)(\?.*)?$/);
     const storeMode = req.url?.match(/^\/store\/(down|up|stall|reset|503|slow)(\?.*)?$/);
     const scheduled = new URL(req.url ?? "/", "http://control");
     if (req.method === "POST" && scheduled.pathname === "/scheduled") {
@@ -418,8 +427,8 @@ http
     } else if (req.method === "POST" && edgeSwitch && faultProxy) {
       const edge = edges.find((e) => e.id === edgeSwitch[1]);
       if (!edge) return res.writeHead(404).end();
-      const action = { down: proxyDown, up: proxyUp, stall: proxyStall }[edgeSwitch[2]];
-      await action(edge);
+      const action = { down: proxyDown, up: proxyUp, stall: proxyStall, slow: proxySlow }[edgeSwitch[2]];
+      await action(edge, new URLSearchParams(edgeSwitch[3] ?? ""));
       res.writeHead(200).end();
     } else {
       res.writeHead(404).end();

@@ -1,6 +1,7 @@
 //! Edge intelligence on the local fleet: an edge that fails mid-upload is routed around and
 //! ranked out, and comes back when it answers probes again; an edge that stops answering is
-//! timed out part by part, and range by range on a download; selection input is validated.
+//! timed out part by part, and range by range on a download, while a slow one whose bytes still
+//! move is not; selection input is validated.
 
 use jetty_fleet_tests::*;
 use jetty_shared::plan::MIB;
@@ -66,6 +67,46 @@ async fn edges_that_take_parts_and_never_answer_are_timed_out_and_routed_around(
         "the upload must complete through the origin: {stdout}"
     );
     assert_eq!(fleet.s3_object_sha256(&dev_object_key(&file_id)), sha);
+}
+
+#[tokio::test]
+async fn parts_still_moving_on_slow_edges_outlive_their_deadline_and_are_not_sent_again() {
+    let _serial = EDGES.lock().await;
+    let fleet = Fleet::get();
+    // Two parts of 32 MiB through edges held to 40 Mbit/s each: each takes about 7 s, well past
+    // its 4 s deadline, its bytes moving all the while (the loopback's socket buffers, some MB,
+    // fill at once; the rest goes at the edge's rate, so the part's body is read as it drains).
+    let (file, sha) = random_file(64 * MIB);
+    for edge in &fleet.edges {
+        fleet.control(&format!("/edges/{}/slow?mbps=40", edge.id)).await;
+    }
+    let state_dir = fresh_dir();
+    let args = [
+        "upload",
+        file.to_str().unwrap(),
+        "--part-size-mib",
+        "32",
+        "-j",
+        "2",
+        "--part-timeout-secs",
+        "4",
+        "--retry-for",
+        "20",
+    ];
+    let out = fleet.jetty_command(&state_dir, &args).output().unwrap();
+    for edge in &fleet.edges {
+        fleet.control(&format!("/edges/{}/up", edge.id)).await;
+    }
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert!(
+        out.status.success(),
+        "a slow part is not a stalled one: {answer} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Timed out, a part would have gone again (the origin-direct path is not slowed).
+    assert_eq!(answer["bytesSent"], 64 * MIB, "no part body sent twice: {answer}");
+    let file_id = answer["fileId"].as_str().unwrap();
+    assert_eq!(fleet.s3_object_sha256(&dev_object_key(file_id)), sha);
 }
 
 #[tokio::test]

@@ -212,7 +212,8 @@ struct TransferArgs {
     #[arg(long)]
     limit_rate: Option<f64>,
     /// Seconds one part may take before it is sent again through another edge (default: a
-    /// minute plus the part's size at 64 KiB/s).
+    /// minute plus the part's size at 64 KiB/s) — unless its bytes are still moving: a slow part
+    /// is sent again only once it has gone this long (default a minute) without moving.
     #[arg(long)]
     part_timeout_secs: Option<u64>,
     /// Seconds of continuous failure (the store, the coordinator or every edge failing) to

@@ -7,9 +7,11 @@ use super::congestion::{congestion_control, edges_concurrency};
 use super::digests::PartDigests;
 use super::direct::{direct_edge, DirectSession};
 use super::hashing::{cores, hash_file, TrailingHash, WholeHash};
-use super::meter::Meter;
+use super::meter::{LastMoved, Meter};
 use super::naming::{content_id_of, NamingEvent, NamingFlow, NamingStep};
-use super::options::{part_deadline, Progress, RetryNotice, Retrying, Trouble, UploadOptions, UploadOutcome};
+use super::options::{
+    part_deadline, progress_window, Progress, RetryNotice, Retrying, Trouble, UploadOptions, UploadOutcome,
+};
 use super::retry::RetryPolicy;
 use super::scheduler::{Action, Outcome, PartScheduler, SchedulerConfig};
 use super::timeline::Timeline;
@@ -142,6 +144,7 @@ impl Client {
             concurrency: direct_parts_in_flight
                 .unwrap_or_else(|| edges_concurrency(opts.concurrency, congestion_control().as_deref())),
             part_timeout: timeout,
+            progress_window: progress_window(opts.part_timeout),
             retry: opts.retry,
             seed: rand::random(),
         };
@@ -272,7 +275,8 @@ impl Client {
     ) -> Result<SendEnd, ClientError> {
         let edges = parts.edges;
         let mut sending = FuturesUnordered::new();
-        let mut cancel: HashMap<u32, AbortHandle> = HashMap::new();
+        // The parts in flight: how to cancel each, and when its bytes last moved.
+        let mut cancel: HashMap<u32, (AbortHandle, Arc<LastMoved>)> = HashMap::new();
         let mut reports = FuturesUnordered::new();
         // The store-direct route's sent parts waiting to be recorded, the batch being recorded
         // (one at a time: the others gather meanwhile), and the parts the store did not hold.
@@ -305,8 +309,13 @@ impl Client {
         };
         loop {
             let now = Instant::now();
+            for (part, (_, moved)) in &cancel {
+                if let Some(at) = moved.at() {
+                    scheduler.on_progress(*part, at);
+                }
+            }
             for (a, action) in scheduler.handle_timeout(now) {
-                if let Some(handle) = cancel.remove(&a.part) {
+                if let Some((handle, _)) = cancel.remove(&a.part) {
                     handle.abort();
                 }
                 let err = ClientError::Network(format!(
@@ -328,6 +337,8 @@ impl Client {
             while let Some(a) = scheduler.next(now) {
                 let edge = &edges[a.edge];
                 let probe_first = store_suspect;
+                let moved = Arc::new(LastMoved::default());
+                let moving = moved.clone();
                 let (send, handle) = abortable(async move {
                     match (probe_first, parts.direct) {
                         (true, None) => self.store_check(edge, parts.token).await?,
@@ -344,13 +355,14 @@ impl Client {
                             a.part,
                             parts.digests,
                             Some(parts.meter),
+                            Some(moving),
                         )
                         .await;
                     // Its pages were just read: the whole-file hash may take them now.
                     parts.whole.part_read(a.part);
                     sent
                 });
-                cancel.insert(a.part, handle);
+                cancel.insert(a.part, (handle, moved));
                 sending.push(send.map(move |result| (a, result)));
             }
             if scheduler.is_done() && flow.as_ref().is_none_or(NamingFlow::idle) {
@@ -494,6 +506,7 @@ impl Client {
         number: u32,
         digests: &PartDigests,
         meter: Option<&Arc<Meter>>,
+        moved: Option<Arc<LastMoved>>,
     ) -> Result<ChunkReceipt, ClientError> {
         let (offset, len) = match (plan.part_offset(number), plan.part_len(number)) {
             (Some(o), Some(l)) => (o, l),
@@ -511,10 +524,13 @@ impl Client {
         let chunks = tokio_util::io::ReaderStream::with_capacity(file.take(len), STREAM_CHUNK);
         let meter = meter.cloned();
         let metered = chunks.then(move |chunk| {
-            let meter = meter.clone();
+            let (meter, moved) = (meter.clone(), moved.clone());
             async move {
                 if let (Ok(bytes), Some(m)) = (&chunk, &meter) {
                     m.pass(bytes.len()).await;
+                }
+                if let Some(moved) = &moved {
+                    moved.mark();
                 }
                 chunk
             }

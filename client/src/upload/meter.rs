@@ -37,6 +37,21 @@ impl Meter {
     }
 }
 
+/// When one part's body last moved — a chunk handed to its connection, which takes more only
+/// as the network drains it — so a part still moving on a slow link keeps its deadline.
+#[derive(Default)]
+pub(crate) struct LastMoved(Mutex<Option<Instant>>);
+
+impl LastMoved {
+    pub(crate) fn mark(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+
+    pub(crate) fn at(&self) -> Option<Instant> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

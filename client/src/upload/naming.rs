@@ -328,6 +328,7 @@ mod tests {
         let config = SchedulerConfig {
             concurrency: 8,
             part_timeout: Duration::from_secs(60),
+            progress_window: Duration::from_secs(60),
             retry: RetryPolicy::default(),
             seed: 1,
         };

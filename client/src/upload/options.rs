@@ -29,8 +29,10 @@ pub struct UploadOptions {
     pub state: Option<StateStore>,
     /// Session lifetime to ask for, seconds.
     pub expires_in: Option<u64>,
-    /// How long one part may take before it counts as stalled and is sent again elsewhere;
-    /// `None` allows for the part's size at a very slow rate (`part_deadline`).
+    /// How long one part may take before it counts as stalled and is sent again elsewhere
+    /// — unless its bytes are still moving: then until it has gone this long (by default
+    /// [`PROGRESS_WINDOW`]) without moving; `None` allows for the part's size at a very slow
+    /// rate (`part_deadline`).
     pub part_timeout: Option<Duration>,
     /// Which way the parts go (`Route::Auto`: through the edges unless the service offers
     /// the store-direct route and the store measures about as near as the nearest edge).
@@ -83,6 +85,17 @@ pub fn part_deadline(len: u64, limit_rate: Option<u64>, concurrency: usize) -> D
     let share = limit_rate.map(|r| r / concurrency.max(1) as u64 / 2);
     let rate = share.map_or(SLOWEST_PART_RATE, |s| s.min(SLOWEST_PART_RATE)).max(1);
     Duration::from_secs(60) + Duration::from_secs_f64(len as f64 / rate as f64)
+}
+
+/// How long a part past its deadline may go without its bytes moving before it counts as
+/// stalled, by default: a part still moving is slow, not stalled (a thin uplink shared by many
+/// parts moves each at a crawl), and is never sent again for it.
+pub const PROGRESS_WINDOW: Duration = Duration::from_secs(60);
+
+/// The progress window for a `part_timeout` the user set (their figure), else
+/// [`PROGRESS_WINDOW`].
+pub fn progress_window(part_timeout: Option<Duration>) -> Duration {
+    part_timeout.unwrap_or(PROGRESS_WINDOW)
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -18,11 +18,20 @@
 import { RetryBudget, type RetryPolicy } from "./retry.js";
 import { assignWeighted } from "./weights.js";
 
+/** How long a part past its deadline may go without its bytes moving, by default (the CLI's
+ * `PROGRESS_WINDOW`): a part still moving is slow, not stalled, and is never sent again for it. */
+export const PROGRESS_WINDOW_MS = 60_000;
+
 export interface SchedulerConfig {
   /** Parts in flight at once, across all edges. */
   concurrency: number;
-  /** How long one attempt may take (ms). */
+  /** How long one attempt may take (ms) — unless its bytes keep moving: a part whose body made
+   * progress gets at least `progressWindowMs` more from then (`onProgress`), so a slow link (many
+   * parts sharing a thin uplink) is never taken for a stalled edge. */
   partTimeoutMs: number;
+  /** How long a part past its deadline may go without its bytes moving (ms; default
+   * `PROGRESS_WINDOW_MS`). */
+  progressWindowMs?: number;
   retry: RetryPolicy;
   /** Jitter source (defaults to Math.random). */
   random?: () => number;
@@ -190,6 +199,15 @@ export class PartScheduler {
       if (t !== null && (min === null || t < min)) min = t;
     }
     return min;
+  }
+
+  /** Bytes of `part` (in flight) moved at `at`: its deadline is at least `at` plus the progress
+   * window. Nothing for a part not in flight. */
+  onProgress(part: number, at: number): void {
+    const window = this.config.progressWindowMs ?? PROGRESS_WINDOW_MS;
+    for (const s of this.slots) {
+      if (s.task.kind === "sending" && s.task.a.part === part) s.task.a.deadline = Math.max(s.task.a.deadline, at + window);
+    }
   }
 
   /** Every part in flight past its deadline at `now` counts as `timedOut`: the driver cancels

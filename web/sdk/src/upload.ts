@@ -10,7 +10,7 @@ import { partLen, partOffset, planParts, preferredPartSize, samePlan, type PartP
 import { etaSeconds, RateWindow } from "./progress.js";
 import { bytesRecorded, missingParts, normalizeHash, recordKey, type LocalRecord, type RecordStore } from "./resume.js";
 import { DEFAULT_RETRY, type RetryPolicy } from "./retry.js";
-import { PartScheduler, type Action, type Assignment, type Outcome } from "./scheduler.js";
+import { PartScheduler, PROGRESS_WINDOW_MS, type Action, type Assignment, type Outcome } from "./scheduler.js";
 import { MAX_REUSE_OFFERS, SessionApi } from "./session-api.js";
 import type { PartTransport, StoreCheck } from "./transport.js";
 import type { ChunkReceipt, Duplicate, EdgeInfo, FileInfo, OpenUpload, OptimalEdgesResponse, ResumeResponse, UploadState } from "./types.js";
@@ -25,7 +25,8 @@ export interface UploadOptions {
   /** How long failures are waited out and the waits (2 min of continuous failure). */
   retry?: Partial<RetryPolicy>;
   /** How long one part may take before it is sent again elsewhere (ms); default a minute plus
-   * the part's size at 64 KiB/s, like the CLI. */
+   * the part's size at 64 KiB/s, like the CLI — unless its bytes are still moving: a slow part
+   * is sent again only once it has gone this long (default a minute) without moving. */
   partTimeoutMs?: number;
   contentType?: string;
   /** Continue this session (an open upload listed by `listUploads`): the file must be the one
@@ -148,6 +149,8 @@ interface InFlight {
   ctl: AbortController;
   sent: number;
   len: number;
+  /** When its body last moved (the browser's upload progress), for its deadline. */
+  movedAt: number | null;
 }
 
 interface Answer {
@@ -608,6 +611,7 @@ export class Upload {
       {
         concurrency: Math.max(1, this.opts.concurrency),
         partTimeoutMs: this.opts.partTimeoutMs ?? partDeadlineMs(plan.partSize),
+        progressWindowMs: this.opts.partTimeoutMs ?? PROGRESS_WINDOW_MS,
         retry: this.retry,
         random: this.ctx.random,
       },
@@ -1048,6 +1052,7 @@ export class Upload {
       for (;;) {
         if (signal.aborted) throw signal.reason;
         const t = now();
+        for (const f of this.inflight.values()) if (f.movedAt !== null) scheduler.onProgress(f.a.part, f.movedAt);
         for (const [a, action] of scheduler.handleTimeout(t)) {
           this.inflight.get(a.part)?.ctl.abort(DEADLINE);
           this.inflight.delete(a.part);
@@ -1119,7 +1124,7 @@ export class Upload {
     const ctl = new AbortController();
     const onAbort = () => ctl.abort(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
-    const f: InFlight = { a, ctl, sent: 0, len };
+    const f: InFlight = { a, ctl, sent: 0, len, movedAt: null };
     this.inflight.set(a.part, f);
     const edge = this.edges[a.edge];
     const finish = (outcome: Outcome, error: JettyError | null, receipt: ChunkReceipt | null) => {
@@ -1194,6 +1199,7 @@ export class Upload {
         signal,
         onProgress: (sent) => {
           const delta = Math.max(0, Math.min(sent, len) - f.sent);
+          if (delta > 0) f.movedAt = this.ctx.now();
           f.sent += delta;
           this.p.bytesSent += delta;
           this.emitProgress();

@@ -10,6 +10,10 @@ export type EdgeBehaviour = (ctx: { edge: string; part: number; attempt: number;
   | "ok"
   | "network"
   | "hang"
+  /** Stored, its body taken slowly: upload progress every `trickleMs`, `trickleSteps` times. */
+  | "trickle"
+  /** Progress once after `trickleMs`, then never an answer (an edge that stalls mid-body). */
+  | "stallMidBody"
   | { status: number; code?: string; body?: string };
 
 interface Session {
@@ -62,6 +66,9 @@ export class FakeFleet {
   partSize: number | null = 1024;
   /** How long each part takes to store (ms): a link slower than hashing. */
   partDelayMs = 0;
+  /** A "trickle" part's pace: progress every `trickleMs`, `trickleSteps` times, then stored. */
+  trickleMs = 40;
+  trickleSteps = 6;
   /** How long identify's answer takes after its decision (ms): parts still on their way meet a
    * closed upload first. */
   identifyDelayMs = 0;
@@ -246,7 +253,21 @@ export class FakeFleet {
     if (what === "hang") {
       return new Promise((_, reject) => req.signal.addEventListener("abort", () => reject(req.signal.reason), { once: true }));
     }
-    if (what !== "ok") return { status: what.status, text: what.body ?? JSON.stringify({ error: { code: what.code, message: what.code } }) };
+    if (what === "stallMidBody") {
+      await new Promise((r) => setTimeout(r, this.trickleMs));
+      if (req.signal.aborted) throw req.signal.reason;
+      req.onProgress?.(Math.floor(req.body.size / 2));
+      return new Promise((_, reject) => req.signal.addEventListener("abort", () => reject(req.signal.reason), { once: true }));
+    }
+    if (what === "trickle") {
+      for (let step = 1; step <= this.trickleSteps; step++) {
+        await new Promise((r) => setTimeout(r, this.trickleMs));
+        if (req.signal.aborted) throw req.signal.reason;
+        req.onProgress?.(Math.floor((req.body.size * step) / (this.trickleSteps + 1)));
+      }
+    } else if (what !== "ok") {
+      return { status: what.status, text: what.body ?? JSON.stringify({ error: { code: what.code, message: what.code } }) };
+    }
     const s = [...this.sessions.values()].find((x) => req.token === x.token);
     if (!s) return { status: 401, text: JSON.stringify({ error: { code: "invalid_upload_token", message: "bad" } }) };
     if (s.status !== "active") return { status: 409, text: JSON.stringify({ error: { code: "session_not_active", message: "gone" } }) };

@@ -126,6 +126,22 @@ test("a part past its deadline is sent through another edge; its late answer is 
   assert.deepEqual(s.onResult(1, 1, "sent", a.deadline + S), { type: "done" });
 });
 
+test("a part whose bytes keep moving outlives its deadline; a window after they stop it times out", () => {
+  const s = new PartScheduler([0.5, 0.5], [1], { ...config(1), progressWindowMs: 20 * S });
+  const a = s.next(0) as Assignment;
+  assert.equal(a.deadline, 60 * S);
+  s.onProgress(1, 10 * S);
+  assert.equal(s.pollTimeout(), 60 * S, "progress early in the deadline changes nothing");
+  s.onProgress(1, 55 * S);
+  assert.deepEqual(s.handleTimeout(60 * S), [], "slow, not stalled");
+  s.onProgress(1, 70 * S);
+  s.onProgress(1, 61 * S);
+  s.onProgress(2, 200 * S);
+  assert.equal(s.pollTimeout(), 90 * S, "an old mark never pulls it back; another part's is not its");
+  assert.deepEqual(s.handleTimeout(90 * S - 1), []);
+  assert.deepEqual(s.handleTimeout(90 * S), [[a, { type: "retry", report: 0 }]]);
+});
+
 test("a refused part fails the upload without blaming the edge", () => {
   for (const outcome of ["refused", "failed"] as Outcome[]) {
     const run = simulate([0.5, 0.5], 4, config(2), (a) => [S, a.part === 1 ? outcome : "sent"]);

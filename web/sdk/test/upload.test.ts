@@ -198,6 +198,36 @@ test("a part with no answer by its deadline goes to another edge", async () => {
   assert.equal(count(fleet.stored, "lax-1"), 0);
 });
 
+test("a part whose bytes keep moving outlives its deadline and is not sent again", async () => {
+  const { fleet, client } = setup();
+  // Every edge takes each body over 280 ms, progress every 40 ms: past the 100 ms deadline,
+  // never 100 ms without moving.
+  fleet.behaviour = () => "trickle";
+  const up = client.upload(file(4 * 1024).file, { concurrency: 4, partTimeoutMs: 100 });
+  const r = await up.result;
+  assert.equal(r.partsSent, 4);
+  assert.equal(fleet.sent.length, 4, "each part sent once");
+  assert.deepEqual(fleet.reports, [], "no edge blamed");
+});
+
+test("a part whose bytes stop moving is timed out a window after they stopped", async () => {
+  const { fleet, client } = setup();
+  // Half the body moves at 60 ms, then nothing: timed out at 60 + 100 ms, not at 100 ms.
+  fleet.trickleMs = 60;
+  const started = Date.now();
+  let resentAt = 0;
+  fleet.behaviour = ({ attempt }) => {
+    if (attempt === 1) return "stallMidBody";
+    resentAt ||= Date.now() - started;
+    return "ok";
+  };
+  const up = client.upload(file(2 * 1024).file, { concurrency: 2, partTimeoutMs: 100 });
+  const r = await up.result;
+  assert.equal(r.partsSent, 2);
+  assert.equal(fleet.sent.length, 4, "each part sent again after its bytes stalled");
+  assert.ok(resentAt >= 150, `sent again ${resentAt} ms in: a window after the bytes stopped`);
+});
+
 test("reload: the local record continues the same session, sending only the missing parts", async () => {
   const store = new MemoryRecordStore();
   const fleet = new FakeFleet();

@@ -30,8 +30,12 @@ use std::time::{Duration, Instant};
 pub struct SchedulerConfig {
     /// Parts in flight at once, across all edges.
     pub concurrency: usize,
-    /// How long one attempt may take (`part_deadline`).
+    /// How long one attempt may take (`part_deadline`) — unless its bytes keep moving: a part
+    /// whose body made progress gets at least `progress_window` more from then (`on_progress`),
+    /// so a slow link (many parts sharing a thin uplink) is never taken for a stalled edge.
     pub part_timeout: Duration,
+    /// How long a part may go without its bytes moving once its `part_timeout` has passed.
+    pub progress_window: Duration,
     /// How long failures are waited out, and the waits.
     pub retry: RetryPolicy,
     /// Seeds the backoff jitter.
@@ -264,6 +268,19 @@ impl PartScheduler {
                 Task::Idle => None,
             })
             .min()
+    }
+
+    /// Bytes of `part` (in flight) moved at `at`: its deadline is at least `at` plus the
+    /// progress window. Nothing for a part not in flight.
+    pub fn on_progress(&mut self, part: u32, at: Instant) {
+        let window = self.config.progress_window;
+        for slot in &mut self.slots {
+            if let Task::Sending(a) = &mut slot.task {
+                if a.part == part {
+                    a.deadline = a.deadline.max(at + window);
+                }
+            }
+        }
     }
 
     /// Every part in flight past its deadline at `now` counts as `Outcome::TimedOut`: the

@@ -9,6 +9,7 @@ fn config(concurrency: usize) -> SchedulerConfig {
     SchedulerConfig {
         concurrency,
         part_timeout: 60 * SECOND,
+        progress_window: 60 * SECOND,
         retry: RetryPolicy::default(),
         seed: 7,
     }
@@ -247,6 +248,42 @@ fn a_part_past_its_deadline_is_sent_through_another_edge() {
     assert_eq!(s.on_result(1, 0, Outcome::Sent, a.deadline), Action::Continue);
     assert!(!s.is_done());
     assert_eq!(s.on_result(1, 1, Outcome::Sent, a.deadline + SECOND), Action::Done);
+}
+
+#[test]
+fn a_part_whose_bytes_keep_moving_outlives_its_deadline_and_times_out_a_window_after_they_stop() {
+    let t0 = Instant::now();
+    let mut cfg = config(1);
+    cfg.progress_window = 20 * SECOND;
+    let mut s = PartScheduler::new(&[0.5, 0.5], [1], cfg);
+    let a = s.next(t0).unwrap();
+    assert_eq!((a.edge, a.deadline), (0, t0 + 60 * SECOND));
+    // Progress before the deadline's last window changes nothing; later progress extends it.
+    s.on_progress(1, t0 + 10 * SECOND);
+    assert_eq!(s.poll_timeout(), Some(t0 + 60 * SECOND));
+    s.on_progress(1, t0 + 55 * SECOND);
+    assert_eq!(s.poll_timeout(), Some(t0 + 75 * SECOND));
+    assert!(s.handle_timeout(t0 + 60 * SECOND).is_empty(), "slow, not stalled");
+    s.on_progress(1, t0 + 70 * SECOND);
+    // An old progress mark never pulls the deadline back; another part's is not this one's.
+    s.on_progress(1, t0 + 61 * SECOND);
+    s.on_progress(2, t0 + 200 * SECOND);
+    assert_eq!(s.poll_timeout(), Some(t0 + 90 * SECOND));
+    assert!(s.handle_timeout(t0 + 89 * SECOND).is_empty());
+    // The bytes stopped at 70 s: a window later the part is timed out and blamed as before.
+    let expired = s.handle_timeout(t0 + 90 * SECOND);
+    assert_eq!(
+        expired,
+        [(
+            Assignment {
+                deadline: t0 + 90 * SECOND,
+                ..a
+            },
+            Action::Retry { report: Some(0) }
+        )]
+    );
+    let again = s.next(t0 + 90 * SECOND).unwrap();
+    assert_eq!((again.part, again.edge, again.deadline), (1, 1, t0 + 150 * SECOND));
 }
 
 #[test]

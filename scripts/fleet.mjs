@@ -293,7 +293,12 @@ function relay(listenPort, targetPort, id) {
 }
 function proxyUp(edge) {
   const p = proxies.get(edge.id);
-  if (p) p.slowMbps = 0;
+  if (p?.slowMbps) {
+    // Connections opened while it was slow keep their pace: reset them, as a restarted edge would.
+    p.slowMbps = 0;
+    for (const s of p.sockets) s.destroy();
+    p.sockets.clear();
+  }
   if (p?.stalled) {
     // Stalled connections never recover: reset them, as a restarted edge would.
     p.stalled = false;

@@ -97,6 +97,7 @@ async fn parts_still_moving_on_slow_edges_outlive_their_deadline_and_are_not_sen
     for edge in &fleet.edges {
         fleet.control(&format!("/edges/{}/up", edge.id)).await;
     }
+    fleet.control("/scheduled").await;
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     assert!(
         out.status.success(),
@@ -137,7 +138,7 @@ async fn a_download_whose_edges_stop_sending_reads_the_ranges_again_from_one_tha
         "--route",
         "edges",
         "--stall-timeout-secs",
-        "2",
+        "3",
     ];
     let mut child = fleet
         .jetty_command(&scratch, &args)

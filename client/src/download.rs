@@ -23,7 +23,7 @@ pub struct DownloadOptions {
     pub concurrency: usize,
     /// Bytes per range; `None`: chosen by the file's size ([`range_size_for`]).
     pub range_size: Option<u64>,
-    /// Attempts per range, including the first.
+    /// Attempts per range, including the first (at least two per source, whatever this says).
     pub attempts: u32,
     /// Where the ranges are read: `Auto` reads from the store when the service offers the
     /// store-direct route and the store is about as near as the nearest edge.
@@ -166,6 +166,11 @@ impl Client {
         let to_read: Vec<u32> = missing.iter().map(|i| *i as u32 + 1).collect();
         let hasher = TrailingHash::start(part.clone(), ranges_plan, &to_read);
         let edges = info.edges;
+        // Every range may try each source twice, whatever `attempts` says: with some sources
+        // stalled, a range rotating through them still reaches the ones that answer.
+        let sources = edges.len() + usize::from(store_url.is_some());
+        let attempts = (opts.attempts as usize).max(2 * sources + 1);
+        let stall = opts.stall_timeout.max(Duration::from_secs(1));
         let (edges, store_url, whole) = (&edges, store_url.as_deref(), &hasher);
         stream::iter(missing.into_iter().map(|index| {
             let (state, part, record_path, progress) =
@@ -177,16 +182,13 @@ impl Client {
                 loop {
                     let source = source_for(store_url, edges, index, attempt)
                         .ok_or_else(|| ClientError::Integrity("nowhere to read the file from".into()))?;
-                    match self
-                        .fetch_range(source, file_id, &part, (start, end), opts.stall_timeout)
-                        .await
-                    {
+                    match self.fetch_range(source, file_id, &part, (start, end), stall).await {
                         Ok(()) => break,
                         // A range the store did not serve (a lapsed URL included) is read from
                         // an edge next, where there is one.
                         Err(e)
                             if (e.is_retryable() || (matches!(source, Source::Store(_)) && !edges.is_empty()))
-                                && attempt + 1 < opts.attempts as usize =>
+                                && attempt + 1 < attempts =>
                         {
                             attempt += 1;
                             tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt.min(6) as u32))).await;
@@ -275,7 +277,9 @@ impl Client {
         .map_err(|_| stalled())??;
         let status = resp.status().as_u16();
         if status != 206 && !(status == 200 && start == 0) {
-            return Err(error_from(resp).await);
+            return Err(tokio::time::timeout(stall, error_from(resp))
+                .await
+                .unwrap_or_else(|_| stalled()));
         }
         let mut file = tokio::fs::OpenOptions::new().write(true).open(part).await?;
         file.seek(std::io::SeekFrom::Start(start)).await?;

@@ -136,6 +136,11 @@ impl From<reqwest::Error> for ClientError {
 /// finalizing a large file completes a multipart upload at the store.
 pub const API_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The calls whose work at the store can take minutes — finalize (S3 documents that completing
+/// a multipart upload may) and copying parts (a batch of copies) — get this many API deadlines
+/// (10 minutes by default).
+const STORE_WORK_DEADLINES: u32 = 5;
+
 #[derive(Clone)]
 pub struct Client {
     pub(crate) base_url: String,
@@ -182,7 +187,22 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<T, ClientError> {
-        let resp = self.api(reqwest::Method::POST, path).json(body).send().await?;
+        self.post_json_within(path, body, self.api_timeout).await
+    }
+
+    /// `post_json` held to `deadline` instead of the API's.
+    async fn post_json_within<B: serde::Serialize + ?Sized, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        deadline: Duration,
+    ) -> Result<T, ClientError> {
+        let resp = self
+            .api(reqwest::Method::POST, path)
+            .timeout(deadline)
+            .json(body)
+            .send()
+            .await?;
         json_or_error(resp).await
     }
 
@@ -211,7 +231,11 @@ impl Client {
             parts,
             dry_run,
         };
-        self.post_json("/api/jetty/reuse-parts", &body).await
+        let deadline = match dry_run {
+            true => self.api_timeout,
+            false => self.api_timeout * STORE_WORK_DEADLINES,
+        };
+        self.post_json_within("/api/jetty/reuse-parts", &body, deadline).await
     }
 
     /// Completes upload `file_id`, declaring the whole file's SHA-256 if given (required when
@@ -228,7 +252,9 @@ impl Client {
             user_id: None,
             file_hash: file_hash.map(Sha256Digest::to_prefixed),
         };
-        self.post_json("/api/edge/finalize-upload", &body).await
+        let deadline = self.api_timeout * STORE_WORK_DEADLINES;
+        self.post_json_within("/api/edge/finalize-upload", &body, deadline)
+            .await
     }
 
     pub async fn get_state(&self, file_id: &str) -> Result<UploadState, ClientError> {
@@ -369,15 +395,20 @@ impl Client {
 
     /// Downloads a file to `out` through the coordinator (origin path), checking its SHA-256.
     pub async fn download_from_origin(&self, file_id: &str, out: &Path) -> Result<Downloaded, ClientError> {
-        // Not held to the API deadline: the answer is the whole file.
-        let resp = self
+        // Not held to the API deadline (the answer is the whole file), but to the downloads'
+        // stall deadline: nothing for that long, and it fails (retryably).
+        let stall = download::STALL_TIMEOUT;
+        let stalled = || ClientError::Network(format!("nothing from the coordinator for {} s", stall.as_secs()));
+        let request = self
             .http
             .get(format!("{}/api/files/{file_id}", self.base_url))
             .bearer_auth(&self.api_key)
-            .send()
-            .await?;
+            .send();
+        let resp = tokio::time::timeout(stall, request).await.map_err(|_| stalled())??;
         if !resp.status().is_success() {
-            return Err(error_from(resp).await);
+            return Err(tokio::time::timeout(stall, error_from(resp))
+                .await
+                .unwrap_or_else(|_| stalled()));
         }
         let expected = resp
             .headers()
@@ -389,7 +420,7 @@ impl Client {
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         let mut body = resp.bytes_stream();
-        while let Some(chunk) = body.next().await {
+        while let Some(chunk) = tokio::time::timeout(stall, body.next()).await.map_err(|_| stalled())? {
             let chunk = chunk?;
             hasher.update(&chunk);
             size += chunk.len() as u64;
@@ -455,6 +486,7 @@ pub async fn provision_raw(
         .header(webhook::TIMESTAMP_HEADER, signed.timestamp)
         .header(webhook::SIGNATURE_HEADER, signed.signature)
         .body(body)
+        .timeout(API_TIMEOUT)
         .send()
         .await?;
     json_or_error(resp).await
@@ -473,7 +505,13 @@ pub fn typed<T: serde::de::DeserializeOwned>(answer: serde_json::Value) -> Resul
 pub(crate) async fn json_or_error<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
     if resp.status().is_success() {
         let status = resp.status().as_u16();
-        resp.json().await.map_err(|e| ClientError::Server {
+        // Read whole first: a body cut off or stalled past the deadline is a network failure
+        // (waited out); only bytes that do not parse are an unreadable answer.
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Network(format!("the {status} answer was cut off: {e}")))?;
+        serde_json::from_slice(&body).map_err(|e| ClientError::Server {
             status,
             code: None,
             message: format!("unreadable answer: {e}"),
@@ -558,6 +596,27 @@ mod tests {
         let started = Instant::now();
         assert!(ended(client.resume_ticket("f_1")).await.unwrap_err().is_outage());
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_success_whose_body_stalls_past_the_deadline_is_an_outage_not_an_unreadable_answer() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for mut conn in listener.incoming().flatten() {
+                let mut request = [0u8; 4096];
+                let _ = std::io::Read::read(&mut conn, &mut request);
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{";
+                let _ = std::io::Write::write_all(&mut conn, head.as_bytes());
+                held.push(conn);
+            }
+        });
+        let client = Client::new(&url, "jsk_test")
+            .unwrap()
+            .with_api_timeout(Duration::from_millis(300));
+        let err = ended(client.get_state("f_1")).await.unwrap_err();
+        assert!(err.is_outage(), "waited out, not final: {err}");
     }
 
     #[tokio::test]

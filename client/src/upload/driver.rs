@@ -310,7 +310,7 @@ impl Client {
         loop {
             let now = Instant::now();
             for (part, (_, moved)) in &cancel {
-                if let Some(at) = moved.at() {
+                if let Some(at) = moved.moving_until() {
                     scheduler.on_progress(*part, at);
                 }
             }
@@ -337,7 +337,8 @@ impl Client {
             while let Some(a) = scheduler.next(now) {
                 let edge = &edges[a.edge];
                 let probe_first = store_suspect;
-                let moved = Arc::new(LastMoved::default());
+                let len = parts.plan.part_len(a.part).unwrap_or(0);
+                let moved = Arc::new(LastMoved::new(len, STREAM_CHUNK));
                 let moving = moved.clone();
                 let (send, handle) = abortable(async move {
                     match (probe_first, parts.direct) {
@@ -529,8 +530,8 @@ impl Client {
                 if let (Ok(bytes), Some(m)) = (&chunk, &meter) {
                     m.pass(bytes.len()).await;
                 }
-                if let Some(moved) = &moved {
-                    moved.mark();
+                if let (Ok(bytes), Some(moved)) = (&chunk, &moved) {
+                    moved.mark(bytes.len());
                 }
                 chunk
             }

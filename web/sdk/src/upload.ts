@@ -151,6 +151,25 @@ interface InFlight {
   len: number;
   /** When its body last moved (the browser's upload progress), for its deadline. */
   movedAt: number | null;
+  /** The first progress: when, and the bytes sent by then (the rate is measured from it). */
+  firstMoved: { at: number; sent: number } | null;
+}
+
+/** What a part's body may still hold unsent once the browser reports all of it sent (its
+ * socket's buffers), and the longest a part counts as moving past its last progress. */
+const DRAIN_AHEAD = 1 << 20;
+const MAX_MOVING_GAP_MS = 600_000;
+
+/** Until when a part in flight counts as moving: its last progress, plus — once the browser
+ * reports the whole body sent — the time its rate so far needs to drain what the buffers may
+ * still hold (at most ten minutes); `null` before any progress. */
+export function movingUntil(f: { movedAt: number | null; firstMoved: { at: number; sent: number } | null; sent: number; len: number }): number | null {
+  if (f.movedAt === null || f.firstMoved === null) return null;
+  if (f.sent < f.len) return f.movedAt;
+  const elapsed = f.movedAt - f.firstMoved.at;
+  const moved = f.sent - f.firstMoved.sent;
+  const gap = elapsed > 0 && moved > 0 ? Math.min((Math.min(DRAIN_AHEAD, f.len) * elapsed) / moved, MAX_MOVING_GAP_MS) : 0;
+  return f.movedAt + gap;
 }
 
 interface Answer {
@@ -1052,7 +1071,10 @@ export class Upload {
       for (;;) {
         if (signal.aborted) throw signal.reason;
         const t = now();
-        for (const f of this.inflight.values()) if (f.movedAt !== null) scheduler.onProgress(f.a.part, f.movedAt);
+        for (const f of this.inflight.values()) {
+          const until = movingUntil(f);
+          if (until !== null) scheduler.onProgress(f.a.part, until);
+        }
         for (const [a, action] of scheduler.handleTimeout(t)) {
           this.inflight.get(a.part)?.ctl.abort(DEADLINE);
           this.inflight.delete(a.part);
@@ -1124,7 +1146,7 @@ export class Upload {
     const ctl = new AbortController();
     const onAbort = () => ctl.abort(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
-    const f: InFlight = { a, ctl, sent: 0, len, movedAt: null };
+    const f: InFlight = { a, ctl, sent: 0, len, movedAt: null, firstMoved: null };
     this.inflight.set(a.part, f);
     const edge = this.edges[a.edge];
     const finish = (outcome: Outcome, error: JettyError | null, receipt: ChunkReceipt | null) => {
@@ -1199,8 +1221,11 @@ export class Upload {
         signal,
         onProgress: (sent) => {
           const delta = Math.max(0, Math.min(sent, len) - f.sent);
-          if (delta > 0) f.movedAt = this.ctx.now();
           f.sent += delta;
+          if (delta > 0) {
+            f.movedAt = this.ctx.now();
+            f.firstMoved ??= { at: f.movedAt, sent: f.sent };
+          }
           this.p.bytesSent += delta;
           this.emitProgress();
         },

@@ -139,7 +139,9 @@ test("a part whose bytes keep moving outlives its deadline; a window after they 
   s.onProgress(2, 200 * S);
   assert.equal(s.pollTimeout(), 90 * S, "an old mark never pulls it back; another part's is not its");
   assert.deepEqual(s.handleTimeout(90 * S - 1), []);
-  assert.deepEqual(s.handleTimeout(90 * S), [[a, { type: "retry", report: 0 }]]);
+  const expired = s.handleTimeout(90 * S);
+  assert.deepEqual(expired, [[a, { type: "retry", report: 0 }]]);
+  assert.equal(expired[0][0].deadline, 90 * S, "the deadline the progress made");
 });
 
 test("a refused part fails the upload without blaming the edge", () => {

@@ -7,7 +7,7 @@ import { JettyClient } from "../src/client.js";
 import { InProcessHasher } from "../src/hash.js";
 import { MemoryRecordStore } from "../src/resume.js";
 import { seededRandom } from "../src/retry.js";
-import { UNNAMED_PARTS, type UploadOptions } from "../src/upload.js";
+import { UNNAMED_PARTS, movingUntil, type UploadOptions } from "../src/upload.js";
 import type { JettyError } from "../src/errors.js";
 import { BASE, FakeFleet, contentIdOf } from "./fake-fleet.js";
 
@@ -200,32 +200,51 @@ test("a part with no answer by its deadline goes to another edge", async () => {
 
 test("a part whose bytes keep moving outlives its deadline and is not sent again", async () => {
   const { fleet, client } = setup();
-  // Every edge takes each body over 280 ms, progress every 40 ms: past the 100 ms deadline,
-  // never 100 ms without moving.
+  // Every edge takes each body over 270 ms, progress every 30 ms: well past the 150 ms deadline,
+  // never 150 ms without moving.
+  fleet.trickleMs = 30;
+  fleet.trickleSteps = 8;
   fleet.behaviour = () => "trickle";
-  const up = client.upload(file(4 * 1024).file, { concurrency: 4, partTimeoutMs: 100 });
+  const up = client.upload(file(4 * 1024).file, { concurrency: 4, partTimeoutMs: 150 });
   const r = await up.result;
   assert.equal(r.partsSent, 4);
   assert.equal(fleet.sent.length, 4, "each part sent once");
   assert.deepEqual(fleet.reports, [], "no edge blamed");
 });
 
+test("a part counts as moving until its last progress, and once all sent until its rate drains the buffers", () => {
+  const MiB = 1 << 20;
+  const at = (movedAt: number | null, sent: number, first: { at: number; sent: number } | null = null) =>
+    movingUntil({ movedAt, firstMoved: first, sent, len: 4 * MiB });
+  assert.equal(at(null, 0), null, "no progress yet");
+  assert.equal(at(5000, MiB, { at: 1000, sent: MiB / 4 }), 5000, "mid-body: the last progress");
+  // All 4 MiB reported sent, 3 MiB of it over 12 s (256 KiB/s): up to 1 MiB still buffered, 4 s.
+  assert.equal(at(13_000, 4 * MiB, { at: 1000, sent: MiB }), 17_000);
+  // At once (a fast link): nothing to wait for.
+  assert.equal(at(1000, 4 * MiB, { at: 1000, sent: 4 * MiB }), 1000);
+  // However slow: at most ten minutes.
+  assert.equal(at(100_000, 4 * MiB, { at: 0, sent: 4 * MiB - 1 }), 700_000);
+});
+
 test("a part whose bytes stop moving is timed out a window after they stopped", async () => {
   const { fleet, client } = setup();
-  // Half the body moves at 60 ms, then nothing: timed out at 60 + 100 ms, not at 100 ms.
+  // Half the body moves 60 ms in, then nothing: timed out 60 + 100 ms in, not 100 ms in.
   fleet.trickleMs = 60;
-  const started = Date.now();
-  let resentAt = 0;
-  fleet.behaviour = ({ attempt }) => {
-    if (attempt === 1) return "stallMidBody";
-    resentAt ||= Date.now() - started;
+  const firstSent = new Map<number, number>();
+  const resentAfter: number[] = [];
+  fleet.behaviour = ({ part, attempt }) => {
+    if (attempt === 1) {
+      firstSent.set(part, Date.now());
+      return "stallMidBody";
+    }
+    resentAfter.push(Date.now() - (firstSent.get(part) as number));
     return "ok";
   };
   const up = client.upload(file(2 * 1024).file, { concurrency: 2, partTimeoutMs: 100 });
   const r = await up.result;
   assert.equal(r.partsSent, 2);
   assert.equal(fleet.sent.length, 4, "each part sent again after its bytes stalled");
-  assert.ok(resentAt >= 150, `sent again ${resentAt} ms in: a window after the bytes stopped`);
+  assert.ok(resentAfter.every((ms) => ms >= 150), `sent again ${resentAfter} ms after the first send: a window after the bytes stopped`);
 });
 
 test("reload: the local record continues the same session, sending only the missing parts", async () => {

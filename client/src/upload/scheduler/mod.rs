@@ -270,7 +270,7 @@ impl PartScheduler {
             .min()
     }
 
-    /// Bytes of `part` (in flight) moved at `at`: its deadline is at least `at` plus the
+    /// `part` (in flight) counts as moving until `at`: its deadline is at least `at` plus the
     /// progress window. Nothing for a part not in flight.
     pub fn on_progress(&mut self, part: u32, at: Instant) {
         let window = self.config.progress_window;

@@ -5,6 +5,10 @@
 import type { Api } from "./api.js";
 import type { Duplicate, FileInfo, OpenUpload, OptimalEdgesResponse, ResumeResponse } from "./types.js";
 
+/** The deadline of the calls whose work at the store can take minutes — finalize (S3 documents
+ * that completing a multipart upload may) and copying parts — as the CLI's. */
+const STORE_WORK_TIMEOUT_MS = 600_000;
+
 /** A part offered by its digest (hex SHA-256). */
 export interface PartOffer {
   part: number;
@@ -40,7 +44,7 @@ export class SessionApi {
     const answer = await this.api.request<{ copied?: number[] }>("POST", "/api/jetty/reuse-parts", {
       body: { fileId, parts },
       signal,
-      timeoutMs: 120_000,
+      timeoutMs: STORE_WORK_TIMEOUT_MS,
     });
     return answer.copied ?? [];
   }
@@ -71,7 +75,7 @@ export class SessionApi {
     return this.api.request<{ file: FileInfo }>("POST", "/api/edge/finalize-upload", {
       body: { fileId, totalChunks, fileHash },
       signal,
-      timeoutMs: 120_000,
+      timeoutMs: STORE_WORK_TIMEOUT_MS,
     });
   }
 

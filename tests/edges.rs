@@ -6,7 +6,7 @@
 use jetty_fleet_tests::*;
 use jetty_shared::plan::MIB;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The tests here switch edges off: they run one at a time.
 static EDGES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -44,17 +44,7 @@ async fn edges_that_take_parts_and_never_answer_are_timed_out_and_routed_around(
     }
 
     // Without a deadline per part the upload would wait forever; with one it moves on.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            child.kill().ok();
-            break None;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = ended_within(&mut child, Duration::from_secs(120)).await;
     for edge in &fleet.edges {
         fleet.control(&format!("/edges/{}/up", edge.id)).await;
     }
@@ -146,17 +136,7 @@ async fn a_download_whose_edges_stop_sending_reads_the_ranges_again_from_one_tha
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            child.kill().ok();
-            break None;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = ended_within(&mut child, Duration::from_secs(90)).await;
     for edge in stalled {
         fleet.control(&format!("/edges/{edge}/up")).await;
     }

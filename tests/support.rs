@@ -301,6 +301,24 @@ pub fn http() -> reqwest::Client {
         .expect("an HTTP client")
 }
 
+/// `child`'s exit status once it ends within `limit`; past it, `None`, the child killed.
+pub async fn ended_within(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            return Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().ok();
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 pub fn fresh_dir() -> TestDir {
     TestDir(
         tempfile::Builder::new()

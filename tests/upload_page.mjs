@@ -21,6 +21,10 @@
 //   node tests/upload_page.mjs cors-foreign URL EDGE_URL...
 //       from a page on a foreign origin (http://foreign.test, mapped to 127.0.0.1) and from an
 //       allowed one (http://localhost), call the coordinator and each edge: which were blocked
+//   node tests/upload_page.mjs offline URL KEY FILE AFTER_PARTS OFFLINE_MS [SCREENSHOT_DIR]
+//       the browser goes offline (DevTools network emulation: navigator.onLine and its events)
+//       once AFTER_PARTS parts are recorded, stays so OFFLINE_MS, then comes back: what the page
+//       did meanwhile and how the upload ended
 //   node tests/upload_page.mjs screenshots URL KEY SCREENSHOT_DIR [FILE]
 //       desktop and phone screenshots (after uploading FILE, if given), and whether the phone
 //       layout scrolls sideways
@@ -29,6 +33,8 @@
 // THROTTLE_MBPS (emulate an upload link of that many Mbit/s; reload-resume and continue default
 // to 400, so a local fleet does not finish before the reload; 0 turns it off).
 const MIDWAY_MBPS = 400;
+/** The `offline` command's link (Mbit/s): slow enough that the upload is mid-way for seconds. */
+const OFFLINE_TEST_MBPS = 100;
 import { launchChromium } from "./chromium.mjs";
 import fs from "node:fs";
 import http from "node:http";
@@ -47,6 +53,7 @@ function usage() {
       "       node tests/upload_page.mjs reload-resume URL KEY FILE AFTER_PARTS\n" +
       "       node tests/upload_page.mjs continue URL KEY FILE [AFTER_PARTS]\n" +
       "       node tests/upload_page.mjs list URL KEY\n" +
+      "       node tests/upload_page.mjs offline URL KEY FILE AFTER_PARTS OFFLINE_MS [SCREENSHOT_DIR]\n" +
       "       node tests/upload_page.mjs cors-foreign URL EDGE_URL...\n" +
       "       node tests/upload_page.mjs screenshots URL KEY SCREENSHOT_DIR [FILE]",
   );
@@ -355,6 +362,59 @@ async function cmdContinue([url, key, file, afterParts]) {
   });
 }
 
+async function cmdOffline([url, key, file, afterParts, offlineMs, screenshotDir]) {
+  if (!url || !key || !file || !afterParts || !offlineMs) usage();
+  const browser = await launch();
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  // Parts cut off when the network goes are logged as failed requests.
+  const page = await newPage(context, { expectErrors: (t) => /net::ERR_|Failed to load resource/.test(t) });
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Network.enable");
+  const network = (offline) =>
+    cdp.send("Network.emulateNetworkConditions", {
+      offline,
+      latency: 5,
+      downloadThroughput: -1,
+      uploadThroughput: (Number(process.env.THROTTLE_MBPS ?? OFFLINE_TEST_MBPS) * 1e6) / 8,
+    });
+  await network(false);
+  await signIn(page, url, key);
+  await page.setInputFiles("#file-input", file);
+  const before = await waitParts(page, Number(afterParts));
+  await network(true);
+  const offlineAt = Date.now();
+  await page.waitForFunction(() => JSON.parse(document.querySelector("#queue li.upload")?.dataset.counters || "{}").offline === true, null, {
+    timeout: TIMEOUT,
+    polling: 50,
+  });
+  const noticedMs = Date.now() - offlineAt;
+  // What was on its way when the network went is cut off; from then on nothing may be sent.
+  await page.waitForTimeout(1000);
+  const [early] = await uploads(page);
+  await page.waitForTimeout(Math.max(0, Number(offlineMs) - (Date.now() - offlineAt)));
+  const [late] = await uploads(page);
+  const note = await page.textContent("#queue li.upload .message");
+  if (screenshotDir) {
+    fs.mkdirSync(screenshotDir, { recursive: true });
+    await page.screenshot({ path: path.join(screenshotDir, "upload-offline.png") });
+  }
+  await network(false);
+  const [after] = await waitFinished(page, 1);
+  await collectCsp(page);
+  await browser.close();
+  print({
+    partsBeforeOffline: before.partsDone,
+    noticedMs,
+    offlineMs: Number(offlineMs),
+    stateWhileOffline: late.state,
+    noteWhileOffline: note,
+    bytesSentOfflineEarly: early.bytesSent,
+    bytesSentOfflineLate: late.bytesSent,
+    partsDoneOffline: late.partsDone,
+    ...summary(after),
+  });
+}
+
 async function cmdList([url, key]) {
   if (!url || !key) usage();
   const browser = await launch();
@@ -482,6 +542,7 @@ const commands = {
   "reload-resume": cmdReloadResume,
   continue: cmdContinue,
   list: cmdList,
+  offline: cmdOffline,
   "cors-foreign": cmdCorsForeign,
   screenshots: cmdScreenshots,
 };

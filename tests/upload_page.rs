@@ -3,7 +3,8 @@
 //! 80 MiB one sent while it is hashed, then again as a duplicate named after it started), a
 //! reload mid-upload that sends only the missing parts, an upload the CLI started and was
 //! killed finished from the page with no local state, a part refused for a bad hash sent
-//! again, a foreign origin refused by CORS, and listings of the caller's own files only.
+//! again, a foreign origin refused by CORS, listings of the caller's own files only, and an
+//! upload that waits out the browser going offline.
 //! Screenshots (desktop and phone) go to target/artifacts.
 
 use jetty_fleet_tests::*;
@@ -154,6 +155,51 @@ async fn a_page_reloaded_mid_upload_sends_only_the_missing_parts() {
     // The coordinator's own count: every part recorded once, the object whole.
     let state = fleet.client().get_state(line["fileId"].as_str().unwrap()).await;
     assert!(state.is_err() || state.unwrap().chunks_uploaded.len() as u64 == parts);
+    assert_eq!(
+        fleet.s3_object_sha256(&dev_object_key(line["fileId"].as_str().unwrap())),
+        sha
+    );
+}
+
+/// The browser goes offline mid-upload (DevTools network emulation: `navigator.onLine` false
+/// and its event) for 15 s: the page says it waits for the network, sends nothing meanwhile,
+/// blames no edge for the connections the network took down, and finishes once it is back —
+/// the object byte-exact. (Past the retry budget too: the SDK's unit tests.)
+#[tokio::test]
+async fn an_upload_waits_out_the_browser_going_offline_and_finishes_blaming_no_edge() {
+    let _one = BROWSER.lock().await;
+    let fleet = Fleet::get();
+    // Twelve parts for six at a time: some wait in the queue when the network goes. (DevTools'
+    // offline mode fails new requests but lets those under way finish.)
+    let (file, sha) = random_file(96 * MIB);
+    let shots = root().join("target/artifacts");
+    let line = drive(&[
+        "offline",
+        &page_url(&fleet),
+        &fleet.api_key,
+        file.to_str().unwrap(),
+        "2",
+        "15000",
+        shots.to_str().unwrap(),
+    ]);
+    assert_eq!(line["state"], "done", "{line}");
+    let parts = line["parts"].as_u64().unwrap();
+    assert!(
+        line["partsDoneOffline"].as_u64().unwrap() < parts,
+        "offline mid-upload: {line}"
+    );
+    assert_eq!(line["stateWhileOffline"], "uploading", "{line}");
+    assert!(
+        line["noteWhileOffline"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("Offline")),
+        "{line}"
+    );
+    assert_eq!(
+        line["bytesSentOfflineLate"], line["bytesSentOfflineEarly"],
+        "nothing sent while offline: {line}"
+    );
+    assert_eq!(line["failedEdges"], serde_json::json!([]), "{line}");
     assert_eq!(
         fleet.s3_object_sha256(&dev_object_key(line["fileId"].as_str().unwrap())),
         sha

@@ -1,6 +1,7 @@
 // The coordinator's API over fetch: JSON in, JSON or a classified JettyError out, and the retry
 // loop for the calls whose outages are waited out (`with_retries` in the CLI).
 
+import { whenOnline, type Connectivity } from "./connectivity.js";
 import { coordinatorTrouble, errorFromAnswer, JettyError, type Trouble } from "./errors.js";
 import { RetryBudget, type RetryPolicy } from "./retry.js";
 
@@ -72,6 +73,7 @@ function withTimeout(outer: AbortSignal | undefined, timeoutMs: number | undefin
 
 export interface RetryNotice {
   trouble: Trouble;
+  /** The wait before the next try (0 while `offline`: the next try comes with the network). */
   delayMs: number;
 }
 
@@ -92,11 +94,19 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** Runs `call` until it succeeds, fails for good (a refusal, a local error), or has failed
- * without a break for the policy's budget; `notice` hears about each wait (`null`: recovered). */
+ * without a break for the policy's budget; `notice` hears about each wait (`null`: recovered).
+ * A failure while `connectivity` says the device is offline waits for the network instead,
+ * however long that takes, and the budget is whole again once it is back. */
 export async function withRetries<T>(
   policy: RetryPolicy,
   call: () => Promise<T>,
-  opts: { notice?: (n: RetryNotice | null) => void; signal?: AbortSignal; random?: () => number; now?: () => number } = {},
+  opts: {
+    notice?: (n: RetryNotice | null) => void;
+    signal?: AbortSignal;
+    random?: () => number;
+    now?: () => number;
+    connectivity?: Connectivity;
+  } = {},
 ): Promise<T> {
   const budget = new RetryBudget(policy, opts.random);
   const now = opts.now ?? (() => Date.now());
@@ -108,6 +118,13 @@ export async function withRetries<T>(
       return value;
     } catch (e) {
       if (!(e instanceof JettyError) || !e.isOutage) throw e;
+      if (opts.connectivity && !opts.connectivity.online()) {
+        opts.notice?.({ trouble: "offline", delayMs: 0 });
+        waited = true;
+        await whenOnline(opts.connectivity, opts.signal);
+        budget.onSuccess();
+        continue;
+      }
       const delay = budget.onFailure(now());
       if (delay === null) {
         const failing = budget.failingFor(now());

@@ -1,6 +1,7 @@
 // The SDK's entry point: a client for one coordinator and API key.
 
 import { Api } from "./api.js";
+import { deviceConnectivity, type Connectivity } from "./connectivity.js";
 import { defaultHasher, type Hasher } from "./hash.js";
 import { defaultRecordStore, type LocalRecord, type RecordStore } from "./resume.js";
 import { defaultTransport, storeCheckOver, type PartTransport, type StoreCheck } from "./transport.js";
@@ -25,6 +26,10 @@ export interface ClientOptions {
   /** Clock in ms (monotonic by default) and jitter source, for tests. */
   now?: () => number;
   random?: () => number;
+  /** Whether the device has a network (default: `navigator.onLine` and its events; always
+   * online where there is no such thing). Uploads wait out an offline device for as long as
+   * it lasts, without spending their retry budget. */
+  connectivity?: Connectivity;
   /** Defaults for every upload. */
   defaults?: UploadOptions;
 }
@@ -38,6 +43,7 @@ export class JettyClient {
   private readonly storeCheck: StoreCheck;
   private readonly now: () => number;
   private readonly random: () => number;
+  private readonly connectivity: Connectivity;
   private readonly defaults: UploadOptions;
 
   constructor(opts: ClientOptions) {
@@ -54,6 +60,7 @@ export class JettyClient {
     const perf = globalThis.performance;
     this.now = opts.now ?? (perf ? () => perf.now() : () => Date.now());
     this.random = opts.random ?? Math.random;
+    this.connectivity = opts.connectivity ?? deviceConnectivity();
     this.defaults = opts.defaults ?? {};
   }
 
@@ -70,6 +77,7 @@ export class JettyClient {
         storeCheck: this.storeCheck,
         now: this.now,
         random: this.random,
+        connectivity: this.connectivity,
       },
       file,
       { ...this.defaults, ...opts },

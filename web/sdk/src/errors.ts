@@ -85,7 +85,9 @@ export type Trouble =
   | "coordinator unreachable"
   | "coordinator failing"
   | "no edges available"
-  | "finalize in progress elsewhere";
+  | "finalize in progress elsewhere"
+  /** The device has no network (`navigator.onLine`): waiting for it, not retrying. */
+  | "offline";
 
 export function coordinatorTrouble(err: JettyError): Trouble {
   if (err.kind === "network") return "coordinator unreachable";

@@ -13,7 +13,8 @@
 // - a store failure behind a healthy edge blames nobody: backoff, then the slot's next edge;
 // - a refusal (4xx) or a local error fails the upload at once.
 // Browser additions: `resend` (the driver re-sends a part at once with no blame, e.g. after a
-// body that did not match its hash was re-read) and `requeueAll` (pause).
+// body that did not match its hash was re-read), `requeueAll` (pause, or the device offline)
+// and `forgive` (back online).
 
 import { RetryBudget, type RetryPolicy } from "./retry.js";
 import { assignWeighted } from "./weights.js";
@@ -69,6 +70,8 @@ export class PartScheduler {
   private readonly failed: boolean[];
   private readonly budget: RetryBudget;
   private readonly slots: Slot[];
+  /** Each slot's edge by weight, as first assigned (`forgive` goes back to it). */
+  private readonly home: number[];
   private queue: number[];
   private remaining: number;
   private givenUp = false;
@@ -84,10 +87,8 @@ export class PartScheduler {
     this.remaining = this.queue.length;
     this.failed = weights.map(() => false);
     this.budget = new RetryBudget(config.retry, config.random);
-    this.slots = assignWeighted(weights, Math.max(1, config.concurrency)).map((edgeIndex) => ({
-      edgeIndex,
-      task: { kind: "idle" } as Task,
-    }));
+    this.home = assignWeighted(weights, Math.max(1, config.concurrency));
+    this.slots = this.home.map((edgeIndex) => ({ edgeIndex, task: { kind: "idle" } as Task }));
   }
 
   get edgeCount(): number {
@@ -241,6 +242,16 @@ export class PartScheduler {
     // They had started: going again is no new start.
     if (this.startBudget !== null) this.startBudget += back.length;
     return cancelled;
+  }
+
+  /** The network changed under the upload (the device was offline): what failed before says
+   * nothing of what fails now, so every edge is healthy again, each slot goes back to the edge
+   * its weight gave it, and the retry budget is whole. Call it with nothing in flight (after
+   * `requeueAll`). */
+  forgive(): void {
+    this.failed.fill(false);
+    this.slots.forEach((s, i) => (s.edgeIndex = this.home[i]));
+    this.budget.onSuccess();
   }
 
   /** Takes the parts waiting in the queue (none in flight or waiting out a backoff) out of

@@ -3,6 +3,7 @@
 // events; pause(), resume() and abort() control it.
 
 import { Api, sleep, withRetries, type RetryNotice } from "./api.js";
+import { ALWAYS_ONLINE, type Connectivity } from "./connectivity.js";
 import { abortedError, blame, errorFromAnswer, JettyError, type Trouble } from "./errors.js";
 import type { Hasher } from "./hash.js";
 import { contentId } from "./hash-core.js";
@@ -86,6 +87,9 @@ export interface UploadProgress {
   inFlight: Record<string, number>;
   /** Set while an outage is waited out. */
   retrying: { trouble: Trouble; delayMs: number } | null;
+  /** The device says it has no network: nothing is sent (nor counted against the retry
+   * budget) until it is back. */
+  offline: boolean;
   /** Whether an earlier session is being continued. */
   resumed: boolean;
   /** Edges that failed during this upload (reported once each). */
@@ -135,6 +139,8 @@ export interface UploadContext {
   storeCheck?: StoreCheck;
   now: () => number;
   random: () => number;
+  /** Whether the device has a network (absent: always online). */
+  connectivity?: Connectivity;
 }
 
 /** The slowest a part may go before it counts as stalled (the CLI's `SLOWEST_PART_RATE`). */
@@ -180,6 +186,8 @@ interface Answer {
 }
 
 const PAUSED = Symbol("paused");
+/** The device went offline: parts in flight are cancelled and go back to the queue. */
+const OFFLINE = Symbol("offline");
 const DEADLINE = Symbol("deadline");
 /** Sending stopped because `identify` found the content stored already. */
 const DUPLICATE = Symbol("duplicate");
@@ -229,6 +237,7 @@ export class Upload {
   readonly result: Promise<UploadResult>;
 
   private readonly ctx: UploadContext;
+  private readonly conn: Connectivity;
   /** The coordinator's session endpoints. */
   private readonly calls: SessionApi;
   private readonly opts: Required<Pick<UploadOptions, "concurrency" | "lookupRemote" | "maxHashRetries">> & UploadOptions;
@@ -284,6 +293,7 @@ export class Upload {
 
   constructor(ctx: UploadContext, file: Blob & { name?: string; lastModified?: number }, opts: UploadOptions = {}) {
     this.ctx = ctx;
+    this.conn = ctx.connectivity ?? ALWAYS_ONLINE;
     this.calls = new SessionApi(ctx.api);
     this.file = file;
     this.opts = { concurrency: 8, lookupRemote: true, maxHashRetries: 3, ...opts };
@@ -307,6 +317,7 @@ export class Upload {
       perEdge: {},
       inFlight: {},
       retrying: null,
+      offline: !this.conn.online(),
       resumed: false,
       failedEdges: [],
       hashRetries: 0,
@@ -433,6 +444,11 @@ export class Upload {
 
   private async run(): Promise<UploadResult> {
     const signal = this.abortCtl.signal;
+    const unsubscribe = this.conn.subscribe((online) => {
+      this.p.offline = !online;
+      this.emitProgress(true);
+      this.poke();
+    });
     try {
       const result = await this.flow(signal);
       this.setState("done");
@@ -448,6 +464,8 @@ export class Upload {
       this.lastError = err;
       this.setState("error");
       throw err;
+    } finally {
+      unsubscribe();
     }
   }
 
@@ -467,7 +485,8 @@ export class Upload {
     const size = file.size;
     const ident = { name: this.p.fileName, size, lastModified: file.lastModified ?? 0 };
     const key = recordKey(api.baseUrl, ident);
-    const calls = <T>(call: () => Promise<T>) => withRetries(this.retry, call, { notice: this.notice, signal, random: this.ctx.random });
+    const calls = <T>(call: () => Promise<T>) =>
+      withRetries(this.retry, call, { notice: this.notice, signal, random: this.ctx.random, connectivity: this.conn });
 
     // 1. What session this file may already have: named by the caller, or kept locally.
     let ticket: ResumeResponse | null = null;
@@ -1067,15 +1086,20 @@ export class Upload {
           if (outcome === "sent") tell(null);
       }
     };
+    // Offline since this pass noticed it: back online, the scheduler forgives what failed.
+    let wentOffline = false;
     try {
       for (;;) {
         if (signal.aborted) throw signal.reason;
         const t = now();
+        // Failures while the device has no network are the network's, not the edges' or the
+        // store's: nobody is blamed, nothing is counted, and the parts wait for it below.
+        const offline = !this.conn.online();
         for (const f of this.inflight.values()) {
           const until = movingUntil(f);
           if (until !== null) scheduler.onProgress(f.a.part, until);
         }
-        for (const [a, action] of scheduler.handleTimeout(t)) {
+        for (const [a, action] of offline ? [] : scheduler.handleTimeout(t)) {
           this.inflight.get(a.part)?.ctl.abort(DEADLINE);
           this.inflight.delete(a.part);
           const host = this.edges[a.edge]?.id ?? String(a.edge);
@@ -1084,7 +1108,8 @@ export class Upload {
         const answers = this.answers;
         this.answers = [];
         for (const ans of answers) {
-          const action = scheduler.onResult(ans.a.part, ans.a.edge, ans.outcome, now());
+          const lostToOffline = offline && (ans.outcome === "edgeFailed" || ans.outcome === "timedOut" || ans.outcome === "storeFailed");
+          const action = scheduler.onResult(ans.a.part, ans.a.edge, lostToOffline ? "resend" : ans.outcome, now());
           const current = this.inflight.get(ans.a.part);
           if (current && current.a === ans.a) this.inflight.delete(ans.a.part);
           if (ans.outcome === "sent" && (action.type === "continue" || action.type === "done")) this.stored(ans.a, ans.receipt);
@@ -1101,6 +1126,25 @@ export class Upload {
           this.emitProgress(true);
           await new Promise<void>((r) => (this.wake = r));
           continue;
+        }
+        if (offline) {
+          // Like a pause the upload did not ask for: parts in flight go back to the queue
+          // (their connections died with the network), and the loop sleeps until the device
+          // is online again (or paused, or aborted).
+          for (const a of scheduler.requeueAll()) {
+            this.inflight.get(a.part)?.ctl.abort(OFFLINE);
+            this.inflight.delete(a.part);
+          }
+          if (!wentOffline) tell({ trouble: "offline", delayMs: 0 });
+          wentOffline = true;
+          this.emitProgress(true);
+          await new Promise<void>((r) => (this.wake = r));
+          continue;
+        }
+        if (wentOffline) {
+          wentOffline = false;
+          scheduler.forgive();
+          tell(null);
         }
         if (this.stateName === "paused") this.setState("uploading");
         for (let a = scheduler.next(now()); a; a = scheduler.next(now())) this.start(a, signal);
@@ -1281,7 +1325,7 @@ export class Upload {
   /** A fresh upload token for the session (one request for all parts that need it). */
   private refreshToken(signal: AbortSignal): Promise<void> {
     const fileId = this.sessionFileId as string;
-    this.tokenRefresh ??= withRetries(this.retry, () => this.resumeTicket(fileId, signal), { notice: this.notice, signal })
+    this.tokenRefresh ??= withRetries(this.retry, () => this.resumeTicket(fileId, signal), { notice: this.notice, signal, connectivity: this.conn })
       .then((t) => {
         this.token = t.upload.uploadToken;
       })

@@ -261,3 +261,31 @@ test("a pause under a spent start budget lets the parts that had started go agai
   assert.deepEqual(s.requeueAll().map((a) => a.part), [1, 2]);
   assert.deepEqual([s.next(S), s.next(S), s.next(S)].map((a) => a?.part ?? null), [1, 2, null], "the same two, no new one");
 });
+
+test("forgive: after the device was offline every edge is healthy, each slot back on its own edge, the budget whole", () => {
+  const s = new PartScheduler([0.5, 0.3, 0.2], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], config(4, 10 * S));
+  const home = s.slotEdges();
+  const first = [s.next(0), s.next(0), s.next(0), s.next(0)] as Assignment[];
+  // The connections die as the network goes: every part fails on its edge before the
+  // offline event arrives.
+  for (const a of first) s.onResult(a.part, a.edge, "edgeFailed", 5);
+  assert.ok([0, 1, 2].every((e) => s.edgeFailed(e)), "all edges blamed");
+  assert.notEqual(s.failingFor(5), null);
+  assert.notDeepEqual(s.slotEdges(), home, "slots moved off the blamed edges");
+  s.requeueAll();
+  s.forgive();
+  assert.ok([0, 1, 2].every((e) => !s.edgeFailed(e)));
+  assert.deepEqual(s.slotEdges(), home);
+  assert.equal(s.failingFor(60 * S), null, "no failure counts against the budget");
+  const again = [s.next(60 * S), s.next(60 * S), s.next(60 * S), s.next(60 * S)] as Assignment[];
+  assert.deepEqual(
+    again.map((a) => a.part),
+    [1, 2, 3, 4],
+    "the parts that failed go first",
+  );
+  assert.deepEqual(
+    again.map((a) => a.edge).sort(),
+    [...home].sort(),
+    "over the edges by weight again",
+  );
+});

@@ -10,6 +10,7 @@ import { seededRandom } from "../src/retry.js";
 import { UNNAMED_PARTS, movingUntil, type UploadOptions } from "../src/upload.js";
 import type { JettyError } from "../src/errors.js";
 import { BASE, FakeFleet, contentIdOf } from "./fake-fleet.js";
+import { ManualConnectivity } from "./manual-connectivity.js";
 
 const fast = { retry: { baseMs: 1, capMs: 5, budgetMs: 2000 } } satisfies UploadOptions;
 
@@ -603,4 +604,97 @@ test("a duplicate named by its parts whose answer carries no hash is hashed whol
   assert.equal(r.duplicate, true);
   assert.equal(r.sha256, sha);
   assert.deepEqual(passes, ["both", "parts", "whole"]);
+});
+
+/** A client on a device whose network the test switches off and on. */
+function offlineSetup(budgetMs: number, conn = new ManualConnectivity(), fleet = new FakeFleet()) {
+  fleet.partDelayMs = 5;
+  const client = new JettyClient({
+    baseUrl: BASE,
+    apiKey: "key",
+    fetch: fleet.fetch,
+    transport: fleet.transport,
+    hasher: new InProcessHasher(),
+    store: new MemoryRecordStore(),
+    random: seededRandom(1),
+    connectivity: conn,
+    defaults: { retry: { baseMs: 1, capMs: 5, budgetMs } },
+  });
+  return { fleet, conn, client };
+}
+
+const until = async (cond: () => boolean) => {
+  while (!cond()) await new Promise((r) => setTimeout(r, 2));
+};
+
+test("an offline device is waited out past the retry budget: nothing is sent meanwhile and no edge is blamed", async () => {
+  const { fleet, conn, client } = offlineSetup(100);
+  // No network, no answer: every request fails while the device is offline.
+  fleet.behaviour = () => (conn.online() ? "ok" : "network");
+  const { file: f, sha } = file(40 * 1024);
+  const up = client.upload(f, { concurrency: 4 });
+  const notices: Array<string | null> = [];
+  up.on("retry", (n) => notices.push(n ? n.trouble : null));
+  await until(() => up.progress.partsDone >= 5);
+  conn.set(false);
+  await new Promise((r) => setTimeout(r, 20));
+  const sentOffline = fleet.sent.length;
+  await new Promise((r) => setTimeout(r, 400)); // four times the budget
+  assert.equal(up.state, "uploading", "not failed");
+  assert.equal(up.progress.offline, true);
+  assert.deepEqual(up.progress.retrying, { trouble: "offline", delayMs: 0 });
+  assert.equal(fleet.sent.length, sentOffline, "no part sent while offline");
+  conn.set(true);
+  const r = await up.result;
+  assert.equal(r.sha256, sha);
+  assert.equal(r.partsSent, 40);
+  assert.deepEqual(fleet.reports, [], "no edge reported");
+  assert.deepEqual(up.progress.failedEdges, []);
+  assert.deepEqual(notices, ["offline", null]);
+  assert.equal(up.progress.offline, false);
+});
+
+test("edges blamed just before the device said it was offline carry their share again once it is back", async () => {
+  const { fleet, conn, client } = offlineSetup(60_000);
+  let down = false;
+  fleet.behaviour = () => (down ? "network" : "ok");
+  const up = client.upload(file(60 * 1024).file, { concurrency: 6 });
+  await until(() => up.progress.partsDone >= 5);
+  // The connections die before the browser fires "offline": those failures blame edges.
+  down = true;
+  await until(() => up.progress.failedEdges.length === 3);
+  conn.set(false);
+  await new Promise((r) => setTimeout(r, 20));
+  down = false;
+  const storedBefore = fleet.stored.length;
+  conn.set(true);
+  const r = await up.result;
+  assert.equal(r.partsSent, 60);
+  const after = fleet.stored.slice(storedBefore);
+  const shares = ["sfo-1", "lax-1", "origin-direct"].map((e) => count(after, e));
+  assert.ok(shares.every((n) => n > 0), `every edge carried parts after the network came back: ${shares}`);
+  assert.ok(shares[0] > shares[2], `by weight again: ${shares}`);
+});
+
+test("the coordinator unreachable while offline is waited for past the budget, then the upload finishes", async () => {
+  const conn = new ManualConnectivity();
+  const fleet = new FakeFleet();
+  const real = fleet.fetch;
+  fleet.fetch = async (input, init) => {
+    if (!conn.online()) throw new TypeError("Failed to fetch");
+    return real(input, init);
+  };
+  const { client } = offlineSetup(50, conn, fleet);
+  conn.set(false);
+  const up = client.upload(file(3 * 1024).file);
+  const notices: Array<string | null> = [];
+  up.on("retry", (n) => notices.push(n ? n.trouble : null));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.notEqual(up.state, "error", "not failed");
+  assert.equal(fleet.sessions.size, 0, "no session opened yet");
+  assert.equal(up.progress.offline, true);
+  conn.set(true);
+  const r = await up.result;
+  assert.equal(r.partsSent, 3);
+  assert.deepEqual(notices, ["offline", null]);
 });

@@ -314,7 +314,9 @@ export default class JettySpeed<M extends Meta, B extends Body> extends BasePlug
         up.on("progress", onProgress);
         up.on("retry", (n) => {
           const f = current();
-          if (n && f) this.uppy.emit("upload-stalled", { message: `${n.trouble}, retrying`, details: f.name }, [f]);
+          if (!n || !f) return;
+          const message = n.trouble === "offline" ? "offline, waiting for the network" : `${n.trouble}, retrying`;
+          this.uppy.emit("upload-stalled", { message, details: f.name }, [f]);
         });
         up.result.then(succeed, (e) => {
           // Aborted by us (removed, cancelled): already settled.

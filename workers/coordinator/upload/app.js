@@ -442,6 +442,8 @@ function render(item, p, forced) {
   // What is wrong, if anything.
   if (item.error && state !== "aborted") {
     note(li, item.error.message ?? String(item.error), true);
+  } else if (p?.offline && state !== "done") {
+    note(li, "Offline: waiting for the network to come back", false);
   } else if (p?.retrying) {
     note(li, `${p.retrying.trouble}, retrying in ${Math.ceil(p.retrying.delayMs / 1000)} s`, false);
   } else if (p?.failedEdges?.length && !item.result) {
@@ -480,6 +482,7 @@ function render(item, p, forced) {
     perEdge: p?.perEdge ?? {},
     inFlight: p?.inFlight ?? {},
     failedEdges: p?.failedEdges ?? [],
+    offline: p?.offline ?? false,
     hashRetries: p?.hashRetries ?? 0,
     resumed: p?.resumed ?? false,
     speed: p?.speed ?? null,

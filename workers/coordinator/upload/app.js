@@ -580,5 +580,10 @@ zone.addEventListener("drop", (e) => {
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible" && client) loadLists();
 });
+// Lists that failed to load while the device was offline load again when it is back (the
+// uploads themselves go on by themselves: the SDK waits for the network).
+window.addEventListener("online", () => {
+  if (client) loadLists();
+});
 
 start();

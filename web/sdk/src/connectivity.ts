@@ -45,24 +45,23 @@ export function whenOnline(c: Connectivity, signal?: AbortSignal): Promise<void>
   if (signal?.aborted) return Promise.reject(signal.reason);
   if (c.online()) return Promise.resolve();
   return new Promise<void>((resolve, reject) => {
-    const done = () => {
-      stop();
+    let settled = false;
+    let stop: (() => void) | null = null;
+    const settle = (ok: boolean) => {
+      if (settled) return;
+      settled = true;
+      stop?.();
       signal?.removeEventListener("abort", onAbort);
+      if (ok) resolve();
+      else reject(signal?.reason);
     };
-    const stop = c.subscribe((online) => {
-      if (!online) return;
-      done();
-      resolve();
-    });
-    const onAbort = () => {
-      done();
-      reject(signal?.reason);
-    };
+    const onAbort = () => settle(false);
     signal?.addEventListener("abort", onAbort, { once: true });
+    // A source may call back from inside `subscribe`; `stop` is dropped once it returns then.
+    const unsubscribe = c.subscribe((online) => online && settle(true));
+    if (settled) unsubscribe();
+    else stop = unsubscribe;
     // It may have come back between the check and the subscription.
-    if (c.online()) {
-      done();
-      resolve();
-    }
+    if (c.online()) settle(true);
   });
 }

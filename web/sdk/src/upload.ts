@@ -3,7 +3,7 @@
 // events; pause(), resume() and abort() control it.
 
 import { Api, sleep, withRetries, type RetryNotice } from "./api.js";
-import { ALWAYS_ONLINE, type Connectivity } from "./connectivity.js";
+import { ALWAYS_ONLINE, whenOnline, type Connectivity } from "./connectivity.js";
 import { abortedError, blame, errorFromAnswer, JettyError, type Trouble } from "./errors.js";
 import type { Hasher } from "./hash.js";
 import { contentId } from "./hash-core.js";
@@ -772,7 +772,21 @@ export class Upload {
   }
 
   /** The account's open uploads of this size (none when the coordinator has no listing). */
+  /** Waits while the device is offline, saying so (before a best-effort call, whose failure
+   * would only mean a worse path: a second session, parts sent instead of copied). */
+  private async networkBack(signal: AbortSignal): Promise<void> {
+    if (this.conn.online()) return;
+    this.notice({ trouble: "offline", delayMs: 0 });
+    try {
+      await whenOnline(this.conn, signal);
+    } finally {
+      this.notice(null);
+    }
+  }
+
   private async openUploadsOfSize(size: number, signal: AbortSignal): Promise<OpenUpload[]> {
+    // Best effort, but not while offline: an empty answer would open a second session.
+    await this.networkBack(signal);
     try {
       const uploads = await this.calls.openUploads(signal);
       return uploads.filter((u) => u.fileSize === size && !(u.expiresAt <= Date.now()));
@@ -822,6 +836,7 @@ export class Upload {
     const copied = new Set<number>();
     for (let i = 0; i < parts.length; i += MAX_REUSE_OFFERS) {
       const offers = parts.slice(i, i + MAX_REUSE_OFFERS).map((part) => ({ part, sha256: this.partHashes.get(part) as string }));
+      await this.networkBack(signal);
       try {
         for (const n of await this.calls.copyParts(fileId, offers, signal)) copied.add(n);
       } catch (e) {
@@ -968,6 +983,7 @@ export class Upload {
    * comes soon. */
   private async startIsStored(fileId: string, count: number, signal: AbortSignal): Promise<boolean> {
     const parts = Array.from({ length: count }, (_, i) => ({ part: i + 1, sha256: this.partHashes.get(i + 1) as string }));
+    await this.networkBack(signal);
     try {
       return (await this.calls.storedParts(fileId, parts, signal)).length > 0;
     } catch {
@@ -1108,7 +1124,7 @@ export class Upload {
         const answers = this.answers;
         this.answers = [];
         for (const ans of answers) {
-          const lostToOffline = offline && (ans.outcome === "edgeFailed" || ans.outcome === "timedOut" || ans.outcome === "storeFailed");
+          const lostToOffline = offline && (ans.outcome === "edgeFailed" || ans.outcome === "storeFailed");
           const action = scheduler.onResult(ans.a.part, ans.a.edge, lostToOffline ? "resend" : ans.outcome, now());
           const current = this.inflight.get(ans.a.part);
           if (current && current.a === ans.a) this.inflight.delete(ans.a.part);
@@ -1116,6 +1132,20 @@ export class Upload {
           act(ans.a, ans.outcome, action, ans.error);
         }
         if (scheduler.isDone()) break;
+        if (wentOffline && !offline) {
+          // Back online (paused meanwhile or not): nothing is in flight since it went.
+          wentOffline = false;
+          scheduler.forgive();
+          this.p.failedEdges = [];
+          tell(null);
+        }
+        // Sleeps until poked (an answer, pause/resume, abort, the network going or coming) —
+        // unless that already happened while the events above ran their listeners.
+        const sleep = (asleepWhile: () => boolean) =>
+          new Promise<void>((r) => {
+            if (signal.aborted || !asleepWhile()) return r();
+            this.wake = r;
+          });
         if (this.paused) {
           // Parts in flight go back to the queue; their answers, if any still come, are dropped.
           for (const a of scheduler.requeueAll()) {
@@ -1124,7 +1154,7 @@ export class Upload {
           }
           if (this.stateName === "uploading") this.setState("paused");
           this.emitProgress(true);
-          await new Promise<void>((r) => (this.wake = r));
+          await sleep(() => this.paused);
           continue;
         }
         if (offline) {
@@ -1138,13 +1168,8 @@ export class Upload {
           if (!wentOffline) tell({ trouble: "offline", delayMs: 0 });
           wentOffline = true;
           this.emitProgress(true);
-          await new Promise<void>((r) => (this.wake = r));
+          await sleep(() => !this.paused && !this.conn.online());
           continue;
-        }
-        if (wentOffline) {
-          wentOffline = false;
-          scheduler.forgive();
-          tell(null);
         }
         if (this.stateName === "paused") this.setState("uploading");
         for (let a = scheduler.next(now()); a; a = scheduler.next(now())) this.start(a, signal);
@@ -1166,8 +1191,10 @@ export class Upload {
       }
     } finally {
       this.wake = null;
+      // However sending ended (done, a duplicate found meanwhile, a failure), no outage notice
+      // outlives it.
+      if (waiting) this.notice(null);
     }
-    if (waiting) this.notice(null);
     this.emitProgress(true);
   }
 
@@ -1325,14 +1352,22 @@ export class Upload {
   /** A fresh upload token for the session (one request for all parts that need it). */
   private refreshToken(signal: AbortSignal): Promise<void> {
     const fileId = this.sessionFileId as string;
-    this.tokenRefresh ??= withRetries(this.retry, () => this.resumeTicket(fileId, signal), { notice: this.notice, signal, connectivity: this.conn })
-      .then((t) => {
-        this.token = t.upload.uploadToken;
-      })
-      .finally(() => {
-        setTimeout(() => (this.tokenRefresh = null), 1000);
-      });
-    return this.tokenRefresh;
+    // Shared by every part that needs it, so it runs under the upload's signal, not the first
+    // part's (a part cancelled by a pause, its deadline or the network going must not fail the
+    // others' refresh); each part stops waiting when it is cancelled itself.
+    const whole = this.abortCtl.signal;
+    this.tokenRefresh ??= withRetries(this.retry, () => this.resumeTicket(fileId, whole), { notice: this.notice, signal: whole, connectivity: this.conn })
+      .then(
+        (t) => {
+          this.token = t.upload.uploadToken;
+          setTimeout(() => (this.tokenRefresh = null), 1000);
+        },
+        (e) => {
+          this.tokenRefresh = null;
+          throw e;
+        },
+      );
+    return untilAborted(this.tokenRefresh, signal);
   }
 }
 

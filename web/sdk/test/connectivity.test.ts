@@ -93,3 +93,19 @@ test("without connectivity the same outage ends with the budget", async () => {
   );
   assert.ok(calls > 1);
 });
+
+test("whenOnline copes with a source that calls back from inside subscribe", async () => {
+  let up = false;
+  let subscribed = 0;
+  const eager = {
+    online: () => up,
+    subscribe(fn: (online: boolean) => void) {
+      subscribed += 1;
+      up = true;
+      fn(true);
+      return () => (subscribed -= 1);
+    },
+  };
+  await whenOnline(eager);
+  assert.equal(subscribed, 0, "unsubscribed once it returned");
+});

@@ -623,8 +623,12 @@ function offlineSetup(budgetMs: number, conn = new ManualConnectivity(), fleet =
   return { fleet, conn, client };
 }
 
-const until = async (cond: () => boolean) => {
-  while (!cond()) await new Promise((r) => setTimeout(r, 2));
+const until = async (cond: () => boolean, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`still waiting after ${ms} ms for ${cond}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
 };
 
 test("an offline device is waited out past the retry budget: nothing is sent meanwhile and no edge is blamed", async () => {
@@ -697,4 +701,23 @@ test("the coordinator unreachable while offline is waited for past the budget, t
   const r = await up.result;
   assert.equal(r.partsSent, 3);
   assert.deepEqual(notices, ["offline", null]);
+});
+
+test("back online while paused: the offline notice goes at once, and resume finishes", async () => {
+  const { fleet, conn, client } = offlineSetup(60_000);
+  fleet.behaviour = () => (conn.online() ? "ok" : "network");
+  const up = client.upload(file(30 * 1024).file, { concurrency: 3 });
+  await until(() => up.progress.partsDone >= 3);
+  conn.set(false);
+  await until(() => up.progress.retrying?.trouble === "offline");
+  up.pause();
+  await until(() => up.state === "paused");
+  conn.set(true);
+  await until(() => up.progress.retrying === null);
+  assert.equal(up.progress.offline, false);
+  assert.equal(up.state, "paused");
+  up.resume();
+  const r = await up.result;
+  assert.equal(r.partsSent, 30);
+  assert.equal(up.progress.retrying, null);
 });

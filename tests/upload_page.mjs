@@ -296,6 +296,12 @@ async function cmdReloadResume([url, key, file, afterParts]) {
   await page.setInputFiles("#file-input", file);
   const before = await waitParts(page, Number(afterParts));
   await collectCsp(page);
+  // Leaving mid-upload asks first (beforeunload); the user says leave.
+  const dialogs = [];
+  page.once("dialog", (d) => {
+    dialogs.push(d.type());
+    d.accept().catch(() => {});
+  });
   await page.reload({ waitUntil: "load" });
   await page.waitForSelector("body[data-signed-in=true][data-loaded=true]", { timeout: TIMEOUT });
   const listed = await page.$$eval("#unfinished li", (lis) => lis.map((li) => ({ fileId: li.dataset.fileId, stats: li.querySelector(".stats").textContent })));
@@ -308,6 +314,7 @@ async function cmdReloadResume([url, key, file, afterParts]) {
     fileId: before.fileId,
     stateBeforeReload: before.state,
     partsBeforeReload: before.partsDone,
+    leaveAsked: dialogs.includes("beforeunload"),
     listedAfterReload: !!listedHere,
     listedAsThisBrowsers: !!listedHere && /started in this browser/.test(listedHere.stats),
     fileIdAfterReload: after.fileId,

@@ -148,6 +148,7 @@ async fn a_page_reloaded_mid_upload_sends_only_the_missing_parts() {
     ]);
     assert_eq!(line["state"], "done", "{line}");
     assert_eq!(line["fileIdAfterReload"], line["fileId"], "the same session continued");
+    assert_eq!(line["leaveAsked"], true, "leaving mid-upload asks first: {line}");
     let parts = line["parts"].as_u64().unwrap();
     let before = line["partsBeforeReload"].as_u64().unwrap();
     let after = line["partsSentAfterReload"].as_u64().unwrap();

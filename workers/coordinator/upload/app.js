@@ -580,6 +580,15 @@ zone.addEventListener("drop", (e) => {
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible" && client) loadLists();
 });
+// Leaving with uploads under way asks first (the browser's own dialog; it shows only after the
+// user interacted with the page). Nothing is lost either way: picking the files again later
+// continues their sessions.
+window.addEventListener("beforeunload", (e) => {
+  const underWay = waiting.length > 0 || [...items.values()].some((i) => i.upload && !["done", "error", "aborted"].includes(i.upload.state));
+  if (!underWay) return;
+  e.preventDefault();
+  e.returnValue = "";
+});
 // Lists that failed to load while the device was offline load again when it is back (the
 // uploads themselves go on by themselves: the SDK waits for the network).
 window.addEventListener("online", () => {

@@ -1,7 +1,7 @@
 // The SDK's entry point: a client for one coordinator and API key.
 
 import { Api } from "./api.js";
-import { deviceConnectivity, type Connectivity } from "./connectivity.js";
+import { checkedConnectivity, deviceConnectivity, probeOrigin, type Connectivity } from "./connectivity.js";
 import { defaultHasher, type Hasher } from "./hash.js";
 import { defaultRecordStore, type LocalRecord, type RecordStore } from "./resume.js";
 import { defaultTransport, storeCheckOver, type PartTransport, type StoreCheck } from "./transport.js";
@@ -26,9 +26,10 @@ export interface ClientOptions {
   /** Clock in ms (monotonic by default) and jitter source, for tests. */
   now?: () => number;
   random?: () => number;
-  /** Whether the device has a network (default: `navigator.onLine` and its events; always
-   * online where there is no such thing). Uploads wait out an offline device for as long as
-   * it lasts, without spending their retry budget. */
+  /** Whether the device has a network (default: `navigator.onLine` and its events, checked by
+   * asking the coordinator's `/health` every 30 s while it says offline; always online where
+   * there is no such thing). Uploads wait out an offline device for as long as it lasts,
+   * without spending their retry budget. */
   connectivity?: Connectivity;
   /** Defaults for every upload. */
   defaults?: UploadOptions;
@@ -60,7 +61,7 @@ export class JettyClient {
     const perf = globalThis.performance;
     this.now = opts.now ?? (perf ? () => perf.now() : () => Date.now());
     this.random = opts.random ?? Math.random;
-    this.connectivity = opts.connectivity ?? deviceConnectivity();
+    this.connectivity = opts.connectivity ?? checkedConnectivity(deviceConnectivity(), probeOrigin(f, this.baseUrl));
     this.defaults = opts.defaults ?? {};
   }
 

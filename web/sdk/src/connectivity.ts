@@ -65,3 +65,80 @@ export function whenOnline(c: Connectivity, signal?: AbortSignal): Promise<void>
     if (c.online()) settle(true);
   });
 }
+
+/** How often, while the device says it is offline, an upload's client checks whether the
+ * coordinator answers after all. */
+export const OFFLINE_PROBE_MS = 30_000;
+
+/** The device's word, checked. While `device` says offline and someone listens (an upload
+ * waiting for the network), `probe` runs every `everyMs`; once one gets an answer the network is
+ * there after all (`navigator.onLine` is wrong on some setups: VPN adapters, embedded
+ * webviews), so this reads online — and tells its listeners — until the device's next change.
+ * Without it, such a device would hold its uploads forever. */
+export function checkedConnectivity(device: Connectivity, probe: () => Promise<boolean>, everyMs = OFFLINE_PROBE_MS): Connectivity {
+  const listeners = new Set<(online: boolean) => void>();
+  let overruled = false;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  let stopDevice: (() => void) | null = null;
+  /** Bumped by every device change: a probe answering after one counts for nothing. */
+  let epoch = 0;
+  const online = () => overruled || device.online();
+  const tell = () => {
+    const now = online();
+    for (const fn of [...listeners]) fn(now);
+  };
+  const stopProbing = () => {
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+  };
+  const probeLater = () => {
+    stopProbing();
+    if (listeners.size === 0 || online()) return;
+    const mine = epoch;
+    timer = setTimeout(async () => {
+      timer = null;
+      const answered = await probe().catch(() => false);
+      if (mine !== epoch || listeners.size === 0 || online()) return;
+      if (!answered) return probeLater();
+      overruled = true;
+      tell();
+    }, everyMs);
+  };
+  return {
+    online,
+    subscribe(fn) {
+      listeners.add(fn);
+      stopDevice ??= device.subscribe(() => {
+        epoch += 1;
+        overruled = false;
+        tell();
+        probeLater();
+      });
+      if (timer === null) probeLater();
+      return () => {
+        listeners.delete(fn);
+        if (listeners.size > 0) return;
+        stopProbing();
+        stopDevice?.();
+        stopDevice = null;
+      };
+    },
+  };
+}
+
+/** A probe of `baseUrl`: any answer at all (an opaque `no-cors` one included) means the network
+ * reaches it; no answer within 10 s, or a network error, means it does not. */
+export function probeOrigin(fetchImpl: typeof fetch, baseUrl: string): () => Promise<boolean> {
+  return async () => {
+    const ctl = new AbortController();
+    const t = setTimeout(() => ctl.abort(), 10_000);
+    try {
+      await fetchImpl(`${baseUrl}/health`, { method: "HEAD", mode: "no-cors", cache: "no-store", signal: ctl.signal });
+      return true;
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(t);
+    }
+  };
+}

@@ -27,7 +27,15 @@ export {
 export { xhrTransport, fetchTransport, type PartTransport, type PartRequest, type PartAnswer } from "./transport.js";
 export { PartScheduler, type Assignment, type Action, type Outcome, type SchedulerConfig } from "./scheduler.js";
 export { RetryBudget, DEFAULT_RETRY, type RetryPolicy } from "./retry.js";
-export { deviceConnectivity, whenOnline, ALWAYS_ONLINE, type Connectivity } from "./connectivity.js";
+export {
+  deviceConnectivity,
+  checkedConnectivity,
+  probeOrigin,
+  whenOnline,
+  ALWAYS_ONLINE,
+  OFFLINE_PROBE_MS,
+  type Connectivity,
+} from "./connectivity.js";
 export { assignWeighted } from "./weights.js";
 export { planParts, preferredPartSize, partLen, partOffset, type PartPlan } from "./plan.js";
 export { RateWindow, etaSeconds, formatBytes, formatDuration } from "./progress.js";

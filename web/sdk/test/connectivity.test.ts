@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ALWAYS_ONLINE, deviceConnectivity, whenOnline } from "../src/connectivity.js";
+import { ALWAYS_ONLINE, checkedConnectivity, deviceConnectivity, probeOrigin, whenOnline } from "../src/connectivity.js";
 import { withRetries } from "../src/api.js";
 import { JettyError } from "../src/errors.js";
 import { seededRandom } from "../src/retry.js";
@@ -109,3 +109,74 @@ test("whenOnline copes with a source that calls back from inside subscribe", asy
   await whenOnline(eager);
   assert.equal(subscribed, 0, "unsubscribed once it returned");
 });
+
+const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test("a device wrongly saying offline is overruled by a probe that gets an answer, until its next change", async () => {
+  const device = new ManualConnectivity();
+  device.set(false);
+  let probes = 0;
+  let reachable = false;
+  const c = checkedConnectivity(device, async () => (probes++, reachable), 10);
+  assert.equal(c.online(), false);
+  await tick(40);
+  assert.equal(probes, 0, "nobody waits for the network: no probe");
+  const seen: boolean[] = [];
+  const stop = c.subscribe((on) => seen.push(on));
+  await tick(45);
+  assert.ok(probes >= 2, `probes while offline: ${probes}`);
+  assert.equal(c.online(), false, "no answer: still offline");
+  reachable = true;
+  await until(() => c.online());
+  assert.deepEqual(seen, [true], "listeners hear it");
+  const after = probes;
+  await tick(40);
+  assert.equal(probes, after, "no more probes once online");
+  // The device's next change counts again: offline is believed until a probe answers.
+  device.set(true);
+  reachable = false;
+  device.set(false);
+  assert.equal(c.online(), false);
+  await tick(40);
+  assert.ok(probes > after, "probing again");
+  stop();
+  const stopped = probes;
+  await tick(40);
+  assert.equal(probes, stopped, "no probe without listeners");
+  assert.equal(device.subscribers, 0);
+});
+
+test("a probe answering after the device changed counts for nothing", async () => {
+  const device = new ManualConnectivity();
+  device.set(false);
+  let release: (v: boolean) => void = () => {};
+  const c = checkedConnectivity(device, () => new Promise<boolean>((r) => (release = r)), 5);
+  const stop = c.subscribe(() => {});
+  await tick(20);
+  device.set(true);
+  device.set(false);
+  release(true); // the answer to a probe from before those changes
+  await tick(1);
+  assert.equal(c.online(), false);
+  stop();
+});
+
+test("probeOrigin: any answer is reachable, a network error or no answer is not", async () => {
+  const asked: Array<[string, RequestInit | undefined]> = [];
+  const answering = (async (url: string, init?: RequestInit) => (asked.push([url, init]), new Response(null, { status: 404 }))) as typeof fetch;
+  assert.equal(await probeOrigin(answering, "http://coord.test")(), true);
+  assert.equal(asked[0][0], "http://coord.test/health");
+  assert.equal(asked[0][1]?.mode, "no-cors");
+  const failing = (async () => {
+    throw new TypeError("Failed to fetch");
+  }) as typeof fetch;
+  assert.equal(await probeOrigin(failing, "http://coord.test")(), false);
+});
+
+async function until(cond: () => boolean, ms = 2000) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`still waiting for ${cond}`);
+    await tick(2);
+  }
+}

@@ -11,6 +11,7 @@ import { UNNAMED_PARTS, movingUntil, type UploadOptions } from "../src/upload.js
 import type { JettyError } from "../src/errors.js";
 import { BASE, FakeFleet, contentIdOf } from "./fake-fleet.js";
 import { ManualConnectivity } from "./manual-connectivity.js";
+import { checkedConnectivity, type Connectivity } from "../src/connectivity.js";
 
 const fast = { retry: { baseMs: 1, capMs: 5, budgetMs: 2000 } } satisfies UploadOptions;
 
@@ -607,8 +608,10 @@ test("a duplicate named by its parts whose answer carries no hash is hashed whol
 });
 
 /** A client on a device whose network the test switches off and on. */
-function offlineSetup(budgetMs: number, conn = new ManualConnectivity(), fleet = new FakeFleet()) {
+function offlineSetup(budgetMs: number, conn?: Connectivity, fleet = new FakeFleet()) {
   fleet.partDelayMs = 5;
+  // The device the test switches (used unless `conn` is given).
+  const device = new ManualConnectivity();
   const client = new JettyClient({
     baseUrl: BASE,
     apiKey: "key",
@@ -617,10 +620,10 @@ function offlineSetup(budgetMs: number, conn = new ManualConnectivity(), fleet =
     hasher: new InProcessHasher(),
     store: new MemoryRecordStore(),
     random: seededRandom(1),
-    connectivity: conn,
+    connectivity: conn ?? device,
     defaults: { retry: { baseMs: 1, capMs: 5, budgetMs } },
   });
-  return { fleet, conn, client };
+  return { fleet, conn: device, client };
 }
 
 const until = async (cond: () => boolean, ms = 5000) => {
@@ -631,7 +634,7 @@ const until = async (cond: () => boolean, ms = 5000) => {
   }
 };
 
-test("an offline device is waited out past the retry budget: nothing is sent meanwhile and no edge is blamed", async () => {
+test("an offline device is waited out past the retry budget: nothing is sent meanwhile and no edge is blamed", { timeout: 10_000 }, async () => {
   const { fleet, conn, client } = offlineSetup(100);
   // No network, no answer: every request fails while the device is offline.
   fleet.behaviour = () => (conn.online() ? "ok" : "network");
@@ -658,7 +661,7 @@ test("an offline device is waited out past the retry budget: nothing is sent mea
   assert.equal(up.progress.offline, false);
 });
 
-test("edges blamed just before the device said it was offline carry their share again once it is back", async () => {
+test("edges blamed just before the device said it was offline carry their share again once it is back", { timeout: 10_000 }, async () => {
   const { fleet, conn, client } = offlineSetup(60_000);
   let down = false;
   fleet.behaviour = () => (down ? "network" : "ok");
@@ -680,7 +683,7 @@ test("edges blamed just before the device said it was offline carry their share 
   assert.ok(shares[0] > shares[2], `by weight again: ${shares}`);
 });
 
-test("the coordinator unreachable while offline is waited for past the budget, then the upload finishes", async () => {
+test("the coordinator unreachable while offline is waited for past the budget, then the upload finishes", { timeout: 10_000 }, async () => {
   const conn = new ManualConnectivity();
   const fleet = new FakeFleet();
   const real = fleet.fetch;
@@ -703,7 +706,7 @@ test("the coordinator unreachable while offline is waited for past the budget, t
   assert.deepEqual(notices, ["offline", null]);
 });
 
-test("back online while paused: the offline notice goes at once, and resume finishes", async () => {
+test("back online while paused: the offline notice goes at once, and resume finishes", { timeout: 10_000 }, async () => {
   const { fleet, conn, client } = offlineSetup(60_000);
   fleet.behaviour = () => (conn.online() ? "ok" : "network");
   const up = client.upload(file(30 * 1024).file, { concurrency: 3 });
@@ -720,4 +723,18 @@ test("back online while paused: the offline notice goes at once, and resume fini
   const r = await up.result;
   assert.equal(r.partsSent, 30);
   assert.equal(up.progress.retrying, null);
+});
+
+test("a device stuck saying it is offline does not hold an upload forever: a probe finds the network", { timeout: 10_000 }, async () => {
+  const device = new ManualConnectivity();
+  device.set(false); // wrong: the fleet answers
+  const fleet = new FakeFleet();
+  const probes: number[] = [];
+  const conn = checkedConnectivity(device, async () => (probes.push(Date.now()), true), 50);
+  const { client } = offlineSetup(60_000, conn, fleet);
+  const up = client.upload(file(4 * 1024).file);
+  const r = await up.result;
+  assert.equal(r.partsSent, 4);
+  assert.equal(probes.length, 1);
+  assert.equal(up.progress.offline, false);
 });

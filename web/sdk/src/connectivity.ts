@@ -79,41 +79,51 @@ export function checkedConnectivity(device: Connectivity, probe: () => Promise<b
   const listeners = new Set<(online: boolean) => void>();
   let overruled = false;
   let timer: ReturnType<typeof setTimeout> | null = null;
+  /** A probe is waiting for its answer (no second one is scheduled meanwhile). */
+  let probing = false;
   let stopDevice: (() => void) | null = null;
-  /** Bumped by every device change: a probe answering after one counts for nothing. */
+  /** Bumped by every device change and whenever nobody listens (then nobody hears the device,
+   * so nothing learned before counts): a probe answering after that counts for nothing. */
   let epoch = 0;
   const online = () => overruled || device.online();
-  const tell = () => {
-    const now = online();
-    for (const fn of [...listeners]) fn(now);
-  };
+  const waiting = () => listeners.size > 0 && !online();
   const stopProbing = () => {
     if (timer !== null) clearTimeout(timer);
     timer = null;
   };
   const probeLater = () => {
     stopProbing();
-    if (listeners.size === 0 || online()) return;
+    if (probing || !waiting()) return;
     const mine = epoch;
     timer = setTimeout(async () => {
       timer = null;
+      if (mine !== epoch || !waiting()) return;
+      probing = true;
       const answered = await probe().catch(() => false);
-      if (mine !== epoch || listeners.size === 0 || online()) return;
+      probing = false;
+      if (mine !== epoch || !waiting()) return probeLater();
       if (!answered) return probeLater();
       overruled = true;
-      tell();
+      for (const fn of [...listeners]) fn(true);
     }, everyMs);
+  };
+  const onDevice = () => {
+    epoch += 1;
+    overruled = false;
+    const now = online();
+    for (const fn of [...listeners]) fn(now);
+    probeLater();
   };
   return {
     online,
     subscribe(fn) {
       listeners.add(fn);
-      stopDevice ??= device.subscribe(() => {
-        epoch += 1;
-        overruled = false;
-        tell();
-        probeLater();
-      });
+      if (stopDevice === null) {
+        const stop = device.subscribe(onDevice);
+        // Unsubscribed from inside that call (a device that calls back at once): drop it.
+        if (listeners.size === 0) stop();
+        else stopDevice = stop;
+      }
       if (timer === null) probeLater();
       return () => {
         listeners.delete(fn);
@@ -121,6 +131,9 @@ export function checkedConnectivity(device: Connectivity, probe: () => Promise<b
         stopProbing();
         stopDevice?.();
         stopDevice = null;
+        // Nobody hears the device from now on: what a probe showed no longer holds.
+        overruled = false;
+        epoch += 1;
       };
     },
   };

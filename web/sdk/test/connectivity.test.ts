@@ -180,3 +180,39 @@ async function until(cond: () => boolean, ms = 2000) {
     await tick(2);
   }
 }
+
+test("an overrule ends when nobody listens: the next upload believes the device again", async () => {
+  const device = new ManualConnectivity();
+  device.set(false);
+  const c = checkedConnectivity(device, async () => true, 5);
+  const stop = c.subscribe(() => {});
+  await until(() => c.online());
+  stop();
+  assert.equal(c.online(), false, "unheard device changes could have happened since");
+});
+
+test("one probe at a time, however many listen", async () => {
+  const device = new ManualConnectivity();
+  device.set(false);
+  let inFlight = 0;
+  let most = 0;
+  let probes = 0;
+  const c = checkedConnectivity(
+    device,
+    async () => {
+      probes += 1;
+      most = Math.max(most, ++inFlight);
+      await tick(20);
+      inFlight -= 1;
+      return false;
+    },
+    2,
+  );
+  const stopA = c.subscribe(() => {});
+  await until(() => inFlight === 1);
+  const stopB = c.subscribe(() => {}); // while a probe waits for its answer
+  await until(() => probes >= 3);
+  stopA();
+  stopB();
+  assert.equal(most, 1);
+});

@@ -610,7 +610,7 @@ test("a duplicate named by its parts whose answer carries no hash is hashed whol
 /** A client on a device whose network the test switches off and on. */
 function offlineSetup(budgetMs: number, conn?: Connectivity, fleet = new FakeFleet()) {
   fleet.partDelayMs = 5;
-  // The device the test switches (used unless `conn` is given).
+  // The device the test switches, returned as `conn` (not used when a `conn` is given).
   const device = new ManualConnectivity();
   const client = new JettyClient({
     baseUrl: BASE,

@@ -278,6 +278,7 @@ function relay(listenPort, targetPort, id) {
   // Half-open connections pass through (a client may end its request and still read the answer).
   const server = net.createServer({ allowHalfOpen: true }, (client) => {
     if (proxies.get(id)?.stalled) return stall(proxies.get(id), client);
+    if (proxies.get(id)?.limited) return tooManyRequests(proxies.get(id), client);
     const upstream = net.connect({ port: targetPort, host: "127.0.0.1", allowHalfOpen: true });
     sockets.add(client).add(upstream);
     const drop = () => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream); };
@@ -299,6 +300,11 @@ function proxyUp(edge) {
     for (const s of p.sockets) s.destroy();
     p.sockets.clear();
   }
+  if (p?.limited) {
+    p.limited = false;
+    for (const s of p.sockets) s.destroy();
+    p.sockets.clear();
+  }
   if (p?.stalled) {
     // Stalled connections never recover: reset them, as a restarted edge would.
     p.stalled = false;
@@ -315,6 +321,34 @@ function stall(p, socket) {
   socket.on("error", () => {});
   socket.unpipe();
   socket.pause();
+}
+// A rate-limited edge (a rule in front of it, as Cloudflare's rate limiting would answer): every
+// request is read to its end, then answered `429 Too Many Requests` with `Retry-After: 1`.
+const TOO_MANY =
+  "HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 17\r\n\r\nToo Many Requests";
+function tooManyRequests(p, socket) {
+  p.sockets.add(socket);
+  socket.on("error", () => {});
+  socket.on("close", () => p.sockets.delete(socket));
+  let head = Buffer.alloc(0);
+  let bodyLeft = null;
+  socket.on("data", (chunk) => {
+    if (bodyLeft === null) {
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const length = /\r\ncontent-length:\s*(\d+)/i.exec(head.subarray(0, end).toString("latin1"));
+      bodyLeft = Number(length?.[1] ?? 0) - (head.length - end - 4);
+    } else {
+      bodyLeft -= chunk.length;
+    }
+    if (bodyLeft <= 0) socket.end(TOO_MANY);
+  });
+}
+function proxyLimit(edge) {
+  const p = proxies.get(edge.id);
+  if (p) p.limited = true;
+  return Promise.resolve();
 }
 // A slow edge: its new connections share `mbps` each way (a thin path, bytes still moving).
 function proxySlow(edge, params) {
@@ -416,7 +450,7 @@ const cronTimer = setInterval(() => {
 }, Number(process.env.JETTY_CRON_SECONDS ?? 60) * 1000);
 http
   .createServer(async (req, res) => {
-    const edgeSwitch = req.url?.match(/^\/edges\/([^/]+)\/(down|up|stall|slow)(\?.*)?$/);
+    const edgeSwitch = req.url?.match(/^\/edges\/([^/]+)\/(down|up|stall|slow|429)(\?.*)?$/);
     const storeMode = req.url?.match(/^\/store\/(down|up|stall|reset|503|slow)(\?.*)?$/);
     const scheduled = new URL(req.url ?? "/", "http://control");
     if (req.method === "POST" && scheduled.pathname === "/scheduled") {
@@ -432,7 +466,7 @@ http
     } else if (req.method === "POST" && edgeSwitch && faultProxy) {
       const edge = edges.find((e) => e.id === edgeSwitch[1]);
       if (!edge) return res.writeHead(404).end();
-      const action = { down: proxyDown, up: proxyUp, stall: proxyStall, slow: proxySlow }[edgeSwitch[2]];
+      const action = { down: proxyDown, up: proxyUp, stall: proxyStall, slow: proxySlow, 429: proxyLimit }[edgeSwitch[2]];
       await action(edge, new URLSearchParams(edgeSwitch[3] ?? ""));
       res.writeHead(200).end();
     } else {

@@ -1,7 +1,7 @@
 //! Edge intelligence on the local fleet: an edge that fails mid-upload is routed around and
 //! ranked out, and comes back when it answers probes again; an edge that stops answering is
 //! timed out part by part, and range by range on a download, while a slow one whose bytes still
-//! move is not; selection input is validated.
+//! move is not; parts a rate limit answers 429 go elsewhere; selection input is validated.
 
 use jetty_fleet_tests::*;
 use jetty_shared::plan::MIB;
@@ -96,6 +96,38 @@ async fn parts_still_moving_on_slow_edges_outlive_their_deadline_and_are_not_sen
     );
     // Timed out, a part would have gone again (the origin-direct path is not slowed).
     assert_eq!(answer["bytesSent"], 64 * MIB, "no part body sent twice: {answer}");
+    let file_id = answer["fileId"].as_str().unwrap();
+    assert_eq!(fleet.s3_object_sha256(&dev_object_key(file_id)), sha);
+}
+
+/// A rate limit in front of the edges (a Cloudflare rule, a proxy) answers `429 Too Many
+/// Requests`: "not now", not "no". The parts move to a path that answers and the upload
+/// completes; read as a refusal, the first 429 would have failed the upload.
+#[tokio::test]
+async fn parts_refused_429_by_a_rate_limit_before_the_edges_go_elsewhere_and_the_upload_completes() {
+    let _serial = EDGES.lock().await;
+    let fleet = Fleet::get();
+    let (file, sha) = random_file(20 * MIB + 3);
+    for edge in &fleet.edges {
+        fleet.control(&format!("/edges/{}/429", edge.id)).await;
+    }
+    let state_dir = fresh_dir();
+    let args = [
+        "upload",
+        file.to_str().unwrap(),
+        "--part-size-mib",
+        "5",
+        "--retry-for",
+        "30",
+    ];
+    let out = fleet.jetty_command(&state_dir, &args).output().unwrap();
+    for edge in &fleet.edges {
+        fleet.control(&format!("/edges/{}/up", edge.id)).await;
+    }
+    fleet.control("/scheduled").await;
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "429 is waited out: {answer} {stderr}");
     let file_id = answer["fileId"].as_str().unwrap();
     assert_eq!(fleet.s3_object_sha256(&dev_object_key(file_id)), sha);
 }

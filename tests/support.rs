@@ -65,7 +65,7 @@ impl Fleet {
         jetty_client::Client::new(&self.coordinator, &self.api_key).expect("client")
     }
 
-    /// Switches a fault of the fleet's proxies (`/edges/ID/down|up|stall|slow?mbps=N`,
+    /// Switches a fault of the fleet's proxies (`/edges/ID/down|up|stall|slow?mbps=N|429`,
     /// `/store/down|up|stall|503|reset?after=N|slow?ms=N`) or fires the cron (`/scheduled`).
     pub async fn control(&self, path: &str) {
         let resp = http().post(format!("{}{path}", self.control)).send().await.unwrap();

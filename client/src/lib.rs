@@ -99,12 +99,12 @@ impl ClientError {
             )
     }
 
-    /// Worth waiting out: the server could not be reached or answered 5xx. (An unreadable
-    /// success answer will read the same way next time.)
+    /// Worth waiting out: the server could not be reached, answered 5xx, or said "not now"
+    /// (`is_transient_status`). (An unreadable success answer will read the same way next time.)
     pub fn is_outage(&self) -> bool {
         match self {
             ClientError::Network(_) => true,
-            ClientError::Server { status, .. } => *status >= 500,
+            ClientError::Server { status, .. } => *status >= 500 || is_transient_status(*status),
             _ => false,
         }
     }
@@ -521,6 +521,14 @@ pub(crate) async fn json_or_error<T: serde::de::DeserializeOwned>(resp: reqwest:
     }
 }
 
+/// 4xx statuses that say "not now" rather than "no": `408 Request Timeout` and `429 Too Many
+/// Requests`, which proxies and rate limits in front of the coordinator or an edge (a
+/// Cloudflare rule, a corporate proxy) answer. They read as server failures — waited out
+/// within the retry budget, a part moved to another edge — not as final refusals.
+pub fn is_transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429)
+}
+
 pub(crate) async fn error_from(resp: reqwest::Response) -> ClientError {
     let status = resp.status().as_u16();
     // An answer cut off before its body (a server that answered before reading the request's
@@ -530,8 +538,9 @@ pub(crate) async fn error_from(resp: reqwest::Response) -> ClientError {
         Err(e) => return ClientError::Network(format!("the {status} answer was cut off: {e}")),
     };
     let parsed = serde_json::from_str::<ErrorEnvelope>(&text).ok();
+    let refusal = status < 500 && !is_transient_status(status);
     match parsed {
-        Some(env) if status < 500 => ClientError::Refused {
+        Some(env) if refusal => ClientError::Refused {
             status,
             code: env.error.code,
             message: env.error.message,
@@ -542,7 +551,7 @@ pub(crate) async fn error_from(resp: reqwest::Response) -> ClientError {
             code: Some(env.error.code),
             message: env.error.message,
         },
-        None if status < 500 => ClientError::Refused {
+        None if refusal => ClientError::Refused {
             status,
             code: "http_error".into(),
             message: text.chars().take(200).collect(),
@@ -617,6 +626,78 @@ mod tests {
             .with_api_timeout(Duration::from_millis(300));
         let err = ended(client.get_state("f_1")).await.unwrap_err();
         assert!(err.is_outage(), "waited out, not final: {err}");
+    }
+
+    async fn error_of(status: u16, body: &str) -> ClientError {
+        let resp = http::Response::builder().status(status).body(body.to_owned()).unwrap();
+        error_from(reqwest::Response::from(resp)).await
+    }
+
+    #[tokio::test]
+    async fn too_many_requests_and_request_timeout_are_waited_out_other_4xx_are_final() {
+        let envelope = r#"{"error":{"code":"rate_limited","message":"slow down"}}"#;
+        for (status, body) in [(429, envelope), (429, "Too Many Requests"), (408, "")] {
+            let err = error_of(status, body).await;
+            assert!(err.is_outage() && err.is_retryable(), "{status} {body:?}: {err:?}");
+            assert!(!err.is_store_failure());
+        }
+        assert_eq!(error_of(429, envelope).await.code(), Some("rate_limited"));
+        assert_eq!(
+            upload::coordinator_trouble(&error_of(429, envelope).await),
+            Trouble::CoordinatorBusy
+        );
+        for status in [400, 401, 403, 404, 409, 413, 422] {
+            let err = error_of(status, r#"{"error":{"code":"x","message":"no"}}"#).await;
+            assert!(
+                matches!(err, ClientError::Refused { .. }) && !err.is_outage(),
+                "{status}: {err:?}"
+            );
+        }
+    }
+
+    /// Answers `429` (with `Retry-After`) to the first `busy` requests, then `404 not_found`.
+    fn rate_limited_server(busy: usize) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = seen.clone();
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
+                let mut request = [0u8; 4096];
+                let _ = std::io::Read::read(&mut conn, &mut request);
+                let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let (head, body) = if n < busy {
+                    ("429 Too Many Requests\r\nretry-after: 0", "rate limited")
+                } else {
+                    (
+                        "404 Not Found",
+                        r#"{"error":{"code":"not_found","message":"no such upload"}}"#,
+                    )
+                };
+                let answer = format!(
+                    "HTTP/1.1 {head}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = std::io::Write::write_all(&mut conn, answer.as_bytes());
+            }
+        });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn a_rate_limited_coordinator_call_is_asked_again_until_it_is_answered() {
+        let (url, seen) = rate_limited_server(2);
+        let client = Client::new(&url, "jsk_test").unwrap();
+        let policy = RetryPolicy {
+            budget: Duration::from_secs(5),
+            base: Duration::from_millis(10),
+            cap: Duration::from_millis(20),
+        };
+        let err = ended(with_retries(policy, None, || client.get_state("f_1")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("not_found"), "the answer after the 429s: {err}");
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 
     #[tokio::test]

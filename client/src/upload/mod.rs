@@ -29,6 +29,8 @@ pub use options::{Progress, RetryNotice, Retrying, Route, Trouble, UploadOptions
 pub use retry::{RetryBudget, RetryPolicy};
 pub use state::{LocalState, StateStore};
 pub use timeline::Timeline;
+#[cfg(test)]
+pub(crate) use with_retries::coordinator_trouble;
 pub use with_retries::with_retries;
 
 /// A fresh directory for a test, removed with all it holds when dropped.

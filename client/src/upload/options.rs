@@ -135,6 +135,8 @@ pub enum Trouble {
     CoordinatorUnreachable,
     /// The coordinator answered with a server error.
     CoordinatorFailing,
+    /// The coordinator, or a rate limit or proxy in front of it, said "not now" (`429`, `408`).
+    CoordinatorBusy,
     /// The coordinator has no edge to offer (`no_edges_available`).
     NoEdges,
     /// Another request is completing the upload (`finalize_in_progress`).
@@ -148,6 +150,7 @@ impl std::fmt::Display for Trouble {
             Trouble::EdgesFailing => "edges failing",
             Trouble::CoordinatorUnreachable => "coordinator unreachable",
             Trouble::CoordinatorFailing => "coordinator failing",
+            Trouble::CoordinatorBusy => "coordinator busy",
             Trouble::NoEdges => "no edges available",
             Trouble::FinalizeInProgress => "finalize in progress elsewhere",
         })

@@ -52,8 +52,10 @@ where
 
 /// What a failed coordinator request says is failing.
 pub(crate) fn coordinator_trouble(err: &ClientError) -> Trouble {
-    if matches!(err, ClientError::Network(_)) {
-        return Trouble::CoordinatorUnreachable;
+    match err {
+        ClientError::Network(_) => return Trouble::CoordinatorUnreachable,
+        ClientError::Server { status, .. } if crate::is_transient_status(*status) => return Trouble::CoordinatorBusy,
+        _ => {}
     }
     match err.code().and_then(ErrorCode::from_wire) {
         Some(ErrorCode::StoreUnavailable | ErrorCode::StorageError) => Trouble::StoreUnavailable,

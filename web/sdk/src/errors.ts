@@ -32,9 +32,11 @@ export class JettyError extends Error {
     this.details = opts.details;
   }
 
-  /** Worth waiting out: the server could not be reached or answered 5xx. */
+  /** Worth waiting out: the server could not be reached, answered 5xx, or said "not now"
+   * (`isTransientStatus`). */
   get isOutage(): boolean {
-    return this.kind === "network" || (this.kind === "server" && (this.status ?? 0) >= 500);
+    const status = this.status ?? 0;
+    return this.kind === "network" || (this.kind === "server" && (status >= 500 || isTransientStatus(status)));
   }
 
   /** The object store failed behind a healthy server (`503 store_unavailable`, `502
@@ -48,8 +50,15 @@ export class JettyError extends Error {
   }
 }
 
+/** 4xx statuses that say "not now" rather than "no" (`is_transient_status` in the CLI): `408
+ * Request Timeout` and `429 Too Many Requests`, answered by proxies and rate limits in front of
+ * the coordinator or an edge. They read as server failures: waited out, a part moved on. */
+export function isTransientStatus(status: number): boolean {
+  return status === 408 || status === 429;
+}
+
 /** The error an answer with `status` and body `text` stands for (`error_from`): the JSON error
- * envelope when there is one; 4xx are refusals, 5xx server failures. */
+ * envelope when there is one; 4xx are refusals (but `isTransientStatus`), 5xx server failures. */
 export function errorFromAnswer(status: number, text: string): JettyError {
   let env: { error?: { code?: unknown; message?: unknown; details?: unknown } } | null = null;
   try {
@@ -59,9 +68,9 @@ export function errorFromAnswer(status: number, text: string): JettyError {
   }
   const e = env && typeof env === "object" ? env.error : undefined;
   const parsed = e && typeof e.code === "string" ? { code: e.code, message: String(e.message ?? e.code), details: e.details } : null;
-  const kind: ErrorKind = status < 500 ? "refused" : "server";
+  const kind: ErrorKind = status < 500 && !isTransientStatus(status) ? "refused" : "server";
   if (parsed) return new JettyError(kind, parsed.message, { status, code: parsed.code, details: parsed.details });
-  return new JettyError(kind, text.slice(0, 200) || `HTTP ${status}`, { status, code: status < 500 ? "http_error" : null });
+  return new JettyError(kind, text.slice(0, 200) || `HTTP ${status}`, { status, code: kind === "refused" ? "http_error" : null });
 }
 
 /** Whom a part's failed send blames (`blame` in driver.rs). */
@@ -84,6 +93,8 @@ export type Trouble =
   | "edges failing"
   | "coordinator unreachable"
   | "coordinator failing"
+  /** The coordinator, or a rate limit or proxy in front of it, said "not now" (429, 408). */
+  | "coordinator busy"
   | "no edges available"
   | "finalize in progress elsewhere"
   /** The device has no network (`navigator.onLine`): waiting for it, not retrying. */
@@ -91,6 +102,7 @@ export type Trouble =
 
 export function coordinatorTrouble(err: JettyError): Trouble {
   if (err.kind === "network") return "coordinator unreachable";
+  if (err.kind === "server" && isTransientStatus(err.status ?? 0)) return "coordinator busy";
   switch (err.code) {
     case "store_unavailable":
     case "storage_error":

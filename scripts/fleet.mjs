@@ -332,7 +332,11 @@ function tooManyRequests(p, socket) {
   socket.on("close", () => p.sockets.delete(socket));
   let head = Buffer.alloc(0);
   let bodyLeft = null;
+  let answered = false;
   socket.on("data", (chunk) => {
+    // Bytes after the answer (a chunked body, a client ignoring `connection: close`) are
+    // drained unanswered: one answer per connection.
+    if (answered) return;
     if (bodyLeft === null) {
       head = Buffer.concat([head, chunk]);
       const end = head.indexOf("\r\n\r\n");
@@ -342,12 +346,18 @@ function tooManyRequests(p, socket) {
     } else {
       bodyLeft -= chunk.length;
     }
-    if (bodyLeft <= 0) socket.end(TOO_MANY);
+    if (bodyLeft > 0) return;
+    answered = true;
+    socket.end(TOO_MANY);
   });
 }
 function proxyLimit(edge) {
   const p = proxies.get(edge.id);
-  if (p) p.limited = true;
+  if (!p) return Promise.resolve();
+  p.limited = true;
+  // Connections opened before the rule answer 429 too from their next request: reset them.
+  for (const s of p.sockets) s.destroy();
+  p.sockets.clear();
   return Promise.resolve();
 }
 // A slow edge: its new connections share `mbps` each way (a thin path, bytes still moving).

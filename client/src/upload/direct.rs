@@ -306,8 +306,9 @@ impl DirectSession {
 }
 
 /// A store's refusal of a presigned part, in the client's terms: a body that did not match
-/// its SHA-256 is an integrity failure (the file changed since it was hashed); a 5xx or
-/// `SlowDown` the store's failure (waited out, then sent again); an expired or otherwise
+/// its SHA-256 is an integrity failure (the file changed since it was hashed); a 5xx, a 429 or
+/// 408 (a rate limit or proxy in front of the store) or `SlowDown` the store's failure (waited
+/// out, then sent again); an expired or otherwise
 /// refused signature the route's failure (the part is asked for anew).
 async fn store_refusal(number: u32, resp: reqwest::Response) -> ClientError {
     let status = resp.status().as_u16();
@@ -318,7 +319,7 @@ async fn store_refusal(number: u32, resp: reqwest::Response) -> ClientError {
         "BadDigest" | "InvalidDigest" | "XAmzContentChecksumMismatch" => ClientError::Integrity(format!(
             "{message}: its bytes do not match the SHA-256 hashed before; did the file change?"
         )),
-        _ if status >= 500 || code == "SlowDown" => store_unavailable(message),
+        _ if status >= 500 || crate::is_transient_status(status) || code == "SlowDown" => store_unavailable(message),
         // A signature the store never accepts will not start working: say so at once.
         "SignatureDoesNotMatch" | "InvalidAccessKeyId" => ClientError::Refused {
             status,
@@ -380,5 +381,21 @@ mod tests {
         for (store, edges, expected, case) in cases {
             assert_eq!(prefer_direct(*store, edges), *expected, "{case}");
         }
+    }
+
+    async fn refusal(status: u16, body: &str) -> ClientError {
+        let resp = http::Response::builder().status(status).body(body.to_owned()).unwrap();
+        store_refusal(3, reqwest::Response::from(resp)).await
+    }
+
+    #[tokio::test]
+    async fn a_store_saying_not_now_or_slow_down_is_waited_out_a_bad_digest_is_not() {
+        let slow_down = "<Error><Code>SlowDown</Code><Message>m</Message></Error>";
+        for (status, body) in [(503, slow_down), (500, ""), (429, ""), (408, ""), (400, slow_down)] {
+            let err = refusal(status, body).await;
+            assert!(err.is_store_failure() && err.is_outage(), "{status} {body}: {err:?}");
+        }
+        let bad = "<Error><Code>BadDigest</Code><Message>m</Message></Error>";
+        assert!(matches!(refusal(400, bad).await, ClientError::Integrity(_)));
     }
 }

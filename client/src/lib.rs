@@ -53,6 +53,8 @@ pub enum ClientError {
         status: u16,
         code: Option<String>,
         message: String,
+        /// How long the answer asked to be left alone (`Retry-After` in seconds), if it did.
+        retry_after: Option<Duration>,
     },
     #[error("network error: {0}")]
     Network(String),
@@ -63,6 +65,24 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// A server failure that named no wait.
+    pub fn server(status: u16, code: Option<String>, message: impl Into<String>) -> ClientError {
+        ClientError::Server {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The wait the server asked for before the next try (`Retry-After`), if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ClientError::Server { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// The `jetty` exit code for this error: 1 local I/O, 3 refused by the server, 4 network or
     /// server failure, 5 integrity check failed.
     pub fn exit_code(&self) -> u8 {
@@ -114,10 +134,16 @@ impl ClientError {
         let note = format!(" (still failing after {:.0} s of retries)", failing_for.as_secs_f64());
         match self {
             ClientError::Network(message) => ClientError::Network(message + &note),
-            ClientError::Server { status, code, message } => ClientError::Server {
+            ClientError::Server {
+                status,
+                code,
+                message,
+                retry_after,
+            } => ClientError::Server {
                 status,
                 code,
                 message: message + &note,
+                retry_after,
             },
             other => other,
         }
@@ -495,11 +521,7 @@ pub async fn provision_raw(
 /// A raw answer read as `T`; a shape `T` cannot read is an unreadable answer, as in
 /// `json_or_error`.
 pub fn typed<T: serde::de::DeserializeOwned>(answer: serde_json::Value) -> Result<T, ClientError> {
-    serde_json::from_value(answer).map_err(|e| ClientError::Server {
-        status: 200,
-        code: None,
-        message: format!("unreadable answer: {e}"),
-    })
+    serde_json::from_value(answer).map_err(|e| ClientError::server(200, None, format!("unreadable answer: {e}")))
 }
 
 pub(crate) async fn json_or_error<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
@@ -511,11 +533,7 @@ pub(crate) async fn json_or_error<T: serde::de::DeserializeOwned>(resp: reqwest:
             .bytes()
             .await
             .map_err(|e| ClientError::Network(format!("the {status} answer was cut off: {e}")))?;
-        serde_json::from_slice(&body).map_err(|e| ClientError::Server {
-            status,
-            code: None,
-            message: format!("unreadable answer: {e}"),
-        })
+        serde_json::from_slice(&body).map_err(|e| ClientError::server(status, None, format!("unreadable answer: {e}")))
     } else {
         Err(error_from(resp).await)
     }
@@ -529,8 +547,22 @@ pub fn is_transient_status(status: u16) -> bool {
     matches!(status, 408 | 429)
 }
 
+/// The wait a `Retry-After` header asks for, in its delta-seconds form (the HTTP-date form is
+/// not used by rate limits in practice and is ignored); at most ten minutes.
+fn retry_after_of(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs.min(600)))
+}
+
 pub(crate) async fn error_from(resp: reqwest::Response) -> ClientError {
     let status = resp.status().as_u16();
+    let retry_after = retry_after_of(resp.headers());
     // An answer cut off before its body (a server that answered before reading the request's
     // body, then closed on the unread bytes) says nothing yet: asked again, it will.
     let text = match resp.text().await {
@@ -550,6 +582,7 @@ pub(crate) async fn error_from(resp: reqwest::Response) -> ClientError {
             status,
             code: Some(env.error.code),
             message: env.error.message,
+            retry_after,
         },
         None if refusal => ClientError::Refused {
             status,
@@ -561,6 +594,7 @@ pub(crate) async fn error_from(resp: reqwest::Response) -> ClientError {
             status,
             code: None,
             message: text.chars().take(200).collect(),
+            retry_after,
         },
     }
 }
@@ -655,8 +689,9 @@ mod tests {
         }
     }
 
-    /// Answers `429` (with `Retry-After`) to the first `busy` requests, then `404 not_found`.
-    fn rate_limited_server(busy: usize) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    /// Answers `429` with `Retry-After: retry_after` to the first `busy` requests, then `404
+    /// not_found`.
+    fn rate_limited_server(busy: usize, retry_after: u64) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -667,10 +702,13 @@ mod tests {
                 let _ = std::io::Read::read(&mut conn, &mut request);
                 let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let (head, body) = if n < busy {
-                    ("429 Too Many Requests\r\nretry-after: 0", "rate limited")
+                    (
+                        format!("429 Too Many Requests\r\nretry-after: {retry_after}"),
+                        "rate limited",
+                    )
                 } else {
                     (
-                        "404 Not Found",
+                        "404 Not Found".to_owned(),
                         r#"{"error":{"code":"not_found","message":"no such upload"}}"#,
                     )
                 };
@@ -686,7 +724,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_rate_limited_coordinator_call_is_asked_again_until_it_is_answered() {
-        let (url, seen) = rate_limited_server(2);
+        let (url, seen) = rate_limited_server(2, 0);
         let client = Client::new(&url, "jsk_test").unwrap();
         let policy = RetryPolicy {
             budget: Duration::from_secs(5),
@@ -698,6 +736,35 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.code(), Some("not_found"), "the answer after the 429s: {err}");
         assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_is_waited_at_least_but_never_past_the_budget() {
+        let policy = |budget_ms| RetryPolicy {
+            budget: Duration::from_millis(budget_ms),
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(2),
+        };
+        // Asked for 1 s: the next try comes no sooner.
+        let (url, seen) = rate_limited_server(1, 1);
+        let client = Client::new(&url, "jsk_test").unwrap();
+        let started = Instant::now();
+        let err = ended(with_retries(policy(5000), None, || client.get_state("f_1")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("not_found"));
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert!(started.elapsed() >= Duration::from_secs(1), "{:?}", started.elapsed());
+        // Asked for 10 minutes with 300 ms of budget: one more try at the budget's end.
+        let (url, seen) = rate_limited_server(10, 600);
+        let client = Client::new(&url, "jsk_test").unwrap();
+        let started = Instant::now();
+        let err = ended(with_retries(policy(300), None, || client.get_state("f_1")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(600)), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        assert!(seen.load(std::sync::atomic::Ordering::SeqCst) >= 2);
     }
 
     #[tokio::test]

@@ -248,11 +248,9 @@ impl Client {
         for url in answer.urls {
             urls.insert(url.part, url);
         }
-        urls.get(&number).cloned().ok_or_else(|| ClientError::Server {
-            status: 200,
-            code: None,
-            message: format!("no presigned URL for part {number} in the answer"),
-        })
+        urls.get(&number)
+            .cloned()
+            .ok_or_else(|| ClientError::server(200, None, format!("no presigned URL for part {number} in the answer")))
     }
 
     /// Has `parts` (sent straight to the store) recorded by the coordinator, which asks the
@@ -335,11 +333,11 @@ async fn store_refusal(number: u32, resp: reqwest::Response) -> ClientError {
 }
 
 fn store_unavailable(message: String) -> ClientError {
-    ClientError::Server {
-        status: 503,
-        code: Some("store_unavailable".into()),
-        message: format!("the store (store-direct route): {message}"),
-    }
+    ClientError::server(
+        503,
+        Some("store_unavailable".into()),
+        format!("the store (store-direct route): {message}"),
+    )
 }
 
 #[cfg(test)]

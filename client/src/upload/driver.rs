@@ -602,11 +602,7 @@ fn spent(err: ClientError, scheduler: &PartScheduler, now: Instant) -> ClientErr
 }
 
 pub(crate) fn unexpected(what: &str) -> ClientError {
-    ClientError::Server {
-        status: 200,
-        code: None,
-        message: what.to_owned(),
-    }
+    ClientError::server(200, None, what)
 }
 
 #[cfg(test)]

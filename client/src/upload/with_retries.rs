@@ -1,6 +1,7 @@
 //! The I/O loop around `RetryBudget` for single requests to the coordinator (optimal-edges,
-//! resume, finalize, get-state): an outage — unreachable, or a 5xx — is waited out with
-//! backoff until the budget is spent; anything else is final at once.
+//! resume, finalize, get-state): an outage — unreachable, a 5xx, a 429 or 408 — is waited out
+//! with backoff (at least what a `Retry-After` asked, within the budget) until the budget is
+//! spent; anything else is final at once.
 
 use super::options::{RetryNotice, Retrying, Trouble};
 use super::retry::{RetryBudget, RetryPolicy};
@@ -33,12 +34,16 @@ where
             }
         };
         let now = Instant::now();
-        let Some(delay) = budget.on_failure(now) else {
+        let Some(mut delay) = budget.on_failure(now) else {
             return Err(match budget.failing_for(now) {
                 Some(d) if waited => err.after_retries(d),
                 _ => err,
             });
         };
+        if let (Some(asked), Some(failing)) = (err.retry_after(), budget.failing_for(now)) {
+            // The answer named its wait (`Retry-After`): not sooner — but not past the budget.
+            delay = delay.max(asked.min(policy.budget.saturating_sub(failing)));
+        }
         if let Some(n) = notice {
             n.tell(Some(Retrying {
                 trouble: coordinator_trouble(&err),

@@ -44,7 +44,7 @@ export class Api {
     } finally {
       done();
     }
-    if (!resp.ok) throw errorFromAnswer(resp.status, text);
+    if (!resp.ok) throw errorFromAnswer(resp.status, text, resp.headers.get("retry-after"));
     try {
       return JSON.parse(text) as T;
     } catch {
@@ -125,14 +125,20 @@ export async function withRetries<T>(
         budget.onSuccess();
         continue;
       }
-      const delay = budget.onFailure(now());
+      let delay = budget.onFailure(now());
+      const asked = e.retryAfterMs;
+      const failing = budget.failingFor(now());
+      if (delay !== null && asked !== null && failing !== null) {
+        // The answer named its wait (`Retry-After`): not sooner — but not past the budget.
+        delay = Math.max(delay, Math.min(asked, policy.budgetMs - failing));
+      }
       if (delay === null) {
-        const failing = budget.failingFor(now());
         if (waited && failing !== null) {
           throw new JettyError(e.kind, `${e.message} (still failing after ${Math.round(failing / 1000)} s of retries)`, {
             status: e.status,
             code: e.code,
             details: e.details,
+            retryAfterMs: e.retryAfterMs,
           });
         }
         throw e;

@@ -5,9 +5,9 @@ import type { Outcome } from "./scheduler.js";
 export type ErrorKind =
   /** No answer: refused, reset, blocked (CORS), or no answer before the deadline. */
   | "network"
-  /** A 5xx, or a success the client could not read. */
+  /** A 5xx, a 429 or 408, or a success the client could not read. */
   | "server"
-  /** A 4xx: sending it again will not help. */
+  /** A 4xx (but 429 and 408): sending it again will not help. */
   | "refused"
   /** The bytes are not what was declared (the file changed, or is not the session's file). */
   | "integrity"
@@ -22,11 +22,18 @@ export class JettyError extends Error {
   /** The server's stable error code (`store_unavailable`, `parts_missing`, …), if any. */
   readonly code: string | null;
   readonly details: unknown;
+  /** How long the answer asked to be left alone (`Retry-After`, ms), if it did. */
+  readonly retryAfterMs: number | null;
 
-  constructor(kind: ErrorKind, message: string, opts: { status?: number | null; code?: string | null; details?: unknown } = {}) {
+  constructor(
+    kind: ErrorKind,
+    message: string,
+    opts: { status?: number | null; code?: string | null; details?: unknown; retryAfterMs?: number | null } = {},
+  ) {
     super(message);
     this.name = "JettyError";
     this.kind = kind;
+    this.retryAfterMs = opts.retryAfterMs ?? null;
     this.status = opts.status ?? null;
     this.code = opts.code ?? null;
     this.details = opts.details;
@@ -57,9 +64,17 @@ export function isTransientStatus(status: number): boolean {
   return status === 408 || status === 429;
 }
 
+/** The wait a `Retry-After` header value asks for, in ms (its delta-seconds form; the HTTP-date
+ * form is ignored), at most ten minutes. */
+export function retryAfterMs(value: string | null | undefined): number | null {
+  if (!value || !/^\s*\d+\s*$/.test(value)) return null;
+  return Math.min(Number(value), 600) * 1000;
+}
+
 /** The error an answer with `status` and body `text` stands for (`error_from`): the JSON error
- * envelope when there is one; 4xx are refusals (but `isTransientStatus`), 5xx server failures. */
-export function errorFromAnswer(status: number, text: string): JettyError {
+ * envelope when there is one; 4xx are refusals (but `isTransientStatus`), 5xx server failures.
+ * `retryAfter`: the answer's `Retry-After` header, if any. */
+export function errorFromAnswer(status: number, text: string, retryAfter?: string | null): JettyError {
   let env: { error?: { code?: unknown; message?: unknown; details?: unknown } } | null = null;
   try {
     env = JSON.parse(text);
@@ -69,8 +84,13 @@ export function errorFromAnswer(status: number, text: string): JettyError {
   const e = env && typeof env === "object" ? env.error : undefined;
   const parsed = e && typeof e.code === "string" ? { code: e.code, message: String(e.message ?? e.code), details: e.details } : null;
   const kind: ErrorKind = status < 500 && !isTransientStatus(status) ? "refused" : "server";
-  if (parsed) return new JettyError(kind, parsed.message, { status, code: parsed.code, details: parsed.details });
-  return new JettyError(kind, text.slice(0, 200) || `HTTP ${status}`, { status, code: kind === "refused" ? "http_error" : null });
+  const wait = kind === "server" ? retryAfterMs(retryAfter) : null;
+  if (parsed) return new JettyError(kind, parsed.message, { status, code: parsed.code, details: parsed.details, retryAfterMs: wait });
+  return new JettyError(kind, text.slice(0, 200) || `HTTP ${status}`, {
+    status,
+    code: kind === "refused" ? "http_error" : null,
+    retryAfterMs: wait,
+  });
 }
 
 /** Whom a part's failed send blames (`blame` in driver.rs). */

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ceiling, DEFAULT_RETRY, RetryBudget, seededRandom } from "../src/retry.js";
 import { withRetries } from "../src/api.js";
-import { JettyError } from "../src/errors.js";
+import { errorFromAnswer, JettyError, retryAfterMs } from "../src/errors.js";
 
 test("backoff grows with full jitter up to the cap", () => {
   const ceilings = [500, 1000, 2000, 4000, 8000, 15000, 15000, 15000];
@@ -84,4 +84,41 @@ test("withRetries waits out outages, not refusals, and says so", async () => {
     }, { now: () => t }),
     (e: JettyError) => /still failing after/.test(e.message) && e.status === 500,
   );
+});
+
+test("a Retry-After is waited at least, but never past the budget", async () => {
+  const policy = { budgetMs: 5000, baseMs: 1, capMs: 2 };
+  let calls = 0;
+  const started = Date.now();
+  const value = await withRetries(
+    policy,
+    async () => {
+      calls += 1;
+      if (calls === 1) throw errorFromAnswer(429, "Too Many Requests", "1");
+      return "ok";
+    },
+    { random: seededRandom(1) },
+  );
+  assert.equal(value, "ok");
+  assert.ok(Date.now() - started >= 950, `waited ${Date.now() - started} ms`);
+  // Ten minutes asked with 200 ms of budget: one more try at the budget's end, then the error.
+  const t0 = Date.now();
+  await assert.rejects(
+    withRetries({ budgetMs: 200, baseMs: 1, capMs: 2 }, async () => {
+      throw errorFromAnswer(429, "", "600");
+    }),
+    (e: JettyError) => e.retryAfterMs === 600_000,
+  );
+  assert.ok(Date.now() - t0 < 2000, `${Date.now() - t0} ms`);
+});
+
+test("Retry-After: delta-seconds read, capped at ten minutes; a date or garbage ignored; refusals carry none", () => {
+  assert.equal(retryAfterMs("3"), 3000);
+  assert.equal(retryAfterMs(" 7 "), 7000);
+  assert.equal(retryAfterMs("100000"), 600_000);
+  assert.equal(retryAfterMs("Wed, 21 Oct 2015 07:28:00 GMT"), null);
+  assert.equal(retryAfterMs("-1"), null);
+  assert.equal(retryAfterMs(null), null);
+  assert.equal(errorFromAnswer(503, "", "2").retryAfterMs, 2000);
+  assert.equal(errorFromAnswer(404, "", "2").retryAfterMs, null);
 });

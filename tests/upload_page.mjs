@@ -418,6 +418,7 @@ async function cmdOffline([url, key, file, afterParts, offlineMs, screenshotDir]
     bytesSentOfflineEarly: early.bytesSent,
     bytesSentOfflineLate: late.bytesSent,
     partsDoneOffline: late.partsDone,
+    failedEdgesOffline: late.failedEdges,
     ...summary(after),
   });
 }

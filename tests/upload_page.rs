@@ -200,6 +200,11 @@ async fn an_upload_waits_out_the_browser_going_offline_and_finishes_blaming_no_e
         line["bytesSentOfflineLate"], line["bytesSentOfflineEarly"],
         "nothing sent while offline: {line}"
     );
+    assert_eq!(
+        line["failedEdgesOffline"],
+        serde_json::json!([]),
+        "no edge blamed while offline: {line}"
+    );
     assert_eq!(line["failedEdges"], serde_json::json!([]), "{line}");
     assert_eq!(
         fleet.s3_object_sha256(&dev_object_key(line["fileId"].as_str().unwrap())),

@@ -1,7 +1,7 @@
 //! `jetty`: upload, resume, inspect, abort and download files through a JettySpeed fleet.
 //!
-//! Exit codes: 0 ok, 1 local I/O error, 2 usage error, 3 refused by the server (4xx),
-//! 4 network or server failure (5xx) still failing after `--retry-for` seconds (an upload's
+//! Exit codes: 0 ok, 1 local I/O error, 2 usage error, 3 refused by the server (4xx but
+//! 408/429), 4 network or server failure (5xx, 408, 429) still failing after `--retry-for` seconds (an upload's
 //! session is kept: run it again to continue), 5 integrity check failed. An upload of several
 //! files exits with its worst file's code (5 over 3 over 1 over 4; `cli_many.rs`).
 

@@ -382,8 +382,7 @@ mod tests {
     }
 
     async fn refusal(status: u16, body: &str) -> ClientError {
-        let resp = http::Response::builder().status(status).body(body.to_owned()).unwrap();
-        store_refusal(3, reqwest::Response::from(resp)).await
+        store_refusal(3, crate::tests::response(status, body)).await
     }
 
     #[tokio::test]

@@ -578,7 +578,8 @@ impl Client {
 
 /// Whom a part's failed send blames. The store failing behind an edge (`store_unavailable`,
 /// `storage_error`) is not the edge's fault; the edge's own failures are: no connection, a
-/// reset, its own 5xx (`internal_error`, or a 5xx without a JSON error), an unreadable answer.
+/// reset, its own 5xx (`internal_error`, or a 5xx without a JSON error), a 429 or 408 (a rate
+/// limit or proxy in front of it), an unreadable answer.
 /// A part called short (`chunk_size_mismatch`) was streamed whole from the file at its planned
 /// length (a file that shrank fails the read here first), so what cut it lies between: the
 /// store going away mid-body. It is sent again like a store failure, within the retry budget.

@@ -405,7 +405,7 @@ impl Client {
     }
 
     /// Finalize is idempotent (a completed session answers with its file), so the coordinator's
-    /// outages — unreachable, `store_unavailable`, `finalize_in_progress`, any 5xx — are waited
+    /// outages — unreachable, `store_unavailable`, `finalize_in_progress`, any 5xx, 429 or 408 — are waited
     /// out within the retry budget.
     pub(super) async fn finalize_retrying(
         &self,

@@ -1,7 +1,7 @@
 //! The I/O loop around `RetryBudget` for single requests to the coordinator (optimal-edges,
 //! resume, finalize, get-state): an outage — unreachable, a 5xx, a 429 or 408 — is waited out
-//! with backoff (at least what a `Retry-After` asked, within the budget) until the budget is
-//! spent; anything else is final at once.
+//! with backoff (at least what a `Retry-After` asked; asked longer than the budget has left,
+//! given up at once) until the budget is spent; anything else is final at once.
 
 use super::options::{RetryNotice, Retrying, Trouble};
 use super::retry::{RetryBudget, RetryPolicy};
@@ -41,8 +41,12 @@ where
             });
         };
         if let (Some(asked), Some(failing)) = (err.retry_after(), budget.failing_for(now)) {
-            // The answer named its wait (`Retry-After`): not sooner — but not past the budget.
-            delay = delay.max(asked.min(policy.budget.saturating_sub(failing)));
+            // The answer named its wait (`Retry-After`): not sooner. Longer than the budget has
+            // left, any try within it would come too early: give up now instead of sleeping.
+            if asked >= policy.budget.saturating_sub(failing) {
+                return Err(if waited { err.after_retries(failing) } else { err });
+            }
+            delay = delay.max(asked);
         }
         if let Some(n) = notice {
             n.tell(Some(Retrying {

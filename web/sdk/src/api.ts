@@ -118,31 +118,25 @@ export async function withRetries<T>(
       return value;
     } catch (e) {
       if (!(e instanceof JettyError) || !e.isOutage) throw e;
-      if (opts.connectivity && !opts.connectivity.online()) {
+      // No answer while the device says offline: wait for the network. (An answer, even a
+      // 5xx or 429, shows there is one: waited out below like any outage.)
+      if (e.kind === "network" && opts.connectivity && !opts.connectivity.online()) {
         opts.notice?.({ trouble: "offline", delayMs: 0 });
         waited = true;
         await whenOnline(opts.connectivity, opts.signal);
         budget.onSuccess();
         continue;
       }
-      let delay = budget.onFailure(now());
+      const t = now();
+      let delay = budget.onFailure(t);
+      const failing = budget.failingFor(t);
+      // The answer named its wait (`Retry-After`): not sooner. Longer than the budget has left,
+      // any try within it would come too early: give up now instead of sleeping.
       const asked = e.retryAfterMs;
-      const failing = budget.failingFor(now());
       if (delay !== null && asked !== null && failing !== null) {
-        // The answer named its wait (`Retry-After`): not sooner — but not past the budget.
-        delay = Math.max(delay, Math.min(asked, policy.budgetMs - failing));
+        delay = asked >= policy.budgetMs - failing ? null : Math.max(delay, asked);
       }
-      if (delay === null) {
-        if (waited && failing !== null) {
-          throw new JettyError(e.kind, `${e.message} (still failing after ${Math.round(failing / 1000)} s of retries)`, {
-            status: e.status,
-            code: e.code,
-            details: e.details,
-            retryAfterMs: e.retryAfterMs,
-          });
-        }
-        throw e;
-      }
+      if (delay === null) throw waited && failing !== null ? e.afterRetries(failing) : e;
       opts.notice?.({ trouble: coordinatorTrouble(e), delayMs: delay });
       waited = true;
       await sleep(delay, opts.signal);

@@ -52,6 +52,16 @@ export class JettyError extends Error {
     return this.kind === "server" && (this.code === "store_unavailable" || this.code === "storage_error");
   }
 
+  /** This error as the last of failures that went on for `failingMs` (`after_retries`). */
+  afterRetries(failingMs: number): JettyError {
+    return new JettyError(this.kind, `${this.message} (still failing after ${Math.round(failingMs / 1000)} s of retries)`, {
+      status: this.status,
+      code: this.code,
+      details: this.details,
+      retryAfterMs: this.retryAfterMs,
+    });
+  }
+
   toJSON(): Record<string, unknown> {
     return { kind: this.kind, status: this.status, code: this.code, message: this.message, details: this.details };
   }

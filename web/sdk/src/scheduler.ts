@@ -6,12 +6,12 @@
 // `concurrency` slots, spread over the edges by smooth weighted round-robin, all pull parts
 // from one queue, so a faster path finishes its parts sooner and takes more. Failures are
 // blamed on whoever failed:
-// - an edge's own failure (network trouble, its own 5xx, an unreadable answer, no answer before
+// - an edge's own failure (network trouble, its own 5xx, a 429 or 408, an unreadable answer, no answer before
 //   the deadline) marks the edge failed: it gets no more parts while a healthy one is left, its
 //   first failure is to be reported, and the part moves at once to the slot's next healthy
 //   edge; with no healthy edge left the part waits a backoff from the retry budget;
 // - a store failure behind a healthy edge blames nobody: backoff, then the slot's next edge;
-// - a refusal (4xx) or a local error fails the upload at once.
+// - a refusal (4xx but 408/429) or a local error fails the upload at once.
 // Browser additions: `resend` (the driver re-sends a part at once with no blame, e.g. after a
 // body that did not match its hash was re-read), `requeueAll` (pause, or the device offline)
 // and `forgive` (back online).

@@ -1089,14 +1089,7 @@ export class Upload {
         case "giveUp": {
           const failing = scheduler.failingFor(now());
           const err = error ?? new JettyError("server", `part ${a.part} failed`);
-          if (failing !== null && err.isOutage) {
-            throw new JettyError(err.kind, `${err.message} (still failing after ${Math.round(failing / 1000)} s of retries)`, {
-              status: err.status,
-              code: err.code,
-              details: err.details,
-            });
-          }
-          throw err;
+          throw failing !== null && err.isOutage ? err.afterRetries(failing) : err;
         }
         default:
           if (outcome === "sent") tell(null);
@@ -1141,7 +1134,7 @@ export class Upload {
         }
         // Sleeps until poked (an answer, pause/resume, abort, the network going or coming) —
         // unless that already happened while the events above ran their listeners.
-        const sleep = (asleepWhile: () => boolean) =>
+        const idle = (asleepWhile: () => boolean) =>
           new Promise<void>((r) => {
             if (signal.aborted || !asleepWhile()) return r();
             this.wake = r;
@@ -1154,7 +1147,7 @@ export class Upload {
           }
           if (this.stateName === "uploading") this.setState("paused");
           this.emitProgress(true);
-          await sleep(() => this.paused);
+          await idle(() => this.paused);
           continue;
         }
         if (offline) {
@@ -1168,7 +1161,7 @@ export class Upload {
           if (!wentOffline) tell({ trouble: "offline", delayMs: 0 });
           wentOffline = true;
           this.emitProgress(true);
-          await sleep(() => !this.paused && !this.conn.online());
+          await idle(() => !this.paused && !this.conn.online());
           continue;
         }
         if (this.stateName === "paused") this.setState("uploading");

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ALWAYS_ONLINE, checkedConnectivity, deviceConnectivity, probeOrigin, whenOnline } from "../src/connectivity.js";
 import { withRetries } from "../src/api.js";
-import { JettyError } from "../src/errors.js";
+import { errorFromAnswer, JettyError } from "../src/errors.js";
 import { seededRandom } from "../src/retry.js";
 import { ManualConnectivity } from "./manual-connectivity.js";
 
@@ -215,4 +215,21 @@ test("one probe at a time, however many listen", async () => {
   stopA();
   stopB();
   assert.equal(most, 1);
+});
+
+test("an answer while the device says offline is no reason to wait for the network: a 503 is retried", { timeout: 5000 }, async () => {
+  const c = new ManualConnectivity();
+  c.set(false);
+  let calls = 0;
+  const value = await withRetries(
+    { budgetMs: 2000, baseMs: 1, capMs: 2 },
+    async () => {
+      calls += 1;
+      if (calls < 3) throw errorFromAnswer(503, "");
+      return "ok";
+    },
+    { connectivity: c, random: seededRandom(1) },
+  );
+  assert.equal(value, "ok");
+  assert.equal(calls, 3);
 });

@@ -7,7 +7,7 @@
 //! The policy: `concurrency` slots, spread over the edges by smooth weighted round-robin in
 //! proportion to their weights, all pulling parts from one queue, so a faster path finishes
 //! its parts sooner and takes more. Failures are blamed on whoever failed:
-//! - An edge's own failure (network trouble, its own 5xx, an unreadable answer, or no answer
+//! - An edge's own failure (network trouble, its own 5xx, a 429 or 408, an unreadable answer, or no answer
 //!   before the deadline) marks the edge failed: it gets no more parts while a healthy one is
 //!   left, its first failure is to be reported to the coordinator, and the part moves at once
 //!   to the slot's next healthy edge. When no healthy edge is left (every edge failing at
@@ -16,7 +16,7 @@
 //!   retry budget and goes to the slot's next healthy edge (the same one if it is the only one).
 //! - The retry budget is continuous failure (`RetryBudget`): any stored part makes it whole
 //!   again; once it is spent, the next failure that needs a wait fails the upload.
-//! - A refusal (4xx) or a local error fails the upload at once, and blames no edge.
+//! - A refusal (4xx but 408/429) or a local error fails the upload at once, and blames no edge.
 //!
 //! The origin-direct pseudo-edge is an edge like any other.
 
@@ -58,7 +58,8 @@ pub struct Assignment {
 pub enum Outcome {
     /// The edge stored the part.
     Sent,
-    /// Network trouble, the edge's own 5xx or an unreadable answer: the edge is to blame.
+    /// Network trouble, the edge's own 5xx, a 429 or 408, or an unreadable answer: the edge is
+    /// to blame.
     EdgeFailed,
     /// No answer before the deadline (`handle_timeout` reports this itself): the edge is to
     /// blame.
@@ -66,7 +67,7 @@ pub enum Outcome {
     /// The edge is healthy but the store behind it failed (`store_unavailable`,
     /// `storage_error`): wait, then send the part again.
     StoreFailed,
-    /// The server refused the part (4xx): sending it again will not help, and the edge did
+    /// The server refused the part (4xx but 408/429): sending it again will not help, and the edge did
     /// its job.
     Refused,
     /// A local failure (reading the file, a part outside the plan).

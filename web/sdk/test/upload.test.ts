@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { JettyClient } from "../src/client.js";
+import { JettyClient, type ClientOptions } from "../src/client.js";
 import { InProcessHasher } from "../src/hash.js";
 import { MemoryRecordStore } from "../src/resume.js";
 import { seededRandom } from "../src/retry.js";
@@ -15,7 +15,7 @@ import { checkedConnectivity, type Connectivity } from "../src/connectivity.js";
 
 const fast = { retry: { baseMs: 1, capMs: 5, budgetMs: 2000 } } satisfies UploadOptions;
 
-function setup(fleet = new FakeFleet(), store = new MemoryRecordStore()) {
+function setup(fleet = new FakeFleet(), store = new MemoryRecordStore(), extra: Partial<ClientOptions> = {}) {
   const client = new JettyClient({
     baseUrl: BASE,
     apiKey: "key",
@@ -25,6 +25,7 @@ function setup(fleet = new FakeFleet(), store = new MemoryRecordStore()) {
     store,
     random: seededRandom(1),
     defaults: fast,
+    ...extra,
   });
   return { fleet, client, store };
 }
@@ -612,14 +613,7 @@ function offlineSetup(budgetMs: number, conn?: Connectivity, fleet = new FakeFle
   fleet.partDelayMs = 5;
   // The device the test switches, returned as `conn` (not used when a `conn` is given).
   const device = new ManualConnectivity();
-  const client = new JettyClient({
-    baseUrl: BASE,
-    apiKey: "key",
-    fetch: fleet.fetch,
-    transport: fleet.transport,
-    hasher: new InProcessHasher(),
-    store: new MemoryRecordStore(),
-    random: seededRandom(1),
+  const { client } = setup(fleet, new MemoryRecordStore(), {
     connectivity: conn ?? device,
     defaults: { retry: { baseMs: 1, capMs: 5, budgetMs } },
   });
